@@ -1,0 +1,40 @@
+# byok-gateway developer commands. Every target installs what it needs into .venv first.
+SHELL := /bin/bash
+# Lambda runs python3.13; use it when this machine has a working one, else python3 (3.11+ is supported).
+PYTHON ?= $(shell python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 || echo python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test dev admin bench lint typecheck unit clean
+
+$(STAMP): requirements-dev.txt layers/gateway/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+dev: $(STAMP)
+	exec $(BIN)/python -m local.devstack
+
+admin: $(STAMP)
+	$(BIN)/python -m local.admin $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(ARGS)
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .bench

@@ -1,0 +1,202 @@
+"""Read template.yaml so the dev stack and the tests follow it instead of restating it.
+
+Intrinsics come back in their long JSON form (``!Ref X`` is ``{"Ref": "X"}``, ``!Sub s`` is
+``{"Fn::Sub": s}``) and stay unresolved, except where a function below says it resolves them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+
+_FN_TAGS = (
+    "Sub",
+    "GetAtt",
+    "If",
+    "Equals",
+    "Select",
+    "Join",
+    "Split",
+    "FindInMap",
+    "ImportValue",
+    "Not",
+    "And",
+    "Or",
+    "Base64",
+    "Cidr",
+    "GetAZs",
+)
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """A SafeLoader that understands CloudFormation's short-form intrinsic tags.
+
+    Dates stay strings, as CloudFormation reads them (``Version: 2012-10-17`` is not a date).
+    """
+
+    yaml_implicit_resolvers = {
+        first: [resolver for resolver in resolvers if resolver[0] != _TIMESTAMP_TAG]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+def _node_value(loader: CloudFormationLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    raise yaml.constructor.ConstructorError(None, None, f"unexpected node {node.tag}", node.start_mark)
+
+
+def _register(tag: str, key: str) -> None:
+    def construct(loader: CloudFormationLoader, node: yaml.Node) -> dict[str, Any]:
+        value = _node_value(loader, node)
+        if key == "Fn::GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        return {key: value}
+
+    CloudFormationLoader.add_constructor(f"!{tag}", construct)
+
+
+_register("Ref", "Ref")
+_register("Condition", "Condition")
+for _tag in _FN_TAGS:
+    _register(_tag, f"Fn::{_tag}")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One API Gateway route: ``method`` upper-case, ``path`` as declared (``/v1/byok/keys/{key_id}``)."""
+
+    method: str
+    path: str
+    function: str
+    code_dir: str
+    timeout_ms_param: str | None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_id: str
+    key_schema: list[dict[str, Any]]
+    attribute_definitions: list[dict[str, Any]]
+    ttl_attribute: str | None
+
+
+def load_template(path: Path | None = None) -> dict[str, Any]:
+    """The parsed template; ``path`` defaults to the repository's template.yaml."""
+    text = (path or TEMPLATE_PATH).read_text(encoding="utf-8")
+    document = yaml.load(text, Loader=CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+    if not isinstance(document, dict):
+        raise ValueError("template.yaml is not a mapping")
+    return document
+
+
+def _resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == resource_type
+    }
+
+
+def _function_globals(template: dict[str, Any]) -> dict[str, Any]:
+    return dict(template.get("Globals", {}).get("Function", {}))
+
+
+def routes(template: dict[str, Any]) -> list[Route]:
+    """Every Api event of every AWS::Serverless::Function, in template order."""
+    global_code_uri = _function_globals(template).get("CodeUri")
+    found: list[Route] = []
+    for logical_id, function in _resources_of_type(template, "AWS::Serverless::Function").items():
+        properties = function.get("Properties", {})
+        code_uri = properties.get("CodeUri", global_code_uri)
+        if not isinstance(code_uri, str):
+            raise ValueError(f"{logical_id}: CodeUri must be a local directory, got {code_uri!r}")
+        for event in properties.get("Events", {}).values():
+            if event.get("Type") != "Api":
+                continue
+            event_properties = event["Properties"]
+            timeout = event_properties.get("TimeoutInMillis")
+            timeout_param = timeout.get("Ref") if isinstance(timeout, dict) else None
+            found.append(
+                Route(
+                    method=str(event_properties["Method"]).upper(),
+                    path=str(event_properties["Path"]),
+                    function=logical_id,
+                    code_dir=code_uri.rstrip("/"),
+                    timeout_ms_param=timeout_param,
+                )
+            )
+    return found
+
+
+def tables(template: dict[str, Any]) -> list[TableSpec]:
+    """Every AWS::DynamoDB::Table, with its keys and TTL attribute (None when TTL is off)."""
+    found: list[TableSpec] = []
+    for logical_id, table in _resources_of_type(template, "AWS::DynamoDB::Table").items():
+        properties = table.get("Properties", {})
+        ttl = properties.get("TimeToLiveSpecification") or {}
+        found.append(
+            TableSpec(
+                logical_id=logical_id,
+                key_schema=list(properties.get("KeySchema", [])),
+                attribute_definitions=list(properties.get("AttributeDefinitions", [])),
+                ttl_attribute=ttl.get("AttributeName") if ttl.get("Enabled") is True else None,
+            )
+        )
+    return found
+
+
+def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:
+    """Each parameter's default as CloudFormation passes it: a string (numbers included)."""
+    return {
+        name: str(parameter["Default"])
+        for name, parameter in template.get("Parameters", {}).items()
+        if "Default" in parameter
+    }
+
+
+_SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1).strip()
+        if name not in values:
+            raise ValueError(f"cannot resolve ${{{name}}} in {text!r}")
+        return values[name]
+
+    return _SUB_VARIABLE.sub(replace, text)
+
+
+def kms_alias(template: dict[str, Any], stage: str) -> str:
+    """The stack's KMS alias name for ``stage``, e.g. ``alias/byok-gateway-dev``."""
+    aliases = _resources_of_type(template, "AWS::KMS::Alias")
+    if len(aliases) != 1:
+        raise ValueError(f"expected exactly one AWS::KMS::Alias, found {sorted(aliases)}")
+    name = next(iter(aliases.values()))["Properties"]["AliasName"]
+    if isinstance(name, str):
+        return name
+    if isinstance(name, dict) and isinstance(name.get("Fn::Sub"), str):
+        return _substitute(name["Fn::Sub"], {**parameter_defaults(template), "Stage": stage})
+    raise ValueError(f"unsupported AliasName {name!r}")
+
+
+def function_environment(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    """The function's environment: Globals merged with its own variables (its own win), intrinsics raw."""
+    functions = _resources_of_type(template, "AWS::Serverless::Function")
+    if logical_id not in functions:
+        raise KeyError(f"{logical_id} is not an AWS::Serverless::Function in the template")
+    global_variables = _function_globals(template).get("Environment", {}).get("Variables", {})
+    own = functions[logical_id].get("Properties", {}).get("Environment", {}).get("Variables", {})
+    return {**global_variables, **own}
