@@ -1,0 +1,176 @@
+"""HTTP plumbing shared by every function: the resolver, errors in the OpenAI shape, auth, body parsing.
+
+Handlers stay thin: ``app = create_app()``, routes that call domain code, and ``lambda_handler = handler(app)``.
+Domain code raises ``GatewayError`` subclasses; this module turns them into HTTP answers. Every response,
+error or not, carries ``x-request-id``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import json
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from pydantic import BaseModel, ValidationError
+
+from gateway import store
+from gateway.errors import (
+    BadRequest,
+    GatewayError,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+    Unprocessable,
+)
+from gateway.ids import new_request_id
+from gateway.observability import logger
+from gateway.settings import get_settings
+
+T = TypeVar("T", bound=BaseModel)
+
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+MAX_JSON_DEPTH = 64
+
+
+def request_id() -> str:
+    return _request_id.get()
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body, separators=(",", ":"), default=str),
+        headers=headers,
+    )
+
+
+def error_response(error: GatewayError) -> Response:
+    return json_response(error.status, error.body())
+
+
+def create_app() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver()
+
+    @app.exception_handler(GatewayError)
+    def _gateway_error(error: GatewayError) -> Response:
+        return error_response(error)
+
+    @app.not_found
+    def _not_found(_: NotFoundError) -> Response:
+        return error_response(NotFound("no such route", code="route_not_found"))
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        # The message is left out on purpose: library errors can quote request data.
+        logger.error(
+            "unhandled error",
+            extra={"error_type": type(error).__name__, "trace": "".join(traceback.format_tb(error.__traceback__))},
+        )
+        return error_response(GatewayError("internal error", status=500))
+
+    return app
+
+
+def handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda entry point for ``app``: assigns the request id and stamps it on every response."""
+
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        rid = new_request_id()
+        token = _request_id.set(rid)
+        logger.set_correlation_id(rid)
+        try:
+            result = app.resolve(event, context)
+        finally:
+            _request_id.reset(token)
+        multi = result.get("multiValueHeaders")
+        if multi is not None:
+            result["multiValueHeaders"] = {**multi, "x-request-id": [rid]}
+        else:
+            result["headers"] = {**(result.get("headers") or {}), "x-request-id": rid}
+        return result
+
+    return lambda_handler
+
+
+def authenticate(app: APIGatewayRestResolver) -> store.AccountSnapshot:
+    header = app.current_event.get_header_value("authorization", default_value="", case_sensitive=False) or ""
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("missing gateway API key: send Authorization: Bearer <key>")
+    if len(token) > 256:
+        raise Unauthorized("invalid gateway API key")
+    snapshot = store.authenticate(token)
+    if snapshot is None:
+        raise Unauthorized("invalid gateway API key")
+    logger.append_keys(account_id=snapshot.account.account_id)
+    return snapshot
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(current, dict):
+            stack.extend((v, depth + 1) for v in current.values())
+        elif isinstance(current, list):
+            stack.extend((v, depth + 1) for v in current)
+    return deepest
+
+
+def json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
+    """The request body as a JSON object, or a 4xx naming what is wrong with it."""
+    event = app.current_event
+    raw = event.body or ""
+    content_type = (event.get_header_value("content-type", default_value="", case_sensitive=False) or "").lower()
+    if raw and "json" not in content_type.split(";")[0]:
+        raise UnsupportedMediaType("request body must be application/json")
+    if event.is_base64_encoded and raw:
+        try:
+            raw = base64.b64decode(raw).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("request body is not valid UTF-8", code="invalid_json") from None
+    if len(raw.encode("utf-8", "surrogatepass")) > get_settings().max_body_bytes:
+        raise PayloadTooLarge(f"request body exceeds {get_settings().max_body_bytes} bytes")
+    if not raw.strip():
+        raise BadRequest("request body is required", code="invalid_json")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequest("request body is not valid JSON", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object", code="invalid_json")
+    if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise BadRequest(f"request body nests deeper than {MAX_JSON_DEPTH} levels", code="invalid_json")
+    return data
+
+
+def validation_message(error: ValidationError) -> tuple[str, str | None]:
+    """A message naming each bad field and rule; pydantic's own text can quote inputs, so it is rebuilt."""
+    parts = []
+    first_field: str | None = None
+    for item in error.errors(include_input=False, include_url=False)[:5]:
+        loc = ".".join(str(p) for p in item["loc"]) or "body"
+        first_field = first_field or loc
+        parts.append(f"{loc}: {item['msg']}")
+    return "; ".join(parts), first_field
+
+
+def parse_model(data: dict[str, Any], model: type[T], *, status: int = 422) -> T:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        message, param = validation_message(exc)
+        error_cls = Unprocessable if status == 422 else BadRequest
+        raise error_cls(message, param=param) from None

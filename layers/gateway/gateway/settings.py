@@ -1,0 +1,79 @@
+"""Process configuration, parsed once from the environment into a typed model."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_UPSTREAMS = {
+    "openai": "https://api.openai.com/v1",
+    "deepseek": "https://api.deepseek.com",
+    "anthropic": "https://api.anthropic.com/v1",
+    "google-ai-studio": "https://generativelanguage.googleapis.com/v1beta",
+    "amazon-bedrock": "https://bedrock-runtime.{region}.amazonaws.com",
+    "google-vertex": "https://{region}-aiplatform.googleapis.com/v1",
+}
+VERTEX_GLOBAL_URL = "https://aiplatform.googleapis.com/v1"
+DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+
+_UPSTREAM_ENV = {
+    "openai": "UPSTREAM_OPENAI_URL",
+    "deepseek": "UPSTREAM_DEEPSEEK_URL",
+    "anthropic": "UPSTREAM_ANTHROPIC_URL",
+    "google-ai-studio": "UPSTREAM_GOOGLE_AI_STUDIO_URL",
+    "amazon-bedrock": "UPSTREAM_AMAZON_BEDROCK_URL",
+    "google-vertex": "UPSTREAM_GOOGLE_VERTEX_URL",
+}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    stage: str = Field("dev", alias="STAGE")
+    accounts_table: str = Field("byok-gateway-accounts", alias="ACCOUNTS_TABLE")
+    logs_table: str = Field("byok-gateway-logs", alias="LOGS_TABLE")
+    kms_key_arn: str = Field("", alias="KMS_KEY_ARN")
+    log_ttl_days: int = Field(30, alias="LOG_TTL_DAYS", ge=1)
+    request_deadline_ms: int = Field(27_500, alias="REQUEST_DEADLINE_MS", ge=1_000)
+    key_test_timeout_ms: int = Field(10_000, alias="KEY_TEST_TIMEOUT_MS", ge=500)
+    max_body_bytes: int = Field(4 * 1024 * 1024, alias="MAX_BODY_BYTES", ge=1024)
+    credential_cache_ttl_s: int = Field(300, alias="CREDENTIAL_CACHE_TTL_S", ge=0)
+    # Extra token endpoints the dev stack's own shared-capacity service account may use (never set in AWS).
+    dev_token_uris: str = Field("", alias="DEV_GOOGLE_TOKEN_URIS")
+    token_uri_allowlist_raw: str = Field("", alias="GOOGLE_TOKEN_URI_ALLOWLIST")
+    upstream_openai: str = Field("", alias="UPSTREAM_OPENAI_URL")
+    upstream_deepseek: str = Field("", alias="UPSTREAM_DEEPSEEK_URL")
+    upstream_anthropic: str = Field("", alias="UPSTREAM_ANTHROPIC_URL")
+    upstream_google_ai_studio: str = Field("", alias="UPSTREAM_GOOGLE_AI_STUDIO_URL")
+    upstream_amazon_bedrock: str = Field("", alias="UPSTREAM_AMAZON_BEDROCK_URL")
+    upstream_google_vertex: str = Field("", alias="UPSTREAM_GOOGLE_VERTEX_URL")
+
+    @field_validator(
+        "upstream_openai",
+        "upstream_deepseek",
+        "upstream_anthropic",
+        "upstream_google_ai_studio",
+        "upstream_amazon_bedrock",
+        "upstream_google_vertex",
+    )
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.strip().rstrip("/")
+
+    @property
+    def token_uri_allowlist(self) -> frozenset[str]:
+        listed = [u.strip() for u in self.token_uri_allowlist_raw.split(",") if u.strip()]
+        dev = [u.strip() for u in self.dev_token_uris.split(",") if u.strip()]
+        return frozenset((listed or [DEFAULT_TOKEN_URI]) + dev)
+
+    def upstream_override(self, provider: str) -> str:
+        """The operator's base URL for ``provider`` or "" to use the provider's real host."""
+        field = _UPSTREAM_ENV[provider].removeprefix("UPSTREAM_").removesuffix("_URL").lower()
+        return str(getattr(self, f"upstream_{field}"))
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings.model_validate(dict(os.environ))

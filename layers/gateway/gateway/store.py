@@ -1,0 +1,359 @@
+"""Data access for the accounts table: accounts, hashed gateway API keys, BYOK and platform credentials.
+
+Single-table design: everything a request needs about its customer lives in one partition
+(``ACCOUNT#<id>``), so one strongly consistent Query authenticates the caller, reads its credits and lists its
+BYOK keys. That is the only DynamoDB read before the upstream call on a warm request. Only this module
+touches the accounts table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
+
+from gateway import aws
+from gateway.ids import new_account_id
+from gateway.settings import get_settings
+
+PLATFORM_ACCOUNT = "platform"
+API_KEY_PREFIX = "gwk_"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _pk(account_id: str) -> str:
+    return "PLATFORM" if account_id == PLATFORM_ACCOUNT else f"ACCOUNT#{account_id}"
+
+
+def hash_api_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def account_id_from_api_key(api_key: str) -> str | None:
+    """Gateway keys are ``gwk_<account hex>_<secret>``: the account part routes the lookup, the hash proves it."""
+    if not api_key.startswith(API_KEY_PREFIX):
+        return None
+    account_hex, sep, secret = api_key[len(API_KEY_PREFIX) :].partition("_")
+    if not sep or len(account_hex) != 16 or not secret:
+        return None
+    try:
+        int(account_hex, 16)
+    except ValueError:
+        return None
+    return f"acct_{account_hex}"
+
+
+class Account(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    account_id: str
+    name: str
+    credits: Decimal
+    created_at: str
+
+
+class StoredKey(BaseModel):
+    """A BYOK (or platform) credential as stored: metadata in clear, credentials only as ciphertext."""
+
+    model_config = ConfigDict(frozen=True)
+    account_id: str
+    key_id: str
+    provider: str
+    name: str | None = None
+    enabled: bool = True
+    always_use: bool = False
+    region: str | None = None
+    provisioned_throughput: bool = False
+    hint: str
+    created_at: str
+    updated_at: str
+    last_test: dict[str, Any] | None = None
+    revision: int = 1
+    ciphertext: bytes
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.key_id,
+            "provider": self.provider,
+            "name": self.name,
+            "enabled": self.enabled,
+            "always_use": self.always_use,
+            "region": self.region,
+            "provisioned_throughput": self.provisioned_throughput,
+            "hint": self.hint,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "last_test": self.last_test,
+        }
+
+
+@dataclass
+class AccountSnapshot:
+    account: Account
+    api_key_hashes: dict[str, bool] = field(default_factory=dict)  # sha256 -> revoked
+    keys: list[StoredKey] = field(default_factory=list)
+
+    def key(self, key_id: str) -> StoredKey | None:
+        return next((k for k in self.keys if k.key_id == key_id), None)
+
+
+def _table() -> Any:
+    return aws.table(get_settings().accounts_table)
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB types to Python: Binary to bytes, whole Decimals stay Decimal (credits need exactness)."""
+    if hasattr(value, "value") and type(value).__name__ == "Binary":
+        return bytes(value.value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _key_from_item(item: dict[str, Any]) -> StoredKey:
+    data = _plain(item)
+    data["revision"] = int(data.get("revision", 1))
+    if data.get("last_test") and "latency_ms" in data["last_test"]:
+        data["last_test"]["latency_ms"] = int(data["last_test"]["latency_ms"])
+        if data["last_test"].get("error") and data["last_test"]["error"].get("status_code") is not None:
+            data["last_test"]["error"]["status_code"] = int(data["last_test"]["error"]["status_code"])
+    return StoredKey.model_validate(data)
+
+
+def _query_partition(pk: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk), "ConsistentRead": True}
+    while True:
+        page = _table().query(**kwargs)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def load_account(account_id: str) -> AccountSnapshot | None:
+    profile: Account | None = None
+    hashes: dict[str, bool] = {}
+    keys: list[StoredKey] = []
+    for item in _query_partition(_pk(account_id)):
+        sk = item["sk"]
+        if sk == "PROFILE":
+            profile = Account(
+                account_id=account_id,
+                name=item.get("name", ""),
+                credits=Decimal(item.get("credits", 0)),
+                created_at=item["created_at"],
+            )
+        elif sk.startswith("APIKEY#"):
+            hashes[sk.removeprefix("APIKEY#")] = bool(item.get("revoked", False))
+        elif sk.startswith("KEY#"):
+            keys.append(_key_from_item({**item, "account_id": account_id}))
+    if profile is None:
+        return None
+    keys.sort(key=lambda k: (k.created_at, k.key_id))
+    return AccountSnapshot(account=profile, api_key_hashes=hashes, keys=keys)
+
+
+def authenticate(api_key: str) -> AccountSnapshot | None:
+    """The caller's account when ``api_key`` is a live gateway key, else None (never says which part failed)."""
+    account_id = account_id_from_api_key(api_key)
+    if account_id is None:
+        return None
+    snapshot = load_account(account_id)
+    if snapshot is None:
+        return None
+    digest = hash_api_key(api_key)
+    live = any(
+        hmac.compare_digest(digest, stored) and not revoked
+        for stored, revoked in snapshot.api_key_hashes.items()
+    )
+    return snapshot if live else None
+
+
+# --- accounts (admin CLI) ---------------------------------------------------------------------------------
+
+
+def create_account(name: str, credits: Decimal, account_id: str | None = None) -> Account:
+    account = Account(
+        account_id=account_id or new_account_id(), name=name, credits=credits, created_at=now_iso()
+    )
+    _table().put_item(
+        Item={
+            "pk": _pk(account.account_id),
+            "sk": "PROFILE",
+            "name": name,
+            "credits": credits,
+            "created_at": account.created_at,
+        },
+        ConditionExpression=Attr("pk").not_exists(),
+    )
+    return account
+
+
+def create_api_key(account_id: str, api_key: str | None = None) -> str:
+    """Mint a gateway API key for an account; only its hash is stored. ``api_key`` pins it (dev stack)."""
+    key = api_key or f"{API_KEY_PREFIX}{account_id.removeprefix('acct_')}_{secrets.token_urlsafe(32)}"
+    if account_id_from_api_key(key) != account_id:
+        raise ValueError("api key does not belong to the account")
+    _table().put_item(
+        Item={
+            "pk": _pk(account_id),
+            "sk": f"APIKEY#{hash_api_key(key)}",
+            "created_at": now_iso(),
+            "revoked": False,
+        }
+    )
+    return key
+
+
+def revoke_api_key(api_key: str) -> bool:
+    account_id = account_id_from_api_key(api_key)
+    if account_id is None:
+        return False
+    try:
+        _table().update_item(
+            Key={"pk": _pk(account_id), "sk": f"APIKEY#{hash_api_key(api_key)}"},
+            UpdateExpression="SET revoked = :t",
+            ConditionExpression=Attr("pk").exists(),
+            ExpressionAttributeValues={":t": True},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def add_credits(account_id: str, amount: Decimal) -> Decimal:
+    """Atomically add (or, negative, take) credits; returns the new balance. Raises KeyError if no account."""
+    try:
+        result = _table().update_item(
+            Key={"pk": _pk(account_id), "sk": "PROFILE"},
+            UpdateExpression="ADD credits :amount",
+            ConditionExpression=Attr("pk").exists(),
+            ExpressionAttributeValues={":amount": amount},
+            ReturnValues="UPDATED_NEW",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise KeyError(account_id) from None
+        raise
+    return Decimal(result["Attributes"]["credits"])
+
+
+def list_accounts() -> list[Account]:
+    accounts: list[Account] = []
+    kwargs: dict[str, Any] = {"FilterExpression": Attr("sk").eq("PROFILE")}
+    while True:
+        page = _table().scan(**kwargs)
+        for item in page.get("Items", []):
+            accounts.append(
+                Account(
+                    account_id="acct_" + item["pk"].removeprefix("ACCOUNT#acct_"),
+                    name=item.get("name", ""),
+                    credits=Decimal(item.get("credits", 0)),
+                    created_at=item["created_at"],
+                )
+            )
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(accounts, key=lambda a: a.created_at)
+
+
+# --- credentials (BYOK and platform) ------------------------------------------------------------------------
+
+
+def put_key(key: StoredKey) -> None:
+    item = key.model_dump(exclude={"account_id"}, exclude_none=True)
+    item.update({"pk": _pk(key.account_id), "sk": f"KEY#{key.key_id}"})
+    _table().put_item(Item=item, ConditionExpression=Attr("pk").not_exists())
+
+
+def replace_platform_key(key: StoredKey) -> None:
+    item = key.model_dump(exclude={"account_id"}, exclude_none=True)
+    item.update({"pk": _pk(PLATFORM_ACCOUNT), "sk": f"KEY#{key.key_id}"})
+    _table().put_item(Item=item)
+
+
+def update_key(account_id: str, key_id: str, changes: dict[str, Any]) -> StoredKey | None:
+    """Apply ``changes`` (attribute -> value, None removes) and bump the revision; None if the key is gone."""
+    sets = ["updated_at = :updated_at", "revision = if_not_exists(revision, :zero) + :one"]
+    removes: list[str] = []
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {":updated_at": now_iso(), ":zero": 0, ":one": 1}
+    for i, (name, value) in enumerate(changes.items()):
+        names[f"#f{i}"] = name
+        if value is None:
+            removes.append(f"#f{i}")
+        else:
+            sets.append(f"#f{i} = :v{i}")
+            values[f":v{i}"] = value
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    kwargs: dict[str, Any] = {
+        "Key": {"pk": _pk(account_id), "sk": f"KEY#{key_id}"},
+        "UpdateExpression": expression,
+        "ConditionExpression": Attr("pk").exists(),
+        "ExpressionAttributeValues": values,
+        "ReturnValues": "ALL_NEW",
+    }
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
+    try:
+        result = _table().update_item(**kwargs)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return None
+        raise
+    item = result["Attributes"]
+    item["account_id"] = account_id
+    return _key_from_item(item)
+
+
+def record_key_test(account_id: str, key_id: str, last_test: dict[str, Any], revision: int) -> bool:
+    """Store a test result unless the key was deleted or rotated meanwhile (the result would be stale)."""
+    try:
+        _table().update_item(
+            Key={"pk": _pk(account_id), "sk": f"KEY#{key_id}"},
+            UpdateExpression="SET last_test = :t",
+            ConditionExpression=Attr("pk").exists() & Attr("revision").eq(revision),
+            ExpressionAttributeValues={":t": last_test},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def delete_key(account_id: str, key_id: str) -> bool:
+    try:
+        _table().delete_item(
+            Key={"pk": _pk(account_id), "sk": f"KEY#{key_id}"}, ConditionExpression=Attr("pk").exists()
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def platform_keys() -> list[StoredKey]:
+    keys = []
+    for item in _query_partition(_pk(PLATFORM_ACCOUNT)):
+        if item["sk"].startswith("KEY#"):
+            item["account_id"] = PLATFORM_ACCOUNT
+            keys.append(_key_from_item(item))
+    return keys

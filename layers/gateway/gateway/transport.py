@@ -1,0 +1,53 @@
+"""The one upstream HTTP connection pool per process.
+
+Redirects are never followed (a redirect could carry credentials to another host) and nothing here logs a
+URL's query or a header. Timeouts are per call: the routing loop passes what is left of the request deadline.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass(frozen=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    content: bytes = b""
+
+
+@functools.cache
+def client() -> httpx.Client:
+    return httpx.Client(
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=60),
+        timeout=httpx.Timeout(30.0, connect=5.0),
+        headers={"user-agent": "byok-gateway/0.1"},
+    )
+
+
+def _timeout(seconds: float) -> httpx.Timeout:
+    seconds = max(seconds, 0.001)
+    return httpx.Timeout(seconds, connect=min(seconds, 5.0))
+
+
+def send(request: UpstreamRequest, timeout: float) -> httpx.Response:
+    """Send and read the whole body. Raises httpx.TimeoutException / httpx.TransportError."""
+    return client().request(
+        request.method, request.url, headers=request.headers, content=request.content, timeout=_timeout(timeout)
+    )
+
+
+@contextmanager
+def stream(request: UpstreamRequest, timeout: float) -> Iterator[httpx.Response]:
+    with client().stream(
+        request.method, request.url, headers=request.headers, content=request.content, timeout=_timeout(timeout)
+    ) as response:
+        yield response

@@ -1,0 +1,54 @@
+"""Create the stack's DynamoDB tables and KMS key, as template.yaml declares them, in the current AWS endpoint.
+
+Used by the dev stack (against moto's server) and by the tests (inside ``moto.mock_aws``), so neither can drift
+from the template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from local.template import kms_alias, load_template, tables
+
+TABLE_ENV = {"AccountsTable": "ACCOUNTS_TABLE", "LogsTable": "LOGS_TABLE"}
+
+
+@dataclass(frozen=True)
+class Stack:
+    accounts_table: str
+    logs_table: str
+    kms_key_arn: str
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "ACCOUNTS_TABLE": self.accounts_table,
+            "LOGS_TABLE": self.logs_table,
+            "KMS_KEY_ARN": self.kms_key_arn,
+        }
+
+
+def provision(stage: str = "dev", prefix: str = "byok-gateway", region: str | None = None) -> Stack:
+    template = load_template()
+    dynamodb: Any = boto3.client("dynamodb", region_name=region)
+    names: dict[str, str] = {}
+    for spec in tables(template):
+        name = f"{prefix}-{stage}-{spec.logical_id}"
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=spec.key_schema,
+            AttributeDefinitions=spec.attribute_definitions,
+            BillingMode="PAY_PER_REQUEST",
+        )
+        if spec.ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+            )
+        names[spec.logical_id] = name
+    kms: Any = boto3.client("kms", region_name=region)
+    key_arn = kms.create_key(Description=f"{prefix} {stage} credentials key")["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName=kms_alias(template, stage), TargetKeyId=key_arn)
+    return Stack(accounts_table=names["AccountsTable"], logs_table=names["LogsTable"], kms_key_arn=key_arn)
