@@ -1,0 +1,170 @@
+"""Anthropic Messages API, direct (`/v1/messages`) and on Vertex (`:rawPredict` / `:streamRawPredict`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from local.simulator.content import Answer, Finish, Prompt, compose, split_in_two
+from local.simulator.wire import Reply, json_reply, new_id, sse_event
+
+VERTEX_VERSION = "vertex-2023-10-16"
+STOP_REASONS = {
+    Finish.STOP: "end_turn",
+    Finish.STOP_SEQUENCE: "stop_sequence",
+    Finish.LENGTH: "max_tokens",
+    Finish.TOOL: "tool_use",
+}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
+def error_reply(status: int, message: str) -> Reply:
+    kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return json_reply(status, {"type": "error", "error": {"type": kind, "message": message}})
+
+
+def handle_messages(body: Any, provider: str, model: str | None = None, stream: bool | None = None) -> Reply:
+    """`model` None: the direct API (model in the body). Vertex passes the model from the URL and the
+    endpoint decides streaming (`stream` True/False)."""
+    if not isinstance(body, dict):
+        return error_reply(400, "Request body must be a JSON object.")
+    if model is None:
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return error_reply(400, "model: Field required")
+    else:
+        if "model" in body:
+            return error_reply(400, "model: Extra inputs are not permitted")
+        if body.get("anthropic_version") != VERTEX_VERSION:
+            return error_reply(400, f"anthropic_version: must be {VERTEX_VERSION!r}")
+    prompt = _prompt(body, provider, model)
+    if isinstance(prompt, Reply):
+        return prompt
+    answer = compose(prompt)
+    message_id = new_id("msg_")
+    if stream if stream is not None else body.get("stream") is True:
+        return Reply(
+            status=200,
+            content_type="text/event-stream; charset=utf-8",
+            stream=_stream(answer, message_id, model),
+        )
+    return json_reply(200, _message(answer, message_id, model))
+
+
+def _prompt(body: dict[str, Any], provider: str, model: str) -> Prompt | Reply:
+    max_tokens, messages = body.get("max_tokens"), body.get("messages")
+    if not isinstance(max_tokens, int) or max_tokens < 1:
+        return error_reply(400, "max_tokens: Field required (an integer >= 1)")
+    if not isinstance(messages, list) or not messages:
+        return error_reply(400, "messages: at least one message is required")
+    prompt = Prompt(provider=provider, model=model, max_tokens=max_tokens)
+    system = body.get("system")
+    if system is not None:
+        prompt.texts.append(_text(system))
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in {"user", "assistant"}:
+            return error_reply(400, f"messages.{index}.role: Input should be 'user' or 'assistant'")
+        text = _text(message.get("content"))
+        prompt.texts.append(text)
+        if message["role"] == "user":
+            prompt.last_user_text = text
+    for index, tool in enumerate(body.get("tools") or []):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            return error_reply(400, f"tools.{index}.name: Field required")
+        prompt.tools.append(tool["name"])
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        if choice.get("type") == "any":
+            prompt.forced_tool = ""
+        elif choice.get("type") == "tool":
+            prompt.forced_tool = str(choice.get("name", ""))
+        elif choice.get("type") == "none":
+            prompt.tools_disabled = True
+    prompt.stop_sequences = [s for s in body.get("stop_sequences") or [] if isinstance(s, str)]
+    return prompt
+
+
+def _text(content: Any) -> str:
+    """Text of a string or of content blocks (text blocks and tool_result contents)."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    pieces: list[str] = []
+    for block in content:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
+            pieces.append(block["text"])
+        elif block.get("type") == "tool_result":
+            pieces.append(_text(block.get("content")))
+    return " ".join(piece for piece in pieces if piece)
+
+
+def _usage(answer: Answer, output_tokens: int) -> dict[str, int]:
+    return {
+        "input_tokens": answer.prompt_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output_tokens,
+    }
+
+
+def _message(answer: Answer, message_id: str, model: str) -> dict[str, Any]:
+    content: list[dict[str, Any]]
+    if answer.tool_call is not None:
+        tool_block = {"type": "tool_use", "id": new_id("toolu_"), "name": answer.tool_call.name}
+        content = [tool_block | {"input": answer.tool_call.arguments}]
+    else:
+        content = [{"type": "text", "text": answer.text}]
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": STOP_REASONS[answer.finish],
+        "stop_sequence": answer.stop_sequence,
+        "usage": _usage(answer, answer.completion_tokens),
+    }
+
+
+def _stream(answer: Answer, message_id: str, model: str) -> Iterator[bytes]:
+    start = _message(answer, message_id, model) | {"content": [], "stop_reason": None, "stop_sequence": None}
+    start["usage"] = _usage(answer, 1)
+    yield sse_event({"type": "message_start", "message": start}, event="message_start")
+    if answer.tool_call is not None:
+        block: dict[str, Any] = {"type": "tool_use", "id": new_id("toolu_"), "name": answer.tool_call.name}
+        block["input"] = {}
+        deltas = [
+            {"type": "input_json_delta", "partial_json": piece}
+            for piece in split_in_two(answer.tool_call.arguments_json)
+        ]
+    else:
+        block = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": piece} for piece in answer.text_pieces()]
+    yield sse_event(
+        {"type": "content_block_start", "index": 0, "content_block": block}, event="content_block_start"
+    )
+    yield sse_event({"type": "ping"}, event="ping")
+    for delta in deltas:
+        yield sse_event(
+            {"type": "content_block_delta", "index": 0, "delta": delta}, event="content_block_delta"
+        )
+    yield sse_event({"type": "content_block_stop", "index": 0}, event="content_block_stop")
+    message_delta = {
+        "type": "message_delta",
+        "delta": {"stop_reason": STOP_REASONS[answer.finish], "stop_sequence": answer.stop_sequence},
+        "usage": {"output_tokens": answer.completion_tokens},
+    }
+    yield sse_event(message_delta, event="message_delta")
+    yield sse_event({"type": "message_stop"}, event="message_stop")

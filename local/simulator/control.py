@@ -1,0 +1,71 @@
+"""The `/_sim/*` HTTP control API: the same knobs as the Python API, for humans and other processes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from local.simulator.faults import Fault
+from local.simulator.wire import Call, Reply, json_reply
+
+if TYPE_CHECKING:
+    from local.simulator.server import ProviderSimulator
+
+_OK = {"ok": True}
+
+
+def handle_control(sim: ProviderSimulator, call: Call) -> Reply:
+    resource = call.path.removeprefix("/_sim/").strip("/")
+    if resource == "faults":
+        if call.method == "POST":
+            return _arm(sim, call.json)
+        if call.method == "DELETE":
+            sim.clear_faults()
+            return json_reply(200, _OK)
+        if call.method == "GET":
+            return json_reply(200, {"data": sim.armed_faults()})
+    if resource == "requests":
+        if call.method == "GET":
+            return json_reply(200, {"data": [recorded.to_dict() for recorded in sim.requests]})
+        if call.method == "DELETE":
+            sim.clear_requests()
+            return json_reply(200, _OK)
+    if resource == "accept" and call.method == "POST":
+        return _accept(sim, call.json)
+    return _problem(404, f"no control route {call.method} {call.path}")
+
+
+def _arm(sim: ProviderSimulator, body: Any) -> Reply:
+    if not isinstance(body, dict):
+        return _problem(400, "expected a JSON object with the fail() keyword arguments")
+    try:
+        fault = Fault.model_validate(body)
+    except ValidationError as error:
+        return _problem(400, str(error))
+    sim.arm(fault)
+    return json_reply(201, _OK)
+
+
+def _accept(sim: ProviderSimulator, body: Any) -> Reply:
+    if not isinstance(body, dict):
+        return _problem(400, "expected a JSON object")
+    if isinstance(body.get("service_account"), dict):
+        try:
+            sim.accept_service_account(body["service_account"])
+        except (KeyError, ValueError, TypeError) as error:
+            return _problem(400, f"unusable service account: {type(error).__name__}")
+        return json_reply(200, _OK)
+    if isinstance(body.get("access_key_id"), str) and isinstance(body.get("secret_access_key"), str):
+        sim.accept_aws(body["access_key_id"], body["secret_access_key"])
+        return json_reply(200, _OK)
+    if isinstance(body.get("provider"), str) and isinstance(body.get("api_key"), str):
+        sim.accept_api_key(body["provider"], body["api_key"])
+        return json_reply(200, _OK)
+    return _problem(
+        400, 'expected {"provider","api_key"}, {"access_key_id","secret_access_key"} or {"service_account"}'
+    )
+
+
+def _problem(status: int, message: str) -> Reply:
+    return json_reply(status, {"error": {"message": message}})

@@ -1,0 +1,93 @@
+"""Injected upstream failures: which requests they hit and how many times."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MODES = frozenset({"status", "timeout", "refuse", "drop", "drop_mid_body", "garbage", "wrong_content_type"})
+PROVIDERS = frozenset(
+    {"openai", "deepseek", "anthropic", "google-ai-studio", "amazon-bedrock", "google-vertex", "google-oauth"}
+)
+DEFAULT_STATUS = 500
+DEDICATED_DEFAULT_STATUS = 429  # provisioned throughput exhausted
+
+
+class Fault(BaseModel):
+    """The keyword arguments of `ProviderSimulator.fail`, validated (the control API posts the same JSON)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    status: int | None = Field(default=None, ge=100, le=599)
+    mode: str = "status"
+    credential: str | None = None
+    times: int | None = Field(default=None, ge=1)
+    delay: float = Field(default=0.0, ge=0.0)
+    body: str | None = None
+    dedicated_only: bool = False
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in PROVIDERS:
+            raise ValueError(f"unknown provider {value!r}; expected one of {sorted(PROVIDERS)}")
+        return value
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value not in MODES:
+            raise ValueError(f"unknown mode {value!r}; expected one of {sorted(MODES)}")
+        return value
+
+    @property
+    def answer_status(self) -> int:
+        if self.status is not None:
+            return self.status
+        return DEDICATED_DEFAULT_STATUS if self.dedicated_only else DEFAULT_STATUS
+
+
+@dataclass
+class _Armed:
+    fault: Fault
+    remaining: int | None
+
+
+class FaultBook:
+    """Thread-safe list of armed faults; the most recently armed matching fault wins."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._armed: list[_Armed] = []
+
+    def arm(self, fault: Fault) -> None:
+        with self._lock:
+            self._armed.append(_Armed(fault, fault.times))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._armed.clear()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [armed.fault.model_dump() | {"remaining": armed.remaining} for armed in self._armed]
+
+    def take(self, provider: str, credential: str | None, dedicated: bool) -> Fault | None:
+        """The fault this request hits, counting it against `times`."""
+        with self._lock:
+            for armed in reversed(self._armed):
+                fault = armed.fault
+                if fault.provider != provider or (fault.dedicated_only and not dedicated):
+                    continue
+                if fault.credential is not None and fault.credential != credential:
+                    continue
+                if armed.remaining is not None:
+                    armed.remaining -= 1
+                    if armed.remaining == 0:
+                        self._armed.remove(armed)
+                return fault
+            return None

@@ -1,0 +1,166 @@
+"""Gemini `generateContent` / `streamGenerateContent`, shared by Google AI Studio and Vertex AI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from local.simulator.content import Answer, Finish, Prompt, compose
+from local.simulator.wire import Reply, json_reply, new_id, sse_event
+
+FINISH_REASONS = {
+    Finish.STOP: "STOP",
+    Finish.STOP_SEQUENCE: "STOP",
+    Finish.LENGTH: "MAX_TOKENS",
+    Finish.TOOL: "STOP",
+}
+STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def error_reply(status: int, message: str, details: list[dict[str, Any]] | None = None) -> Reply:
+    error: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "status": STATUS_NAMES.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION"),
+    }
+    if details:
+        error["details"] = details
+    return json_reply(status, {"error": error})
+
+
+def handle_generate(body: Any, provider: str, model: str, stream: bool, sse: bool) -> Reply:
+    """`sse`: `alt=sse` was asked for; without it a stream is one JSON array sent piece by piece."""
+    if not isinstance(body, dict):
+        return error_reply(400, "Invalid JSON payload received.")
+    prompt = _prompt(body, provider, model)
+    if isinstance(prompt, Reply):
+        return prompt
+    answer = compose(prompt)
+    response_id = new_id(length=22)
+    if not stream:
+        return json_reply(
+            200, _response(answer, _parts(answer), final=True, model=model, response_id=response_id)
+        )
+    chunks = _stream_chunks(answer, model, response_id)
+    if sse:
+        events = (sse_event(chunk, newline="\r\n") for chunk in chunks)
+        return Reply(status=200, content_type="text/event-stream", stream=events)
+    return Reply(status=200, content_type="application/json; charset=UTF-8", stream=_json_array(chunks))
+
+
+def _prompt(body: dict[str, Any], provider: str, model: str) -> Prompt | Reply:
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        return error_reply(400, "* GenerateContentRequest.contents: contents is not specified")
+    prompt = Prompt(provider=provider, model=model)
+    system = body.get("systemInstruction")
+    if isinstance(system, dict):
+        prompt.texts.append(_parts_text(system.get("parts")))
+    for index, content in enumerate(contents):
+        if not isinstance(content, dict) or content.get("role", "user") not in {"user", "model", "function"}:
+            return error_reply(400, f"* GenerateContentRequest.contents[{index}].role: invalid role")
+        parts = content.get("parts")
+        if not isinstance(parts, list) or not parts:
+            return error_reply(
+                400, f"* GenerateContentRequest.contents[{index}].parts: contents.parts must not be empty."
+            )
+        text = _parts_text(parts)
+        prompt.texts.append(text)
+        if content.get("role", "user") == "user" and any(isinstance(p, dict) and "text" in p for p in parts):
+            prompt.last_user_text = text
+    for tool in body.get("tools") or []:
+        for declaration in (tool.get("functionDeclarations") or []) if isinstance(tool, dict) else []:
+            if isinstance(declaration, dict) and isinstance(declaration.get("name"), str):
+                prompt.tools.append(declaration["name"])
+    calling = ((body.get("toolConfig") or {}).get("functionCallingConfig")) or {}
+    if calling.get("mode") == "ANY":
+        allowed = calling.get("allowedFunctionNames") or [""]
+        prompt.forced_tool = str(allowed[0])
+    elif calling.get("mode") == "NONE":
+        prompt.tools_disabled = True
+    config = body.get("generationConfig") or {}
+    max_tokens = config.get("maxOutputTokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        return error_reply(
+            400, "* GenerateContentRequest.generation_config.max_output_tokens: must be positive"
+        )
+    prompt.max_tokens = max_tokens
+    prompt.stop_sequences = [s for s in config.get("stopSequences") or [] if isinstance(s, str)]
+    return prompt
+
+
+def _parts_text(parts: Any) -> str:
+    pieces: list[str] = []
+    for part in parts if isinstance(parts, list) else []:
+        if not isinstance(part, dict):
+            continue
+        if isinstance(part.get("text"), str):
+            pieces.append(part["text"])
+        elif isinstance(part.get("functionResponse"), dict):
+            pieces.append(json.dumps(part["functionResponse"].get("response")))
+    return " ".join(pieces)
+
+
+def _parts(answer: Answer) -> list[dict[str, Any]]:
+    if answer.tool_call is not None:
+        return [{"functionCall": {"name": answer.tool_call.name, "args": answer.tool_call.arguments}}]
+    return [{"text": answer.text}]
+
+
+def _response(
+    answer: Answer,
+    parts: list[dict[str, Any]],
+    *,
+    final: bool,
+    model: str,
+    response_id: str,
+    emitted: int = -1,
+) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+    completion = answer.completion_tokens if emitted < 0 else emitted
+    if final:
+        candidate["finishReason"] = FINISH_REASONS[answer.finish]
+    return {
+        "candidates": [candidate],
+        "usageMetadata": {
+            "promptTokenCount": answer.prompt_tokens,
+            "candidatesTokenCount": completion,
+            "totalTokenCount": answer.prompt_tokens + completion,
+        },
+        "modelVersion": model,
+        "responseId": response_id,
+    }
+
+
+def _stream_chunks(answer: Answer, model: str, response_id: str) -> Iterator[dict[str, Any]]:
+    if answer.tool_call is not None:
+        yield _response(answer, _parts(answer), final=True, model=model, response_id=response_id)
+        return
+    pieces = answer.text_pieces() or [""]
+    for index, piece in enumerate(pieces, start=1):
+        final = index == len(pieces)
+        emitted = answer.completion_tokens if final else len(" ".join(pieces[:index]).split())
+        yield _response(
+            answer, [{"text": piece}], final=final, model=model, response_id=response_id, emitted=emitted
+        )
+
+
+def _json_array(chunks: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    separator = "["
+    for chunk in chunks:
+        yield (separator + json.dumps(chunk)).encode()
+        separator = ",\r\n"
+    yield b"]" if separator != "[" else b"[]"

@@ -1,0 +1,191 @@
+"""OpenAI Chat Completions: OpenAI itself, DeepSeek and Vertex partner models (`endpoints/openapi`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from local.simulator.content import Answer, Finish, Prompt, compose, split_in_two
+from local.simulator.wire import Reply, json_reply, new_id, sse_event
+
+FINISH_REASONS = {
+    Finish.STOP: "stop",
+    Finish.STOP_SEQUENCE: "stop",
+    Finish.LENGTH: "length",
+    Finish.TOOL: "tool_calls",
+}
+_ERROR_KINDS: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", None),
+    503: ("server_error", None),
+}
+
+
+def error_reply(status: int, message: str, param: str | None = None) -> Reply:
+    kind, code = _ERROR_KINDS.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", None)
+    )
+    return json_reply(status, {"error": {"message": message, "type": kind, "param": param, "code": code}})
+
+
+def handle_chat(body: Any, provider: str) -> Reply:
+    if not isinstance(body, dict):
+        return error_reply(400, "We could not parse the JSON body of your request.")
+    model, messages = body.get("model"), body.get("messages")
+    if not isinstance(model, str) or not model:
+        return error_reply(400, "you must provide a model parameter", param="model")
+    if not isinstance(messages, list) or not messages:
+        return error_reply(400, "'messages' must be a non-empty array.", param="messages")
+    prompt = _prompt(body, provider, model, messages)
+    if isinstance(prompt, Reply):
+        return prompt
+    answer = compose(prompt)
+    completion_id, created = new_id("chatcmpl-"), int(time.time())
+    if body.get("stream") is True:
+        options = body.get("stream_options") or {}
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        chunks = _stream(answer, completion_id, created, model, include_usage)
+        return Reply(status=200, content_type="text/event-stream; charset=utf-8", stream=chunks)
+    return json_reply(200, _completion(answer, completion_id, created, model))
+
+
+def _prompt(body: dict[str, Any], provider: str, model: str, messages: list[Any]) -> Prompt | Reply:
+    prompt = Prompt(provider=provider, model=model)
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in {
+            "system",
+            "developer",
+            "user",
+            "assistant",
+            "tool",
+        }:
+            return error_reply(
+                400, f"Invalid value for 'messages[{index}].role'.", param=f"messages[{index}]"
+            )
+        text = _message_text(message.get("content"))
+        prompt.texts.append(text)
+        if message["role"] == "user":
+            prompt.last_user_text = text
+    for tool in body.get("tools") or []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            return error_reply(400, "Missing required parameter: 'tools[0].function.name'.", param="tools")
+        prompt.tools.append(function["name"])
+    choice = body.get("tool_choice")
+    if choice == "none":
+        prompt.tools_disabled = True
+    elif choice == "required":
+        prompt.forced_tool = ""
+    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        prompt.forced_tool = str(choice["function"].get("name", ""))
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        return error_reply(400, "Invalid 'max_tokens': integer below minimum value.", param="max_tokens")
+    prompt.max_tokens = max_tokens
+    stop = body.get("stop")
+    prompt.stop_sequences = [stop] if isinstance(stop, str) else [s for s in stop or [] if isinstance(s, str)]
+    return prompt
+
+
+def _message_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def _usage(answer: Answer) -> dict[str, int]:
+    return {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.total_tokens,
+    }
+
+
+def _tool_call_id() -> str:
+    return new_id("call_")
+
+
+def _completion(answer: Answer, completion_id: str, created: int, model: str) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None}
+    if answer.tool_call is not None:
+        message["content"] = None
+        message["tool_calls"] = [
+            {
+                "id": _tool_call_id(),
+                "type": "function",
+                "function": {"name": answer.tool_call.name, "arguments": answer.tool_call.arguments_json},
+            }
+        ]
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": FINISH_REASONS[answer.finish]}
+        ],
+        "usage": _usage(answer),
+        "system_fingerprint": "fp_simulator",
+    }
+
+
+def _stream(
+    answer: Answer, completion_id: str, created: int, model: str, include_usage: bool
+) -> Iterator[bytes]:
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        payload: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_simulator",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        }
+        if include_usage:
+            payload["usage"] = None
+        return sse_event(payload)
+
+    if answer.tool_call is not None:
+        call = answer.tool_call
+        yield chunk(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": _tool_call_id(),
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": ""},
+                    }
+                ],
+            }
+        )
+        for piece in split_in_two(call.arguments_json):
+            yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+    else:
+        yield chunk({"role": "assistant", "content": "", "refusal": None})
+        for piece in answer.text_pieces():
+            yield chunk({"content": piece})
+    yield chunk({}, FINISH_REASONS[answer.finish])
+    if include_usage:
+        final = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_simulator",
+            "choices": [],
+            "usage": _usage(answer),
+        }
+        yield sse_event(final)
+    yield sse_event("[DONE]")
