@@ -1,0 +1,300 @@
+"""Anthropic Messages API, direct (``/messages``) or via Vertex (``:rawPredict`` / ``:streamRawPredict``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.credentials import ApiKeyCredentials, ServiceAccountCredentials
+from gateway.providers import common, endpoints
+from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
+from gateway.providers.sse import SseEvent, SseParser
+from gateway.schemas import (
+    AssistantMessage,
+    ChatRequest,
+    DeveloperMessage,
+    ImagePart,
+    ResponseFormatText,
+    SystemMessage,
+    ToolMessage,
+    UserMessage,
+)
+from gateway.transport import UpstreamRequest
+
+ANTHROPIC_VERSION = "2023-06-01"
+VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
+# Anthropic requires max_tokens; when the caller sets no limit we ask for this many.
+DEFAULT_MAX_TOKENS = 4096
+STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+@dataclass(frozen=True)
+class AnthropicAdapter:
+    vertex: bool = False
+
+    def build_request(self, request: ChatRequest, target: Target, *, stream: bool, timeout: float) -> UpstreamRequest:
+        body = build_body(request, target.provider)
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
+        }
+        if stream:
+            body["stream"] = True
+        if self.vertex:
+            credentials = target.credentials
+            if not isinstance(credentials, ServiceAccountCredentials):
+                raise AttemptFailed("google-vertex needs a service-account credential")
+            model = endpoints.model_segment(target.offer.model_id)
+            base = endpoints.vertex_project_path(credentials.project_id, target.region)
+            verb = "streamRawPredict" if stream else "rawPredict"
+            url = f"{base}/publishers/anthropic/models/{model}:{verb}"
+            from gateway.providers import google_oauth
+
+            headers["authorization"] = f"Bearer {google_oauth.access_token(credentials, timeout)}"
+            body = {"anthropic_version": VERTEX_ANTHROPIC_VERSION, **body}
+        else:
+            if not isinstance(target.credentials, ApiKeyCredentials):
+                raise AttemptFailed("anthropic needs an API key credential")
+            endpoints.model_segment(target.offer.model_id)
+            url = f"{endpoints.base_url(target.provider)}/messages"
+            headers["x-api-key"] = target.credentials.api_key.get_secret_value()
+            headers["anthropic-version"] = ANTHROPIC_VERSION
+            body = {"model": target.offer.model_id, **body}
+        return UpstreamRequest("POST", url, headers, json.dumps(body).encode())
+
+    def parse_response(self, request: ChatRequest, target: Target, body: bytes) -> dict[str, Any]:
+        data = common.load_json_object(body, target.provider)
+        blocks = data.get("content")
+        if data.get("type") != "message" or not isinstance(blocks, list):
+            raise UnreadableResponse(f"{target.provider} response is not an Anthropic message")
+        texts: list[str] = []
+        tool_calls: list[dict[str, Any]] = []
+        for block in blocks:
+            if not isinstance(block, dict):
+                raise UnreadableResponse(f"{target.provider} response has a malformed content block")
+            if block.get("type") == "text" and isinstance(block.get("text"), str):
+                texts.append(block["text"])
+            elif block.get("type") == "tool_use":
+                if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
+                    raise UnreadableResponse(f"{target.provider} response has a malformed tool_use block")
+                arguments = json.dumps(block.get("input") or {}, separators=(",", ":"))
+                tool_calls.append(common.function_tool_call(block["id"], block["name"], arguments))
+        stop_reason = data.get("stop_reason")
+        return common.chat_completion(
+            request,
+            content="".join(texts) if texts or not tool_calls else None,
+            tool_calls=tool_calls,
+            finish_reason=STOP_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop",
+            usage=_usage(data.get("usage")),
+            upstream_id=data.get("id"),
+        )
+
+    def stream_decoder(self, request: ChatRequest, target: Target) -> AnthropicStreamDecoder:
+        return AnthropicStreamDecoder(target.provider)
+
+    def error_message(self, status: int, body: bytes) -> str:
+        return common.error_text(status, body, ("error", "message"), ("message",))
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    prompt = sum(
+        common.int_field(usage, key)
+        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
+    return common.usage_dict(prompt, common.int_field(usage, "output_tokens"))
+
+
+def build_body(request: ChatRequest, provider: str) -> dict[str, Any]:
+    """The Messages body without ``model`` (direct and Vertex place the model differently)."""
+    for name in ("seed", "presence_penalty", "frequency_penalty"):
+        if getattr(request, name) is not None:
+            raise common.unsupported(provider, name)
+    if request.response_format is not None and not isinstance(request.response_format, ResponseFormatText):
+        raise common.unsupported(provider, "response_format", request.response_format.type)
+    if request.temperature is not None and request.temperature > 1:
+        raise common.unsupported(provider, "temperature", "above 1; Anthropic accepts 0 to 1")
+    system: list[str] = []
+    messages: list[dict[str, Any]] = []
+    for index, message in enumerate(request.messages):
+        if isinstance(message, SystemMessage | DeveloperMessage):
+            system.append(common.text_of(message.content))
+            continue
+        role, blocks = _blocks(index, message, provider)
+        if not blocks:
+            continue
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"].extend(blocks)
+        else:
+            messages.append({"role": role, "content": blocks})
+    body: dict[str, Any] = {"max_tokens": request.output_limit() or DEFAULT_MAX_TOKENS, "messages": messages}
+    if system:
+        body["system"] = "\n\n".join(system)
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    stops = request.stop_sequences()
+    if stops:
+        body["stop_sequences"] = stops
+    if request.tools:
+        body["tools"] = [
+            {
+                "name": tool.function.name,
+                **({"description": tool.function.description} if tool.function.description else {}),
+                "input_schema": tool.function.parameters or {"type": "object", "properties": {}},
+            }
+            for tool in request.tools
+        ]
+    tool_choice = _tool_choice(request)
+    if tool_choice is not None:
+        body["tool_choice"] = tool_choice
+    if request.user is not None:
+        body["metadata"] = {"user_id": request.user}
+    return body
+
+
+def _tool_choice(request: ChatRequest) -> dict[str, Any] | None:
+    choice = request.tool_choice
+    if not request.tools:
+        return None
+    if choice is None:
+        mapped: dict[str, Any] = {"type": "auto"}
+    elif choice == "none":
+        return {"type": "none"}
+    elif choice == "auto":
+        mapped = {"type": "auto"}
+    elif choice == "required":
+        mapped = {"type": "any"}
+    else:
+        mapped = {"type": "tool", "name": choice.function.name}
+    if request.parallel_tool_calls is False:
+        mapped["disable_parallel_tool_use"] = True
+    elif choice is None:
+        return None
+    return mapped
+
+
+def _blocks(index: int, message: Any, provider: str) -> tuple[str, list[dict[str, Any]]]:
+    if isinstance(message, UserMessage):
+        if isinstance(message.content, str):
+            return "user", _text_block(message.content)
+        blocks: list[dict[str, Any]] = []
+        for j, part in enumerate(message.content):
+            if isinstance(part, ImagePart):
+                mime, data = common.data_url_image(
+                    part.image_url.url, provider, f"messages[{index}].content[{j}].image_url.url"
+                )
+                blocks.append({"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}})
+            else:
+                blocks.extend(_text_block(part.text))
+        return "user", blocks
+    if isinstance(message, AssistantMessage):
+        blocks = _text_block(common.text_of(message.content))
+        for j, call in enumerate(message.tool_calls or []):
+            arguments = common.parse_arguments(
+                call.function.arguments, f"messages[{index}].tool_calls[{j}].function.arguments"
+            )
+            blocks.append({"type": "tool_use", "id": call.id, "name": call.function.name, "input": arguments})
+        return "assistant", blocks
+    if isinstance(message, ToolMessage):
+        result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id}
+        text = common.text_of(message.content)
+        if text:
+            result["content"] = text
+        return "user", [result]
+    raise AssertionError(f"unhandled message type {type(message).__name__}")
+
+
+def _text_block(text: str) -> list[dict[str, Any]]:
+    # Anthropic rejects empty text blocks.
+    return [{"type": "text", "text": text}] if text else []
+
+
+@dataclass
+class AnthropicStreamDecoder:
+    """Messages SSE events -> chunk deltas. Tool calls are numbered in order of appearance."""
+
+    provider: str
+    usage: dict[str, int] | None = None
+    _sse: SseParser = field(default_factory=SseParser)
+    _tool_index: dict[int, int] = field(default_factory=dict)
+    _prompt_tokens: int = 0
+    _completion_tokens: int = 0
+    _stopped: bool = False
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        return [chunk for event in self._sse.feed(data) for chunk in self._event(event)]
+
+    def close(self) -> list[dict[str, Any]]:
+        chunks = [chunk for event in self._sse.close() for chunk in self._event(event)]
+        if not self._stopped:
+            raise UnreadableResponse(f"{self.provider} stream ended before message_stop")
+        return chunks
+
+    def _event(self, event: SseEvent) -> list[dict[str, Any]]:
+        if not event.data.strip():
+            return []
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            raise UnreadableResponse(f"{self.provider} stream event is not JSON") from None
+        if not isinstance(payload, dict):
+            raise UnreadableResponse(f"{self.provider} stream event is not an object")
+        kind = payload.get("type", event.event)
+        if kind == "message_start":
+            usage = common.as_dict(payload.get("message")).get("usage")
+            self._prompt_tokens = _usage(usage)["prompt_tokens"]
+            self._completion_tokens = common.int_field(usage, "output_tokens")
+            return [common.delta_chunk({"role": "assistant", "content": ""})]
+        if kind == "content_block_start":
+            block = common.as_dict(payload.get("content_block"))
+            if block.get("type") != "tool_use":
+                return []
+            position = len(self._tool_index)
+            self._tool_index[common.int_field(payload, "index")] = position
+            call = {
+                "index": position,
+                "id": block.get("id") or common.tool_call_id(),
+                "type": "function",
+                "function": {"name": block.get("name", ""), "arguments": ""},
+            }
+            return [common.delta_chunk({"tool_calls": [call]})]
+        if kind == "content_block_delta":
+            delta = common.as_dict(payload.get("delta"))
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                return [common.delta_chunk({"content": delta["text"]})]
+            if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+                known = self._tool_index.get(common.int_field(payload, "index"))
+                if known is None:
+                    raise UnreadableResponse(f"{self.provider} stream has arguments for an unknown tool call")
+                call = {"index": known, "function": {"arguments": delta["partial_json"]}}
+                return [common.delta_chunk({"tool_calls": [call]})]
+            return []
+        if kind == "message_delta":
+            usage = payload.get("usage")
+            if isinstance(usage, dict) and "output_tokens" in usage:
+                self._completion_tokens = common.int_field(usage, "output_tokens")
+            if isinstance(usage, dict) and "input_tokens" in usage:
+                self._prompt_tokens = _usage(usage)["prompt_tokens"]
+            self.usage = common.usage_dict(self._prompt_tokens, self._completion_tokens)
+            reason = common.as_dict(payload.get("delta")).get("stop_reason")
+            if isinstance(reason, str):
+                return [common.delta_chunk({}, STOP_REASONS.get(reason, "stop"))]
+            return []
+        if kind == "message_stop":
+            self._stopped = True
+            return []
+        if kind == "error":
+            error_type = common.as_dict(payload.get("error")).get("type")
+            label = error_type if isinstance(error_type, str) and error_type.isidentifier() else "error"
+            raise UnreadableResponse(f"{self.provider} reported {label} mid-stream")
+        return []

@@ -1,0 +1,64 @@
+"""The contract between the routing loop and the provider adapters.
+
+An adapter is a pure transform: ``build_request`` turns the OpenAI request into one upstream HTTP request,
+``parse_response`` / ``stream_decoder`` turn the provider's answer back into OpenAI shapes. Adapters
+never send anything themselves (except the Vertex OAuth token fetch, needed before the request exists).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from gateway.catalog import Offer
+from gateway.credentials import ApiKeyCredentials, AwsCredentials, ServiceAccountCredentials
+from gateway.schemas import ChatRequest
+from gateway.transport import UpstreamRequest
+
+Outcome = Literal["error", "timeout", "connection_error"]
+AnyCredentials = ApiKeyCredentials | AwsCredentials | ServiceAccountCredentials
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one attempt goes: a provider, the catalog offer it serves, and the credentials to use."""
+
+    provider: str
+    offer: Offer
+    credentials: AnyCredentials
+    region: str | None
+    provisioned_throughput: bool = False
+
+
+class AttemptFailed(Exception):
+    """This attempt cannot succeed; the routing loop records it and moves on. ``message`` is redacted."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, outcome: Outcome = "error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.outcome: Outcome = outcome
+
+
+class UnreadableResponse(Exception):
+    """The upstream answered 2xx with something that is not the provider's shape. Never carries body text."""
+
+
+class StreamDecoder(Protocol):
+    usage: dict[str, int] | None
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]: ...
+
+    def close(self) -> list[dict[str, Any]]: ...
+
+
+class Adapter(Protocol):
+    def build_request(
+        self, request: ChatRequest, target: Target, *, stream: bool, timeout: float
+    ) -> UpstreamRequest: ...
+
+    def parse_response(self, request: ChatRequest, target: Target, body: bytes) -> dict[str, Any]: ...
+
+    def stream_decoder(self, request: ChatRequest, target: Target) -> StreamDecoder: ...
+
+    def error_message(self, status: int, body: bytes) -> str: ...

@@ -1,0 +1,317 @@
+"""Amazon Bedrock Converse and ConverseStream.
+
+Auth is a Bedrock API key (Bearer) or SigV4 from the customer's stored AWS credentials and stored region,
+never the Lambda's own role, region or environment. botocore is imported only when SigV4 is needed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.credentials import ApiKeyCredentials, AwsCredentials
+from gateway.providers import common, endpoints
+from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
+from gateway.schemas import (
+    AssistantMessage,
+    ChatRequest,
+    DeveloperMessage,
+    ImagePart,
+    ResponseFormatText,
+    SystemMessage,
+    ToolMessage,
+    UserMessage,
+)
+from gateway.transport import UpstreamRequest
+
+STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+}
+EXCEPTION_STATUS = {
+    "throttlingException": 429,
+    "serviceUnavailableException": 503,
+    "internalServerException": 500,
+    "modelStreamErrorException": 502,
+    "validationException": 400,
+    "accessDeniedException": 403,
+    "resourceNotFoundException": 404,
+}
+IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
+
+
+@dataclass(frozen=True)
+class BedrockAdapter:
+    def build_request(self, request: ChatRequest, target: Target, *, stream: bool, timeout: float) -> UpstreamRequest:
+        base = endpoints.bedrock_base(target.region)
+        model = endpoints.model_segment(target.offer.model_id)
+        url = f"{base}/model/{model}/{'converse-stream' if stream else 'converse'}"
+        content = json.dumps(build_body(request, target.provider)).encode()
+        headers = {
+            "content-type": "application/json",
+            "accept": "application/vnd.amazon.eventstream" if stream else "application/json",
+        }
+        credentials = target.credentials
+        if isinstance(credentials, ApiKeyCredentials):
+            headers["authorization"] = f"Bearer {credentials.api_key.get_secret_value()}"
+        elif isinstance(credentials, AwsCredentials):
+            headers = _sigv4(url, content, headers, credentials, target.region or "")
+        else:
+            raise AttemptFailed("amazon-bedrock needs an API key or AWS credentials")
+        return UpstreamRequest("POST", url, headers, content)
+
+    def parse_response(self, request: ChatRequest, target: Target, body: bytes) -> dict[str, Any]:
+        data = common.load_json_object(body, target.provider)
+        message = common.as_dict(data.get("output")).get("message")
+        if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+            raise UnreadableResponse(f"{target.provider} response has no output message")
+        texts: list[str] = []
+        tool_calls: list[dict[str, Any]] = []
+        for block in message["content"]:
+            if not isinstance(block, dict):
+                raise UnreadableResponse(f"{target.provider} response has a malformed content block")
+            if isinstance(block.get("text"), str):
+                texts.append(block["text"])
+            use = block.get("toolUse")
+            if isinstance(use, dict):
+                if not isinstance(use.get("toolUseId"), str) or not isinstance(use.get("name"), str):
+                    raise UnreadableResponse(f"{target.provider} response has a malformed toolUse block")
+                arguments = json.dumps(use.get("input") or {}, separators=(",", ":"))
+                tool_calls.append(common.function_tool_call(use["toolUseId"], use["name"], arguments))
+        reason = data.get("stopReason")
+        return common.chat_completion(
+            request,
+            content="".join(texts) if texts or not tool_calls else None,
+            tool_calls=tool_calls,
+            finish_reason=STOP_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop",
+            usage=_usage(data.get("usage")),
+        )
+
+    def stream_decoder(self, request: ChatRequest, target: Target) -> BedrockStreamDecoder:
+        return BedrockStreamDecoder(target.provider)
+
+    def error_message(self, status: int, body: bytes) -> str:
+        return common.error_text(status, body, ("message",), ("Message",), ("error", "message"))
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    return common.usage_dict(common.int_field(usage, "inputTokens"), common.int_field(usage, "outputTokens"))
+
+
+def _sigv4(
+    url: str, content: bytes, headers: dict[str, str], credentials: AwsCredentials, region: str
+) -> dict[str, str]:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    signing = Credentials(
+        credentials.access_key_id,
+        credentials.secret_access_key.get_secret_value(),
+        credentials.session_token.get_secret_value() if credentials.session_token else None,
+    )
+    aws_request = AWSRequest(method="POST", url=url, data=content, headers=dict(headers))
+    SigV4Auth(signing, "bedrock", region).add_auth(aws_request)
+    return {name.lower(): str(value) for name, value in aws_request.headers.items()}
+
+
+def build_body(request: ChatRequest, provider: str) -> dict[str, Any]:
+    for name in ("seed", "presence_penalty", "frequency_penalty"):
+        if getattr(request, name) is not None:
+            raise common.unsupported(provider, name)
+    if request.response_format is not None and not isinstance(request.response_format, ResponseFormatText):
+        raise common.unsupported(provider, "response_format", request.response_format.type)
+    if request.parallel_tool_calls is False:
+        raise common.unsupported(provider, "parallel_tool_calls", "false")
+    system: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    uses_tools = False
+    for index, message in enumerate(request.messages):
+        if isinstance(message, SystemMessage | DeveloperMessage):
+            text = common.text_of(message.content)
+            if text:
+                system.append({"text": text})
+            continue
+        role, blocks = _blocks(index, message, provider)
+        uses_tools = uses_tools or any("toolUse" in b or "toolResult" in b for b in blocks)
+        if not blocks:
+            continue
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"].extend(blocks)
+        else:
+            messages.append({"role": role, "content": blocks})
+    body: dict[str, Any] = {"messages": messages}
+    if system:
+        body["system"] = system
+    inference: dict[str, Any] = {}
+    limit = request.output_limit()
+    if limit is not None:
+        inference["maxTokens"] = limit
+    if request.temperature is not None:
+        inference["temperature"] = request.temperature
+    if request.top_p is not None:
+        inference["topP"] = request.top_p
+    stops = request.stop_sequences()
+    if stops:
+        inference["stopSequences"] = stops
+    if inference:
+        body["inferenceConfig"] = inference
+    tool_config = _tool_config(request, provider, uses_tools)
+    if tool_config:
+        body["toolConfig"] = tool_config
+    return body
+
+
+def _tool_config(request: ChatRequest, provider: str, uses_tools: bool) -> dict[str, Any] | None:
+    if not request.tools:
+        return None
+    choice = request.tool_choice
+    if choice == "none":
+        # Converse has no "none"; leaving tools out honours it unless the history holds tool blocks,
+        # which Converse only accepts alongside a toolConfig.
+        if uses_tools:
+            raise common.unsupported(provider, "tool_choice", "none, with tool calls in the history")
+        return None
+    config: dict[str, Any] = {
+        "tools": [
+            {
+                "toolSpec": {
+                    "name": tool.function.name,
+                    **({"description": tool.function.description} if tool.function.description else {}),
+                    "inputSchema": {"json": tool.function.parameters or {"type": "object", "properties": {}}},
+                }
+            }
+            for tool in request.tools
+        ]
+    }
+    if choice == "auto":
+        config["toolChoice"] = {"auto": {}}
+    elif choice == "required":
+        config["toolChoice"] = {"any": {}}
+    elif choice is not None:
+        config["toolChoice"] = {"tool": {"name": choice.function.name}}
+    return config
+
+
+def _blocks(index: int, message: Any, provider: str) -> tuple[str, list[dict[str, Any]]]:
+    if isinstance(message, UserMessage):
+        if isinstance(message.content, str):
+            return "user", _text_block(message.content)
+        blocks: list[dict[str, Any]] = []
+        for j, part in enumerate(message.content):
+            if isinstance(part, ImagePart):
+                mime, data = common.data_url_image(
+                    part.image_url.url, provider, f"messages[{index}].content[{j}].image_url.url"
+                )
+                blocks.append({"image": {"format": IMAGE_FORMATS[mime], "source": {"bytes": data}}})
+            else:
+                blocks.extend(_text_block(part.text))
+        return "user", blocks
+    if isinstance(message, AssistantMessage):
+        blocks = _text_block(common.text_of(message.content))
+        for j, call in enumerate(message.tool_calls or []):
+            arguments = common.parse_arguments(
+                call.function.arguments, f"messages[{index}].tool_calls[{j}].function.arguments"
+            )
+            blocks.append({"toolUse": {"toolUseId": call.id, "name": call.function.name, "input": arguments}})
+        return "assistant", blocks
+    if isinstance(message, ToolMessage):
+        text = common.text_of(message.content)
+        result = {"toolUseId": message.tool_call_id, "content": [{"text": text}] if text else []}
+        return "user", [{"toolResult": result}]
+    raise AssertionError(f"unhandled message type {type(message).__name__}")
+
+
+def _text_block(text: str) -> list[dict[str, Any]]:
+    return [{"text": text}] if text else []
+
+
+@dataclass
+class BedrockStreamDecoder:
+    """``application/vnd.amazon.eventstream`` frames -> chunk deltas. Frames may arrive split anywhere."""
+
+    provider: str
+    usage: dict[str, int] | None = None
+    _buffer: Any = None
+    _tool_index: dict[int, int] = field(default_factory=dict)
+    _started: bool = False
+    _stopped: bool = False
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        from botocore.eventstream import EventStreamBuffer, ParserError
+
+        if self._buffer is None:
+            self._buffer = EventStreamBuffer()
+        self._buffer.add_data(data)
+        chunks: list[dict[str, Any]] = []
+        try:
+            for message in self._buffer:
+                chunks.extend(self._frame(message.headers, message.payload))
+        except ParserError:
+            raise UnreadableResponse(f"{self.provider} stream frame is corrupt") from None
+        return chunks
+
+    def close(self) -> list[dict[str, Any]]:
+        # EventStreamBuffer keeps unparsed bytes in _data; anything left there is a truncated frame.
+        if self._buffer is not None and bytes(getattr(self._buffer, "_data", b"")):
+            raise UnreadableResponse(f"{self.provider} stream ended inside a frame")
+        if not self._stopped:
+            raise UnreadableResponse(f"{self.provider} stream ended before messageStop")
+        return []
+
+    def _frame(self, headers: dict[str, Any], payload: bytes) -> list[dict[str, Any]]:
+        message_type = headers.get(":message-type", "event")
+        if message_type != "event":
+            name = headers.get(":exception-type") or headers.get(":error-code") or "error"
+            name = name if isinstance(name, str) and name.isidentifier() else "error"
+            raise AttemptFailed(
+                f"{self.provider} stream {name}", status_code=EXCEPTION_STATUS.get(name, 502), outcome="error"
+            )
+        try:
+            body = json.loads(payload) if payload else {}
+        except ValueError:
+            raise UnreadableResponse(f"{self.provider} stream event is not JSON") from None
+        if not isinstance(body, dict):
+            raise UnreadableResponse(f"{self.provider} stream event is not an object")
+        kind = headers.get(":event-type")
+        if kind == "messageStart":
+            self._started = True
+            return [common.delta_chunk({"role": "assistant", "content": ""})]
+        if kind == "contentBlockStart":
+            use = common.as_dict(body.get("start")).get("toolUse")
+            if not isinstance(use, dict):
+                return []
+            position = len(self._tool_index)
+            self._tool_index[common.int_field(body, "contentBlockIndex")] = position
+            call = {
+                "index": position,
+                "id": use.get("toolUseId") or common.tool_call_id(),
+                "type": "function",
+                "function": {"name": use.get("name", ""), "arguments": ""},
+            }
+            return [common.delta_chunk({"tool_calls": [call]})]
+        if kind == "contentBlockDelta":
+            delta = common.as_dict(body.get("delta"))
+            if isinstance(delta.get("text"), str) and delta["text"]:
+                return [common.delta_chunk({"content": delta["text"]})]
+            use = delta.get("toolUse")
+            if isinstance(use, dict) and isinstance(use.get("input"), str) and use["input"]:
+                known = self._tool_index.get(common.int_field(body, "contentBlockIndex"))
+                if known is None:
+                    raise UnreadableResponse(f"{self.provider} stream has arguments for an unknown tool call")
+                call = {"index": known, "function": {"arguments": use["input"]}}
+                return [common.delta_chunk({"tool_calls": [call]})]
+            return []
+        if kind == "messageStop":
+            self._stopped = True
+            reason = body.get("stopReason")
+            return [common.delta_chunk({}, STOP_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop")]
+        if kind == "metadata":
+            self.usage = _usage(body.get("usage"))
+        return []

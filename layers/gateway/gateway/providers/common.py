@@ -1,0 +1,176 @@
+"""Helpers every adapter shares: OpenAI result shapes, message text, data URLs, redaction."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import time
+from typing import Any
+
+from gateway.errors import BadRequest
+from gateway.providers.base import UnreadableResponse
+from gateway.schemas import ChatRequest, TextPart
+
+ERROR_MESSAGE_MAX = 200
+IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+_DATA_URL_RE = re.compile(r"^data:(?P<mime>[a-z]+/[a-z0-9.+-]+);base64,(?P<data>[A-Za-z0-9+/=\s]+)$")
+_SECRET_PATTERNS = (
+    re.compile(r"-----BEGIN[^-]*-----.*?(?:-----END[^-]*-----|$)", re.S),
+    re.compile(r"(?i)bearer\s+\S+"),
+    re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_*\-]{6,}"),
+    re.compile(r"\bAIza[0-9A-Za-z_\-]{10,}"),
+    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{12,}"),
+    re.compile(r"\bya29\.[\w.\-]+"),
+    re.compile(r"(?i)(api[_-]?key|token|secret|password|signature)([\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
+    re.compile(r"[A-Za-z0-9_+=\-]{32,}"),
+)
+
+
+def unsupported(provider: str, param: str, detail: str = "") -> BadRequest:
+    suffix = f" ({detail})" if detail else ""
+    return BadRequest(f"{param} is not supported by {provider}{suffix}", param=param)
+
+
+def usage_dict(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def completion_id() -> str:
+    return "chatcmpl-" + secrets.token_hex(12)
+
+
+def tool_call_id() -> str:
+    return "call_" + secrets.token_hex(12)
+
+
+def chat_completion(
+    request: ChatRequest,
+    *,
+    content: str | None,
+    tool_calls: list[dict[str, Any]],
+    finish_reason: str,
+    usage: dict[str, int],
+    upstream_id: str | None = None,
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {
+        "id": upstream_id if isinstance(upstream_id, str) and upstream_id else completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": usage,
+    }
+
+
+def function_tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def delta_chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+
+
+def text_of(content: str | list[TextPart] | None) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.text for part in content)
+
+
+def parse_arguments(arguments: str, param: str) -> dict[str, Any]:
+    """Tool-call arguments as the JSON object a provider's native tool-use block needs."""
+    if not arguments.strip():
+        return {}
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        raise BadRequest(f"{param} must be a JSON object", param=param) from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"{param} must be a JSON object", param=param)
+    return value
+
+
+def data_url_image(url: str, provider: str, param: str) -> tuple[str, str]:
+    """(mime type, base64 data) of a ``data:`` image URL; remote URLs are refused, never fetched."""
+    match = _DATA_URL_RE.fullmatch(url)
+    if match is None:
+        if url.startswith(("http://", "https://")):
+            raise BadRequest(
+                f"{param}: {provider} accepts images only as base64 data: URLs, not remote http(s) URLs",
+                param=param,
+            )
+        raise BadRequest(f"{param} must be a base64 data: URL", param=param)
+    mime = match["mime"]
+    if mime not in IMAGE_MIME_TYPES:
+        raise BadRequest(f"{param}: image type {mime} is not supported by {provider}", param=param)
+    data = re.sub(r"\s+", "", match["data"])
+    try:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"{param} is not valid base64", param=param) from None
+    return mime, data
+
+
+def load_json_object(body: bytes, provider: str) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise UnreadableResponse(f"{provider} answered with a body that is not JSON") from None
+    if not isinstance(value, dict):
+        raise UnreadableResponse(f"{provider} answered with JSON that is not an object")
+    return value
+
+
+def redact(text: str) -> str:
+    """Collapse, strip anything that looks like a credential, and cut to ``ERROR_MESSAGE_MAX``."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(_redacted, text)
+    text = " ".join(text.split())
+    if len(text) > ERROR_MESSAGE_MAX:
+        text = text[: ERROR_MESSAGE_MAX - 3] + "..."
+    return text
+
+
+def _redacted(match: re.Match[str]) -> str:
+    if match.re.groups == 2:
+        return f"{match[1]}{match[2]}[redacted]"
+    return "[redacted]"
+
+
+def error_text(status: int, body: bytes, *paths: tuple[str, ...]) -> str:
+    """The provider's error message found at the first matching key path, redacted; else the status."""
+    try:
+        value: Any = json.loads(body)
+    except ValueError:
+        value = None
+    if isinstance(value, list) and value:
+        value = value[0]
+    for path in paths:
+        node: Any = value
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, str) and node.strip():
+            return redact(node)
+    return f"upstream returned HTTP {status}"
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (upstream shapes are never trusted)."""
+    return value if isinstance(value, dict) else {}
+
+
+def int_field(data: Any, key: str) -> int:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

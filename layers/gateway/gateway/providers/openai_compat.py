@@ -1,0 +1,240 @@
+"""Chat Completions pass-through: OpenAI, DeepSeek and Vertex partner models (its OpenAI-compatible endpoint).
+
+The request is rebuilt field by field from the typed model (never forwarded blindly) with the offer's
+model id.
+Dialects differ only in what they accept: DeepSeek has no vision, seed or json_schema; reasoning models on
+OpenAI take ``max_completion_tokens``; non-OpenAI hosts take ``max_tokens`` and the ``system`` role.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.credentials import ApiKeyCredentials, ServiceAccountCredentials
+from gateway.providers import common, endpoints
+from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
+from gateway.providers.sse import SseParser
+from gateway.schemas import (
+    AssistantMessage,
+    ChatRequest,
+    DeveloperMessage,
+    ImagePart,
+    ResponseFormatJsonSchema,
+    UserMessage,
+)
+from gateway.transport import UpstreamRequest
+
+REASONING_MODEL_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+_DELTA_KEYS = ("role", "content", "tool_calls", "refusal")
+
+
+@dataclass(frozen=True)
+class OpenAICompatAdapter:
+    """``dialect`` is ``openai``, ``deepseek`` or ``vertex`` (Vertex's ``endpoints/openapi``)."""
+
+    dialect: str = "openai"
+
+    def build_request(self, request: ChatRequest, target: Target, *, stream: bool, timeout: float) -> UpstreamRequest:
+        body = self._body(request, target)
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        url = self._url(target)  # validated before any token is fetched
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
+            "authorization": f"Bearer {self._bearer(target, timeout)}",
+        }
+        return UpstreamRequest("POST", url, headers, json.dumps(body).encode())
+
+    def _url(self, target: Target) -> str:
+        if self.dialect == "vertex":
+            project = _service_account(target).project_id
+            base = endpoints.vertex_project_path(project, target.region)
+            return f"{base}/endpoints/openapi/chat/completions"
+        return f"{endpoints.base_url(target.provider)}/chat/completions"
+
+    def _bearer(self, target: Target, timeout: float) -> str:
+        if self.dialect == "vertex":
+            from gateway.providers import google_oauth
+
+            return google_oauth.access_token(_service_account(target), timeout)
+        if not isinstance(target.credentials, ApiKeyCredentials):
+            raise AttemptFailed(f"{target.provider} needs an API key credential")
+        return target.credentials.api_key.get_secret_value()
+
+    def _body(self, request: ChatRequest, target: Target) -> dict[str, Any]:
+        provider = target.provider
+        native = self.dialect == "openai"
+        endpoints.model_segment(target.offer.model_id, allow_slash=True)  # validated even in a body
+        body: dict[str, Any] = {"model": target.offer.model_id}
+        body["messages"] = [self._message(i, m, provider) for i, m in enumerate(request.messages)]
+        if not native:
+            if request.seed is not None and self.dialect == "deepseek":
+                raise common.unsupported(provider, "seed")
+            if isinstance(request.response_format, ResponseFormatJsonSchema) and self.dialect == "deepseek":
+                raise common.unsupported(provider, "response_format", "json_schema; use json_object")
+            if request.parallel_tool_calls is False:
+                raise common.unsupported(provider, "parallel_tool_calls", "false")
+        limit = request.output_limit()
+        if native and target.offer.model_id.startswith(REASONING_MODEL_PREFIXES):
+            if limit is not None:
+                body["max_completion_tokens"] = limit
+        elif native:
+            if request.max_tokens is not None:
+                body["max_tokens"] = request.max_tokens
+            if request.max_completion_tokens is not None:
+                body["max_completion_tokens"] = request.max_completion_tokens
+        elif limit is not None:
+            body["max_tokens"] = limit
+        for name in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty"):
+            value = getattr(request, name)
+            if value is not None:
+                body[name] = value
+        if request.stop is not None:
+            body["stop"] = request.stop
+        if request.tools:
+            body["tools"] = [t.model_dump(exclude_none=True, by_alias=True) for t in request.tools]
+        if request.tool_choice is not None:
+            choice = request.tool_choice
+            body["tool_choice"] = choice if isinstance(choice, str) else choice.model_dump(by_alias=True)
+        if request.response_format is not None:
+            body["response_format"] = request.response_format.model_dump(exclude_none=True, by_alias=True)
+        if native:
+            if request.user is not None:
+                body["user"] = request.user
+            if request.parallel_tool_calls is not None and request.tools:
+                body["parallel_tool_calls"] = request.parallel_tool_calls
+        return body
+
+    def _message(self, index: int, message: Any, provider: str) -> dict[str, Any]:
+        dumped: dict[str, Any] = message.model_dump(exclude_none=True, by_alias=True)
+        dumped.pop("refusal", None)
+        if self.dialect == "openai":
+            return dumped
+        if isinstance(message, DeveloperMessage):
+            dumped["role"] = "system"
+        if isinstance(message, UserMessage) and not isinstance(message.content, str):
+            for j, part in enumerate(message.content):
+                if isinstance(part, ImagePart) and self.dialect == "deepseek":
+                    raise common.unsupported(provider, f"messages[{index}].content[{j}]", "no image input")
+            if all(not isinstance(p, ImagePart) for p in message.content):
+                dumped["content"] = "".join(getattr(p, "text", "") for p in message.content)
+        elif not isinstance(message, UserMessage) and isinstance(message.content, list):
+            dumped["content"] = common.text_of(message.content)
+        if isinstance(message, AssistantMessage) and "content" not in dumped and not message.tool_calls:
+            dumped["content"] = ""
+        return dumped
+
+    def parse_response(self, request: ChatRequest, target: Target, body: bytes) -> dict[str, Any]:
+        data = common.load_json_object(body, target.provider)
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise UnreadableResponse(f"{target.provider} response has no choices")
+        choice = choices[0]
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise UnreadableResponse(f"{target.provider} response choice has no message")
+        content = message.get("content")
+        if content is not None and not isinstance(content, str):
+            raise UnreadableResponse(f"{target.provider} response content is not text")
+        tool_calls = [_tool_call(c, target.provider) for c in message.get("tool_calls") or []]
+        finish = choice.get("finish_reason")
+        usage = data.get("usage")
+        result = common.chat_completion(
+            request,
+            content=content,
+            tool_calls=tool_calls,
+            finish_reason=finish if isinstance(finish, str) else ("tool_calls" if tool_calls else "stop"),
+            usage=common.usage_dict(
+                common.int_field(usage, "prompt_tokens"), common.int_field(usage, "completion_tokens")
+            ),
+            upstream_id=data.get("id"),
+        )
+        refusal = message.get("refusal")
+        if isinstance(refusal, str):
+            result["choices"][0]["message"]["refusal"] = refusal
+        return result
+
+    def stream_decoder(self, request: ChatRequest, target: Target) -> OpenAIStreamDecoder:
+        return OpenAIStreamDecoder(target.provider)
+
+    def error_message(self, status: int, body: bytes) -> str:
+        return common.error_text(status, body, ("error", "message"), ("message",), ("detail",))
+
+
+def _service_account(target: Target) -> ServiceAccountCredentials:
+    if not isinstance(target.credentials, ServiceAccountCredentials):
+        raise AttemptFailed("google-vertex needs a service-account credential")
+    return target.credentials
+
+
+def _tool_call(raw: Any, provider: str) -> dict[str, Any]:
+    function = raw.get("function") if isinstance(raw, dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        raise UnreadableResponse(f"{provider} response has a malformed tool call")
+    arguments = function.get("arguments")
+    call_id = raw.get("id")
+    return common.function_tool_call(
+        call_id if isinstance(call_id, str) and call_id else common.tool_call_id(),
+        function["name"],
+        arguments if isinstance(arguments, str) else json.dumps(arguments or {}),
+    )
+
+
+@dataclass
+class OpenAIStreamDecoder:
+    """Chat Completions SSE: each ``data:`` is a chunk; keep the delta, note usage, watch for the end."""
+
+    provider: str
+    usage: dict[str, int] | None = None
+    _sse: SseParser = field(default_factory=SseParser)
+    _done: bool = False
+    _finished: bool = False
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        return self._handle(self._sse.feed(data))
+
+    def close(self) -> list[dict[str, Any]]:
+        chunks = self._handle(self._sse.close())
+        if not (self._done or self._finished):
+            raise UnreadableResponse(f"{self.provider} stream ended before it finished")
+        return chunks
+
+    def _handle(self, events: list[Any]) -> list[dict[str, Any]]:
+        chunks: list[dict[str, Any]] = []
+        for event in events:
+            if event.data.strip() == "[DONE]":
+                self._done = True
+                continue
+            if not event.data.strip():
+                continue
+            try:
+                payload = json.loads(event.data)
+            except ValueError:
+                raise UnreadableResponse(f"{self.provider} stream event is not JSON") from None
+            if not isinstance(payload, dict):
+                raise UnreadableResponse(f"{self.provider} stream event is not an object")
+            if "error" in payload:
+                raise UnreadableResponse(f"{self.provider} reported an error mid-stream")
+            usage = payload.get("usage")
+            if isinstance(usage, dict):
+                self.usage = common.usage_dict(
+                    common.int_field(usage, "prompt_tokens"), common.int_field(usage, "completion_tokens")
+                )
+            for choice in payload.get("choices") or []:
+                if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                    continue
+                raw_delta = choice.get("delta")
+                if not isinstance(raw_delta, dict):
+                    raw_delta = {}
+                delta = {k: raw_delta[k] for k in _DELTA_KEYS if raw_delta.get(k) is not None}
+                raw_finish = choice.get("finish_reason")
+                finish = raw_finish if isinstance(raw_finish, str) else None
+                if finish:
+                    self._finished = True
+                if delta or finish:
+                    chunks.append(common.delta_chunk(delta, finish))
+        return chunks

@@ -1,0 +1,204 @@
+"""The inbound OpenAI Chat Completions request, typed and bounded.
+
+Unknown top-level fields are rejected (a typo should not be silently ignored), and every string and list has a
+ceiling so a hostile body cannot make the gateway allocate without limit. The body size cap in settings is the
+outer bound; these are the inner ones.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_MESSAGES = 2048
+MAX_PARTS = 256
+MAX_TEXT = 4_000_000  # characters; the body cap keeps real requests well below this
+MAX_URL = 8_000_000  # data: URLs carry whole images
+MAX_TOOLS = 128
+MAX_TOOL_CALLS = 128
+MAX_ID = 256
+MAX_STOP = 4
+MAX_STOP_LEN = 512
+
+ToolName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+Ident = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TextPart(_Strict):
+    type: Literal["text"]
+    text: Text
+
+
+class ImageUrl(_Strict):
+    url: Annotated[str, Field(min_length=1, max_length=MAX_URL)]
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImagePart(_Strict):
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
+UserPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+TextParts = Annotated[list[TextPart], Field(max_length=MAX_PARTS)]
+
+
+class SystemMessage(_Strict):
+    role: Literal["system"]
+    content: Text | TextParts
+    name: Ident | None = None
+
+
+class DeveloperMessage(_Strict):
+    role: Literal["developer"]
+    content: Text | TextParts
+    name: Ident | None = None
+
+
+class UserMessage(_Strict):
+    role: Literal["user"]
+    content: Text | Annotated[list[UserPart], Field(max_length=MAX_PARTS)]
+    name: Ident | None = None
+
+
+class FunctionCall(_Strict):
+    name: ToolName
+    arguments: Text
+
+
+class ToolCall(_Strict):
+    id: Ident
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class AssistantMessage(_Strict):
+    role: Literal["assistant"]
+    content: Text | TextParts | None = None
+    tool_calls: Annotated[list[ToolCall], Field(max_length=MAX_TOOL_CALLS)] | None = None
+    name: Ident | None = None
+    refusal: Text | None = None  # echoed back by the OpenAI SDKs; never sent upstream
+
+
+class ToolMessage(_Strict):
+    role: Literal["tool"]
+    tool_call_id: Ident
+    content: Text | TextParts
+
+
+Message = Annotated[
+    SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage,
+    Field(discriminator="role"),
+]
+
+
+class FunctionDefinition(_Strict):
+    name: ToolName
+    description: Annotated[str, Field(max_length=16_384)] | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(_Strict):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(_Strict):
+    name: ToolName
+
+
+class NamedToolChoice(_Strict):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
+
+
+class ResponseFormatText(_Strict):
+    type: Literal["text"]
+
+
+class ResponseFormatJsonObject(_Strict):
+    type: Literal["json_object"]
+
+
+class JsonSchemaSpec(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+    description: Annotated[str, Field(max_length=16_384)] | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormatJsonSchema(_Strict):
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+ResponseFormat = Annotated[
+    ResponseFormatText | ResponseFormatJsonObject | ResponseFormatJsonSchema, Field(discriminator="type")
+]
+
+
+class StreamOptions(_Strict):
+    include_usage: bool = False
+
+
+class ProviderPreferences(_Strict):
+    """The routing object: which providers to try and in what order."""
+
+    order: Annotated[list[Ident], Field(max_length=32)] = []
+    allow_fallbacks: bool = True
+    only: Annotated[list[Ident], Field(max_length=32)] = []
+    ignore: Annotated[list[Ident], Field(max_length=32)] = []
+    sort: Literal["price"] | None = None
+
+
+class ChatRequest(_Strict):
+    model: Annotated[str, Field(min_length=1, max_length=256)]
+    messages: Annotated[list[Message], Field(min_length=1, max_length=MAX_MESSAGES)]
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    stop: (
+        Annotated[str, Field(max_length=MAX_STOP_LEN)]
+        | Annotated[list[Annotated[str, Field(max_length=MAX_STOP_LEN)]], Field(max_length=MAX_STOP)]
+        | None
+    ) = None
+    tools: Annotated[list[Tool], Field(max_length=MAX_TOOLS)] | None = None
+    tool_choice: ToolChoice | None = None
+    response_format: ResponseFormat | None = None
+    seed: int | None = None
+    user: Annotated[str, Field(max_length=512)] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int | None = None
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    parallel_tool_calls: bool | None = None
+    provider: ProviderPreferences | None = None
+
+    @field_validator("n")
+    @classmethod
+    def _single_choice(cls, value: int | None) -> int | None:
+        if value is not None and value != 1:
+            raise ValueError("only n=1 is supported")
+        return value
+
+    def output_limit(self) -> int | None:
+        """The caller's cap on generated tokens, whichever of the two spellings was used."""
+        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+
+    def stop_sequences(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
