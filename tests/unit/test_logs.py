@@ -1,0 +1,426 @@
+"""Request logs without AWS: redaction of upstream errors, attempt log lines and metrics, lost table writes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from gateway import logs
+from gateway.errors import BadRequest
+from gateway.logs import AttemptRecord, RequestRecord, redact
+from gateway.observability import logger
+
+REQUEST_ID = "req_019a2b3c4d5e0123456789abcdef"
+ACCOUNT_ID = "acct_00000000000000aa"
+GOOGLE_KEY = "AIzaSyD4x9Qm2LpVr7TnWc3Ke8Hb1Zf6Ya0Jg5N"
+OPENAI_KEY = "sk-proj-Xq7Lm2Pz9Rt4Vn8Kc3Wd6Hb1Jf5Gs0Ya2Ue7Io4"
+AWS_ACCESS_KEY = "AKIA3EXAMPLE7Q2LZ5WX"
+AWS_SIGNATURE = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+PEM_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
+
+
+class CurrentStdout:
+    """Whatever ``sys.stdout`` is when written to (capsys swaps it between test phases)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@pytest.fixture
+def stdout_lines(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Everything printed to stdout as parsed JSON objects: Powertools log lines and EMF blobs alike."""
+    # The Logger bound its handler to the stdout of import time; send it to the captured one instead.
+    monkeypatch.setattr(logger.registered_handler, "stream", CurrentStdout())
+
+    def read() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+    return read
+
+
+def emf_metrics(lines: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """EMF blobs by metric name: namespace, unit, dimension names and values, and the value."""
+    found: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        for directive in line.get("_aws", {}).get("CloudWatchMetrics", []):
+            for metric in directive["Metrics"]:
+                dimension_names = directive["Dimensions"][0]
+                [value] = line[metric["Name"]]  # one value per blob: single_metric
+                found[metric["Name"]] = {
+                    "namespace": directive["Namespace"],
+                    "unit": metric["Unit"],
+                    "dimensions": {name: line[name] for name in dimension_names},
+                    "value": value,
+                }
+    return found
+
+
+def log_lines(lines: list[dict[str, Any]], message: str) -> list[dict[str, Any]]:
+    return [line for line in lines if line.get("message") == message]
+
+
+def attempt(**fields: Any) -> AttemptRecord:
+    values: dict[str, Any] = {
+        "attempt": 1,
+        "provider": "amazon-bedrock",
+        "credential": "byok",
+        "key_id": "key_0123456789abcdef01234567",
+        "status_code": 200,
+        "outcome": "success",
+        "error": None,
+        "latency_ms": 840,
+    }
+    values.update(fields)
+    return AttemptRecord(**values)
+
+
+def request_record(**fields: Any) -> RequestRecord:
+    values: dict[str, Any] = {
+        "request_id": REQUEST_ID,
+        "account_id": ACCOUNT_ID,
+        "created_at": "2026-02-03T04:05:06.789Z",
+        "model": "anthropic/claude-sonnet-4.5",
+        "provider": "anthropic",
+        "is_byok": False,
+        "status": "success",
+        "http_status": 200,
+        "latency_ms": 1234,
+        "prompt_tokens": 17,
+        "completion_tokens": 42,
+        "cost": Decimal("0.000681"),
+        "stream": True,
+        "attempts": [
+            attempt(
+                outcome="error",
+                status_code=403,
+                error=f"403 from https://bedrock-runtime.us-east-1.amazonaws.com/model/x/converse "
+                f"Credential={AWS_ACCESS_KEY}/20260203/us-east-1/bedrock/aws4_request",
+                latency_ms=120,
+            ),
+            attempt(attempt=2, provider="anthropic", credential="shared", key_id=None, latency_ms=1100),
+        ],
+    }
+    values.update(fields)
+    return RequestRecord(**values)
+
+
+# --- redact ----------------------------------------------------------------------------------------------
+
+
+def test_redact_drops_the_query_string_of_a_google_url() -> None:
+    # Given a Gemini error quoting the URL with the key in its query string
+    text = (
+        "POST https://generativelanguage.googleapis.com/v1beta/models/gemini-3-flash:generateContent"
+        f"?key={GOOGLE_KEY}&alt=sse returned 400: API key not valid. Please pass a valid API key."
+    )
+    # When it is redacted
+    cleaned = redact(text)
+    # Then the key and the query string are gone, the useful part stays
+    assert GOOGLE_KEY not in cleaned
+    assert "alt=sse" not in cleaned
+    assert "generativelanguage.googleapis.com/v1beta/models/gemini-3-flash:generateContent?" in cleaned
+    assert "API key not valid" in cleaned
+
+
+def test_redact_removes_a_bare_google_key() -> None:
+    assert GOOGLE_KEY not in redact(f"key {GOOGLE_KEY} is disabled for this project")
+
+
+def test_redact_removes_the_openai_key_quoted_in_a_401() -> None:
+    # Given OpenAI's 401 body, which quotes the key that was sent
+    body = json.dumps(
+        {
+            "error": {
+                "message": f"Incorrect API key provided: {OPENAI_KEY}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_api_key",
+            }
+        }
+    )
+    cleaned = redact(body)
+    assert "sk-proj" not in cleaned
+    assert OPENAI_KEY[8:20] not in cleaned
+    assert "Incorrect API key provided" in cleaned
+
+
+def test_redact_removes_an_openai_key_masked_by_openai() -> None:
+    cleaned = redact("Incorrect API key provided: sk-proj-Xq7L**********************************Io4.")
+    assert "sk-" not in cleaned
+    assert "Xq7L" not in cleaned
+
+
+def test_redact_removes_access_key_and_signature_from_an_aws_error() -> None:
+    # Given a SigV4 failure from Bedrock quoting the credential scope and the signature
+    text = (
+        '{"message":"The request signature we calculated does not match the signature you provided. '
+        "Check your AWS Secret Access Key and signing method. Authorization=AWS4-HMAC-SHA256 "
+        f"Credential={AWS_ACCESS_KEY}/20260203/us-east-1/bedrock/aws4_request, "
+        f'SignedHeaders=host;x-amz-date, Signature={AWS_SIGNATURE}"}}'
+    )
+    cleaned = redact(text)
+    assert AWS_ACCESS_KEY not in cleaned
+    assert "AKIA" not in cleaned
+    assert AWS_SIGNATURE[:16] not in cleaned
+    assert "signature we calculated does not match" in cleaned
+
+
+def test_redact_removes_a_temporary_access_key_and_session_token() -> None:
+    session_token = "IQoJb3JpZ2luX2VjEHQaCXVzLWVhc3QtMSJHMEUCIQDx7Yk2bPq9Lr4Vm3Nw8Tz1Kc6Hf0Jd5Ga2Se7Uo4Bi"
+    cleaned = redact(f"ASIA4EXAMPLE9T2KQ7ZD rejected, X-Amz-Security-Token: {session_token}")
+    assert "ASIA4EXAMPLE" not in cleaned
+    assert session_token[:12] not in cleaned
+
+
+def test_redact_removes_a_pem_block_even_inside_escaped_json() -> None:
+    # Given a token endpoint error echoing a service account, private key with JSON-escaped newlines
+    text = (
+        'invalid_grant: {"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----\\n'
+        f'{PEM_BODY}\\n{PEM_BODY}\\n-----END PRIVATE KEY-----\\n", "client_email": "sa@p.iam.gserviceaccount.com"}}'
+    )
+    cleaned = redact(text)
+    assert PEM_BODY[:12] not in cleaned
+    assert "BEGIN PRIVATE KEY" not in cleaned
+    assert "invalid_grant" in cleaned
+
+
+def test_redact_removes_a_truncated_pem_block() -> None:
+    cleaned = redact(f"bad key -----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n{PEM_BODY[:20]}")
+    assert PEM_BODY[:12] not in cleaned
+
+
+def test_redact_removes_bearer_tokens_and_jwts() -> None:
+    jwt = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzYUBwLmlhbSIsImV4cCI6MX0.c2lnbmF0dXJlLXZhbHVl"
+    cleaned = redact(f"Authorization: Bearer ya29.a0AfB_byC1x2y3 rejected; assertion {jwt} expired")
+    assert "ya29" not in cleaned
+    assert "eyJ" not in cleaned
+    assert "rejected" in cleaned
+
+
+def test_redact_keeps_model_ids_and_paths_readable() -> None:
+    text = (
+        "404 from https://us-central1-aiplatform.googleapis.com/v1/projects/my-project/locations/us-central1"
+        "/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict"
+    )
+    assert redact(text) == text
+
+
+def test_redact_makes_one_short_line() -> None:
+    cleaned = redact("upstream said:\n\n" + "overloaded " * 100)
+    assert "\n" not in cleaned
+    assert len(cleaned) <= logs.MAX_ERROR_CHARS
+
+
+def test_redact_runs_before_truncation() -> None:
+    # Given a key that straddles the 200th character
+    text = "x" * 190 + " " + OPENAI_KEY
+    cleaned = redact(text)
+    assert "sk-" not in cleaned
+    assert OPENAI_KEY[3:9] not in cleaned
+
+
+# --- records ---------------------------------------------------------------------------------------------
+
+
+def test_public_record_has_the_contract_shape() -> None:
+    record = request_record()
+    public = record.public()
+    assert public["usage"] == {"prompt_tokens": 17, "completion_tokens": 42}
+    assert public["cost"] == pytest.approx(0.000681)
+    assert "account_id" not in public
+    assert [a["credential"] for a in public["attempts"]] == ["byok", "shared"]
+    assert public["attempts"][0]["key_id"] == "key_0123456789abcdef01234567"
+    assert public["attempts"][1]["key_id"] is None
+    assert AWS_ACCESS_KEY not in json.dumps(public)
+
+
+def test_a_shared_attempt_never_exposes_a_key_id() -> None:
+    assert attempt(credential="shared", key_id="PLATFORM-KEY").fields()["key_id"] is None
+
+
+# --- emit_attempt ----------------------------------------------------------------------------------------
+
+
+def test_emit_attempt_prints_a_log_line_and_metrics(stdout_lines: Any) -> None:
+    # Given a failed BYOK attempt whose error quotes the key
+    record = attempt(
+        provider="openai",
+        status_code=401,
+        outcome="error",
+        error=f"Incorrect API key provided: {OPENAI_KEY}",
+        latency_ms=87,
+    )
+    # When it is emitted as the second attempt of a request
+    logs.emit_attempt(REQUEST_ID, ACCOUNT_ID, "openai/gpt-5-mini", record, fallback=True)
+    lines = stdout_lines()
+
+    # Then one structured line describes it, correlated to the request, without the key
+    [line] = log_lines(lines, "upstream attempt")
+    assert line["correlation_id"] == REQUEST_ID
+    assert line["level"] == "INFO"
+    assert line["service"] == "byok-gateway"
+    expected = {
+        "request_id": REQUEST_ID,
+        "account_id": ACCOUNT_ID,
+        "model": "openai/gpt-5-mini",
+        "attempt": 1,
+        "provider": "openai",
+        "credential": "byok",
+        "key_id": "key_0123456789abcdef01234567",
+        "status_code": 401,
+        "outcome": "error",
+        "latency_ms": 87,
+    }
+    assert {name: line[name] for name in expected} == expected
+    assert line["error"].startswith("Incorrect API key provided")
+    assert "sk-proj" not in json.dumps(lines)
+
+    # And EMF metrics count it by provider and credential type, and the fallback by service only
+    metrics = emf_metrics(lines)
+    by_route = {"service": "byok-gateway", "provider": "openai", "credential": "byok"}
+    assert metrics["Attempts"] == {"namespace": "ByokGateway", "unit": "Count", "dimensions": by_route, "value": 1}
+    assert metrics["AttemptFailures"]["dimensions"] == by_route
+    assert metrics["AttemptFailures"]["value"] == 1
+    assert metrics["UpstreamLatency"] == {
+        "namespace": "ByokGateway",
+        "unit": "Milliseconds",
+        "dimensions": by_route,
+        "value": 87,
+    }
+    assert metrics["Fallbacks"]["dimensions"] == {"service": "byok-gateway"}
+    assert metrics["Fallbacks"]["value"] == 1
+
+
+def test_a_successful_first_attempt_is_no_failure_and_no_fallback(stdout_lines: Any) -> None:
+    logs.emit_attempt(
+        REQUEST_ID, ACCOUNT_ID, "google/gemini-3-flash", attempt(provider="google-vertex"), fallback=False
+    )
+    metrics = emf_metrics(stdout_lines())
+    assert set(metrics) == {"Attempts", "UpstreamLatency"}
+    assert metrics["Attempts"]["dimensions"]["provider"] == "google-vertex"
+
+
+# --- save_request ----------------------------------------------------------------------------------------
+
+
+class ThrottledTable:
+    def put_item(self, **_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate exceeded"}},
+            "PutItem",
+        )
+
+
+def test_a_failed_table_write_logs_the_whole_record(stdout_lines: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a logs table that throttles every write
+    monkeypatch.setattr(logs, "_table", ThrottledTable)
+    record = request_record(status="error", http_status=502, provider=None)
+
+    # When the request record is saved, nothing is raised
+    logs.save_request(record)
+    lines = stdout_lines()
+
+    # Then the complete record is one JSON line in CloudWatch Logs
+    [line] = log_lines(lines, "request record (table write failed)")
+    assert line["level"] == "ERROR"
+    assert line["error_type"] == "ClientError"
+    logged = line["record"]
+    assert logged == {
+        "request_id": REQUEST_ID,
+        "account_id": ACCOUNT_ID,
+        "created_at": "2026-02-03T04:05:06.789Z",
+        "model": "anthropic/claude-sonnet-4.5",
+        "provider": None,
+        "is_byok": False,
+        "status": "error",
+        "http_status": 502,
+        "latency_ms": 1234,
+        "prompt_tokens": 17,
+        "completion_tokens": 42,
+        "cost": "0.000681",
+        "stream": True,
+        "attempts": [
+            {
+                "attempt": 1,
+                "provider": "amazon-bedrock",
+                "credential": "byok",
+                "key_id": "key_0123456789abcdef01234567",
+                "status_code": 403,
+                "outcome": "error",
+                "error": logged["attempts"][0]["error"],
+                "latency_ms": 120,
+            },
+            {
+                "attempt": 2,
+                "provider": "anthropic",
+                "credential": "shared",
+                "key_id": None,
+                "status_code": 200,
+                "outcome": "success",
+                "error": None,
+                "latency_ms": 1100,
+            },
+        ],
+    }
+    assert logged["attempts"][0]["error"].startswith("403 from https://bedrock-runtime.us-east-1.amazonaws.com")
+    assert AWS_ACCESS_KEY not in json.dumps(lines)
+
+    # And the loss is counted, as is the request and its failure
+    metrics = emf_metrics(lines)
+    assert metrics["LogWriteFailures"] == {
+        "namespace": "ByokGateway",
+        "unit": "Count",
+        "dimensions": {"service": "byok-gateway"},
+        "value": 1,
+    }
+    assert metrics["Requests"]["value"] == 1
+    assert metrics["RequestFailures"]["value"] == 1
+
+
+def test_a_broken_table_client_is_survived_too(stdout_lines: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_table() -> Any:
+        raise RuntimeError("no credentials")
+
+    monkeypatch.setattr(logs, "_table", no_table)
+    logs.save_request(request_record())
+    lines = stdout_lines()
+    [line] = log_lines(lines, "request record (table write failed)")
+    assert line["record"]["request_id"] == REQUEST_ID
+    assert "RequestFailures" not in emf_metrics(lines)
+
+
+# --- cursors ---------------------------------------------------------------------------------------------
+
+
+def test_a_cursor_round_trips_to_its_request_id() -> None:
+    cursor = logs.encode_cursor(REQUEST_ID)
+    assert REQUEST_ID not in cursor
+    assert logs.decode_cursor(cursor) == REQUEST_ID
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not a cursor",
+        "!!!!",
+        "A",
+        logs.encode_cursor(REQUEST_ID)[:-3],
+        logs.encode_cursor(REQUEST_ID).replace("A", "B", 1),
+        # the right shape with another version byte
+        "Ag" + logs.encode_cursor(REQUEST_ID)[2:],
+        "x" * 500,
+    ],
+)
+def test_a_malformed_cursor_is_a_bad_request_naming_cursor(cursor: str) -> None:
+    with pytest.raises(BadRequest) as raised:
+        logs.decode_cursor(cursor)
+    assert raised.value.param == "cursor"
