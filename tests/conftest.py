@@ -47,6 +47,15 @@ def reset_process_state() -> None:
         reset()
 
 
+def configure(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    """Change the functions' environment mid-test (settings are parsed once per process, as in Lambda)."""
+    from gateway import settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings.get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def sim() -> Iterator[ProviderSimulator]:
     simulator = ProviderSimulator(strict=True).start()

@@ -25,8 +25,8 @@ from gateway.errors import (
     NotFound,
     PayloadTooLarge,
     Unauthorized,
-    UnsupportedMediaType,
     Unprocessable,
+    UnsupportedMediaType,
 )
 from gateway.ids import new_request_id
 from gateway.observability import logger
@@ -71,7 +71,10 @@ def create_app() -> APIGatewayRestResolver:
         # The message is left out on purpose: library errors can quote request data.
         logger.error(
             "unhandled error",
-            extra={"error_type": type(error).__name__, "trace": "".join(traceback.format_tb(error.__traceback__))},
+            extra={
+                "error_type": type(error).__name__,
+                "trace": "".join(traceback.format_tb(error.__traceback__)),
+            },
         )
         return error_response(GatewayError("internal error", status=500))
 
@@ -100,7 +103,7 @@ def handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict
 
 
 def authenticate(app: APIGatewayRestResolver) -> store.AccountSnapshot:
-    header = app.current_event.get_header_value("authorization", default_value="", case_sensitive=False) or ""
+    header = app.current_event.headers.get("authorization") or ""  # Powertools headers are case-insensitive
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -133,7 +136,7 @@ def json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
     """The request body as a JSON object, or a 4xx naming what is wrong with it."""
     event = app.current_event
     raw = event.body or ""
-    content_type = (event.get_header_value("content-type", default_value="", case_sensitive=False) or "").lower()
+    content_type = (event.headers.get("content-type") or "").lower()
     if raw and "json" not in content_type.split(";")[0]:
         raise UnsupportedMediaType("request body must be application/json")
     if event.is_base64_encoded and raw:

@@ -16,7 +16,7 @@ DEFAULT_UPSTREAMS = {
     "google-vertex": "https://{region}-aiplatform.googleapis.com/v1",
 }
 VERTEX_GLOBAL_URL = "https://aiplatform.googleapis.com/v1"
-DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 
 _UPSTREAM_ENV = {
     "openai": "UPSTREAM_OPENAI_URL",
@@ -37,6 +37,9 @@ class Settings(BaseModel):
     kms_key_arn: str = Field("", alias="KMS_KEY_ARN")
     log_ttl_days: int = Field(30, alias="LOG_TTL_DAYS", ge=1)
     request_deadline_ms: int = Field(27_500, alias="REQUEST_DEADLINE_MS", ge=1_000)
+    # Optional cap on one attempt (0 = none: each attempt gets what is left of the request deadline). A cap keeps
+    # time for fallbacks when an upstream hangs, at the price of cutting off very long generations.
+    attempt_timeout_ms: int = Field(0, alias="ATTEMPT_TIMEOUT_MS", ge=0)
     key_test_timeout_ms: int = Field(10_000, alias="KEY_TEST_TIMEOUT_MS", ge=500)
     max_body_bytes: int = Field(4 * 1024 * 1024, alias="MAX_BODY_BYTES", ge=1024)
     credential_cache_ttl_s: int = Field(300, alias="CREDENTIAL_CACHE_TTL_S", ge=0)

@@ -1,0 +1,315 @@
+"""Chat completions: plan the attempts, run them until one succeeds, charge credits, record everything.
+
+Knows nothing of HTTP events: ``complete`` takes the caller's account snapshot and the parsed request and
+returns a ``ChatResult`` (a JSON completion or an assembled SSE body) or raises a ``GatewayError``.
+Credits: a shared attempt starts only while the balance read at the start of the request is positive; the
+cost is taken afterwards with one atomic ADD. Concurrent in-flight requests can therefore each pass the check,
+so a balance can go below zero by at most the cost of the shared requests in flight when it crossed zero.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from gateway import keystore, store
+from gateway.catalog import get_catalog
+from gateway.errors import BrokenKey, GatewayError, NotFound, PaymentRequired
+from gateway.logs import AttemptRecord, RequestRecord, emit_attempt, redact, save_request
+from gateway.observability import logger
+from gateway.plan import Plan, PlannedAttempt, build_plan, candidate_offers
+from gateway.providers import Target
+from gateway.routing import MIN_ATTEMPT_SECONDS, AttemptResult, run_attempt
+from gateway.schemas import ChatRequest
+from gateway.settings import get_settings
+
+
+@dataclass
+class ChatResult:
+    status: int
+    body: str
+    content_type: str  # application/json or text/event-stream
+
+
+def _plan(snapshot: store.AccountSnapshot, request: ChatRequest) -> Plan:
+    model = get_catalog().model(request.model)
+    if model is None:
+        raise NotFound(
+            f"model {request.model!r} is not in the catalog; GET /v1/models lists them",
+            code="model_not_found",
+            param="model",
+        )
+    candidates = candidate_offers(model, request.provider)
+    plan = build_plan(
+        candidates,
+        snapshot.keys,
+        keystore.platform_keys(),
+        has_credits=snapshot.account.credits > 0,
+    )
+    if plan.attempts:
+        return plan
+    if plan.shared_excluded_for_credits:
+        raise PaymentRequired("no credits left and no usable BYOK key for this model; add credits or a key")
+    if not candidates:
+        raise GatewayError(
+            "no provider serves this model under the given provider.only / provider.ignore / order rules",
+            status=400,
+            error_type="invalid_request_error",
+            code="no_provider",
+            param="provider",
+        )
+    raise GatewayError(
+        "no credentials available for the providers of this model",
+        status=400,
+        error_type="invalid_request_error",
+        code="no_credentials",
+    )
+
+
+def _attempt(number: int, planned: PlannedAttempt, request: ChatRequest, deadline: float) -> AttemptResult:
+    key_id = planned.key.key_id if planned.credential == "byok" else None
+    started = time.monotonic()
+    try:
+        credentials = keystore.resolve(planned.key)
+    except BrokenKey as exc:
+        record = AttemptRecord(
+            attempt=number,
+            provider=planned.provider,
+            credential=planned.credential,
+            key_id=key_id,
+            status_code=None,
+            outcome="error",
+            error=exc.message,
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
+        return AttemptResult(record=record)
+    target = Target(
+        provider=planned.provider,
+        offer=planned.offer,
+        credentials=credentials,
+        region=planned.key.region,
+        provisioned_throughput=planned.key.provisioned_throughput,
+    )
+    return run_attempt(number, request, target, credential=planned.credential, key_id=key_id, deadline=deadline)
+
+
+def _final_error(results: list[AttemptResult]) -> GatewayError:
+    last = results[-1].record
+    if last.status_code == 429:
+        status = 429
+    elif last.outcome == "timeout":
+        status = 504
+    else:
+        status = 502
+    summary = "; ".join(
+        f"{r.record.provider} {r.record.credential} {r.record.status_code or r.record.outcome}" for r in results
+    )
+    return GatewayError(
+        f"all {len(results)} attempts failed: {summary}",
+        status=status,
+        error_type="upstream_error",
+        code="all_attempts_failed",
+        extra={
+            "attempts": [
+                {
+                    "provider": r.record.provider,
+                    "credential": r.record.credential,
+                    "status_code": r.record.status_code,
+                    "outcome": r.record.outcome,
+                }
+                for r in results
+            ]
+        },
+    )
+
+
+def _usage(result: AttemptResult, planned: PlannedAttempt) -> tuple[int, int, Decimal]:
+    usage = result.usage or {}
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    cost = planned.offer.cost(prompt, completion) if planned.credential == "shared" else Decimal(0)
+    return prompt, completion, cost
+
+
+def _charge(account_id: str, cost: Decimal, request_id: str) -> None:
+    if cost <= 0:
+        return
+    try:
+        store.add_credits(account_id, -cost)
+    # The answer is already paid for upstream: never fail it, leave a trace to reconcile.
+    except Exception as exc:
+        logger.error(
+            "credit charge failed",
+            extra={
+                "request_id": request_id,
+                "account_id": account_id,
+                "cost": str(cost),
+                "error_type": type(exc).__name__,
+            },
+        )
+
+
+def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: str) -> ChatResult:
+    started = time.monotonic()
+    created_at = store.now_iso()
+    deadline = started + get_settings().request_deadline_ms / 1000
+    account_id = snapshot.account.account_id
+    results: list[AttemptResult] = []
+    winner: tuple[PlannedAttempt, AttemptResult] | None = None
+    error: GatewayError | None = None
+    try:
+        plan = _plan(snapshot, request)
+        for number, planned in enumerate(plan.attempts, start=1):
+            if results and deadline - time.monotonic() < MIN_ATTEMPT_SECONDS:
+                break  # out of time: the attempts so far decide the answer (504 if the last one timed out)
+            result = _attempt(number, planned, request, deadline)
+            results.append(result)
+            emit_attempt(request_id, account_id, request.model, result.record, fallback=number > 1)
+            if result.ok or result.stream_broken:
+                winner = (planned, result)
+                break
+            if result.terminal is not None:
+                error = result.terminal
+                break
+        if winner is None and error is None:
+            error = _final_error(results)
+    except GatewayError as exc:
+        error = exc
+    if winner is None:
+        assert error is not None
+        _save(
+            request_id,
+            account_id,
+            created_at,
+            request,
+            started,
+            results,
+            None,
+            error.status,
+            Decimal(0),
+            (0, 0),
+        )
+        raise error
+    planned, result = winner
+    prompt, completion, cost = _usage(result, planned)
+    _charge(account_id, cost, request_id)
+    is_byok = planned.credential == "byok"
+    extra = {"provider": planned.provider, "is_byok": is_byok, "cost": float(cost)}
+    if request.stream:
+        body = _sse(request, request_id, result, extra, (prompt, completion))
+        outcome = ChatResult(200, body, "text/event-stream")
+    else:
+        body_obj = dict(result.completion or {})
+        body_obj["id"] = body_obj.get("id") or f"chatcmpl-{request_id}"
+        body_obj["model"] = request.model
+        body_obj["provider"] = planned.provider
+        body_obj["usage"] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "is_byok": is_byok,
+            "cost": float(cost),
+        }
+        outcome = ChatResult(200, json.dumps(body_obj, separators=(",", ":")), "application/json")
+    failed_midway = result.stream_broken
+    _save(
+        request_id,
+        account_id,
+        created_at,
+        request,
+        started,
+        results,
+        planned,
+        200,
+        cost,
+        (prompt, completion),
+        failed=failed_midway,
+    )
+    return outcome
+
+
+def _save(
+    request_id: str,
+    account_id: str,
+    created_at: str,
+    request: ChatRequest,
+    started: float,
+    results: list[AttemptResult],
+    planned: PlannedAttempt | None,
+    http_status: int,
+    cost: Decimal,
+    tokens: tuple[int, int],
+    *,
+    failed: bool = False,
+) -> None:
+    save_request(
+        RequestRecord(
+            request_id=request_id,
+            account_id=account_id,
+            created_at=created_at,
+            model=request.model,
+            provider=planned.provider if planned else None,
+            is_byok=bool(planned and planned.credential == "byok"),
+            status="success" if planned and not failed else "error",
+            http_status=http_status,
+            latency_ms=int((time.monotonic() - started) * 1000),
+            prompt_tokens=tokens[0],
+            completion_tokens=tokens[1],
+            cost=cost,
+            stream=request.stream,
+            attempts=[r.record for r in results],
+        )
+    )
+
+
+def _sse(
+    request: ChatRequest,
+    request_id: str,
+    result: AttemptResult,
+    extra: dict[str, Any],
+    tokens: tuple[int, int],
+) -> str:
+    """The assembled ``text/event-stream`` body: chunks, an optional usage chunk, then ``[DONE]``."""
+    base = {
+        "id": f"chatcmpl-{request_id}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": request.model,
+        "provider": extra["provider"],
+    }
+    lines: list[str] = []
+    for index, delta in enumerate(result.chunks):
+        chunk = {**base, **delta}
+        if index == 0:
+            for choice in chunk.get("choices", []):
+                choice["delta"] = {"role": "assistant", **choice.get("delta", {})}
+        lines.append(f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n")
+    if result.stream_broken:
+        error = {
+            "error": {
+                "message": f"upstream stream from {extra['provider']} broke: {redact(result.record.error or '')}",
+                "type": "upstream_error",
+                "code": "stream_interrupted",
+                "param": None,
+            }
+        }
+        lines.append(f"data: {json.dumps(error, separators=(',', ':'))}\n\n")
+        return "".join(lines)
+    if request.stream_options and request.stream_options.include_usage:
+        usage_chunk = {
+            **base,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": tokens[0],
+                "completion_tokens": tokens[1],
+                "total_tokens": tokens[0] + tokens[1],
+                "is_byok": extra["is_byok"],
+                "cost": extra["cost"],
+            },
+        }
+        lines.append(f"data: {json.dumps(usage_chunk, separators=(',', ':'))}\n\n")
+    lines.append("data: [DONE]\n\n")
+    return "".join(lines)

@@ -1,0 +1,196 @@
+"""Running attempts: one upstream call through a provider adapter, classified for the fallback loop.
+
+Chat completions and Test Connection both go through ``run_attempt``: the same adapter, transport, error
+mapping and redaction, so a connection test proves exactly the path chat will use.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from gateway import transport
+from gateway.catalog import Offer, get_catalog
+from gateway.errors import BadRequest, GatewayError
+from gateway.logs import AttemptRecord, redact
+from gateway.providers import AttemptFailed, Target, UnreadableResponse, adapter_for
+from gateway.schemas import ChatRequest
+from gateway.settings import get_settings
+
+# Upstream answers that end the request: the request itself is wrong, another provider would say the same.
+TERMINAL_STATUSES = frozenset({400, 413, 422})
+MIN_ATTEMPT_SECONDS = 0.05
+
+Outcome = Literal["success", "error", "timeout", "connection_error"]
+
+
+@dataclass
+class AttemptResult:
+    record: AttemptRecord
+    completion: dict[str, Any] | None = None  # non-streaming success
+    chunks: list[dict[str, Any]] = field(default_factory=list)  # streaming deltas received
+    usage: dict[str, int] | None = None
+    terminal: GatewayError | None = None  # ends the request (upstream 400/413/422, unsupported parameter)
+    stream_broken: bool = False  # failed after the first chunk: no fallback possible
+
+    @property
+    def ok(self) -> bool:
+        return self.record.outcome == "success"
+
+
+def _record(
+    number: int,
+    target: Target,
+    credential: Literal["byok", "shared"],
+    key_id: str | None,
+    started: float,
+    outcome: Outcome,
+    status: int | None = None,
+    error: str | None = None,
+) -> AttemptRecord:
+    return AttemptRecord(
+        attempt=number,
+        provider=target.provider,
+        credential=credential,
+        key_id=key_id if credential == "byok" else None,
+        status_code=status,
+        outcome=outcome,
+        error=redact(error) if error else None,
+        latency_ms=int((time.monotonic() - started) * 1000),
+    )
+
+
+def _upstream_failure(target: Target, status: int, body: bytes) -> str:
+    try:
+        detail = adapter_for(target).error_message(status, body)
+    except Exception:  # a provider's error body we cannot read still fails the attempt, with its status
+        detail = ""
+    return f"HTTP {status}" + (f": {detail}" if detail else "")
+
+
+def run_attempt(
+    number: int,
+    request: ChatRequest,
+    target: Target,
+    *,
+    credential: Literal["byok", "shared"],
+    key_id: str | None,
+    deadline: float,
+) -> AttemptResult:
+    """One upstream call. Never raises for upstream trouble: the result says what happened."""
+    started = time.monotonic()
+    cap_ms = get_settings().attempt_timeout_ms
+    if cap_ms:
+        deadline = min(deadline, started + cap_ms / 1000)
+
+    def result(outcome: Outcome, status: int | None = None, error: str | None = None, **kw: Any) -> AttemptResult:
+        return AttemptResult(record=_record(number, target, credential, key_id, started, outcome, status, error), **kw)
+
+    remaining = deadline - started
+    if remaining < MIN_ATTEMPT_SECONDS:
+        return result("timeout", error="request deadline reached before this attempt")
+    adapter = adapter_for(target)
+    try:
+        upstream = adapter.build_request(request, target, stream=request.stream, timeout=remaining)
+        remaining = deadline - time.monotonic()
+        if request.stream:
+            return _stream(adapter, request, target, upstream, deadline, result)
+        response = transport.send(upstream, remaining)
+    except BadRequest as exc:
+        return result("error", error=exc.message, terminal=exc)
+    except AttemptFailed as exc:
+        return result(exc.outcome, exc.status_code, exc.message)
+    except httpx.TimeoutException:
+        return result("timeout", error="upstream timed out")
+    except httpx.TransportError as exc:
+        return result("connection_error", error=f"connection failed ({type(exc).__name__})")
+    status = response.status_code
+    if not 200 <= status < 300:
+        message = _upstream_failure(target, status, response.content)
+        if status in TERMINAL_STATUSES:
+            return result("error", status, message, terminal=_terminal(target, status, message))
+        return result("error", status, message)
+    try:
+        completion = adapter.parse_response(request, target, response.content)
+    except AttemptFailed as exc:  # e.g. a Bedrock exception frame (throttling) inside the stream
+        return result(exc.outcome, exc.status_code, exc.message, chunks=chunks, stream_broken=bool(chunks))
+    except UnreadableResponse:
+        return result("error", status, "unreadable upstream response")
+    return result("success", status, completion=completion, usage=completion.get("usage"))
+
+
+def _terminal(target: Target, status: int, message: str) -> GatewayError:
+    return GatewayError(
+        f"{target.provider} rejected the request: {redact(message)}",
+        status=status,
+        error_type="invalid_request_error",
+        code="upstream_rejected_request",
+    )
+
+
+def _stream(
+    adapter: Any,
+    request: ChatRequest,
+    target: Target,
+    upstream: transport.UpstreamRequest,
+    deadline: float,
+    result: Any,
+) -> AttemptResult:
+    decoder = adapter.stream_decoder(request, target)
+    chunks: list[dict[str, Any]] = []
+    status: int | None = None
+    try:
+        with transport.stream(upstream, deadline - time.monotonic()) as response:
+            status = response.status_code
+            if not 200 <= status < 300:
+                body = response.read()
+                message = _upstream_failure(target, status, body)
+                if status in TERMINAL_STATUSES:
+                    return result("error", status, message, terminal=_terminal(target, status, message))
+                return result("error", status, message)
+            for data in response.iter_bytes():
+                chunks.extend(decoder.feed(data))
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("deadline")
+            chunks.extend(decoder.close())
+    except httpx.TimeoutException:
+        return result("timeout", status, "upstream timed out", chunks=chunks, stream_broken=bool(chunks))
+    except httpx.TransportError as exc:
+        error = f"connection failed ({type(exc).__name__})"
+        return result("connection_error", status, error, chunks=chunks, stream_broken=bool(chunks))
+    except UnreadableResponse:
+        return result("error", status, "unreadable upstream stream", chunks=chunks, stream_broken=bool(chunks))
+    return result("success", status, chunks=chunks, usage=decoder.usage)
+
+
+def run_connection_test(
+    provider: str, credentials: Any, region: str | None, provisioned_throughput: bool, timeout_s: float
+) -> dict[str, Any]:
+    """A one-token request to the provider's cheap test model through the chat path."""
+    offer: Offer = get_catalog().providers[provider].test_model
+    request = ChatRequest.model_validate(
+        {"model": offer.model_id, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+    )
+    target = Target(
+        provider=provider,
+        offer=offer,
+        credentials=credentials,
+        region=region,
+        provisioned_throughput=provisioned_throughput,
+    )
+    attempt = run_attempt(1, request, target, credential="byok", key_id=None, deadline=time.monotonic() + timeout_s)
+    outcome: dict[str, Any] = {
+        "ok": attempt.ok,
+        "provider": provider,
+        "model": offer.model_id,
+        "latency_ms": attempt.record.latency_ms,
+    }
+    if not attempt.ok:
+        outcome["error"] = {
+            "status_code": attempt.record.status_code,
+            "message": attempt.record.error or attempt.record.outcome,
+        }
+    return outcome

@@ -1,0 +1,57 @@
+"""Helpers for integration tests that drive the HTTP API as a customer would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from local.simulator import ProviderSimulator, make_service_account
+
+BYOK_API_KEYS = {
+    "openai": "sk-byok-customer-openai-7f3a9c",
+    "deepseek": "sk-byok-customer-deepseek-51ab",
+    "anthropic": "sk-ant-byok-customer-0c9d2e",
+    "google-ai-studio": "AIzaByokCustomerStudio0042",
+}
+BYOK_AWS = {
+    "accessKeyId": "AKIABYOKCUSTOMER0001",
+    "secretAccessKey": "byokCustomerSecretAccessKey0000000000001",
+}
+
+
+def byok_credentials(sim: ProviderSimulator, provider: str) -> Any:
+    """Customer credentials for ``provider``, accepted by the simulator."""
+    if provider == "amazon-bedrock":
+        sim.accept_aws(BYOK_AWS["accessKeyId"], BYOK_AWS["secretAccessKey"])
+        return dict(BYOK_AWS)
+    if provider == "google-vertex":
+        info = make_service_account("byok-customer-proj", sim.token_uri)
+        sim.accept_service_account(info)
+        return info
+    sim.accept_api_key(provider, BYOK_API_KEYS[provider])
+    return BYOK_API_KEYS[provider]
+
+
+def credential_id(credentials: Any) -> str:
+    """What the simulator records as the credential of a request made with ``credentials``."""
+    if isinstance(credentials, dict):
+        return str(credentials.get("accessKeyId") or credentials["client_email"])
+    return str(credentials)
+
+
+def add_key(base_url: str, api_key: str, provider: str, credentials: Any, **fields: Any) -> dict[str, Any]:
+    response = httpx.post(
+        f"{base_url}/v1/byok/keys",
+        json={"provider": provider, "credentials": credentials, **fields},
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=20,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def get_log(base_url: str, api_key: str, request_id: str) -> dict[str, Any]:
+    response = httpx.get(f"{base_url}/v1/logs/{request_id}", headers={"Authorization": f"Bearer {api_key}"}, timeout=20)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
