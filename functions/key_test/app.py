@@ -1,0 +1,19 @@
+"""POST /v1/byok/keys/{key_id}/test: a one-token connection test with a stored key, recorded on the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway import keys
+from gateway.api import authenticate, create_app, handler
+
+app = create_app()
+
+
+@app.post("/v1/byok/keys/<key_id>/test")
+def test_key(key_id: str) -> dict[str, Any]:
+    snapshot = authenticate(app)
+    return keys.test_key(snapshot, key_id)
+
+
+lambda_handler = handler(app)

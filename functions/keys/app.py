@@ -1,0 +1,55 @@
+"""BYOK key management: the provider list and create/list/get/update/delete of a customer's keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from gateway import keys
+from gateway.api import authenticate, create_app, handler, json_body, json_response, parse_model
+
+app = create_app()
+
+
+@app.get("/v1/byok/providers")
+def list_providers() -> dict[str, Any]:
+    authenticate(app)
+    return {"data": keys.describe_providers()}
+
+
+@app.post("/v1/byok/keys")
+def create_key() -> Response:
+    snapshot = authenticate(app)
+    request = parse_model(json_body(app), keys.CreateKeyRequest)
+    key = keys.create_key(snapshot.account.account_id, request)
+    return json_response(201, key.public())
+
+
+@app.get("/v1/byok/keys")
+def list_keys() -> dict[str, Any]:
+    snapshot = authenticate(app)
+    return {"data": [key.public() for key in snapshot.keys]}
+
+
+@app.get("/v1/byok/keys/<key_id>")
+def get_key(key_id: str) -> dict[str, Any]:
+    snapshot = authenticate(app)
+    return keys.get_key(snapshot, key_id).public()
+
+
+@app.patch("/v1/byok/keys/<key_id>")
+def update_key(key_id: str) -> dict[str, Any]:
+    snapshot = authenticate(app)
+    request = parse_model(json_body(app), keys.UpdateKeyRequest)
+    return keys.update_key(snapshot, key_id, request).public()
+
+
+@app.delete("/v1/byok/keys/<key_id>")
+def delete_key(key_id: str) -> Response:
+    snapshot = authenticate(app)
+    keys.delete_key(snapshot, key_id)
+    return Response(status_code=204, body="")
+
+
+lambda_handler = handler(app)
