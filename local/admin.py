@@ -1,0 +1,209 @@
+"""``make admin ARGS="..."``: operator commands against the running dev stack or a deployed stack.
+
+    create-account --name NAME --credits USD            -> {"account_id", "api_key"}
+    add-credits --account ACCOUNT_ID --credits USD      -> {"account_id", "credits"}
+    set-platform-key --provider SLUG --credentials-file F [--region R]
+                                                        -> {"provider", "hint", "region"}
+    list-accounts          -> {"data": [{"account_id", "name", "credits", "created_at"}]}
+
+Without ``--stack`` the target is the dev stack described by .devstack/state.json (or ``--state`` /
+``$DEVSTACK_STATE``); ``--stack NAME [--region R]`` reads the table names and KMS key from that CloudFormation
+stack's outputs and uses the caller's AWS credentials. Credits are exact decimals and print as JSON numbers.
+Mistakes exit 2 with a message on stderr; credentials are never echoed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from local.devstack import DEFAULT_STATE_PATH, STATE_ENV, DevState, pid_alive
+from local.handlers import ensure_layer_importable
+
+STACK_OUTPUTS = {"AccountsTableName": "ACCOUNTS_TABLE", "LogsTableName": "LOGS_TABLE", "KmsKeyArn": "KMS_KEY_ARN"}
+
+
+class AdminError(Exception):
+    """A user mistake or an unreachable target, reported without a traceback."""
+
+
+def to_json(value: Any) -> str:
+    """JSON where a Decimal prints as the exact number it holds (json.dumps would need a float)."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {to_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(to_json(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def usd(text: str) -> Decimal:
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a decimal number of USD") from None
+    if not amount.is_finite():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite amount")
+    return amount
+
+
+def _parser() -> argparse.ArgumentParser:
+    # Target options are accepted before or after the subcommand, except that set-platform-key's own
+    # --region is the key's region: give the stack's region before the subcommand there.
+    stack_only = argparse.ArgumentParser(add_help=False)
+    stack_only.add_argument("--stack", default=argparse.SUPPRESS, help="deployed CloudFormation stack name")
+    stack_only.add_argument("--state", default=argparse.SUPPRESS, help="dev stack state file")
+    target = argparse.ArgumentParser(add_help=False, parents=[stack_only])
+    target.add_argument("--region", default=argparse.SUPPRESS, help="AWS region of --stack")
+
+    parser = argparse.ArgumentParser(prog="make admin ARGS=", description=__doc__.split("\n")[0], parents=[target])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    create = commands.add_parser("create-account", parents=[target], help="create a customer and its API key")
+    create.add_argument("--name", required=True)
+    create.add_argument("--credits", required=True, type=usd, help="starting credits in USD")
+
+    add = commands.add_parser("add-credits", parents=[target], help="add (or, negative, take) credits")
+    add.add_argument("--account", required=True, help="account id (acct_...)")
+    add.add_argument("--credits", required=True, type=usd, help="USD to add")
+
+    platform = commands.add_parser(
+        "set-platform-key", parents=[stack_only], help="store the shared-capacity credentials of a provider"
+    )
+    platform.add_argument("--region", dest="key_region", help="region of a Bedrock or Vertex key")
+    platform.add_argument("--provider", required=True, help="provider slug, e.g. openai")
+    platform.add_argument(
+        "--credentials-file", required=True, type=Path, help="file holding an API key or credentials JSON"
+    )
+
+    commands.add_parser("list-accounts", parents=[target], help="every customer account")
+    return parser
+
+
+def _target_dev_stack(state_file: Path) -> None:
+    try:
+        state = DevState.read(state_file)
+    except FileNotFoundError:
+        raise AdminError(
+            f"no running dev stack ({state_file} not found): start one with `make dev`, or pass --stack NAME"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise AdminError(f"{state_file} is not a dev stack state file") from None
+    if not pid_alive(state.pid):
+        raise AdminError(f"the dev stack in {state_file} is no longer running: start it with `make dev`")
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL") or n == "AWS_PROFILE"]:
+        del os.environ[name]
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": state.aws_endpoint_url,
+            "AWS_ACCESS_KEY_ID": "dev",
+            "AWS_SECRET_ACCESS_KEY": "dev",
+            "AWS_DEFAULT_REGION": state.region,
+            "AWS_REGION": state.region,
+            "ACCOUNTS_TABLE": state.accounts_table,
+            "LOGS_TABLE": state.logs_table,
+            "KMS_KEY_ARN": state.kms_key_arn,
+        }
+    )
+
+
+def _target_deployed_stack(stack: str, region: str | None) -> None:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if region:
+        os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"] = region
+    try:
+        described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)
+    except ClientError as exc:
+        raise AdminError(f"cannot read stack {stack!r}: {exc.response['Error'].get('Message', exc)}") from None
+    except BotoCoreError as exc:
+        raise AdminError(f"cannot read stack {stack!r}: {exc}") from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+    missing = sorted(set(STACK_OUTPUTS) - set(outputs))
+    if missing:
+        raise AdminError(f"stack {stack!r} has no output {', '.join(missing)}; is it a byok-gateway stack?")
+    os.environ.update({variable: outputs[output] for output, variable in STACK_OUTPUTS.items()})
+
+
+def _read_credentials(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AdminError(f"cannot read --credentials-file {path}: {type(exc).__name__}") from None
+    if not text:
+        raise AdminError(f"--credentials-file {path} is empty")
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise AdminError(f"--credentials-file {path} starts with '{{' but is not valid JSON") from None
+    return text
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    ensure_layer_importable()
+    from gateway import admin, store
+    from gateway.errors import GatewayError
+
+    if args.command == "create-account":
+        if args.credits < 0:
+            raise AdminError("--credits must not be negative for a new account")
+        account, api_key = admin.create_account(args.name, args.credits)
+        return {"account_id": account.account_id, "api_key": api_key}
+    if args.command == "add-credits":
+        try:
+            balance = store.add_credits(args.account, args.credits)
+        except KeyError:
+            raise AdminError(f"no account {args.account!r}") from None
+        return {"account_id": args.account, "credits": balance}
+    if args.command == "set-platform-key":
+        credentials = _read_credentials(args.credentials_file)
+        try:
+            key = admin.set_platform_key(args.provider, credentials, args.key_region)
+        except GatewayError as exc:
+            raise AdminError(exc.message) from None
+        return {"provider": key.provider, "hint": key.hint, "region": key.region}
+    accounts = store.list_accounts()
+    return {
+        "data": [
+            {"account_id": a.account_id, "name": a.name, "credits": a.credits, "created_at": a.created_at}
+            for a in accounts
+        ]
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        stack = getattr(args, "stack", None)
+        if stack:
+            _target_deployed_stack(stack, getattr(args, "region", None))
+        else:
+            _target_dev_stack(Path(getattr(args, "state", None) or os.environ.get(STATE_ENV) or DEFAULT_STATE_PATH))
+        result = run(args)
+    except AdminError as exc:
+        print(f"admin: {exc}", file=sys.stderr)
+        return 2
+    except ClientError as exc:
+        print(f"admin: AWS error: {exc.response['Error'].get('Code', 'unknown')}", file=sys.stderr)
+        return 2
+    except BotoCoreError as exc:
+        print(f"admin: AWS error: {type(exc).__name__}", file=sys.stderr)
+        return 2
+    print(to_json(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

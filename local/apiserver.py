@@ -1,0 +1,199 @@
+"""The HTTP API on a local port: each request goes through ``local.apigw.Router`` to the real handlers.
+
+Used by ``make dev`` and by the tests' ``api`` fixture. The access log names method, path (never the query),
+status and latency; request bodies and headers, Authorization included, never reach it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from local.apigw import MAX_PAYLOAD_BYTES, HttpRequest, HttpResponse, Router, gateway_error, payload_too_large
+
+_CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+class _BadRequestBody(ValueError):
+    pass
+
+
+class _PayloadTooLarge(ValueError):
+    pass
+
+
+class ApiServer:
+    """``ApiServer(host, port).start()`` serves the template's routes; port 0 picks a free port."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        router: Router | None = None,
+        access_log: TextIO | None = sys.stderr,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._router = router
+        self._access_log = access_log
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> ApiServer:
+        if self._server is not None:
+            raise RuntimeError("API server already started")
+        router = self._router or Router.from_template()
+        self._server = _Server((self._host, self._port), router, self._access_log)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="api-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server, self._thread = None, None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("API server not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], router: Router, access_log: TextIO | None) -> None:
+        self.router = router
+        self.access_log = access_log
+        self.log_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_OPTIONS(self) -> None:
+        self._serve()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Replaced by ``_log``: the stdlib line would include the query string."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the stdlib's error lines quote the raw request line."""
+
+    def _serve(self) -> None:
+        started = time.monotonic()
+        try:
+            try:
+                body = self._read_body()
+            except _PayloadTooLarge:
+                self.close_connection = True  # the unread body cannot be skipped safely
+                response = payload_too_large(str(uuid.uuid4()))
+            except _BadRequestBody as exc:
+                self.close_connection = True
+                response = gateway_error(400, str(exc), "invalid_request_error", "bad_request", str(uuid.uuid4()))
+            else:
+                request = HttpRequest(
+                    method=self.command,
+                    target=self.path,
+                    headers=list(self.headers.items()),
+                    body=body,
+                    source_ip=self.client_address[0],
+                )
+                response = self.server.router.handle(request)
+            self._send(response)
+        except _CLIENT_GONE:
+            self.close_connection = True
+            return
+        self._log(response.status, started)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            return self._read_chunked()
+        raw_length = self.headers.get("content-length")
+        if raw_length is None:
+            return b""
+        try:
+            length = int(raw_length)
+        except ValueError:
+            raise _BadRequestBody("invalid Content-Length header") from None
+        if length < 0:
+            raise _BadRequestBody("invalid Content-Length header")
+        if length > MAX_PAYLOAD_BYTES:
+            raise _PayloadTooLarge
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+            except ValueError:
+                raise _BadRequestBody("invalid chunked request body") from None
+            if size == 0:
+                break
+            if len(body) + size > MAX_PAYLOAD_BYTES:
+                raise _PayloadTooLarge
+            body += self.rfile.read(size)
+            self.rfile.readline(1024)
+        while self.rfile.readline(1024) not in {b"\r\n", b"\n", b""}:
+            pass  # trailers
+        return bytes(body)
+
+    def _send(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and response.body:
+            self.wfile.write(response.body)
+        self.wfile.flush()
+
+    def _log(self, status: int, started: float) -> None:
+        stream = self.server.access_log
+        if stream is None:
+            return
+        elapsed_ms = (time.monotonic() - started) * 1000
+        path = urlsplit(self.path).path
+        line = f"{self.client_address[0]} {self.command} {path} {status} {elapsed_ms:.0f}ms\n"
+        with self.server.log_lock:
+            stream.write(line)
+            stream.flush()
