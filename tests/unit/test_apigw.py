@@ -17,6 +17,7 @@ from local.apigw import (
     RouteMatch,
     Router,
     build_event,
+    route_not_found,
     to_http_response,
 )
 from local.handlers import LambdaContext
@@ -294,3 +295,16 @@ def test_base64_result_body_is_decoded() -> None:
 def test_invalid_results_are_rejected(result: Any) -> None:
     with pytest.raises(InvalidLambdaResponse):
         to_http_response(result)
+
+
+def test_local_unknown_route_answer_matches_the_deployed_gateway_response() -> None:
+    """make dev and API Gateway (template GatewayResponses) must give clients the same 404 error."""
+    import re
+
+    responses = load_template()["Resources"]["Api"]["Properties"]["GatewayResponses"]
+    deployed = responses["MISSING_AUTHENTICATION_TOKEN"]
+    body = re.sub(r"\$context\.\S+", '""', deployed["ResponseTemplates"]["application/json"])
+    deployed_error = json.loads(body)["error"]
+    local_error = error_of(route_not_found("req_x"))
+    assert deployed["StatusCode"] == "404"
+    assert (deployed_error["type"], deployed_error["code"]) == (local_error["type"], local_error["code"])
