@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from gateway import admin
@@ -20,11 +21,17 @@ PLATFORM_AWS = {
 PLATFORM_PROJECT = "byok-platform-dev"
 
 
+@functools.cache
+def _service_account(token_uri: str) -> dict[str, Any]:
+    """One RSA key per token endpoint and process: generating one costs ~0.1 s, and every test seeds."""
+    return make_service_account(
+        PLATFORM_PROJECT, token_uri, client_email=f"gateway@{PLATFORM_PROJECT}.iam.gserviceaccount.com"
+    )
+
+
 def platform_credentials(sim: ProviderSimulator) -> dict[str, tuple[Any, str | None]]:
     """provider -> (credentials, region) for the shared capacity, each accepted by ``sim``."""
-    service_account = make_service_account(
-        PLATFORM_PROJECT, sim.token_uri, client_email=f"gateway@{PLATFORM_PROJECT}.iam.gserviceaccount.com"
-    )
+    service_account = dict(_service_account(sim.token_uri))
     creds: dict[str, tuple[Any, str | None]] = {p: (k, None) for p, k in PLATFORM_API_KEYS.items()}
     creds["amazon-bedrock"] = (dict(PLATFORM_AWS), "us-east-1")
     creds["google-vertex"] = (service_account, "global")

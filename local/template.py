@@ -6,6 +6,8 @@ Intrinsics come back in their long JSON form (``!Ref X`` is ``{"Ref": "X"}``, ``
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,9 +95,15 @@ class TableSpec:
 
 
 def load_template(path: Path | None = None) -> dict[str, Any]:
-    """The parsed template; ``path`` defaults to the repository's template.yaml."""
-    text = (path or TEMPLATE_PATH).read_text(encoding="utf-8")
-    document = yaml.load(text, Loader=CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+    """The parsed template; ``path`` defaults to the repository's template.yaml. Each caller gets its own copy."""
+    resolved = (path or TEMPLATE_PATH).resolve()
+    return copy.deepcopy(_parse(resolved, resolved.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=4)
+def _parse(path: Path, _mtime_ns: int) -> dict[str, Any]:
+    """Parsing takes a quarter of a second; tests and the dev stack read the template many times."""
+    document = yaml.load(path.read_text(encoding="utf-8"), Loader=CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(document, dict):
         raise ValueError("template.yaml is not a mapping")
     return document

@@ -1,4 +1,8 @@
-"""Lazily created AWS clients, one per process. Endpoints come from the standard AWS_ENDPOINT_URL variables."""
+"""Lazily created AWS clients, one per process. Endpoints come from the standard AWS_ENDPOINT_URL variables.
+
+One botocore session serves every client, including the Encryption SDK's KMS client, so service models are
+loaded once per process.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,20 @@ import functools
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
 
 
 @functools.cache
-def _session() -> boto3.session.Session:
-    return boto3.session.Session()
+def botocore_session() -> botocore.session.Session:
+    return botocore.session.Session()
 
 
 @functools.cache
 def dynamodb() -> Any:
-    return _session().resource("dynamodb", config=_CONFIG)
+    return boto3.session.Session(botocore_session=botocore_session()).resource("dynamodb", config=_CONFIG)
 
 
 def table(name: str) -> Any:
@@ -26,6 +31,5 @@ def table(name: str) -> Any:
 
 
 def reset() -> None:
-    """Forget every client (tests switch between moto backends)."""
-    _session.cache_clear()
+    """Forget the clients (tests switch AWS backends); the session and its loaded models stay."""
     dynamodb.cache_clear()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from gateway import aws
 from gateway.settings import get_settings
 
 PURPOSE = "byok-gateway/credentials"
@@ -32,7 +33,9 @@ def _sdk() -> tuple[Any, Any]:
     client = aws_encryption_sdk.EncryptionSDKClient(
         commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, max_encrypted_data_keys=1
     )
-    provider = StrictAwsKmsMasterKeyProvider(key_ids=[get_settings().kms_key_arn])
+    provider = StrictAwsKmsMasterKeyProvider(
+        key_ids=[get_settings().kms_key_arn], botocore_session=aws.botocore_session()
+    )
     return client, provider
 
 
@@ -46,7 +49,8 @@ def decrypt(ciphertext: bytes, context: dict[str, str]) -> bytes:
     client, provider = _sdk()
     try:
         plaintext, header = client.decrypt(source=ciphertext, key_provider=provider)
-    except Exception as exc:  # the SDK raises many types (KMS denied, bad format, wrong key): all mean "broken"
+    # The SDK raises many types (KMS denied, bad format, wrong key): all mean "broken".
+    except Exception as exc:
         raise DecryptionFailed(type(exc).__name__) from None
     stored = header.encryption_context
     if any(stored.get(name) != value for name, value in context.items()):
