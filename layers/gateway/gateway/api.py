@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as AwsConnectionError
 from pydantic import BaseModel, ValidationError
 
 from gateway import store
@@ -36,6 +38,18 @@ T = TypeVar("T", bound=BaseModel)
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 MAX_JSON_DEPTH = 64
+# AWS answers that mean "busy, try again" (left after botocore's own retries): the caller may retry, so 503.
+RETRYABLE_AWS_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+RETRY_AFTER_S = "1"
 
 
 def request_id() -> str:
@@ -77,6 +91,22 @@ def create_app() -> APIGatewayRestResolver:
             },
         )
         return error_response(GatewayError("internal error", status=500))
+
+    @app.exception_handler([ClientError, AwsConnectionError, HTTPClientError])
+    def _aws_unavailable(error: Exception) -> Response:
+        # DynamoDB/KMS throttled or unreachable even after botocore's retries: the caller should retry, so a
+        # clean 503 rather than a 500. Other AWS errors (access denied, missing table) are our bug: 500.
+        code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+        if isinstance(error, ClientError) and code not in RETRYABLE_AWS_CODES:
+            return _unexpected(error)
+        logger.warning("AWS dependency unavailable", extra={"error_type": type(error).__name__, "aws_code": code})
+        unavailable = GatewayError(
+            "the gateway is briefly overloaded; retry the request",
+            status=503,
+            error_type="service_unavailable",
+            code="service_unavailable",
+        )
+        return json_response(unavailable.status, unavailable.body(), headers={"retry-after": RETRY_AFTER_S})
 
     return app
 

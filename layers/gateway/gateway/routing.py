@@ -63,12 +63,26 @@ def _record(
     )
 
 
-def _upstream_failure(target: Target, status: int, body: bytes) -> str:
+def _upstream_failure(target: Target, status: int, body: bytes) -> tuple[int, str]:
+    """How the loop treats an upstream error answer (see ``Adapter.classify``) and its redacted message."""
+    adapter = adapter_for(target)
     try:
-        detail = adapter_for(target).error_message(status, body)
+        detail = adapter.error_message(status, body)
     except Exception:  # a provider's error body we cannot read still fails the attempt, with its status
         detail = ""
-    return f"HTTP {status}" + (f": {detail}" if detail else "")
+    try:
+        treated_as = adapter.classify(status, body)
+    except Exception:  # an unreadable body is classified by its status alone
+        treated_as = status
+    return treated_as, f"HTTP {status}" + (f": {detail}" if detail else "")
+
+
+def _failed(target: Target, status: int, body: bytes, result: Any) -> AttemptResult:
+    """An upstream error answer: recorded with the upstream's own status; terminal only if it is 400/413/422."""
+    treated_as, message = _upstream_failure(target, status, body)
+    if treated_as in TERMINAL_STATUSES:
+        return result("error", status, message, terminal=_terminal(target, status, message))
+    return result("error", status, message)
 
 
 def run_attempt(
@@ -109,14 +123,9 @@ def run_attempt(
         return result("connection_error", error=f"connection failed ({type(exc).__name__})")
     status = response.status_code
     if not 200 <= status < 300:
-        message = _upstream_failure(target, status, response.content)
-        if status in TERMINAL_STATUSES:
-            return result("error", status, message, terminal=_terminal(target, status, message))
-        return result("error", status, message)
+        return _failed(target, status, response.content, result)
     try:
         completion = adapter.parse_response(request, target, response.content)
-    except AttemptFailed as exc:  # e.g. a Bedrock exception frame (throttling) inside the stream
-        return result(exc.outcome, exc.status_code, exc.message, chunks=chunks, stream_broken=bool(chunks))
     except UnreadableResponse:
         return result("error", status, "unreadable upstream response")
     return result("success", status, completion=completion, usage=completion.get("usage"))
@@ -146,16 +155,14 @@ def _stream(
         with transport.stream(upstream, deadline - time.monotonic()) as response:
             status = response.status_code
             if not 200 <= status < 300:
-                body = response.read()
-                message = _upstream_failure(target, status, body)
-                if status in TERMINAL_STATUSES:
-                    return result("error", status, message, terminal=_terminal(target, status, message))
-                return result("error", status, message)
+                return _failed(target, status, response.read(), result)
             for data in response.iter_bytes():
                 chunks.extend(decoder.feed(data))
                 if time.monotonic() > deadline:
                     raise httpx.ReadTimeout("deadline")
             chunks.extend(decoder.close())
+    except AttemptFailed as exc:  # e.g. a Bedrock exception frame (throttling) inside the stream
+        return result(exc.outcome, exc.status_code, exc.message, chunks=chunks, stream_broken=bool(chunks))
     except httpx.TimeoutException:
         return result("timeout", status, "upstream timed out", chunks=chunks, stream_broken=bool(chunks))
     except httpx.TransportError as exc:

@@ -26,6 +26,8 @@ ANTHROPIC_VERSION = "2023-06-01"
 VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 # Anthropic requires max_tokens; when the caller sets no limit we ask for this many.
 DEFAULT_MAX_TOKENS = 4096
+# How Anthropic words a 400 that is about the account's balance, not the request.
+CREDIT_BALANCE_TOO_LOW = "credit balance is too low"
 STOP_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -103,6 +105,16 @@ class AnthropicAdapter:
 
     def error_message(self, status: int, body: bytes) -> str:
         return common.error_text(status, body, ("error", "message"), ("message",))
+
+    def classify(self, status: int, body: bytes) -> int:
+        """Anthropic answers an account out of credits with 400 invalid_request_error ("Your credit balance is
+        too low to access the Anthropic API"): the key's account, not the request, so it counts as 402."""
+        if status != 400:
+            return status
+        message = common.as_dict(common.load_json_object(body, "anthropic").get("error")).get("message")
+        if isinstance(message, str) and CREDIT_BALANCE_TOO_LOW in message.lower():
+            return 402
+        return status
 
 
 def _usage(usage: Any) -> dict[str, int]:

@@ -99,6 +99,9 @@ class BedrockAdapter:
     def error_message(self, status: int, body: bytes) -> str:
         return common.error_text(status, body, ("message",), ("Message",), ("error", "message"))
 
+    def classify(self, status: int, body: bytes) -> int:
+        return status
+
 
 def _usage(usage: Any) -> dict[str, int]:
     return common.usage_dict(common.int_field(usage, "inputTokens"), common.int_field(usage, "outputTokens"))

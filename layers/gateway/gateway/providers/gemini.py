@@ -103,6 +103,21 @@ class GeminiAdapter:
     def error_message(self, status: int, body: bytes) -> str:
         return common.error_text(status, body, ("error", "message"), ("message",))
 
+    def classify(self, status: int, body: bytes) -> int:
+        """Google reports a dead API key as 400 INVALID_ARGUMENT with reason API_KEY_INVALID, and a project
+        without billing where the free tier is unavailable as 400 FAILED_PRECONDITION: both are about the
+        credential, not the request, so they count as 401 / 403 and the next attempt runs."""
+        if status != 400:
+            return status
+        error = common.as_dict(common.load_json_object(body, "gemini").get("error"))
+        details = error.get("details")
+        reasons = {common.as_dict(d).get("reason") for d in details} if isinstance(details, list) else set()
+        if "API_KEY_INVALID" in reasons:
+            return 401
+        if error.get("status") == "FAILED_PRECONDITION":
+            return 403
+        return status
+
 
 def _finish(reason: Any, has_tool_calls: bool) -> str:
     if has_tool_calls and reason in (None, "STOP"):

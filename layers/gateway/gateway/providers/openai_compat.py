@@ -164,6 +164,9 @@ class OpenAICompatAdapter:
     def error_message(self, status: int, body: bytes) -> str:
         return common.error_text(status, body, ("error", "message"), ("message",), ("detail",))
 
+    def classify(self, status: int, body: bytes) -> int:
+        return status
+
 
 def _service_account(target: Target) -> ServiceAccountCredentials:
     if not isinstance(target.credentials, ServiceAccountCredentials):
