@@ -175,6 +175,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small answers otherwise wait ~40 ms for delayed ACKs
     server: _Server
 
     def do_GET(self) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from gateway import store
 from tests.conftest import Gateway, configure
-from tests.integration.helpers import add_key, byok_credentials, credential_id, get_log
+from tests.integration.helpers import BYOK_API_KEYS, add_key, byok_credentials, credential_id, get_log
 
 # (model, provider) pairs covering every provider and every Vertex wire format.
 ROUTES = [
@@ -290,3 +290,21 @@ def test_wrong_gateway_key_is_401(api: Any, gateway: Gateway) -> None:
     client = openai.OpenAI(base_url=f"{api.url}/v1", api_key="gwk_0000000000000000_nope", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         create(client, "openai/gpt-5-mini")
+
+
+def test_byok_request_never_reads_platform_credentials(
+    openai_client: openai.OpenAI, api: Any, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_key(api.url, gateway.api_key, "openai", byok_credentials(gateway.sim, "openai"))
+    from gateway import keystore
+
+    keystore.clear()
+    reads: list[int] = []
+    real = store.platform_keys
+    monkeypatch.setattr(store, "platform_keys", lambda: reads.append(1) or real())
+    completion = create(openai_client, "openai/gpt-5-mini").parse()
+    assert completion.usage.model_extra["is_byok"] is True
+    assert reads == []
+    gateway.sim.fail("openai", status=500, credential=BYOK_API_KEYS["openai"])
+    assert create(openai_client, "openai/gpt-5-mini").parse().usage.model_extra["is_byok"] is False
+    assert reads == [1]

@@ -26,10 +26,13 @@ def dynamodb() -> Any:
     return boto3.session.Session(botocore_session=botocore_session()).resource("dynamodb", config=_CONFIG)
 
 
+@functools.cache
 def table(name: str) -> Any:
+    """One Table object per name: boto3 builds a new resource class on every ``Table()`` call."""
     return dynamodb().Table(name)
 
 
 def reset() -> None:
     """Forget the clients (tests switch AWS backends); the session and its loaded models stay."""
+    table.cache_clear()
     dynamodb.cache_clear()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,7 +21,7 @@ from gateway.catalog import get_catalog
 from gateway.errors import BrokenKey, GatewayError, NotFound, PaymentRequired
 from gateway.logs import AttemptRecord, RequestRecord, emit_attempt, redact, save_request
 from gateway.observability import logger
-from gateway.plan import Plan, PlannedAttempt, build_plan, candidate_offers
+from gateway.plan import PlannedAttempt, byok_attempts, candidate_offers, shared_attempts
 from gateway.providers import Target
 from gateway.routing import MIN_ATTEMPT_SECONDS, AttemptResult, run_attempt
 from gateway.schemas import ChatRequest
@@ -34,7 +35,9 @@ class ChatResult:
     content_type: str  # application/json or text/event-stream
 
 
-def _plan(snapshot: store.AccountSnapshot, request: ChatRequest) -> Plan:
+def _planned_attempts(snapshot: store.AccountSnapshot, request: ChatRequest) -> Iterator[PlannedAttempt]:
+    """The attempt plan, produced lazily: platform credentials are only looked up once every BYOK attempt is
+    used up, so a request served by a BYOK key never reads them (one DynamoDB read per warm request)."""
     model = get_catalog().model(request.model)
     if model is None:
         raise NotFound(
@@ -43,15 +46,15 @@ def _plan(snapshot: store.AccountSnapshot, request: ChatRequest) -> Plan:
             param="model",
         )
     candidates = candidate_offers(model, request.provider)
-    plan = build_plan(
-        candidates,
-        snapshot.keys,
-        keystore.platform_keys(),
-        has_credits=snapshot.account.credits > 0,
+    byok = byok_attempts(candidates, snapshot.keys)
+    yield from byok
+    shared, excluded_for_credits = shared_attempts(
+        candidates, snapshot.keys, keystore.platform_keys(), has_credits=snapshot.account.credits > 0
     )
-    if plan.attempts:
-        return plan
-    if plan.shared_excluded_for_credits:
+    yield from shared
+    if byok or shared:
+        return
+    if excluded_for_credits:
         raise PaymentRequired("no credits left and no usable BYOK key for this model; add credits or a key")
     if not candidates:
         raise GatewayError(
@@ -161,8 +164,7 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
     winner: tuple[PlannedAttempt, AttemptResult] | None = None
     error: GatewayError | None = None
     try:
-        plan = _plan(snapshot, request)
-        for number, planned in enumerate(plan.attempts, start=1):
+        for number, planned in enumerate(_planned_attempts(snapshot, request), start=1):
             if results and deadline - time.monotonic() < MIN_ATTEMPT_SECONDS:
                 break  # out of time: the attempts so far decide the answer (504 if the last one timed out)
             result = _attempt(number, planned, request, deadline)

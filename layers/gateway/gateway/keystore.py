@@ -21,6 +21,7 @@ from gateway.credentials import (
     validate_token_uri,
 )
 from gateway.errors import BrokenKey, GatewayError
+from gateway.observability import logger
 from gateway.settings import get_settings
 
 AnyCredentials = ApiKeyCredentials | AwsCredentials | ServiceAccountCredentials
@@ -30,6 +31,7 @@ PLATFORM_TTL_S = 60.0
 _lock = threading.Lock()
 _decrypted: dict[tuple[str, str, str], tuple[float, AnyCredentials]] = {}
 _platform: tuple[float, list[store.StoredKey]] | None = None
+_refreshing = threading.Lock()
 
 
 def _cache_key(key: store.StoredKey) -> tuple[str, str, str]:
@@ -59,16 +61,33 @@ def resolve(key: store.StoredKey) -> AnyCredentials:
 
 
 def platform_keys() -> list[store.StoredKey]:
-    global _platform  # noqa: PLW0603 - the process-wide cache of shared-capacity credentials
+    """Shared-capacity credentials. Past their lifetime the cached list is still served while one background
+    thread reloads it, so no request waits on that read once the process is warm."""
     now = time.monotonic()
     with _lock:
         cached = _platform
-    if cached and cached[0] > now:
-        return cached[1]
+    if cached is None:
+        return _load_platform_keys()
+    if cached[0] <= now and _refreshing.acquire(blocking=False):
+        threading.Thread(target=_refresh_platform_keys, name="platform-keys", daemon=True).start()
+    return cached[1]
+
+
+def _load_platform_keys() -> list[store.StoredKey]:
+    global _platform  # noqa: PLW0603
     keys = [k for k in store.platform_keys() if k.enabled]
     with _lock:
-        _platform = (now + PLATFORM_TTL_S, keys)
+        _platform = (time.monotonic() + PLATFORM_TTL_S, keys)
     return keys
+
+
+def _refresh_platform_keys() -> None:
+    try:
+        _load_platform_keys()
+    except Exception as exc:  # keep serving the previous list; the next expiry tries again
+        logger.warning("platform credentials refresh failed", extra={"error_type": type(exc).__name__})
+    finally:
+        _refreshing.release()
 
 
 def clear() -> None:

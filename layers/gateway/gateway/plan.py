@@ -67,6 +67,34 @@ def candidate_offers(model: Model, prefs: ProviderPreferences | None) -> list[Of
     return offers if prefs.allow_fallbacks else offers[:1]
 
 
+def byok_attempts(candidates: list[Offer], byok_keys: list[StoredKey]) -> list[PlannedAttempt]:
+    enabled = [k for k in byok_keys if k.enabled]
+    return [PlannedAttempt(o, "byok", k) for o in candidates for k in enabled if k.provider == o.slug]
+
+
+def shared_attempts(
+    candidates: list[Offer],
+    byok_keys: list[StoredKey],
+    platform_keys: list[StoredKey],
+    *,
+    has_credits: bool,
+) -> tuple[list[PlannedAttempt], bool]:
+    """Shared-capacity attempts, and whether any were left out for lack of credits."""
+    always_use = {k.provider for k in byok_keys if k.enabled and k.always_use}
+    shared_by_provider = {k.provider: k for k in platform_keys if k.enabled}
+    attempts: list[PlannedAttempt] = []
+    excluded_for_credits = False
+    for offer in candidates:
+        platform_key = shared_by_provider.get(offer.slug)
+        if offer.slug in always_use or platform_key is None:
+            continue
+        if not has_credits:
+            excluded_for_credits = True
+            continue
+        attempts.append(PlannedAttempt(offer, "shared", platform_key))
+    return attempts, excluded_for_credits
+
+
 def build_plan(
     candidates: list[Offer],
     byok_keys: list[StoredKey],
@@ -74,18 +102,9 @@ def build_plan(
     *,
     has_credits: bool,
 ) -> Plan:
-    enabled = [k for k in byok_keys if k.enabled]
-    plan = Plan(candidates=list(candidates))
-    for offer in candidates:
-        plan.attempts.extend(PlannedAttempt(offer, "byok", k) for k in enabled if k.provider == offer.slug)
-    always_use = {k.provider for k in enabled if k.always_use}
-    shared_by_provider = {k.provider: k for k in platform_keys if k.enabled}
-    for offer in candidates:
-        platform_key = shared_by_provider.get(offer.slug)
-        if offer.slug in always_use or platform_key is None:
-            continue
-        if not has_credits:
-            plan.shared_excluded_for_credits = True
-            continue
-        plan.attempts.append(PlannedAttempt(offer, "shared", platform_key))
-    return plan
+    shared, excluded = shared_attempts(candidates, byok_keys, platform_keys, has_credits=has_credits)
+    return Plan(
+        attempts=byok_attempts(candidates, byok_keys) + shared,
+        candidates=list(candidates),
+        shared_excluded_for_credits=excluded,
+    )
