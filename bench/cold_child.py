@@ -1,0 +1,58 @@
+"""One cold start of one of our functions, in this fresh interpreter: import the handler, serve one request.
+
+Run as ``python -m bench.cold_child`` with a JSON ``{"function_dir", "event"}`` on stdin; prints the timings as
+JSON on the original stdout. Only the stdlib and ``bench.probes`` (stdlib-only at import, as on LiteLLM's
+side) are imported first; the handler is loaded as the Lambda runtime loads it (function directory and layer
+on ``sys.path``, ``import app``). The AWS probe is installed between the import and the request (outside both
+timings) to split out the time the first request spent in AWS calls, including its KMS decrypt.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from bench.probes import silence_stdout
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    config = json.load(sys.stdin)
+    results = silence_stdout()
+    sys.path[:0] = [str(REPO_ROOT / config["function_dir"]), str(REPO_ROOT / "layers" / "gateway")]
+    started = time.perf_counter()
+    handler = importlib.import_module("app").lambda_handler
+    imported = time.perf_counter()
+    from bench.probes import Probe, install_botocore, install_httpx, max_rss_mb
+
+    probe = Probe()
+    install_botocore(probe)
+    install_httpx(probe)
+    probe.begin()
+    before_request = time.perf_counter()
+    result = handler(config["event"], None)
+    served = time.perf_counter()
+    status = result.get("statusCode")
+    if status not in config.get("expect_status", [200]):
+        raise SystemExit(f"{config['function_dir']}: status {status}: {str(result.get('body'))[:300]}")
+    sample = probe.sample()
+    json.dump(
+        {
+            "import_s": imported - started,
+            "first_request_s": served - before_request,
+            "aws_s": sample["aws_s"],
+            "upstream_s": sample["upstream_s"],
+            "kms": sample["kms"],
+            "max_rss_mb": max_rss_mb(),
+            "modules": len(sys.modules),
+        },
+        results,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""LiteLLM's side of the benchmark, run with the LiteLLM environment's interpreter (``.bench/litellm-venv``).
+
+``python -m bench.litellm_side warm`` reads a JSON configuration on stdin, routes the same requests as ours
+through one ``litellm.Router`` to the same simulator and prints the same per-request figures as
+``bench.warm``. ``python -m bench.litellm_side cold`` times ``import litellm`` and then building a Router and
+serving its first request, in this fresh interpreter. Only the stdlib and ``bench.probes`` (stdlib at import)
+are loaded before the timed part.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from bench.probes import Probe, install_httpx, max_rss_mb, silence_stdout
+
+SERIES = ("upstream_s", "upstream_calls")
+
+
+def _quiet(litellm: Any) -> None:
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+
+
+def make_router(deployments: list[dict[str, Any]]) -> Any:
+    from litellm import Router
+
+    return Router(
+        model_list=[
+            {
+                "model_name": d["name"],
+                "litellm_params": {"model": d["model"], "api_base": d["api_base"], "api_key": d["api_key"]},
+            }
+            for d in deployments
+        ]
+    )
+
+
+def check(name: str, response: Any) -> None:
+    text = response.choices[0].message.content or ""
+    if "Hello" not in text:
+        raise SystemExit(f"litellm {name}: unexpected answer {text[:200]!r}")
+
+
+def warm(config: dict[str, Any]) -> dict[str, Any]:
+    results = silence_stdout()
+    import litellm
+
+    _quiet(litellm)
+    router = make_router(config["deployments"])
+    probe = Probe()
+    install_httpx(probe)
+    messages = config["messages"]
+    names = [d["name"] for d in config["deployments"]]
+    figures: dict[str, dict[str, list[float]]] = {n: {"total_s": [], **{k: [] for k in SERIES}} for n in names}
+    for index in range(config["warmup"] + config["requests"]):
+        for name in names:
+            probe.begin()
+            started = time.perf_counter()
+            response = router.completion(model=name, messages=messages)
+            total = time.perf_counter() - started
+            check(name, response)
+            if index < config["warmup"]:
+                continue
+            sample = probe.sample()
+            figures[name]["total_s"].append(total)
+            for key in SERIES:
+                figures[name][key].append(sample[key])
+    from importlib.metadata import version
+
+    json.dump({"scenarios": figures, "max_rss_mb": max_rss_mb(), "version": version("litellm")}, results)
+    return figures
+
+
+def cold(config: dict[str, Any]) -> None:
+    results = silence_stdout()
+    started = time.perf_counter()
+    import litellm
+
+    imported = time.perf_counter()
+    _quiet(litellm)
+    router = make_router(config["deployments"][:1])
+    response = router.completion(model=config["deployments"][0]["name"], messages=config["messages"])
+    served = time.perf_counter()
+    check("cold", response)
+    json.dump(
+        {
+            "import_s": imported - started,
+            "first_request_s": served - imported,
+            "max_rss_mb": max_rss_mb(),
+        },
+        results,
+    )
+
+
+def main() -> None:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch of the price list
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    config = json.load(sys.stdin)
+    if mode == "warm":
+        warm(config)
+    elif mode == "cold":
+        cold(config)
+    else:
+        raise SystemExit(f"unknown mode {mode!r}: expected warm or cold")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""``make bench``: what the gateway adds to a request and how fast a cold function answers, against LiteLLM.
+
+Everything runs on this machine: the provider simulator and the AWS emulation (moto) in their own processes,
+our chat function in one process, LiteLLM's Router in another (its own venv), cold starts in fresh ones.
+``make bench ARGS="--requests 2000 --profile"``; ``--help`` lists the options. Figures go to stdout as tables
+and to ``.bench/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from bench import cold, litellm_env
+from bench.stack import MESSAGES, REPO_ROOT, BenchStack, child_env, start_stack
+from bench.stats import Verdict, at_most, format_table, median, ms, overheads, percentile, ratio
+
+RESULTS = REPO_ROOT / ".bench" / "results.json"
+PROFILE = REPO_ROOT / ".bench" / "profile.txt"
+CHAT = "POST", "/v1/chat/completions"
+P99_LIMIT_S = 0.010
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str  # ours
+    model: str
+    byok: bool
+    litellm: str  # the LiteLLM deployment it is compared with
+
+
+SCENARIOS = (
+    Scenario("BYOK openai/gpt-5-mini", "openai/gpt-5-mini", True, "openai"),
+    Scenario("shared openai/gpt-5-mini", "openai/gpt-5-mini", False, "openai"),
+    Scenario("BYOK anthropic/claude-sonnet-4.5", "anthropic/claude-sonnet-4.5", True, "anthropic"),
+)
+
+
+def litellm_deployments(stack: BenchStack) -> list[dict[str, str]]:
+    url = stack.sim_url
+    return [
+        {"name": "openai", "model": "openai/gpt-5-mini", "api_base": f"{url}/openai/v1", "api_key": "sk-bench-ll-1"},
+        {
+            "name": "anthropic",
+            "model": "anthropic/claude-sonnet-4-5-20250929",
+            "api_base": f"{url}/anthropic",
+            "api_key": "sk-ant-bench-ll-1",
+        },
+    ]
+
+
+def _run_json(command: list[str], config: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, input=json.dumps(config), capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[-2:])} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def warm_ours(stack: BenchStack, args: argparse.Namespace) -> dict[str, Any]:
+    from bench.events import api_event, function_dir
+
+    scenarios = [
+        {
+            "name": s.name,
+            "expect_byok": s.byok,
+            "event": api_event(
+                *CHAT,
+                api_key=(stack.byok if s.byok else stack.shared).api_key,
+                body={"model": s.model, "messages": MESSAGES},
+            ),
+        }
+        for s in SCENARIOS
+    ]
+    config = {
+        "function_dir": function_dir(*CHAT),
+        "scenarios": scenarios,
+        "requests": args.requests,
+        "warmup": args.warmup,
+        "profile": str(PROFILE) if args.profile else None,
+        "profile_requests": args.requests // 2,
+    }
+    return _run_json([sys.executable, "-m", "bench.warm"], config, child_env(stack.env))
+
+
+def litellm_env_vars() -> dict[str, str]:
+    return {**child_env({}), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+
+
+def warm_litellm(stack: BenchStack, args: argparse.Namespace, interpreter: str) -> dict[str, Any]:
+    config = {
+        "deployments": litellm_deployments(stack),
+        "messages": MESSAGES,
+        "requests": args.requests,
+        "warmup": args.warmup,
+    }
+    return _run_json([interpreter, "-m", "bench.litellm_side", "warm"], config, litellm_env_vars())
+
+
+def cold_cases(stack: BenchStack, interpreter: str) -> list[cold.ColdCase]:
+    from bench.events import api_event, function_dir
+
+    byok = stack.byok
+    chat_body = {"model": "openai/gpt-5-mini", "messages": MESSAGES}
+    requests = [
+        ("chat", *CHAT, byok.api_key, chat_body),
+        ("keys", "GET", "/v1/byok/keys", byok.api_key, None),
+        ("key_test", "POST", f"/v1/byok/keys/{byok.key_ids['openai']}/test", byok.api_key, None),
+        ("logs", "GET", "/v1/logs?limit=20", byok.api_key, None),
+        ("public", "GET", "/v1/models", byok.api_key, None),
+    ]
+    env = child_env(stack.env)
+    cases = [
+        cold.ColdCase(
+            label=f"{label}: {method} {target.split('?')[0]}",
+            command=[sys.executable, "-m", "bench.cold_child"],
+            config={
+                "function_dir": function_dir(method, target.split("?")[0]),
+                "event": api_event(method, target, api_key=api_key, body=body),
+            },
+            env=env,
+        )
+        for label, method, target, api_key, body in requests
+    ]
+    cases.append(
+        cold.ColdCase(
+            label="LiteLLM: import litellm, Router, first request",
+            command=[interpreter, "-m", "bench.litellm_side", "cold"],
+            config={"deployments": litellm_deployments(stack)[:1], "messages": MESSAGES},
+            env=litellm_env_vars(),
+        )
+    )
+    return cases
+
+
+# --- report ---------------------------------------------------------------------------------------------------
+
+
+def _overhead_series(figures: dict[str, list[float]]) -> dict[str, list[float]]:
+    totals, upstream = figures["total_s"], figures["upstream_s"]
+    series = {"incl": overheads(totals, upstream)}
+    if "aws_s" in figures:
+        series["excl"] = overheads(totals, upstream, figures["aws_s"])
+        series["excl_wire"] = overheads(totals, upstream, figures["aws_wire_s"])
+    else:  # LiteLLM makes no AWS calls: the three figures coincide
+        series["excl"] = series["excl_wire"] = series["incl"]
+    return series
+
+
+def warm_report(ours: dict[str, Any], theirs: dict[str, Any], requests: int, warmup: int) -> tuple[str, list[Verdict]]:
+    rows: list[list[str]] = []
+    ratio_rows: list[list[str]] = []
+    calls_rows: list[list[str]] = []
+    verdicts: list[Verdict] = []
+    litellm_series = {name: _overhead_series(f) for name, f in theirs["scenarios"].items()}
+    for scenario in SCENARIOS:
+        figures = ours["scenarios"][scenario.name]
+        mine = _overhead_series(figures)
+        rows.append(
+            [
+                f"ours {scenario.name}",
+                ms(percentile(mine["incl"], 50)),
+                ms(percentile(mine["incl"], 99)),
+                ms(percentile(mine["excl"], 50)),
+                ms(percentile(mine["excl"], 99)),
+                ms(percentile(mine["excl_wire"], 50)),
+                ms(median(figures["aws_s"])),
+                ms(median(figures["upstream_s"])),
+            ]
+        )
+        other = litellm_series[scenario.litellm]
+        p50_ratio = ratio(percentile(mine["excl"], 50), percentile(other["excl"], 50))
+        ratio_rows.append(
+            [
+                f"{scenario.name} / LiteLLM {scenario.litellm}",
+                f"{p50_ratio:.2f}",
+                f"{ratio(percentile(mine['excl'], 99), percentile(other['excl'], 99)):.2f}",
+                f"{ratio(percentile(mine['incl'], 50), percentile(other['incl'], 50)):.2f}",
+                f"{ratio(percentile(mine['incl'], 99), percentile(other['incl'], 99)):.2f}",
+            ]
+        )
+        calls_rows.append(
+            [
+                f"ours {scenario.name}",
+                f"{sum(figures['reads']) / len(figures['reads']):.3f}",
+                f"{max(figures['reads_before_upstream']):.0f}",
+                f"{sum(figures['reads_before_upstream']) / len(figures['reads']):.3f}",
+                f"{sum(figures['writes']) / len(figures['writes']):.3f}",
+                f"{sum(figures['kms']):.0f}",
+            ]
+        )
+        verdicts += [
+            at_most(f"{scenario.name}: p50 excl. AWS <= 0.5 x LiteLLM", p50_ratio, 0.5, "{:.2f}x"),
+            at_most(
+                f"{scenario.name}: p99 excl. AWS <= 10 ms",
+                percentile(mine["excl"], 99) * 1000,
+                P99_LIMIT_S * 1000,
+                "{:.2f} ms",
+            ),
+            at_most(f"{scenario.name}: KMS calls on warm requests = 0", sum(figures["kms"]), 0, "{:.0f}"),
+            at_most(
+                f"{scenario.name}: DynamoDB reads before the upstream call <= 1 (every request)",
+                max(figures["reads_before_upstream"]),
+                1,
+                "max {:.0f}",
+            ),
+        ]
+    for name, series in litellm_series.items():
+        figures = theirs["scenarios"][name]
+        rows.append(
+            [
+                f"LiteLLM Router {name}",
+                ms(percentile(series["incl"], 50)),
+                ms(percentile(series["incl"], 99)),
+                ms(percentile(series["excl"], 50)),
+                ms(percentile(series["excl"], 99)),
+                ms(percentile(series["excl_wire"], 50)),
+                "-",
+                ms(median(figures["upstream_s"])),
+            ]
+        )
+    text = "\n\n".join(
+        [
+            f"Warm overhead per request, ms = handler (or Router) time - upstream wait [- AWS time]; "
+            f"{requests} requests per row after {warmup} warm-up, interleaved",
+            format_table(
+                [
+                    "",
+                    "p50 incl AWS",
+                    "p99 incl AWS",
+                    "p50 excl AWS",
+                    "p99 excl AWS",
+                    "p50 excl AWS wire",
+                    "AWS p50",
+                    "upstream p50",
+                ],
+                rows,
+            ),
+            format_table(
+                ["ours / LiteLLM", "p50 excl AWS", "p99 excl AWS", "p50 incl AWS", "p99 incl AWS"], ratio_rows
+            ),
+            "AWS calls per warm request (botocore level)",
+            format_table(
+                [
+                    "",
+                    "DynamoDB reads",
+                    "reads before upstream (max)",
+                    "(mean)",
+                    "DynamoDB writes",
+                    "KMS calls (total)",
+                ],
+                calls_rows,
+            ),
+        ]
+    )
+    return text, verdicts
+
+
+def cold_report(results: list[cold.ColdRuns]) -> tuple[str, list[Verdict]]:
+    rows = []
+    for result in results:
+        ours = "aws_s" in result.runs[0]
+        total = [i + f for i, f in zip(result.series("import_s"), result.series("first_request_s"), strict=True)]
+        rows.append(
+            [
+                result.label,
+                ms(median(result.series("import_s")), 0),
+                ms(median(result.series("first_request_s")), 0),
+                ms(median(result.series("aws_s")), 0) if ours else "-",
+                ms(median(total), 0),
+                ms(median(result.series("wall_s")), 0),
+                f"{median(result.series('max_rss_mb')):.0f}",
+            ]
+        )
+    chat = next(r for r in results if r.label.startswith("chat"))
+    litellm = results[-1]
+    chat_total = median([i + f for i, f in zip(chat.series("import_s"), chat.series("first_request_s"), strict=True)])
+    litellm_import = median(litellm.series("import_s"))
+    share = ratio(chat_total, litellm_import)
+    text = "\n\n".join(
+        [
+            f"Cold start, ms, median of {len(chat.runs)} fresh processes (process = spawn to exit, seen by the parent)",
+            format_table(
+                ["", "import", "first request", "of it AWS", "import + first", "process", "max RSS MiB"], rows
+            ),
+            f"chat cold start (import + first request) / LiteLLM import alone: {share:.2f}",
+        ]
+    )
+    return text, [at_most("chat cold start < 0.5 x LiteLLM's import alone", share, 0.5, "{:.2f}x")]
+
+
+def verdict_table(verdicts: list[Verdict]) -> str:
+    return format_table(["target", "measured", ""], [[v.target, v.measured, v.label] for v in verdicts])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000, help="measured warm requests per scenario")
+    parser.add_argument("--warmup", type=int, default=50, help="discarded warm-up requests per scenario")
+    parser.add_argument("--cold-runs", type=int, default=10, help="fresh processes per cold-start case")
+    parser.add_argument("--profile", action="store_true", help=f"cProfile our warm requests into {PROFILE}")
+    parser.add_argument("--skip-cold", action="store_true", help="warm figures only")
+    args = parser.parse_args(argv)
+
+    interpreter = str(litellm_env.ensure())
+    print("starting the simulator and the AWS emulation, provisioning", file=sys.stderr, flush=True)
+    stack = start_stack()
+    try:
+        print("warm run: ours", file=sys.stderr, flush=True)
+        ours = warm_ours(stack, args)
+        print("warm run: LiteLLM", file=sys.stderr, flush=True)
+        theirs = warm_litellm(stack, args, interpreter)
+        cold_results = [] if args.skip_cold else cold.measure(cold_cases(stack, interpreter), args.cold_runs)
+    finally:
+        stack.stop()
+
+    warm_text, verdicts = warm_report(ours, theirs, args.requests, args.warmup)
+    sections = [warm_text]
+    if cold_results:
+        cold_text, cold_verdicts = cold_report(cold_results)
+        sections.append(cold_text)
+        verdicts += cold_verdicts
+    sections.append(
+        f"Peak memory (max RSS) after the warm run: chat function process {ours['max_rss_mb']:.0f} MiB, "
+        f"LiteLLM process {theirs['max_rss_mb']:.0f} MiB (litellm {theirs['version']})"
+    )
+    sections.append(verdict_table(verdicts))
+    if args.profile:
+        sections.append(f"profile of our warm requests: {PROFILE.relative_to(REPO_ROOT)}")
+    print("\n\n".join(sections))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "ours": ours,
+                "litellm": theirs,
+                "cold": [{"label": r.label, "runs": r.runs} for r in cold_results],
+                "verdicts": [v.__dict__ for v in verdicts],
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

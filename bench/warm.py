@@ -1,0 +1,103 @@
+"""The warm run of our side, in its own process: the chat function's real ``lambda_handler``, many requests.
+
+Reads its configuration as JSON on stdin and writes the per-request figures as JSON on the original stdout;
+fd 1 itself goes to /dev/null so the handler's Powertools log lines and EMF metrics are still formatted and
+written (as in Lambda) without flooding the terminal. The handler is loaded the way the Lambda runtime loads
+it (function directory and layer on ``sys.path``, ``import app``) and called with a fresh copy of a real API
+Gateway proxy event each time: authentication, body parsing, the plan, the adapter, the log write and the
+credit charge all run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.probes import Probe, install_botocore, install_httpx, max_rss_mb, silence_stdout
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+SERIES = ("upstream_s", "aws_s", "aws_wire_s", "reads", "writes", "kms", "reads_before_upstream", "upstream_calls")
+
+
+def load_handler(function_dir: str) -> Handler:
+    sys.path[:0] = [str(REPO_ROOT / function_dir), str(REPO_ROOT / "layers" / "gateway")]
+    handler: Handler = importlib.import_module("app").lambda_handler
+    return handler
+
+
+def check(name: str, result: dict[str, Any], expect_byok: bool) -> None:
+    """Stop the run if a request did not do what the scenario claims (a failure would measure nothing)."""
+    if result.get("statusCode") != 200:
+        raise SystemExit(f"{name}: status {result.get('statusCode')}: {str(result.get('body'))[:300]}")
+    usage = json.loads(result["body"]).get("usage", {})
+    if usage.get("is_byok") is not expect_byok:
+        raise SystemExit(f"{name}: expected is_byok={expect_byok}, got usage {usage}")
+
+
+def run(handler: Handler, scenarios: list[dict[str, Any]], requests: int, warmup: int, probe: Probe) -> dict[str, Any]:
+    """Interleave the scenarios request by request, so drift on a shared machine hits them alike."""
+    raw = {s["name"]: json.dumps(s["event"]) for s in scenarios}
+    figures: dict[str, dict[str, list[float]]] = {
+        s["name"]: {"total_s": [], **{k: [] for k in SERIES}} for s in scenarios
+    }
+    for index in range(warmup + requests):
+        for scenario in scenarios:
+            name = scenario["name"]
+            event = json.loads(raw[name])
+            probe.begin()
+            started = time.perf_counter()
+            result = handler(event, None)
+            total = time.perf_counter() - started
+            check(name, result, scenario["expect_byok"])
+            if index < warmup:
+                continue
+            sample = probe.sample()
+            series = figures[name]
+            series["total_s"].append(total)
+            for key in SERIES:
+                series[key].append(sample[key])
+    return figures
+
+
+def profile(handler: Handler, scenarios: list[dict[str, Any]], requests: int, path: str) -> None:
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    for scenario in scenarios:
+        raw = json.dumps(scenario["event"])
+        profiler.enable()
+        for _ in range(requests):
+            handler(json.loads(raw), None)
+        profiler.disable()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(30)
+    Path(path).write_text(text.getvalue())
+
+
+def main() -> None:
+    config = json.load(sys.stdin)
+    results = silence_stdout()
+    handler = load_handler(config["function_dir"])
+    probe = Probe()
+    install_httpx(probe)
+    install_botocore(probe)
+    figures = run(handler, config["scenarios"], config["requests"], config["warmup"], probe)
+    peak = max_rss_mb()
+    if config.get("profile"):
+        profile(handler, config["scenarios"], config["profile_requests"], config["profile"])
+    json.dump({"scenarios": figures, "max_rss_mb": peak}, results)
+    results.close()
+
+
+if __name__ == "__main__":
+    main()
