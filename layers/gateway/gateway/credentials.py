@@ -16,16 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from gateway.errors import Unprocessable
 from gateway.settings import get_settings
 
-AWS_REGION_RE = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
-GCP_REGION_RE = re.compile(r"^[a-z]+-[a-z]+\d{1,2}$")
-API_KEY_RE = re.compile(r"^[A-Za-z0-9_\-.:+/=~]+$")
-ACCESS_KEY_ID_RE = re.compile(r"^(?:AKIA|ASIA)[A-Z0-9]{16}$")
-SECRET_ACCESS_KEY_RE = re.compile(r"^[A-Za-z0-9/+=]{40}$")
-SESSION_TOKEN_RE = re.compile(r"^[A-Za-z0-9/+=]{16,4096}$")
-PROJECT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-SA_EMAIL_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{0,99}@[a-z0-9][a-z0-9.\-]{0,99}\.gserviceaccount\.com$")
-HEX_RE = re.compile(r"^[0-9a-f]{1,64}$")
-GOOGLE_INFO_URL_RE = re.compile(r"^https://(?:[a-z0-9.-]+\.)?(?:googleapis|google)\.com(?:/[A-Za-z0-9_.~%@/\-]*)?$")
+# re.ASCII: without it \d also matches other scripts' digits ("us-east-\u0661" would pass as a region).
+AWS_REGION_RE = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$", re.ASCII)
+GCP_REGION_RE = re.compile(r"^[a-z]+-[a-z]+\d{1,2}$", re.ASCII)
+API_KEY_RE = re.compile(r"^[A-Za-z0-9_\-.:+/=~]+$", re.ASCII)
+ACCESS_KEY_ID_RE = re.compile(r"^(?:AKIA|ASIA)[A-Z0-9]{16}$", re.ASCII)
+SECRET_ACCESS_KEY_RE = re.compile(r"^[A-Za-z0-9/+=]{40}$", re.ASCII)
+SESSION_TOKEN_RE = re.compile(r"^[A-Za-z0-9/+=]{16,4096}$", re.ASCII)
+PROJECT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", re.ASCII)
+SA_EMAIL_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{0,99}@[a-z0-9][a-z0-9.\-]{0,99}\.gserviceaccount\.com$", re.ASCII)
+HEX_RE = re.compile(r"^[0-9a-f]{1,64}$", re.ASCII)
+GOOGLE_INFO_URL_RE = re.compile(
+    r"^https://(?:[a-z0-9.-]+\.)?(?:googleapis|google)\.com(?:/[A-Za-z0-9_.~%@/\-]*)?$", re.ASCII
+)
 
 DEFAULT_BEDROCK_REGION = "us-east-1"
 DEFAULT_VERTEX_REGION = "global"
@@ -89,9 +92,7 @@ class ServiceAccountCredentials(BaseModel):
         return info
 
 
-Credentials = Annotated[
-    ApiKeyCredentials | AwsCredentials | ServiceAccountCredentials, Field(discriminator="kind")
-]
+Credentials = Annotated[ApiKeyCredentials | AwsCredentials | ServiceAccountCredentials, Field(discriminator="kind")]
 
 
 class _Envelope(BaseModel):
@@ -116,11 +117,7 @@ def validate_region(provider: str, region: str, field: str = "region") -> str:
         raise _invalid(f"{field} must be a string", field)
     if provider == "amazon-bedrock" and not AWS_REGION_RE.fullmatch(region):
         raise _invalid(f"{field} is not an AWS region (for example us-east-1)", field)
-    if (
-        provider == "google-vertex"
-        and region != DEFAULT_VERTEX_REGION
-        and not GCP_REGION_RE.fullmatch(region)
-    ):
+    if provider == "google-vertex" and region != DEFAULT_VERTEX_REGION and not GCP_REGION_RE.fullmatch(region):
         raise _invalid(f"{field} is not a Google Cloud region (for example us-central1 or global)", field)
     return region
 
@@ -190,9 +187,7 @@ def _parse_aws(obj: dict[str, Any], region: str | None) -> ParsedCredentials:
         session_token=SecretStr(token) if token else None,
     )
     resolved = _merge_region("amazon-bedrock", obj.get("region"), region, DEFAULT_BEDROCK_REGION)
-    return ParsedCredentials(
-        credentials=creds, region=resolved, hint=f"{access_key_id[:4]}****{access_key_id[-4:]}"
-    )
+    return ParsedCredentials(credentials=creds, region=resolved, hint=f"{access_key_id[:4]}****{access_key_id[-4:]}")
 
 
 def _parse_private_key(pem: Any) -> str:
@@ -220,18 +215,18 @@ def _parse_service_account(obj: dict[str, Any], region: str | None) -> ParsedCre
         raise _invalid('credentials.type must be "service_account"', "credentials.type")
     project_id = _require_str(obj, "project_id", PROJECT_ID_RE, "is not a Google Cloud project id")
     email = _require_str(obj, "client_email", SA_EMAIL_RE, "is not a service-account email")
-    private_key = _parse_private_key(obj.get("private_key"))
     token_uri = obj.get("token_uri")
     if not isinstance(token_uri, str):
         raise _invalid("credentials.token_uri is required and must be a string", "credentials.token_uri")
     validate_token_uri(token_uri)
+    # Before the (slow) RSA key check, so hostile regions cost the gateway nothing.
+    resolved = _merge_region("google-vertex", obj.get("region"), region, DEFAULT_VERTEX_REGION)
+    private_key = _parse_private_key(obj.get("private_key"))
     private_key_id = obj.get("private_key_id")
-    if private_key_id is not None and (
-        not isinstance(private_key_id, str) or not HEX_RE.fullmatch(private_key_id)
-    ):
+    if private_key_id is not None and (not isinstance(private_key_id, str) or not HEX_RE.fullmatch(private_key_id)):
         raise _invalid("credentials.private_key_id must be hexadecimal", "credentials.private_key_id")
     client_id = obj.get("client_id")
-    if client_id is not None and (not isinstance(client_id, str) or not client_id.isdigit()):
+    if client_id is not None and (not isinstance(client_id, str) or not (client_id.isascii() and client_id.isdigit())):
         raise _invalid("credentials.client_id must be numeric", "credentials.client_id")
     for name in ("auth_uri", "auth_provider_x509_cert_url", "client_x509_cert_url"):
         value = obj.get(name)
@@ -247,7 +242,6 @@ def _parse_service_account(obj: dict[str, Any], region: str | None) -> ParsedCre
         client_id=client_id,
         token_uri=token_uri,
     )
-    resolved = _merge_region("google-vertex", obj.get("region"), region, DEFAULT_VERTEX_REGION)
     local, _, domain = email.partition("@")
     return ParsedCredentials(credentials=creds, region=resolved, hint=f"{local[:2]}****@{domain}")
 
@@ -274,9 +268,7 @@ def parse_credentials(provider: str, raw: Any, region: str | None = None) -> Par
     if isinstance(raw, dict):
         raise _invalid(f"credentials for {provider} must be an API key string")
     api_key = _parse_api_key(provider, raw)
-    return ParsedCredentials(
-        credentials=api_key, region=None, hint=_mask_tail(api_key.api_key.get_secret_value())
-    )
+    return ParsedCredentials(credentials=api_key, region=None, hint=_mask_tail(api_key.api_key.get_secret_value()))
 
 
 def to_plaintext(credentials: ApiKeyCredentials | AwsCredentials | ServiceAccountCredentials) -> bytes:

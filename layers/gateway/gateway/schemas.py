@@ -27,7 +27,8 @@ Ident = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a wrong JSON type is a 400 naming the field, never coerced ("stream": "yes", "max_tokens": "10").
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class TextPart(_Strict):
@@ -131,7 +132,7 @@ class ResponseFormatJsonObject(_Strict):
 
 
 class JsonSchemaSpec(_Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
     name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
     description: Annotated[str, Field(max_length=16_384)] | None = None
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
@@ -192,6 +193,13 @@ class ChatRequest(_Strict):
     def _single_choice(cls, value: int | None) -> int | None:
         if value is not None and value != 1:
             raise ValueError("only n=1 is supported")
+        return value
+
+    @field_validator("messages")
+    @classmethod
+    def _has_conversation(cls, value: list[Message]) -> list[Message]:
+        if all(isinstance(m, SystemMessage | DeveloperMessage) for m in value):
+            raise ValueError("needs at least one user, assistant or tool message besides system instructions")
         return value
 
     def output_limit(self) -> int | None:
