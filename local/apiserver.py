@@ -75,6 +75,7 @@ class ApiServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # socketserver's default of 5 resets bursts of concurrent clients
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], router: Router, access_log: TextIO | None) -> None:

@@ -162,6 +162,10 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN / Infinity: Python accepts them, JSON does not
+
+
 def json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
     """The request body as a JSON object, or a 4xx naming what is wrong with it."""
     event = app.current_event
@@ -179,7 +183,7 @@ def json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
     if not raw.strip():
         raise BadRequest("request body is required", code="invalid_json")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise BadRequest("request body is not valid JSON", code="invalid_json") from None
     if not isinstance(data, dict):

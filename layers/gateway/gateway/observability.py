@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger(service="byok-gateway")
 metrics = Metrics(namespace="ByokGateway", service="byok-gateway")
+
+# Below INFO these libraries print what must never be logged: botocore the SigV4 canonical request (a
+# customer's AWS session token) and KMS response bodies, httpx/httpcore request headers, google-auth token
+# exchanges. Lambda's log-level control lowers the root logger, so they are pinned here, whatever it says.
+_QUIET_LIBRARIES = {
+    "botocore": logging.INFO,
+    "boto3": logging.INFO,
+    "urllib3": logging.INFO,
+    "aws_encryption_sdk": logging.INFO,
+    "google": logging.INFO,
+    "httpcore": logging.INFO,
+    "httpx": logging.WARNING,  # its INFO line per request is noise next to our own attempt records
+}
+for _name, _floor in _QUIET_LIBRARIES.items():
+    _library_logger = logging.getLogger(_name)
+    _library_logger.setLevel(max(_floor, _library_logger.level))

@@ -13,7 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -25,6 +25,8 @@ from gateway.ids import new_account_id
 from gateway.settings import get_settings
 
 PLATFORM_ACCOUNT = "platform"
+# Balances are stored as whole nano-USD so every atomic ADD is exact integer arithmetic (no decimal exponents).
+NANOS_PER_USD = Decimal(1_000_000_000)
 API_KEY_PREFIX = "gwk_"
 
 
@@ -153,7 +155,7 @@ def load_account(account_id: str) -> AccountSnapshot | None:
             profile = Account(
                 account_id=account_id,
                 name=item.get("name", ""),
-                credits=Decimal(item.get("credits", 0)),
+                credits=to_usd(item.get("credits_nanos", 0)),
                 created_at=item["created_at"],
             )
         elif sk.startswith("APIKEY#"):
@@ -176,8 +178,7 @@ def authenticate(api_key: str) -> AccountSnapshot | None:
         return None
     digest = hash_api_key(api_key)
     live = any(
-        hmac.compare_digest(digest, stored) and not revoked
-        for stored, revoked in snapshot.api_key_hashes.items()
+        hmac.compare_digest(digest, stored) and not revoked for stored, revoked in snapshot.api_key_hashes.items()
     )
     return snapshot if live else None
 
@@ -187,14 +188,14 @@ def authenticate(api_key: str) -> AccountSnapshot | None:
 
 def create_account(name: str, credits: Decimal, account_id: str | None = None) -> Account:
     account = Account(
-        account_id=account_id or new_account_id(), name=name, credits=credits, created_at=now_iso()
+        account_id=account_id or new_account_id(), name=name, credits=to_usd(to_nanos(credits)), created_at=now_iso()
     )
     _table().put_item(
         Item={
             "pk": _pk(account.account_id),
             "sk": "PROFILE",
             "name": name,
-            "credits": credits,
+            "credits_nanos": to_nanos(credits),
             "created_at": account.created_at,
         },
         ConditionExpression=Attr("pk").not_exists(),
@@ -236,21 +237,31 @@ def revoke_api_key(api_key: str) -> bool:
     return True
 
 
+def to_nanos(usd: Decimal) -> int:
+    """Whole nano-USD, rounding towards minus infinity: a sub-nano fraction (catalog prices never produce one)
+    makes a charge one nano larger and is dropped from a top-up."""
+    return int((usd * NANOS_PER_USD).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def to_usd(nanos: Any) -> Decimal:
+    return Decimal(int(nanos)) / NANOS_PER_USD
+
+
 def add_credits(account_id: str, amount: Decimal) -> Decimal:
-    """Atomically add (or, negative, take) credits; returns the new balance. Raises KeyError if no account."""
+    """Atomically add (or, negative, take) USD credits; returns the new balance. KeyError if no account."""
     try:
         result = _table().update_item(
             Key={"pk": _pk(account_id), "sk": "PROFILE"},
-            UpdateExpression="ADD credits :amount",
+            UpdateExpression="ADD credits_nanos :amount",
             ConditionExpression=Attr("pk").exists(),
-            ExpressionAttributeValues={":amount": amount},
+            ExpressionAttributeValues={":amount": to_nanos(amount)},
             ReturnValues="UPDATED_NEW",
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
             raise KeyError(account_id) from None
         raise
-    return Decimal(result["Attributes"]["credits"])
+    return to_usd(result["Attributes"]["credits_nanos"])
 
 
 def list_accounts() -> list[Account]:
@@ -263,7 +274,7 @@ def list_accounts() -> list[Account]:
                 Account(
                     account_id="acct_" + item["pk"].removeprefix("ACCOUNT#acct_"),
                     name=item.get("name", ""),
-                    credits=Decimal(item.get("credits", 0)),
+                    credits=to_usd(item.get("credits_nanos", 0)),
                     created_at=item["created_at"],
                 )
             )
