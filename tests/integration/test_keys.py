@@ -276,8 +276,12 @@ def test_create_with_passing_test_stores_the_key(client: httpx.Client, gateway: 
 
     key = create(client, provider="openai", credentials=OPENAI_KEY, test=True)
 
-    assert client.get(f"/v1/byok/keys/{key['id']}").status_code == 200
+    stored = client.get(f"/v1/byok/keys/{key['id']}")
+    assert stored.status_code == 200
     assert len(gateway.sim.requests) == 1
+    assert key["last_test"]["ok"] is True
+    assert key["last_test"]["model"] == "gpt-5-nano"
+    assert stored.json()["last_test"] == key["last_test"]
 
 
 def test_bedrock_aws_credentials_keep_their_region_on_the_key(client: httpx.Client, gateway: Any) -> None:

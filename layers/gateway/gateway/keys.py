@@ -146,8 +146,10 @@ def create_key(account_id: str, request: CreateKeyRequest) -> store.StoredKey:
     """Validate, optionally test, encrypt and store a new key. A failed test stores nothing (422)."""
     _check_provisioned_throughput(request.provider, request.provisioned_throughput)
     parsed = credentials.parse_credentials(request.provider, request.credentials.get_secret_value(), request.region)
+    last_test: dict[str, Any] | None = None
     if request.test:
         result = _connection_test(request.provider, parsed.credentials, parsed.region, request.provisioned_throughput)
+        last_test = {**result, "tested_at": store.now_iso()}
         if not result["ok"]:
             raise Unprocessable(
                 "connection test failed; the key was not stored",
@@ -169,6 +171,7 @@ def create_key(account_id: str, request: CreateKeyRequest) -> store.StoredKey:
         hint=parsed.hint,
         created_at=now,
         updated_at=now,
+        last_test=last_test,
         ciphertext=_encrypt(account_id, key_id, request.provider, parsed),
     )
     store.put_key(key)
