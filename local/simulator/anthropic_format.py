@@ -152,14 +152,10 @@ def _stream(answer: Answer, message_id: str, model: str) -> Iterator[bytes]:
     else:
         block = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": piece} for piece in answer.text_pieces()]
-    yield sse_event(
-        {"type": "content_block_start", "index": 0, "content_block": block}, event="content_block_start"
-    )
+    yield sse_event({"type": "content_block_start", "index": 0, "content_block": block}, event="content_block_start")
     yield sse_event({"type": "ping"}, event="ping")
     for delta in deltas:
-        yield sse_event(
-            {"type": "content_block_delta", "index": 0, "delta": delta}, event="content_block_delta"
-        )
+        yield sse_event({"type": "content_block_delta", "index": 0, "delta": delta}, event="content_block_delta")
     yield sse_event({"type": "content_block_stop", "index": 0}, event="content_block_stop")
     message_delta = {
         "type": "message_delta",

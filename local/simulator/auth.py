@@ -69,14 +69,10 @@ def _masked(secret: str) -> str:
 def _openai(provider: str, call: Call, store: CredentialStore) -> AuthResult:
     key = call.bearer_token
     if key is None:
-        message = (
-            "You didn't provide an API key. You need to provide your API key in an Authorization header."
-        )
+        message = "You didn't provide an API key. You need to provide your API key in an Authorization header."
         return AuthResult(None, openai_format.error_reply(401, message))
     if not store.api_key_ok(provider, key):
-        return AuthResult(
-            None, openai_format.error_reply(401, f"Incorrect API key provided: {_masked(key)}.")
-        )
+        return AuthResult(None, openai_format.error_reply(401, f"Incorrect API key provided: {_masked(key)}."))
     return AuthResult(key)
 
 
@@ -114,9 +110,7 @@ def _bedrock(call: Call, store: CredentialStore) -> AuthResult:
     if key is None:
         return AuthResult(
             None,
-            bedrock_format.error_reply(
-                403, "Missing Authentication Token", "MissingAuthenticationTokenException"
-            ),
+            bedrock_format.error_reply(403, "Missing Authentication Token", "MissingAuthenticationTokenException"),
         )
     if not store.api_key_ok("amazon-bedrock", key):
         message = "Authentication failed: Please make sure your API Key is valid."
@@ -145,9 +139,7 @@ def _bedrock_sigv4(call: Call, store: CredentialStore) -> AuthResult:
     if secret is None:
         return AuthResult(None, unrecognized)
     if not sigv4.signature_matches(call, parsed, secret):
-        return AuthResult(
-            None, bedrock_format.error_reply(403, SIGNATURE_MISMATCH, "InvalidSignatureException")
-        )
+        return AuthResult(None, bedrock_format.error_reply(403, SIGNATURE_MISMATCH, "InvalidSignatureException"))
     return AuthResult(parsed.access_key_id)
 
 

@@ -31,9 +31,7 @@ EVENT_STREAM_TYPE = "application/vnd.amazon.eventstream"
 
 
 def error_reply(status: int, message: str, error_type: str | None = None) -> Reply:
-    kind = error_type or ERROR_TYPES.get(
-        status, "InternalServerException" if status >= 500 else "ValidationException"
-    )
+    kind = error_type or ERROR_TYPES.get(status, "InternalServerException" if status >= 500 else "ValidationException")
     return json_reply(status, {"message": message}, headers={"x-amzn-ErrorType": kind})
 
 
@@ -84,9 +82,7 @@ def _prompt(body: dict[str, Any], model_id: str) -> Prompt | Reply:
             )
         text = _content_text(content)
         prompt.texts.append(text)
-        if message["role"] == "user" and any(
-            isinstance(block, dict) and "text" in block for block in content
-        ):
+        if message["role"] == "user" and any(isinstance(block, dict) and "text" in block for block in content):
             prompt.last_user_text = text
     tool_config = body.get("toolConfig") or {}
     for tool in tool_config.get("tools") or []:

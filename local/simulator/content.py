@@ -26,9 +26,7 @@ class Finish(Enum):
 class Prompt:
     provider: str
     model: str
-    texts: list[str] = field(
-        default_factory=list
-    )  # every piece of text sent (system, messages, tool results)
+    texts: list[str] = field(default_factory=list)  # every piece of text sent (system, messages, tool results)
     last_user_text: str = ""
     tools: list[str] = field(default_factory=list)
     forced_tool: str | None = None  # a tool name, or "" for "any tool"

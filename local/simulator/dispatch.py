@@ -69,9 +69,7 @@ class Dispatcher:
         if fault.mode == "garbage":
             return Outcome(Reply(status=200, body=GARBAGE_BODY), claimed)
         if fault.mode == "wrong_content_type":
-            return Outcome(
-                Reply(status=200, content_type="text/html; charset=utf-8", body=HTML_PAGE), claimed
-            )
+            return Outcome(Reply(status=200, content_type="text/html; charset=utf-8", body=HTML_PAGE), claimed)
         reply = provider_error(route.provider, fault.answer_status, _fault_message(fault))
         if fault.body is not None:
             reply.body = fault.body.encode()

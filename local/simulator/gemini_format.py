@@ -51,9 +51,7 @@ def handle_generate(body: Any, provider: str, model: str, stream: bool, sse: boo
     answer = compose(prompt)
     response_id = new_id(length=22)
     if not stream:
-        return json_reply(
-            200, _response(answer, _parts(answer), final=True, model=model, response_id=response_id)
-        )
+        return json_reply(200, _response(answer, _parts(answer), final=True, model=model, response_id=response_id))
     chunks = _stream_chunks(answer, model, response_id)
     if sse:
         events = (sse_event(chunk, newline="\r\n") for chunk in chunks)
@@ -94,9 +92,7 @@ def _prompt(body: dict[str, Any], provider: str, model: str) -> Prompt | Reply:
     config = body.get("generationConfig") or {}
     max_tokens = config.get("maxOutputTokens")
     if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-        return error_reply(
-            400, "* GenerateContentRequest.generation_config.max_output_tokens: must be positive"
-        )
+        return error_reply(400, "* GenerateContentRequest.generation_config.max_output_tokens: must be positive")
     prompt.max_tokens = max_tokens
     prompt.stop_sequences = [s for s in config.get("stopSequences") or [] if isinstance(s, str)]
     return prompt
@@ -153,9 +149,7 @@ def _stream_chunks(answer: Answer, model: str, response_id: str) -> Iterator[dic
     for index, piece in enumerate(pieces, start=1):
         final = index == len(pieces)
         emitted = answer.completion_tokens if final else len(" ".join(pieces[:index]).split())
-        yield _response(
-            answer, [{"text": piece}], final=final, model=model, response_id=response_id, emitted=emitted
-        )
+        yield _response(answer, [{"text": piece}], final=final, model=model, response_id=response_id, emitted=emitted)
 
 
 def _json_array(chunks: Iterator[dict[str, Any]]) -> Iterator[bytes]:

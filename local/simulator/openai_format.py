@@ -27,9 +27,7 @@ _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
 
 
 def error_reply(status: int, message: str, param: str | None = None) -> Reply:
-    kind, code = _ERROR_KINDS.get(
-        status, ("server_error" if status >= 500 else "invalid_request_error", None)
-    )
+    kind, code = _ERROR_KINDS.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
     return json_reply(status, {"error": {"message": message, "type": kind, "param": param, "code": code}})
 
 
@@ -64,9 +62,7 @@ def _prompt(body: dict[str, Any], provider: str, model: str, messages: list[Any]
             "assistant",
             "tool",
         }:
-            return error_reply(
-                400, f"Invalid value for 'messages[{index}].role'.", param=f"messages[{index}]"
-            )
+            return error_reply(400, f"Invalid value for 'messages[{index}].role'.", param=f"messages[{index}]")
         text = _message_text(message.get("content"))
         prompt.texts.append(text)
         if message["role"] == "user":
@@ -130,17 +126,13 @@ def _completion(answer: Answer, completion_id: str, created: int, model: str) ->
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": FINISH_REASONS[answer.finish]}
-        ],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": FINISH_REASONS[answer.finish]}],
         "usage": _usage(answer),
         "system_fingerprint": "fp_simulator",
     }
 
 
-def _stream(
-    answer: Answer, completion_id: str, created: int, model: str, include_usage: bool
-) -> Iterator[bytes]:
+def _stream(answer: Answer, completion_id: str, created: int, model: str, include_usage: bool) -> Iterator[bytes]:
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         payload: dict[str, Any] = {
             "id": completion_id,

@@ -52,8 +52,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str, Endpoint]] = [
     ),
     (
         re.compile(
-            _VERTEX_BASE
-            + r"/publishers/anthropic/models/(?P<model>[^/:]+):(?P<method>rawPredict|streamRawPredict)$"
+            _VERTEX_BASE + r"/publishers/anthropic/models/(?P<model>[^/:]+):(?P<method>rawPredict|streamRawPredict)$"
         ),
         "google-vertex",
         Endpoint.VERTEX_ANTHROPIC,

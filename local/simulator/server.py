@@ -43,9 +43,7 @@ class ProviderSimulator:
         self._stopping.clear()
         self._server = _Server((host, port), _Handler, self)
         self._dispatcher = Dispatcher(self._store, self._faults, self.token_uri, self._stopping)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="provider-simulator", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="provider-simulator", daemon=True)
         self._thread.start()
         return self
 
@@ -92,9 +90,7 @@ class ProviderSimulator:
 
     def accept_api_key(self, provider: str, api_key: str) -> None:
         if provider not in API_KEY_PROVIDERS:
-            raise ValueError(
-                f"{provider!r} does not take API keys; expected one of {sorted(API_KEY_PROVIDERS)}"
-            )
+            raise ValueError(f"{provider!r} does not take API keys; expected one of {sorted(API_KEY_PROVIDERS)}")
         self._store.accept_api_key(provider, api_key)
 
     def accept_aws(self, access_key_id: str, secret_access_key: str) -> None:
@@ -156,9 +152,7 @@ class ProviderSimulator:
             return "_sim", Outcome(handle_control(self, call), None)
         route = match_route(call.method, call.path)
         if route is None or self._dispatcher is None:
-            return "unknown", Outcome(
-                json_reply(404, {"error": {"message": f"no provider at {call.path}"}}), None
-            )
+            return "unknown", Outcome(json_reply(404, {"error": {"message": f"no provider at {call.path}"}}), None)
         return route.provider, self._dispatcher.dispatch(route, call)
 
 

@@ -89,7 +89,10 @@ def test_sort_by_price_puts_the_cheapest_first() -> None:
     prefs = ProviderPreferences(sort="price")
     assert slugs(candidate_offers(model("deepseek/deepseek-v3.2"), prefs)) == ["deepseek", "google-vertex"]
     reordered = ProviderPreferences(sort="price", order=["google-vertex"])
-    assert slugs(candidate_offers(model("deepseek/deepseek-v3.2"), reordered)) == ["google-vertex", "deepseek"]
+    assert slugs(candidate_offers(model("deepseek/deepseek-v3.2"), reordered)) == [
+        "google-vertex",
+        "deepseek",
+    ]
 
 
 def test_unknown_provider_slug_is_a_400_naming_the_field() -> None:
@@ -137,7 +140,8 @@ def test_vertex_provisioned_throughput_key_for_gemini() -> None:
 def test_several_keys_per_provider_are_all_tried_oldest_first() -> None:
     newer = key("anthropic", key_id="key_b", created_at="2026-02-01T00:00:00.000Z")
     older = key("anthropic", key_id="key_a", created_at="2026-01-01T00:00:00.000Z")
-    keys = sorted([newer, older], key=lambda k: (k.created_at, k.key_id))  # as store.load_account returns them
+    # store.load_account returns keys oldest first
+    keys = sorted([newer, older], key=lambda k: (k.created_at, k.key_id))
     plan = build_plan(candidate_offers(model(CLAUDE), None), keys, platform("anthropic"), has_credits=True)
     assert [(a.key.key_id, a.credential) for a in plan.attempts] == [
         ("key_a", "byok"),
@@ -148,7 +152,10 @@ def test_several_keys_per_provider_are_all_tried_oldest_first() -> None:
 
 def test_disabled_keys_are_not_tried() -> None:
     plan = build_plan(
-        candidate_offers(model(CLAUDE), None), [key("anthropic", enabled=False)], ALL_PLATFORM, has_credits=True
+        candidate_offers(model(CLAUDE), None),
+        [key("anthropic", enabled=False)],
+        ALL_PLATFORM,
+        has_credits=True,
     )
     assert ("anthropic", "byok") not in steps(plan.attempts)
 

@@ -72,9 +72,7 @@ def service_account_info(sim: ProviderSimulator) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def vertex_token(service_account_info: dict[str, Any]) -> str:
-    credentials = service_account.Credentials.from_service_account_info(
-        service_account_info, scopes=[CLOUD_PLATFORM]
-    )
+    credentials = service_account.Credentials.from_service_account_info(service_account_info, scopes=[CLOUD_PLATFORM])
     credentials.refresh(_HttpxAuthRequest())
     assert credentials.token
     return str(credentials.token)
@@ -133,9 +131,7 @@ def _bedrock_url(sim: ProviderSimulator, operation: str = "converse") -> str:
     return f"{sim.url}/bedrock/model/{CLAUDE_ON_BEDROCK.replace(':', '%3A')}/{operation}"
 
 
-def _sigv4_headers(
-    url: str, body: bytes, key_id: str, secret: str, service: str = "bedrock"
-) -> dict[str, str]:
+def _sigv4_headers(url: str, body: bytes, key_id: str, secret: str, service: str = "bedrock") -> dict[str, str]:
     request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
     SigV4Auth(AwsCredentials(key_id, secret), service, "us-east-1").add_auth(request)
     return dict(request.headers.items())
@@ -226,9 +222,7 @@ def test_deepseek_and_vertex_partner_models_speak_chat_completions(
         {"Authorization": f"Bearer {vertex_token}"},
     )
 
-    assert deepseek.json()["choices"][0]["message"]["content"].startswith(
-        "Hello from deepseek (deepseek-chat)"
-    )
+    assert deepseek.json()["choices"][0]["message"]["content"].startswith("Hello from deepseek (deepseek-chat)")
     assert vertex.json()["choices"][0]["message"]["content"].startswith("Hello from google-vertex")
     assert sim.requests[-1].credential == service_account_info["client_email"]
 
@@ -253,9 +247,7 @@ def test_anthropic_answers_a_message(sim: ProviderSimulator) -> None:
     assert response.headers["request-id"].startswith("req_")
     message = response.json()
     assert message["type"] == "message"
-    assert message["content"] == [
-        {"type": "text", "text": "Hello from anthropic (claude-sonnet-4-5): hi there friend"}
-    ]
+    assert message["content"] == [{"type": "text", "text": "Hello from anthropic (claude-sonnet-4-5): hi there friend"}]
     assert message["stop_reason"] == "end_turn"
     assert message["usage"]["input_tokens"] == 5
 
@@ -275,9 +267,7 @@ def test_anthropic_stream_has_the_documented_event_sequence(sim: ProviderSimulat
 
     response = _post(f"{sim.url}/anthropic/v1/messages", body, _anthropic_headers())
 
-    events = [
-        line.removeprefix("event: ") for line in response.text.splitlines() if line.startswith("event: ")
-    ]
+    events = [line.removeprefix("event: ") for line in response.text.splitlines() if line.startswith("event: ")]
     assert events[:3] == ["message_start", "content_block_start", "ping"]
     assert events[-3:] == ["content_block_stop", "message_delta", "message_stop"]
     deltas = [json.loads(d) for d in _sse_data(response) if '"content_block_delta"' in d]
@@ -334,9 +324,7 @@ def test_ai_studio_streams_crlf_separated_sse(sim: ProviderSimulator) -> None:
     assert "\r\n\r\n" in response.text
     chunks = [json.loads(d) for d in _sse_data(response)]
     assert len(chunks) > 3
-    assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks).endswith(
-        "hi there friend"
-    )
+    assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks).endswith("hi there friend")
     assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
 
 
@@ -361,9 +349,7 @@ def test_ai_studio_rejects_an_unknown_key(sim: ProviderSimulator) -> None:
 def test_vertex_gemini_accepts_a_token_from_a_service_account_jwt_grant(
     sim: ProviderSimulator, service_account_info: dict[str, Any]
 ) -> None:
-    credentials = service_account.Credentials.from_service_account_info(
-        service_account_info, scopes=[CLOUD_PLATFORM]
-    )
+    credentials = service_account.Credentials.from_service_account_info(service_account_info, scopes=[CLOUD_PLATFORM])
     credentials.refresh(_HttpxAuthRequest())
     vertex_token = str(credentials.token)
     url = f"{sim.url}{VERTEX}/publishers/google/models/gemini-3-flash:generateContent"
@@ -432,9 +418,7 @@ def test_bedrock_converse_with_an_api_key(sim: ProviderSimulator) -> None:
 
 
 def test_bedrock_converse_stream_decodes_with_botocore(sim: ProviderSimulator) -> None:
-    response = _post(
-        _bedrock_url(sim, "converse-stream"), _converse_body(), {"Authorization": f"Bearer {BEDROCK_KEY}"}
-    )
+    response = _post(_bedrock_url(sim, "converse-stream"), _converse_body(), {"Authorization": f"Bearer {BEDROCK_KEY}"})
 
     assert response.headers["content-type"] == "application/vnd.amazon.eventstream"
     events = _events(response.content)
@@ -662,9 +646,7 @@ def test_garbage_and_wrong_content_type_faults(sim: ProviderSimulator) -> None:
     assert html.headers["content-type"].startswith("text/html")
 
 
-def test_dedicated_only_fault_exhausts_provisioned_throughput(
-    sim: ProviderSimulator, vertex_token: str
-) -> None:
+def test_dedicated_only_fault_exhausts_provisioned_throughput(sim: ProviderSimulator, vertex_token: str) -> None:
     sim.fail("google-vertex", dedicated_only=True)
     url = f"{sim.url}{VERTEX}/publishers/google/models/gemini-3-flash:generateContent"
     auth = {"Authorization": f"Bearer {vertex_token}"}
@@ -681,9 +663,7 @@ def test_google_oauth_fault_breaks_the_token_grant(
     sim: ProviderSimulator, service_account_info: dict[str, Any]
 ) -> None:
     sim.fail("google-oauth", status=400, body='{"error": "invalid_grant", "error_description": "disabled"}')
-    credentials = service_account.Credentials.from_service_account_info(
-        service_account_info, scopes=[CLOUD_PLATFORM]
-    )
+    credentials = service_account.Credentials.from_service_account_info(service_account_info, scopes=[CLOUD_PLATFORM])
 
     with pytest.raises(Exception, match="invalid_grant"):
         credentials.refresh(_HttpxAuthRequest())
@@ -693,9 +673,7 @@ def test_google_oauth_fault_breaks_the_token_grant(
 
 
 def test_control_api_arms_faults_accepts_keys_and_lists_requests(sim: ProviderSimulator) -> None:
-    accepted = httpx.post(
-        f"{sim.url}/_sim/accept", json={"provider": "openai", "api_key": "sk-from-control-api"}
-    )
+    accepted = httpx.post(f"{sim.url}/_sim/accept", json={"provider": "openai", "api_key": "sk-from-control-api"})
     armed = httpx.post(f"{sim.url}/_sim/faults", json={"provider": "openai", "status": 502, "times": 1})
     rejected = httpx.post(f"{sim.url}/_sim/faults", json={"provider": "openai", "mode": "explode"})
 

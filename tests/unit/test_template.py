@@ -133,14 +133,8 @@ def _grants(function: dict[str, Any]) -> set[tuple[str, str]]:
         if isinstance(policy, dict) and "Statement" in policy:
             for statement in policy["Statement"]:
                 assert statement["Effect"] == "Allow", statement
-                actions = (
-                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                )
-                targets = (
-                    statement["Resource"]
-                    if isinstance(statement["Resource"], list)
-                    else [statement["Resource"]]
-                )
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
                 granted |= {(action, _target(target)) for action in actions for target in targets}
             continue
         assert isinstance(policy, dict), f"managed policy {policy!r}: list its actions here or inline it"
@@ -157,9 +151,7 @@ def grants(template: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
     return {name: _grants(fn) for name, fn in _resources(template, "AWS::Serverless::Function").items()}
 
 
-def _holders(
-    grants: dict[str, set[tuple[str, str]]], actions: set[str], target: str | None = None
-) -> set[str]:
+def _holders(grants: dict[str, set[tuple[str, str]]], actions: set[str], target: str | None = None) -> set[str]:
     return {
         function
         for function, granted in grants.items()
@@ -323,9 +315,7 @@ def test_gateway_errors_use_the_openai_shape_and_carry_the_request_id(
 
 def test_every_gateway_response_renders_valid_json(template: dict[str, Any]) -> None:
     for name, response in template["Resources"]["Api"]["Properties"]["GatewayResponses"].items():
-        body = re.sub(
-            r"\$context\.error\.messageString", '"m"', response["ResponseTemplates"]["application/json"]
-        )
+        body = re.sub(r"\$context\.error\.messageString", '"m"', response["ResponseTemplates"]["application/json"])
         assert "$context" not in body, f"{name}: only messageString is JSON-safe"
         assert json.loads(body)["error"]["type"], name
 
@@ -432,6 +422,4 @@ Resources:
             ]
         },
     }
-    assert routes(loaded) == [
-        Route(method="GET", path="/x", function="Fn", code_dir="src", timeout_ms_param=None)
-    ]
+    assert routes(loaded) == [Route(method="GET", path="/x", function="Fn", code_dir="src", timeout_ms_param=None)]

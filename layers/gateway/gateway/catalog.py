@@ -36,9 +36,7 @@ class Offer(BaseModel):
     pricing: Pricing = Pricing(prompt=Decimal(0), completion=Decimal(0))
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
-        return (self.pricing.prompt * prompt_tokens + self.pricing.completion * completion_tokens) / Decimal(
-            1_000_000
-        )
+        return (self.pricing.prompt * prompt_tokens + self.pricing.completion * completion_tokens) / Decimal(1_000_000)
 
 
 class Model(BaseModel):

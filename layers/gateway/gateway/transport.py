@@ -41,13 +41,21 @@ def _timeout(seconds: float) -> httpx.Timeout:
 def send(request: UpstreamRequest, timeout: float) -> httpx.Response:
     """Send and read the whole body. Raises httpx.TimeoutException / httpx.TransportError."""
     return client().request(
-        request.method, request.url, headers=request.headers, content=request.content, timeout=_timeout(timeout)
+        request.method,
+        request.url,
+        headers=request.headers,
+        content=request.content,
+        timeout=_timeout(timeout),
     )
 
 
 @contextmanager
 def stream(request: UpstreamRequest, timeout: float) -> Iterator[httpx.Response]:
     with client().stream(
-        request.method, request.url, headers=request.headers, content=request.content, timeout=_timeout(timeout)
+        request.method,
+        request.url,
+        headers=request.headers,
+        content=request.content,
+        timeout=_timeout(timeout),
     ) as response:
         yield response
