@@ -180,20 +180,37 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
             error = _final_error(results)
     except GatewayError as exc:
         error = exc
+
+    def save(
+        http_status: int,
+        planned: PlannedAttempt | None = None,
+        tokens: tuple[int, int] = (0, 0),
+        cost: Decimal = Decimal(0),
+        *,
+        failed: bool = False,
+    ) -> None:
+        save_request(
+            RequestRecord(
+                request_id=request_id,
+                account_id=account_id,
+                created_at=created_at,
+                model=request.model,
+                provider=planned.provider if planned else None,
+                is_byok=bool(planned and planned.credential == "byok"),
+                status="success" if planned and not failed else "error",
+                http_status=http_status,
+                latency_ms=int((time.monotonic() - started) * 1000),
+                prompt_tokens=tokens[0],
+                completion_tokens=tokens[1],
+                cost=cost,
+                stream=request.stream,
+                attempts=[r.record for r in results],
+            )
+        )
+
     if winner is None:
         assert error is not None
-        _save(
-            request_id,
-            account_id,
-            created_at,
-            request,
-            started,
-            results,
-            None,
-            error.status,
-            Decimal(0),
-            (0, 0),
-        )
+        save(error.status)
         raise error
     planned, result = winner
     prompt, completion, cost = _usage(result, planned)
@@ -201,70 +218,22 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
     is_byok = planned.credential == "byok"
     extra = {"provider": planned.provider, "is_byok": is_byok, "cost": float(cost)}
     if request.stream:
-        body = _sse(request, request_id, result, extra, (prompt, completion))
-        outcome = ChatResult(200, body, "text/event-stream")
+        outcome = ChatResult(200, _sse(request, request_id, result, extra, (prompt, completion)), "text/event-stream")
     else:
-        body_obj = dict(result.completion or {})
-        body_obj["id"] = body_obj.get("id") or f"chatcmpl-{request_id}"
-        body_obj["model"] = request.model
-        body_obj["provider"] = planned.provider
-        body_obj["usage"] = {
+        body = dict(result.completion or {})
+        body["id"] = body.get("id") or f"chatcmpl-{request_id}"
+        body["model"] = request.model
+        body["provider"] = planned.provider
+        body["usage"] = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
             "is_byok": is_byok,
             "cost": float(cost),
         }
-        outcome = ChatResult(200, json.dumps(body_obj, separators=(",", ":")), "application/json")
-    failed_midway = result.stream_broken
-    _save(
-        request_id,
-        account_id,
-        created_at,
-        request,
-        started,
-        results,
-        planned,
-        200,
-        cost,
-        (prompt, completion),
-        failed=failed_midway,
-    )
+        outcome = ChatResult(200, json.dumps(body, separators=(",", ":")), "application/json")
+    save(200, planned, (prompt, completion), cost, failed=result.stream_broken)
     return outcome
-
-
-def _save(
-    request_id: str,
-    account_id: str,
-    created_at: str,
-    request: ChatRequest,
-    started: float,
-    results: list[AttemptResult],
-    planned: PlannedAttempt | None,
-    http_status: int,
-    cost: Decimal,
-    tokens: tuple[int, int],
-    *,
-    failed: bool = False,
-) -> None:
-    save_request(
-        RequestRecord(
-            request_id=request_id,
-            account_id=account_id,
-            created_at=created_at,
-            model=request.model,
-            provider=planned.provider if planned else None,
-            is_byok=bool(planned and planned.credential == "byok"),
-            status="success" if planned and not failed else "error",
-            http_status=http_status,
-            latency_ms=int((time.monotonic() - started) * 1000),
-            prompt_tokens=tokens[0],
-            completion_tokens=tokens[1],
-            cost=cost,
-            stream=request.stream,
-            attempts=[r.record for r in results],
-        )
-    )
 
 
 def _sse(

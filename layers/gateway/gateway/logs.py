@@ -128,20 +128,12 @@ class RequestRecord:
     attempts: list[AttemptRecord] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
-        """The request record of the HTTP contract."""
-        return {
-            "request_id": self.request_id,
-            "created_at": self.created_at,
-            "model": self.model,
-            "provider": self.provider,
-            "is_byok": self.is_byok,
-            "status": self.status,
-            "http_status": self.http_status,
-            "latency_ms": self.latency_ms,
-            "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
-            "cost": float(self.cost),
-            "attempts": [attempt.fields() for attempt in self.attempts],
-        }
+        """The request record of the HTTP contract: every field but the owner, tokens under ``usage``."""
+        data = self.fields()
+        del data["account_id"], data["stream"]
+        data["usage"] = {"prompt_tokens": data.pop("prompt_tokens"), "completion_tokens": data.pop("completion_tokens")}
+        data["cost"] = float(self.cost)
+        return data
 
     def fields(self) -> dict[str, Any]:
         """Every field, JSON-ready (cost as an exact decimal string): what a lost table write logs instead."""
