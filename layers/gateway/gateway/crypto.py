@@ -8,6 +8,7 @@ The SDK is imported lazily: only the functions that encrypt or decrypt pay for i
 from __future__ import annotations
 
 import functools
+import io
 from typing import Any
 
 from gateway import aws
@@ -47,12 +48,17 @@ def encrypt(plaintext: bytes, context: dict[str, str]) -> bytes:
 
 def decrypt(ciphertext: bytes, context: dict[str, str]) -> bytes:
     client, provider = _sdk()
+    decryptor = client.stream(mode="decrypt", source=ciphertext, key_provider=provider)
     try:
-        plaintext, header = client.decrypt(source=ciphertext, key_provider=provider)
+        plaintext = decryptor.read()
+        stored = decryptor.header.encryption_context
     # The SDK raises many types (KMS denied, bad format, wrong key): all mean "broken".
     except Exception as exc:
+        # Its close() refuses a stream whose footer was never read, and its destructor would then print that
+        # refusal as a stray traceback: mark the stream closed the plain way instead.
+        io.IOBase.close(decryptor)
         raise DecryptionFailed(type(exc).__name__) from None
-    stored = header.encryption_context
+    decryptor.close()
     if any(stored.get(name) != value for name, value in context.items()):
         raise DecryptionFailed("encryption context mismatch")
     return bytes(plaintext)
