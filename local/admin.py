@@ -5,6 +5,9 @@
     set-platform-key --provider SLUG --credentials-file F [--region R]
                                                         -> {"provider", "hint", "region"}
     list-accounts          -> {"data": [{"account_id", "name", "credits", "created_at"}]}
+    create-api-key --account ACCOUNT_ID                  -> {"account_id", "api_key"}  (another key, e.g. to rotate)
+    list-api-keys --account ACCOUNT_ID                   -> {"data": [{"fingerprint", "created_at", "revoked"}]}
+    revoke-api-key --account ACCOUNT_ID --fingerprint FP -> {"account_id", "fingerprint", "revoked": true}
 
 Without ``--stack`` the target is the dev stack described by .devstack/state.json (or ``--state`` /
 ``$DEVSTACK_STATE``); ``--stack NAME [--region R]`` reads the table names and KMS key from that CloudFormation
@@ -84,6 +87,16 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("list-accounts", parents=[target], help="every customer account")
+
+    for name, help_text in (
+        ("create-api-key", "mint another gateway API key for an account (shown once)"),
+        ("list-api-keys", "an account's gateway keys, by fingerprint"),
+        ("revoke-api-key", "revoke one gateway key; requests with it get 401 at once"),
+    ):
+        command = commands.add_parser(name, parents=[target], help=help_text)
+        command.add_argument("--account", required=True, help="account id (acct_...)")
+        if name == "revoke-api-key":
+            command.add_argument("--fingerprint", required=True, help="from list-api-keys")
     return parser
 
 
@@ -172,6 +185,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         except GatewayError as exc:
             raise AdminError(exc.message) from None
         return {"provider": key.provider, "hint": key.hint, "region": key.region}
+    if args.command in ("create-api-key", "list-api-keys", "revoke-api-key"):
+        if store.load_account(args.account) is None:
+            raise AdminError(f"no account {args.account!r}")
+        if args.command == "create-api-key":
+            return {"account_id": args.account, "api_key": store.create_api_key(args.account)}
+        if args.command == "list-api-keys":
+            return {"data": store.list_api_keys(args.account)}
+        if not store.revoke_api_key(args.account, args.fingerprint):
+            raise AdminError(f"no single gateway key of {args.account!r} has fingerprint {args.fingerprint!r}")
+        return {"account_id": args.account, "fingerprint": args.fingerprint, "revoked": True}
     accounts = store.list_accounts()
     return {
         "data": [

@@ -219,21 +219,37 @@ def create_api_key(account_id: str, api_key: str | None = None) -> str:
     return key
 
 
-def revoke_api_key(api_key: str) -> bool:
-    account_id = account_id_from_api_key(api_key)
-    if account_id is None:
+def api_key_fingerprint(digest: str) -> str:
+    """What an operator sees of a gateway key: a prefix of its hash (the key itself is never stored)."""
+    return digest[:16]
+
+
+def list_api_keys(account_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "fingerprint": api_key_fingerprint(item["sk"].removeprefix("APIKEY#")),
+            "created_at": item.get("created_at"),
+            "revoked": bool(item.get("revoked", False)),
+        }
+        for item in _query_partition(_pk(account_id))
+        if item["sk"].startswith("APIKEY#")
+    ]
+
+
+def revoke_api_key(account_id: str, fingerprint: str) -> bool:
+    """Revoke the account's gateway key with this fingerprint; False if none (or several) match."""
+    matches = [
+        item["sk"]
+        for item in _query_partition(_pk(account_id))
+        if item["sk"].startswith("APIKEY#") and api_key_fingerprint(item["sk"].removeprefix("APIKEY#")) == fingerprint
+    ]
+    if len(matches) != 1:
         return False
-    try:
-        _table().update_item(
-            Key={"pk": _pk(account_id), "sk": f"APIKEY#{hash_api_key(api_key)}"},
-            UpdateExpression="SET revoked = :t",
-            ConditionExpression=Attr("pk").exists(),
-            ExpressionAttributeValues={":t": True},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
+    _table().update_item(
+        Key={"pk": _pk(account_id), "sk": matches[0]},
+        UpdateExpression="SET revoked = :t",
+        ExpressionAttributeValues={":t": True},
+    )
     return True
 
 

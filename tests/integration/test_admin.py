@@ -1,0 +1,71 @@
+"""Operator commands on gateway API keys: mint another key, list by fingerprint, revoke one at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from local.admin import AdminError, _parser, run
+from tests.conftest import Gateway
+
+
+def admin(*argv: str) -> dict[str, Any]:
+    return run(_parser().parse_args(list(argv)))
+
+
+def models_status(api: Any, api_key: str) -> int:
+    return httpx.get(f"{api.url}/v1/models", headers={"Authorization": f"Bearer {api_key}"}).status_code
+
+
+def test_rotate_then_revoke_a_gateway_key(api: Any, gateway: Gateway) -> None:
+    # Given a customer with a second key
+    account = gateway.customer.account_id
+    second = admin("create-api-key", "--account", account)["api_key"]
+    assert models_status(api, second) == 200
+    listed = admin("list-api-keys", "--account", account)["data"]
+    assert len(listed) == 2
+    assert all(not k["revoked"] for k in listed)
+    # The listing never shows a key, only fingerprints
+    assert gateway.api_key not in str(listed)
+    assert second not in str(listed)
+
+    # When the first key is revoked
+    first_fp = next(k["fingerprint"] for k in listed if k["fingerprint"] != fingerprint_of(second))
+    assert admin("revoke-api-key", "--account", account, "--fingerprint", first_fp)["revoked"] is True
+
+    # Then it is refused at once, and the other key keeps working
+    assert models_status(api, gateway.api_key) == 401
+    chat = httpx.post(
+        f"{api.url}/v1/chat/completions",
+        json={"model": "openai/gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {gateway.api_key}"},
+    )
+    assert chat.status_code == 401
+    assert chat.json()["error"]["type"] == "authentication_error"
+    assert gateway.sim.requests == []
+    assert models_status(api, second) == 200
+    states = {k["fingerprint"]: k["revoked"] for k in admin("list-api-keys", "--account", account)["data"]}
+    assert states[first_fp] is True
+
+
+def test_key_commands_refuse_unknown_accounts_and_fingerprints(gateway: Gateway) -> None:
+    with pytest.raises(AdminError):
+        admin("create-api-key", "--account", "acct_0000000000000000")
+    with pytest.raises(AdminError):
+        admin("revoke-api-key", "--account", gateway.customer.account_id, "--fingerprint", "0" * 16)
+
+
+def test_one_customer_cannot_revoke_another_customers_key_by_fingerprint(api: Any, gateway: Gateway) -> None:
+    other = gateway.create_customer()
+    victim_fp = fingerprint_of(gateway.api_key)
+    with pytest.raises(AdminError):
+        admin("revoke-api-key", "--account", other.account_id, "--fingerprint", victim_fp)
+    assert models_status(api, gateway.api_key) == 200
+
+
+def fingerprint_of(api_key: str) -> str:
+    from gateway.store import api_key_fingerprint, hash_api_key
+
+    return api_key_fingerprint(hash_api_key(api_key))
