@@ -665,3 +665,13 @@ def test_system_only_conversation_is_rejected_before_any_upstream_call(api: Any,
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "messages"
     assert gateway.sim.requests == []
+
+
+def test_tool_choice_without_tools_is_a_400_for_every_provider(api: Any, gateway: Any) -> None:
+    headers = {"Authorization": f"Bearer {gateway.api_key}"}
+    for model in ("openai/gpt-5-mini", "anthropic/claude-sonnet-4.5", "google/gemini-3-flash"):
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "tool_choice": "auto"}
+        response = httpx.post(f"{api.url}/v1/chat/completions", json=body, headers=headers)
+        assert response.status_code == 400, model
+        assert response.json()["error"]["param"] == "tool_choice"
+    assert gateway.sim.requests == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 MAX_MESSAGES = 2048
 MAX_PARTS = 256
@@ -200,6 +200,13 @@ class ChatRequest(_Strict):
     def _has_conversation(cls, value: list[Message]) -> list[Message]:
         if all(isinstance(m, SystemMessage | DeveloperMessage) for m in value):
             raise ValueError("needs at least one user, assistant or tool message besides system instructions")
+        return value
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _tool_choice_needs_tools(cls, value: ToolChoice | None, info: ValidationInfo) -> ToolChoice | None:
+        if value is not None and not info.data.get("tools"):
+            raise ValueError("tool_choice is only allowed when tools are given")  # as OpenAI answers
         return value
 
     def output_limit(self) -> int | None:

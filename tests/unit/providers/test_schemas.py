@@ -75,6 +75,7 @@ def test_full_request_parses_into_typed_parts() -> None:
             "max_tokens": 100,
             "max_completion_tokens": 50,
             "stop": "END",
+            "tools": [{"type": "function", "function": {"name": "look", "parameters": {"type": "object"}}}],
             "tool_choice": {"type": "function", "function": {"name": "look"}},
             "response_format": {"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object"}}},
             "stream": True,
