@@ -117,11 +117,15 @@ def handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         rid = new_request_id()
         token = _request_id.set(rid)
-        logger.set_correlation_id(rid)
+        # Per-invocation (and per-thread, for the threaded dev server) log keys: a warm process must never
+        # label one request's lines with the previous caller's account.
+        logger.thread_safe_clear_keys()
+        logger.thread_safe_append_keys(correlation_id=rid)
         try:
             result = app.resolve(event, context)
         finally:
             _request_id.reset(token)
+            logger.thread_safe_clear_keys()
         multi = result.get("multiValueHeaders")
         if multi is not None:
             result["multiValueHeaders"] = {**multi, "x-request-id": [rid]}
@@ -143,7 +147,7 @@ def authenticate(app: APIGatewayRestResolver) -> store.AccountSnapshot:
     snapshot = store.authenticate(token)
     if snapshot is None:
         raise Unauthorized("invalid gateway API key")
-    logger.append_keys(account_id=snapshot.account.account_id)
+    logger.thread_safe_append_keys(account_id=snapshot.account.account_id)
     return snapshot
 
 

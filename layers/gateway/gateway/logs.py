@@ -173,10 +173,15 @@ def _count(name: str, unit: MetricUnit, value: float, **dimensions: str) -> None
 
 def emit_attempt(request_id: str, account_id: str, model: str, record: AttemptRecord, *, fallback: bool) -> None:
     """One JSON log line and the attempt metrics; ``fallback`` when this attempt follows a failed one."""
-    logger.set_correlation_id(request_id)
     logger.info(
         "upstream attempt",
-        extra={"request_id": request_id, "account_id": account_id, "model": model, **record.fields()},
+        extra={
+            "correlation_id": request_id,
+            "request_id": request_id,
+            "account_id": account_id,
+            "model": model,
+            **record.fields(),
+        },
     )
     by_route = {"provider": record.provider, "credential": record.credential}
     _count("Attempts", MetricUnit.Count, 1, **by_route)

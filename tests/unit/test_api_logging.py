@@ -1,0 +1,66 @@
+"""Log keys are per invocation: a warm process never labels a request with the previous caller's account."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import pytest
+
+from gateway.api import authenticate, create_app, handler
+from gateway.observability import logger
+from tests.conftest import Gateway
+
+
+class CurrentStdout:
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def event(api_key: str | None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return {
+        "resource": "/probe",
+        "path": "/probe",
+        "httpMethod": "GET",
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"requestId": "apigw", "stage": "test", "resourcePath": "/probe", "httpMethod": "GET"},
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+def test_log_keys_do_not_leak_from_one_invocation_to_the_next(
+    gateway: Gateway, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logger.registered_handler, "stream", CurrentStdout())
+    app = create_app()
+
+    @app.get("/probe")
+    def probe() -> dict[str, str]:
+        try:
+            authenticate(app)
+        finally:
+            logger.info("probe")
+        return {"ok": "yes"}
+
+    lambda_handler = handler(app)
+    first = lambda_handler(event(gateway.api_key), None)
+    second = lambda_handler(event(None), None)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"probe"' in line]
+
+    assert [line["message"] for line in lines] == ["probe", "probe"]
+    assert lines[0]["account_id"] == gateway.customer.account_id
+    assert "account_id" not in lines[1]
+    assert lines[0]["correlation_id"] == first["multiValueHeaders"]["x-request-id"][0]
+    assert lines[1]["correlation_id"] == second["multiValueHeaders"]["x-request-id"][0]
+    assert second["statusCode"] == 401
