@@ -8,7 +8,9 @@ the official openai SDK.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -45,6 +47,30 @@ def reset_process_state() -> None:
     reset = getattr(oauth, "reset", None)
     if reset is not None:
         reset()
+
+
+class CurrentStdout:
+    """Whatever ``sys.stdout`` is when written to: Powertools' Logger bound the stdout of import time, and
+    capsys swaps it between test phases."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@pytest.fixture
+def stdout_lines(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A reader of everything printed to stdout as parsed JSON: Powertools log lines and EMF blobs alike."""
+    from gateway.observability import logger
+
+    monkeypatch.setattr(logger.registered_handler, "stream", CurrentStdout())
+
+    def read() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+    return read
 
 
 def configure(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:

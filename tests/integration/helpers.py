@@ -8,6 +8,17 @@ import httpx
 
 from local.simulator import ProviderSimulator, make_service_account
 
+# (model, provider) pairs covering every provider and every Vertex wire format.
+ROUTES = [
+    ("anthropic/claude-sonnet-4.5", "anthropic"),
+    ("anthropic/claude-sonnet-4.5", "amazon-bedrock"),
+    ("anthropic/claude-sonnet-4.5", "google-vertex"),
+    ("google/gemini-3-flash", "google-vertex"),
+    ("google/gemini-3-flash", "google-ai-studio"),
+    ("deepseek/deepseek-v3.2", "deepseek"),
+    ("deepseek/deepseek-v3.2", "google-vertex"),
+    ("openai/gpt-5-mini", "openai"),
+]
 BYOK_API_KEYS = {
     "openai": "sk-byok-customer-openai-7f3a9c",
     "deepseek": "sk-byok-customer-deepseek-51ab",

@@ -11,19 +11,8 @@ import pytest
 
 from gateway import store
 from tests.conftest import Gateway, configure
-from tests.integration.helpers import BYOK_API_KEYS, add_key, byok_credentials, credential_id, get_log
+from tests.integration.helpers import BYOK_API_KEYS, ROUTES, add_key, byok_credentials, credential_id, get_log
 
-# (model, provider) pairs covering every provider and every Vertex wire format.
-ROUTES = [
-    ("anthropic/claude-sonnet-4.5", "anthropic"),
-    ("anthropic/claude-sonnet-4.5", "amazon-bedrock"),
-    ("anthropic/claude-sonnet-4.5", "google-vertex"),
-    ("google/gemini-3-flash", "google-vertex"),
-    ("google/gemini-3-flash", "google-ai-studio"),
-    ("deepseek/deepseek-v3.2", "deepseek"),
-    ("deepseek/deepseek-v3.2", "google-vertex"),
-    ("openai/gpt-5-mini", "openai"),
-]
 MESSAGES: Any = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]
 
 

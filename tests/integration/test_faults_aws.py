@@ -7,7 +7,6 @@ layer meets boto3 (the table objects), as the exception boto3 raises once botoco
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from gateway import keystore, logs, store
-from gateway.observability import logger
 from local.seed import PLATFORM_API_KEYS
 from tests.conftest import Gateway
 from tests.integration import test_faults as matrix
@@ -67,29 +65,6 @@ def deny_kms_decrypt(monkeypatch: pytest.MonkeyPatch, when: Callable[[dict[str, 
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
     return denied
-
-
-class CurrentStdout:
-    """Whatever ``sys.stdout`` is when written to (capsys swaps it between test phases)."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
-@pytest.fixture
-def stdout_lines(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Everything printed to stdout as parsed JSON: Powertools log lines and EMF blobs."""
-    # The Logger bound its handler to the stdout of import time; send it to the captured one instead.
-    monkeypatch.setattr(logger.registered_handler, "stream", CurrentStdout())
-
-    def read() -> list[dict[str, Any]]:
-        lines = capsys.readouterr().out.splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    return read
 
 
 def metric_names(lines: list[dict[str, Any]]) -> list[str]:

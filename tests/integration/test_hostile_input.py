@@ -18,6 +18,7 @@ import pytest
 from local.apigw import HttpRequest, Router
 from local.simulator import make_service_account
 from tests.conftest import Gateway
+from tests.integration.helpers import ROUTES
 
 API_KEY = "sk-proj-HostileInputSecret0123456789abcd"
 ACCESS_KEY_ID = "AKIAHOSTILE000000001"
@@ -25,17 +26,6 @@ SECRET_ACCESS_KEY = "hostileSecretAccessKey0000000000000001/+"
 BEDROCK_API_KEY = "ABSKhostileBedrockApiKey0000000001"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MESSAGES = [{"role": "user", "content": "Say hello"}]
-# One route per wire format and provider: (model, provider).
-ROUTES = [
-    ("anthropic/claude-sonnet-4.5", "anthropic"),
-    ("anthropic/claude-sonnet-4.5", "amazon-bedrock"),
-    ("anthropic/claude-sonnet-4.5", "google-vertex"),
-    ("google/gemini-3-flash", "google-vertex"),
-    ("google/gemini-3-flash", "google-ai-studio"),
-    ("deepseek/deepseek-v3.2", "deepseek"),
-    ("deepseek/deepseek-v3.2", "google-vertex"),
-    ("openai/gpt-5-mini", "openai"),
-]
 HOSTILE_REGIONS: list[Any] = [
     "us-east-1.evil.com",
     "evil.com/",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import sys
 from typing import Any
 
 import boto3
@@ -24,7 +23,7 @@ from boto3.dynamodb.types import Binary
 from gateway.observability import logger
 from local.apigw import Router
 from local.simulator import make_service_account
-from tests.conftest import Gateway
+from tests.conftest import CurrentStdout, Gateway
 from tests.integration.test_hostile_input import in_process
 
 WINDOW = 12
@@ -36,16 +35,6 @@ MODELS = {
     "amazon-bedrock": "anthropic/claude-sonnet-4.5",
     "google-vertex": "google/gemini-3-flash",
 }
-
-
-class CurrentStdout:
-    """Whatever ``sys.stdout`` is when written to: the Logger bound the stdout of import time."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
 
 
 def fragments(secret: str) -> set[str]:

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import pytest
 
 from gateway.api import authenticate, create_app, handler
 from gateway.observability import logger
-from tests.conftest import Gateway
-
-
-class CurrentStdout:
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
+from tests.conftest import CurrentStdout, Gateway
 
 
 def event(api_key: str | None) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +12,6 @@ from botocore.exceptions import ClientError
 from gateway import logs
 from gateway.errors import BadRequest
 from gateway.logs import AttemptRecord, RequestRecord, redact
-from gateway.observability import logger
 
 REQUEST_ID = "req_019a2b3c4d5e0123456789abcdef"
 ACCOUNT_ID = "acct_00000000000000aa"
@@ -22,28 +20,6 @@ OPENAI_KEY = "sk-proj-Xq7Lm2Pz9Rt4Vn8Kc3Wd6Hb1Jf5Gs0Ya2Ue7Io4"
 AWS_ACCESS_KEY = "AKIA3EXAMPLE7Q2LZ5WX"
 AWS_SIGNATURE = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
 PEM_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
-
-
-class CurrentStdout:
-    """Whatever ``sys.stdout`` is when written to (capsys swaps it between test phases)."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
-@pytest.fixture
-def stdout_lines(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Everything printed to stdout as parsed JSON objects: Powertools log lines and EMF blobs alike."""
-    # The Logger bound its handler to the stdout of import time; send it to the captured one instead.
-    monkeypatch.setattr(logger.registered_handler, "stream", CurrentStdout())
-
-    def read() -> list[dict[str, Any]]:
-        return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
-
-    return read
 
 
 def emf_metrics(lines: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
