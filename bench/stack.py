@@ -94,6 +94,7 @@ def _add_byok_key(account_id: str, provider: str, secret: str) -> str:
     from gateway import crypto, store
     from gateway.credentials import parse_credentials, to_plaintext
     from gateway.ids import new_key_id
+    from gateway.settings import get_settings
 
     parsed = parse_credentials(provider, secret)
     key_id = new_key_id()
@@ -111,7 +112,9 @@ def _add_byok_key(account_id: str, provider: str, secret: str) -> str:
             ciphertext=crypto.encrypt(
                 to_plaintext(parsed.credentials), crypto.encryption_context(account_id, key_id, provider)
             ),
-        )
+        ),
+        limit=get_settings().max_keys_per_account,
+        current_count=0,
     )
     return key_id
 

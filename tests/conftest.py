@@ -171,3 +171,24 @@ def openai_client(api: Any, gateway: Gateway) -> Any:
     import openai
 
     return openai.OpenAI(base_url=f"{api.url}/v1", api_key=gateway.api_key, max_retries=0, timeout=20)
+
+
+@pytest.fixture
+def serialized_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB's own atomicity for moto: a conditional write or transaction is evaluated and applied as one
+    step. moto checks a condition and applies the write in separate Python steps, so without this two threads
+    can interleave there and a race test would measure moto instead of the gateway."""
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "get_item", "query", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def serialized(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(*args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(serialized))

@@ -1,4 +1,4 @@
-"""BYOK key management: the provider list and create/list/get/update/delete of a customer's keys."""
+"""The caller's account and BYOK key management: the provider list and create/list/get/update/delete of keys."""
 
 from __future__ import annotations
 
@@ -8,8 +8,21 @@ from aws_lambda_powertools.event_handler import Response
 
 from gateway import keys
 from gateway.api import authenticate, create_app, handler, json_body, json_response, parse_model
+from gateway.settings import get_settings
 
 app = create_app()
+
+
+@app.get("/v1/account")
+def get_account() -> dict[str, Any]:
+    snapshot = authenticate(app)
+    account = snapshot.account
+    return {
+        "account_id": account.account_id,
+        "name": account.name,
+        "credits": float(account.credits),
+        "keys": {"count": len(snapshot.keys), "limit": get_settings().max_keys_per_account},
+    }
 
 
 @app.get("/v1/byok/providers")
@@ -22,7 +35,7 @@ def list_providers() -> dict[str, Any]:
 def create_key() -> Response:
     snapshot = authenticate(app)
     request = parse_model(json_body(app), keys.CreateKeyRequest)
-    key = keys.create_key(snapshot.account.account_id, request)
+    key = keys.create_key(snapshot, request)
     return json_response(201, key.public())
 
 

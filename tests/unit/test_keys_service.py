@@ -64,7 +64,7 @@ def snapshot(account_id: str) -> store.AccountSnapshot:
 
 
 def create(account_id: str, **body: Any) -> store.StoredKey:
-    return keys.create_key(account_id, keys.CreateKeyRequest.model_validate(body))
+    return keys.create_key(snapshot(account_id), keys.CreateKeyRequest.model_validate(body))
 
 
 def patch(account_id: str, key_id: str, **body: Any) -> store.StoredKey:

@@ -167,6 +167,8 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
         for number, planned in enumerate(_planned_attempts(snapshot, request), start=1):
             if results and deadline - time.monotonic() < MIN_ATTEMPT_SECONDS:
                 break  # out of time: the attempts so far decide the answer (504 if the last one timed out)
+            if len(results) >= get_settings().max_attempts:
+                break  # MAX_ATTEMPTS cuts the plan, across every model of the request
             result = _attempt(number, planned, request, deadline)
             results.append(result)
             emit_attempt(request_id, account_id, request.model, result.record, fallback=number > 1)

@@ -81,6 +81,12 @@ class UnsupportedMediaType(GatewayError):
     code = "unsupported_media_type"
 
 
+class Conflict(GatewayError):
+    status = 409
+    error_type = "invalid_request_error"
+    code = "conflict"
+
+
 class Unprocessable(GatewayError):
     status = 422
     error_type = "invalid_request_error"

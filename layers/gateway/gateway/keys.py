@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, Secret, SecretStr, field_validator
 
 from gateway import catalog, credentials, crypto, keystore, store
-from gateway.errors import BrokenKey, NotFound, Unprocessable
+from gateway.errors import BrokenKey, Conflict, NotFound, Unprocessable
 from gateway.ids import new_key_id
 from gateway.observability import logger
 from gateway.settings import get_settings
@@ -142,8 +142,20 @@ def _carries_region(raw: Any) -> bool:
     return isinstance(raw, dict) and "region" in raw
 
 
-def create_key(account_id: str, request: CreateKeyRequest) -> store.StoredKey:
-    """Validate, optionally test, encrypt and store a new key. A failed test stores nothing (422)."""
+def _key_limit_reached(limit: int) -> Conflict:
+    return Conflict(
+        f"this account already holds the maximum of {limit} BYOK keys; delete one first",
+        code="key_limit_reached",
+    )
+
+
+def create_key(snapshot: store.AccountSnapshot, request: CreateKeyRequest) -> store.StoredKey:
+    """Validate, optionally test, encrypt and store a new key. A failed test stores nothing (422); an account
+    at ``MAX_KEYS_PER_ACCOUNT`` gets 409 ``key_limit_reached`` (checked again atomically by the store)."""
+    account_id = snapshot.account.account_id
+    limit = get_settings().max_keys_per_account
+    if len(snapshot.keys) >= limit:
+        raise _key_limit_reached(limit)
     _check_provisioned_throughput(request.provider, request.provisioned_throughput)
     parsed = credentials.parse_credentials(request.provider, request.credentials.get_secret_value(), request.region)
     last_test: dict[str, Any] | None = None
@@ -174,7 +186,10 @@ def create_key(account_id: str, request: CreateKeyRequest) -> store.StoredKey:
         last_test=last_test,
         ciphertext=_encrypt(account_id, key_id, request.provider, parsed),
     )
-    store.put_key(key)
+    try:
+        store.put_key(key, limit=limit, current_count=len(snapshot.keys))
+    except store.KeyLimitReached:
+        raise _key_limit_reached(limit) from None
     logger.info("byok key created", extra={"key_id": key_id, "provider": request.provider})
     return key
 
@@ -231,7 +246,8 @@ def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyR
 
 def delete_key(snapshot: store.AccountSnapshot, key_id: str) -> None:
     key = _find(snapshot, key_id)
-    if not store.delete_key(snapshot.account.account_id, key.key_id):
+    counted = snapshot.account.key_count is not None
+    if not store.delete_key(snapshot.account.account_id, key.key_id, counted=counted):
         raise NotFound("BYOK key not found")
     logger.info("byok key deleted", extra={"key_id": key.key_id, "provider": key.provider})
 

@@ -43,6 +43,10 @@ class Settings(BaseModel):
     key_test_timeout_ms: int = Field(10_000, alias="KEY_TEST_TIMEOUT_MS", ge=500)
     max_body_bytes: int = Field(4 * 1024 * 1024, alias="MAX_BODY_BYTES", ge=1024)
     credential_cache_ttl_s: int = Field(300, alias="CREDENTIAL_CACHE_TTL_S", ge=0)
+    # BYOK keys one customer may hold; a create beyond it is 409 key_limit_reached.
+    max_keys_per_account: int = Field(50, alias="MAX_KEYS_PER_ACCOUNT", ge=1, le=10_000)
+    # Upstream attempts one request may make, across every model and provider: the plan is cut there.
+    max_attempts: int = Field(10, alias="MAX_ATTEMPTS", ge=1, le=100)
     # Extra token endpoints the dev stack's own shared-capacity service account may use (never set in AWS).
     dev_token_uris: str = Field("", alias="DEV_GOOGLE_TOKEN_URIS")
     token_uri_allowlist_raw: str = Field("", alias="GOOGLE_TOKEN_URI_ALLOWLIST")

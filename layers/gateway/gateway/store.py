@@ -62,6 +62,8 @@ class Account(BaseModel):
     name: str
     credits: Decimal
     created_at: str
+    # BYOK keys counted on the profile (see ``put_key``); None on a profile written before the count existed.
+    key_count: int | None = None
 
 
 class StoredKey(BaseModel):
@@ -157,6 +159,7 @@ def load_account(account_id: str) -> AccountSnapshot | None:
                 name=item.get("name", ""),
                 credits=to_usd(item.get("credits_nanos", 0)),
                 created_at=item["created_at"],
+                key_count=None if item.get("key_count") is None else int(item["key_count"]),
             )
         elif sk.startswith("APIKEY#"):
             hashes[sk.removeprefix("APIKEY#")] = bool(item.get("revoked", False))
@@ -197,6 +200,7 @@ def create_account(name: str, credits: Decimal, account_id: str | None = None) -
             "name": name,
             "credits_nanos": to_nanos(credits),
             "created_at": account.created_at,
+            "key_count": 0,
         },
         ConditionExpression=Attr("pk").not_exists(),
     )
@@ -303,10 +307,66 @@ def list_accounts() -> list[Account]:
 # --- credentials (BYOK and platform) ------------------------------------------------------------------------
 
 
-def put_key(key: StoredKey) -> None:
+class KeyLimitReached(Exception):
+    """The account already holds its maximum number of BYOK keys."""
+
+
+def _cancel_codes(exc: ClientError) -> list[str]:
+    return [reason.get("Code", "") for reason in exc.response.get("CancellationReasons", [])]
+
+
+def put_key(key: StoredKey, *, limit: int, current_count: int) -> None:
+    """Store a new key and count it on the profile in one transaction, so parallel creates cannot exceed
+    ``limit``. ``current_count`` (the keys the caller's snapshot holds) seeds the count on a profile written
+    before it existed. Raises ``KeyLimitReached``.
+
+    Idempotent under botocore's retries: the transaction carries a client token (DynamoDB answers a replay
+    within ten minutes as a success), and a replay that still finds the key written by its first try is that
+    success too: the key id is fresh, so only this call can have written a key with it.
+    """
     item = key.model_dump(exclude={"account_id"}, exclude_none=True)
     item.update({"pk": _pk(key.account_id), "sk": f"KEY#{key.key_id}"})
-    _table().put_item(Item=item, ConditionExpression=Attr("pk").not_exists())
+    table_name = get_settings().accounts_table
+    client = aws.dynamodb().meta.client  # the resource's client takes and returns plain Python values
+    try:
+        client.transact_write_items(
+            ClientRequestToken=key.key_id,
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": table_name,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": table_name,
+                        "Key": {"pk": _pk(key.account_id), "sk": "PROFILE"},
+                        "UpdateExpression": "SET key_count = if_not_exists(key_count, :current) + :one",
+                        "ConditionExpression": "attribute_exists(pk) AND "
+                        "((attribute_not_exists(key_count) AND :current < :limit) OR key_count < :limit)",
+                        "ExpressionAttributeValues": {":current": current_count, ":one": 1, ":limit": limit},
+                    }
+                },
+            ],
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            raise
+        codes = _cancel_codes(exc)
+        if codes and codes[0] == "ConditionalCheckFailed" and _is_stored(key):
+            return  # a retry of a create whose first try went through
+        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+            raise KeyLimitReached from None
+        raise
+
+
+def _is_stored(key: StoredKey) -> bool:
+    existing = (
+        _table().get_item(Key={"pk": _pk(key.account_id), "sk": f"KEY#{key.key_id}"}, ConsistentRead=True).get("Item")
+    )
+    return existing is not None and _plain(existing.get("ciphertext")) == key.ciphertext
 
 
 def replace_platform_key(key: StoredKey) -> None:
@@ -365,14 +425,50 @@ def record_key_test(account_id: str, key_id: str, last_test: dict[str, Any], rev
     return True
 
 
-def delete_key(account_id: str, key_id: str) -> bool:
+def delete_key(account_id: str, key_id: str, *, counted: bool = True) -> bool:
+    """Delete a key and uncount it in one transaction; False if it was already gone. ``counted`` is False for a
+    profile that predates the count (the next create seeds it from the keys that are left)."""
+    if not counted:
+        try:
+            _table().delete_item(
+                Key={"pk": _pk(account_id), "sk": f"KEY#{key_id}"}, ConditionExpression=Attr("pk").exists()
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+    table_name = get_settings().accounts_table
     try:
-        _table().delete_item(
-            Key={"pk": _pk(account_id), "sk": f"KEY#{key_id}"}, ConditionExpression=Attr("pk").exists()
+        aws.dynamodb().meta.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Delete": {
+                        "TableName": table_name,
+                        "Key": {"pk": _pk(account_id), "sk": f"KEY#{key_id}"},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": table_name,
+                        "Key": {"pk": _pk(account_id), "sk": "PROFILE"},
+                        "UpdateExpression": "SET key_count = key_count - :one",
+                        "ConditionExpression": "key_count > :zero",
+                        "ExpressionAttributeValues": {":one": 1, ":zero": 0},
+                    }
+                },
+            ]
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            raise
+        codes = _cancel_codes(exc)
+        if codes and codes[0] == "ConditionalCheckFailed":
             return False
+        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+            # The count says zero while a key exists (it was reseeded from a stale snapshot): delete anyway.
+            return delete_key(account_id, key_id, counted=False)
         raise
     return True
 
