@@ -107,7 +107,7 @@ def gateway(stack: Any, sim: ProviderSimulator, monkeypatch: pytest.MonkeyPatch)
     """A fresh customer with 10 USD on the module's stack; faults, recorded calls and settings start clean."""
     sim.clear_faults()
     sim.clear_requests()
-    google_oauth.clear_cache()
+    google_oauth.reset()
     settings.get_settings.cache_clear()
     account, api_key = admin.create_account("fault customer", Decimal("10"))
     yield Gateway(sim=sim, env={}, customer=Customer(account.account_id, api_key))

@@ -28,7 +28,14 @@ class FakeConnectionTest:
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def __call__(
-        self, provider: str, credentials: Any, region: str | None, provisioned_throughput: bool, timeout_s: float
+        self,
+        provider: str,
+        credentials: Any,
+        region: str | None,
+        provisioned_throughput: bool,
+        timeout_s: float,
+        *,
+        owner: str,
     ) -> dict[str, Any]:
         self.calls.append(
             {
@@ -37,6 +44,7 @@ class FakeConnectionTest:
                 "region": region,
                 "provisioned_throughput": provisioned_throughput,
                 "timeout_s": timeout_s,
+                "owner": owner,
             }
         )
         result: dict[str, Any] = {"ok": self.ok, "provider": provider, "model": "test-model", "latency_ms": 7}
@@ -147,6 +155,7 @@ def test_create_with_test_hands_the_parsed_credentials_to_the_connection_test(
     assert call["credentials"].private_key.get_secret_value() == service_account["private_key"]
     assert (call["region"], call["provisioned_throughput"]) == ("europe-west4", True)
     assert call["timeout_s"] == pytest.approx(3.0)  # KEY_TEST_TIMEOUT_MS in the test stack
+    assert call["owner"] == f"{account_id}/new"  # per-process token state is the caller's own
     assert (key.region, key.provisioned_throughput) == ("europe-west4", True)
 
 

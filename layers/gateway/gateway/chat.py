@@ -95,6 +95,7 @@ def _attempt(number: int, planned: PlannedAttempt, request: ChatRequest, deadlin
         credentials=credentials,
         region=planned.key.region,
         provisioned_throughput=planned.key.provisioned_throughput,
+        owner=f"{planned.key.account_id}/{planned.key.key_id}",
     )
     return run_attempt(number, request, target, credential=planned.credential, key_id=key_id, deadline=deadline)
 

@@ -122,13 +122,13 @@ def _scrubbed(result: dict[str, Any], creds: keystore.AnyCredentials) -> dict[st
 
 
 def _connection_test(
-    provider: str, creds: keystore.AnyCredentials, region: str | None, provisioned_throughput: bool
+    provider: str, creds: keystore.AnyCredentials, region: str | None, provisioned_throughput: bool, owner: str
 ) -> dict[str, Any]:
     # Imported here: routing pulls in every provider adapter, and only a connection test needs them.
     from gateway.routing import run_connection_test
 
     timeout_s = get_settings().key_test_timeout_ms / 1000
-    result = run_connection_test(provider, creds, region, provisioned_throughput, timeout_s)
+    result = run_connection_test(provider, creds, region, provisioned_throughput, timeout_s, owner=owner)
     return _scrubbed(result, creds)
 
 
@@ -160,7 +160,13 @@ def create_key(snapshot: store.AccountSnapshot, request: CreateKeyRequest) -> st
     parsed = credentials.parse_credentials(request.provider, request.credentials.get_secret_value(), request.region)
     last_test: dict[str, Any] | None = None
     if request.test:
-        result = _connection_test(request.provider, parsed.credentials, parsed.region, request.provisioned_throughput)
+        result = _connection_test(
+            request.provider,
+            parsed.credentials,
+            parsed.region,
+            request.provisioned_throughput,
+            owner=f"{account_id}/new",
+        )
         last_test = {**result, "tested_at": store.now_iso()}
         if not result["ok"]:
             raise Unprocessable(
@@ -266,7 +272,8 @@ def test_key(snapshot: store.AccountSnapshot, key_id: str) -> dict[str, Any]:
             "error": {"status_code": None, "message": BROKEN_KEY_MESSAGE},
         }
     else:
-        result = _connection_test(key.provider, creds, key.region, key.provisioned_throughput)
+        owner = f"{key.account_id}/{key.key_id}"
+        result = _connection_test(key.provider, creds, key.region, key.provisioned_throughput, owner=owner)
     recorded = {**result, "tested_at": store.now_iso()}
     store.record_key_test(snapshot.account.account_id, key.key_id, recorded, key.revision)
     logger.info(

@@ -174,9 +174,15 @@ def _stream(
 
 
 def run_connection_test(
-    provider: str, credentials: Any, region: str | None, provisioned_throughput: bool, timeout_s: float
+    provider: str,
+    credentials: Any,
+    region: str | None,
+    provisioned_throughput: bool,
+    timeout_s: float,
+    *,
+    owner: str,
 ) -> dict[str, Any]:
-    """A one-token request to the provider's cheap test model through the chat path."""
+    """A one-token request to the provider's cheap test model through the chat path; ``owner`` as on Target."""
     offer: Offer = get_catalog().providers[provider].test_model
     request = ChatRequest.model_validate(
         {"model": offer.model_id, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
@@ -187,6 +193,7 @@ def run_connection_test(
         credentials=credentials,
         region=region,
         provisioned_throughput=provisioned_throughput,
+        owner=owner,
     )
     attempt = run_attempt(1, request, target, credential="byok", key_id=None, deadline=time.monotonic() + timeout_s)
     outcome: dict[str, Any] = {

@@ -2,6 +2,10 @@
 
 Redirects are never followed (a redirect could carry credentials to another host) and nothing here logs a
 URL's query or a header. Timeouts are per call: the routing loop passes what is left of the request deadline.
+
+The pool is shared by every customer's requests, so it must hold no per-customer state: pooled connections
+carry none (each request sends its own auth headers), and cookies an upstream sets are refused, never stored
+(httpx would otherwise replay one customer's session cookie on the next customer's request to that host).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -24,9 +29,15 @@ class UpstreamRequest:
 
 @functools.cache
 def client() -> httpx.Client:
+    return new_client()
+
+
+def new_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
     return httpx.Client(
+        transport=transport,
         follow_redirects=False,
         trust_env=False,
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=60),
         timeout=httpx.Timeout(30.0, connect=5.0),
         headers={"user-agent": "byok-gateway/0.1"},

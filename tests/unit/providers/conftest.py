@@ -17,10 +17,10 @@ def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in UPSTREAM_ENV:
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
-    google_oauth.clear_cache()
+    google_oauth.reset()
     yield
     get_settings.cache_clear()
-    google_oauth.clear_cache()
+    google_oauth.reset()
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +39,7 @@ def fake_token(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Replace the Vertex token fetch; records the timeouts it was called with."""
     calls: list[float] = []
 
-    def access_token(credentials: ServiceAccountCredentials, timeout: float) -> str:
+    def access_token(credentials: ServiceAccountCredentials, timeout: float, *, owner: str) -> str:
         calls.append(timeout)
         return "ya29.fake-token"
 

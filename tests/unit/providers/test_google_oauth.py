@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from gateway import transport
 from gateway.providers import AttemptFailed, adapter_for, google_oauth
@@ -39,8 +40,8 @@ def grant(request: httpx.Request) -> httpx.Response:
 def test_token_is_fetched_once_and_cached(monkeypatch: pytest.MonkeyPatch, rsa_pem: str) -> None:
     seen = serve(monkeypatch, grant)
     credentials = service_account(rsa_pem)
-    assert google_oauth.access_token(credentials, timeout=5) == "ya29.minted"
-    assert google_oauth.access_token(credentials, timeout=5) == "ya29.minted"
+    assert google_oauth.access_token(credentials, timeout=5, owner="acct_test/key_test") == "ya29.minted"
+    assert google_oauth.access_token(credentials, timeout=5, owner="acct_test/key_test") == "ya29.minted"
     assert len(seen) == 1
     assert str(seen[0].url) == TOKEN_URI
     assert seen[0].method == "POST"
@@ -52,8 +53,8 @@ def test_token_near_expiry_is_refreshed(monkeypatch: pytest.MonkeyPatch, rsa_pem
 
     seen = serve(monkeypatch, short_lived)
     credentials = service_account(rsa_pem)
-    google_oauth.access_token(credentials, timeout=5)
-    google_oauth.access_token(credentials, timeout=5)
+    google_oauth.access_token(credentials, timeout=5, owner="acct_test/key_test")
+    google_oauth.access_token(credentials, timeout=5, owner="acct_test/key_test")
     assert len(seen) == 2  # under the five-minute margin: never served from cache
 
 
@@ -68,7 +69,7 @@ def test_token_uri_outside_allowlist_is_never_contacted(monkeypatch: pytest.Monk
     seen = serve(monkeypatch, grant)
     credentials = service_account(rsa_pem, token_uri="https://evil.example/token")
     with pytest.raises(AttemptFailed) as exc:
-        google_oauth.access_token(credentials, timeout=5)
+        google_oauth.access_token(credentials, timeout=5, owner="acct_test/key_test")
     assert exc.value.status_code is None
     assert seen == []
 
@@ -77,14 +78,16 @@ def test_allowlist_is_rechecked_on_every_fetch(monkeypatch: pytest.MonkeyPatch, 
     seen = serve(monkeypatch, grant)
     set_env(monkeypatch, "GOOGLE_TOKEN_URI_ALLOWLIST", "https://other.example/token")
     with pytest.raises(AttemptFailed):
-        google_oauth.access_token(service_account(rsa_pem), timeout=5)
+        google_oauth.access_token(service_account(rsa_pem), timeout=5, owner="acct_test/key_test")
     assert seen == []
 
 
 def test_dev_token_uri_is_allowed(monkeypatch: pytest.MonkeyPatch, rsa_pem: str) -> None:
     seen = serve(monkeypatch, grant)
     set_env(monkeypatch, "DEV_GOOGLE_TOKEN_URIS", "http://127.0.0.1:9000/token")
-    token = google_oauth.access_token(service_account(rsa_pem, token_uri="http://127.0.0.1:9000/token"), timeout=5)
+    token = google_oauth.access_token(
+        service_account(rsa_pem, token_uri="http://127.0.0.1:9000/token"), timeout=5, owner="acct_test/key_test"
+    )
     assert token == "ya29.minted"
     assert str(seen[0].url) == "http://127.0.0.1:9000/token"
 
@@ -98,7 +101,7 @@ def test_token_endpoint_error_fails_fast_with_its_status(
 
     seen = serve(monkeypatch, refuse)
     with pytest.raises(AttemptFailed) as exc:
-        google_oauth.access_token(service_account(rsa_pem), timeout=5)
+        google_oauth.access_token(service_account(rsa_pem), timeout=5, owner="acct_test/key_test")
     assert exc.value.status_code == status
     assert exc.value.outcome == "error"
     assert len(seen) == 1  # google-auth's sleep-and-retry loop is cut short
@@ -117,7 +120,7 @@ def test_transport_failures_map_to_outcomes(
 
     serve(monkeypatch, fail)
     with pytest.raises(AttemptFailed) as exc:
-        google_oauth.access_token(service_account(rsa_pem), timeout=5)
+        google_oauth.access_token(service_account(rsa_pem), timeout=5, owner="acct_test/key_test")
     assert exc.value.outcome == outcome
     assert exc.value.status_code is None
 
@@ -128,6 +131,27 @@ def test_grant_without_access_token_fails_the_attempt(monkeypatch: pytest.Monkey
 
     serve(monkeypatch, no_token)
     with pytest.raises(AttemptFailed) as exc:
-        google_oauth.access_token(service_account(rsa_pem), timeout=5)
+        google_oauth.access_token(service_account(rsa_pem), timeout=5, owner="acct_test/key_test")
     assert exc.value.status_code == 200
     assert exc.value.message == "token endpoint refused the service account"
+
+
+def test_cached_token_is_never_served_for_a_typed_in_email_and_key_id(
+    monkeypatch: pytest.MonkeyPatch, rsa_pem: str
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    seen = serve(monkeypatch, grant)
+    victim = service_account(rsa_pem)
+    own_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    forged = victim.model_copy(update={"private_key": SecretStr(own_key.decode())})
+    assert (forged.client_email, forged.private_key_id) == (victim.client_email, victim.private_key_id)
+
+    google_oauth.access_token(victim, timeout=5, owner="acct_victim/key_1")
+    google_oauth.access_token(forged, timeout=5, owner="acct_attacker/key_2")
+    google_oauth.access_token(victim, timeout=5, owner="acct_other/key_3")  # the same key stored by another
+
+    assert len(seen) == 3  # each owner and each key material mints its own token

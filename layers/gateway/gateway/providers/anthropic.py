@@ -61,7 +61,7 @@ class AnthropicAdapter:
             url = f"{base}/publishers/anthropic/models/{model}:{verb}"
             from gateway.providers import google_oauth
 
-            headers["authorization"] = f"Bearer {google_oauth.access_token(credentials, timeout)}"
+            headers["authorization"] = f"Bearer {google_oauth.access_token(credentials, timeout, owner=target.owner)}"
             body = {"anthropic_version": VERTEX_ANTHROPIC_VERSION, **body}
         else:
             if not isinstance(target.credentials, ApiKeyCredentials):

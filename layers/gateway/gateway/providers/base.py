@@ -21,13 +21,18 @@ AnyCredentials = ApiKeyCredentials | AwsCredentials | ServiceAccountCredentials
 
 @dataclass(frozen=True)
 class Target:
-    """Where one attempt goes: a provider, the catalog offer it serves, and the credentials to use."""
+    """Where one attempt goes: a provider, the catalog offer it serves, and the credentials to use.
+
+    ``owner`` names who stored the credentials (``<account>/<key id>``, or ``<account>/new`` for a key being
+    tested before it is stored): per-process state derived from them (OAuth tokens) is kept per owner.
+    """
 
     provider: str
     offer: Offer
     credentials: AnyCredentials
     region: str | None
     provisioned_throughput: bool = False
+    owner: str = ""
 
 
 class AttemptFailed(Exception):

@@ -66,7 +66,7 @@ class GeminiAdapter:
             url = f"{base}/publishers/google/models/{model}:{verb}"
             from gateway.providers import google_oauth
 
-            headers["authorization"] = f"Bearer {google_oauth.access_token(credentials, timeout)}"
+            headers["authorization"] = f"Bearer {google_oauth.access_token(credentials, timeout, owner=target.owner)}"
             if target.provisioned_throughput:
                 headers["x-vertex-ai-llm-request-type"] = "dedicated"
         else:

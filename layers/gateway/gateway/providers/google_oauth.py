@@ -1,6 +1,10 @@
 """Vertex access tokens from a stored service account, via google-auth over the shared transport.
 
-Tokens are cached in memory per service-account key until five minutes before they expire. The token endpoint
+Tokens are cached in memory until five minutes before they expire, keyed by what only the rightful owner has:
+who stored the key (``Target.owner``: account and key id) and a digest of the whole key material, private key
+included, plus the token endpoint and scopes. Never by ``client_email`` / ``private_key_id`` alone: anyone can
+type those, and a customer storing a victim's email and key id with a key of their own must mint (and fail) its
+own token, not be handed the victim's. The token endpoint
 is re-checked against the allowlist before every fetch (the allowlist can change between deploys), requests go
 through ``gateway.transport`` (shared pool, no redirects, the caller's timeout), and google-auth's own retry
 loop is cut short: the routing loop owns retries and the deadline.
@@ -9,6 +13,7 @@ loop is cut short: the routing loop owns retries and the deadline.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -25,16 +30,19 @@ from gateway.settings import get_settings
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 REFRESH_MARGIN_S = 300.0
 
-_tokens: dict[tuple[str, str], tuple[str, float]] = {}
-_locks: dict[tuple[str, str], threading.Lock] = {}
+CacheKey = tuple[str, str, str, tuple[str, ...]]
+
+_tokens: dict[CacheKey, tuple[str, float]] = {}
+_locks: dict[CacheKey, threading.Lock] = {}
 _registry_lock = threading.Lock()
 
 
-def access_token(credentials: ServiceAccountCredentials, timeout: float) -> str:
-    """A valid OAuth access token for ``credentials``. Raises AttemptFailed; never includes a secret."""
+def access_token(credentials: ServiceAccountCredentials, timeout: float, *, owner: str) -> str:
+    """A valid OAuth access token for ``credentials`` stored by ``owner``. Raises AttemptFailed; never includes
+    a secret."""
     if credentials.token_uri not in get_settings().token_uri_allowlist:
         raise AttemptFailed("service account token_uri is not an allowed token endpoint")
-    key = _cache_key(credentials)
+    key = _cache_key(credentials, owner)
     with _registry_lock:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:
@@ -46,16 +54,15 @@ def access_token(credentials: ServiceAccountCredentials, timeout: float) -> str:
         return token
 
 
-def clear_cache() -> None:
+def reset() -> None:
     with _registry_lock:
         _tokens.clear()
+        _locks.clear()
 
 
-def _cache_key(credentials: ServiceAccountCredentials) -> tuple[str, str]:
-    key_id = (
-        credentials.private_key_id or hashlib.sha256(credentials.private_key.get_secret_value().encode()).hexdigest()
-    )
-    return credentials.client_email, key_id
+def _cache_key(credentials: ServiceAccountCredentials, owner: str) -> CacheKey:
+    material = json.dumps(credentials.google_info(), sort_keys=True, separators=(",", ":")).encode()
+    return owner, hashlib.sha256(material).hexdigest(), credentials.token_uri, SCOPES
 
 
 def _fetch(credentials: ServiceAccountCredentials, timeout: float) -> tuple[str, float]:

@@ -60,7 +60,7 @@ class OpenAICompatAdapter:
         if self.dialect == "vertex":
             from gateway.providers import google_oauth
 
-            return google_oauth.access_token(_service_account(target), timeout)
+            return google_oauth.access_token(_service_account(target), timeout, owner=target.owner)
         if not isinstance(target.credentials, ApiKeyCredentials):
             raise AttemptFailed(f"{target.provider} needs an API key credential")
         return target.credentials.api_key.get_secret_value()
