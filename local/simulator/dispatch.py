@@ -15,6 +15,7 @@ from local.simulator.routes import Endpoint, Route
 from local.simulator.wire import Call, Reply
 
 DEDICATED_HEADER = "x-vertex-ai-llm-request-type"
+ECHOED_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "x-amz-security-token")
 GARBAGE_BODY = b'{"id": "chatcmpl-broken", "choices": [ <<upstream truncated'
 HTML_PAGE = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
 
@@ -70,7 +71,7 @@ class Dispatcher:
             return Outcome(Reply(status=200, body=GARBAGE_BODY), claimed)
         if fault.mode == "wrong_content_type":
             return Outcome(Reply(status=200, content_type="text/html; charset=utf-8", body=HTML_PAGE), claimed)
-        reply = provider_error(route.provider, fault.answer_status, _fault_message(fault))
+        reply = provider_error(route.provider, fault.answer_status, _fault_message(fault, call))
         if fault.body is not None:
             reply.body = fault.body.encode()
         return Outcome(reply, claimed)
@@ -100,7 +101,14 @@ class Dispatcher:
         return bedrock_format.handle_converse(call.json, model, route.stream)
 
 
-def _fault_message(fault: Fault) -> str:
-    if fault.dedicated_only:
-        return "Provisioned throughput exhausted for this request (X-Vertex-AI-LLM-Request-Type: dedicated)."
-    return f"Simulated upstream failure ({fault.answer_status})."
+def _fault_message(fault: Fault, call: Call) -> str:
+    if fault.message is not None:
+        message = fault.message
+    elif fault.dedicated_only:
+        message = "Provisioned throughput exhausted for this request (X-Vertex-AI-LLM-Request-Type: dedicated)."
+    else:
+        message = f"Simulated upstream failure ({fault.answer_status})."
+    if fault.echo_credentials:
+        sent = [f"{name}: {call.header(name)}" for name in ECHOED_HEADERS if call.header(name)]
+        message += " Credentials received: " + "; ".join(sent)
+    return message

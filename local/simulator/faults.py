@@ -28,6 +28,11 @@ class Fault(BaseModel):
     times: int | None = Field(default=None, ge=1)
     delay: float = Field(default=0.0, ge=0.0)
     body: str | None = None
+    # The error message, in the provider's own error shape (``body`` replaces the whole body instead).
+    message: str | None = None
+    # Quote the credentials the request carried (its auth header values) back in the error message, as some
+    # providers quote a rejected key: what the gateway must scrub from everything it keeps.
+    echo_credentials: bool = False
     dedicated_only: bool = False
 
     @field_validator("provider")

@@ -109,6 +109,8 @@ class ProviderSimulator:
         times: int | None = None,
         delay: float = 0.0,
         body: str | None = None,
+        message: str | None = None,
+        echo_credentials: bool = False,
         dedicated_only: bool = False,
     ) -> None:
         """Arm a fault; see `faults.Fault`. The most recently armed matching fault wins."""
@@ -121,6 +123,8 @@ class ProviderSimulator:
                 times=times,
                 delay=delay,
                 body=body,
+                message=message,
+                echo_credentials=echo_credentials,
                 dedicated_only=dedicated_only,
             )
         )

@@ -26,6 +26,7 @@ from gateway import admin, settings, store
 from gateway.providers import google_oauth
 from local.seed import PLATFORM_API_KEYS, PLATFORM_AWS, PLATFORM_PROJECT
 from local.simulator import ProviderSimulator
+from local.simulator.dispatch import ECHOED_HEADERS
 from tests.conftest import AWS_TEST_ENV, Customer, Gateway, configure, reset_process_state
 from tests.integration.helpers import add_key, byok_credentials, credential_id, get_log
 
@@ -53,6 +54,8 @@ FAULTS: dict[str, tuple[dict[str, Any], str, int | None]] = {
     "429": ({"status": 429}, "error", 429),
     "500": ({"status": 500}, "error", 500),
     "503": ({"status": 503}, "error", 503),
+    # the provider quotes back every auth header it got (API key, SigV4 header and session token, OAuth token)
+    "401_quoting_the_credentials": ({"status": 401, "echo_credentials": True}, "error", 401),
     "timeout": ({"mode": "timeout", "delay": SLOW_UPSTREAM_S}, "timeout", None),
     "refused": ({"mode": "refuse"}, "connection_error", None),
     "dropped_mid_body": ({"mode": "drop_mid_body"}, "connection_error", None),
@@ -158,6 +161,18 @@ def upstream_credentials(sim: ProviderSimulator, provider: str, expected: int, w
         time.sleep(0.05)
 
 
+def sent_auth_values(sim: ProviderSimulator, credential: str) -> list[str]:
+    """The auth header values (bearer token alone too) of the upstream calls made with ``credential``."""
+    values = []
+    for request in sim.requests:
+        if request.credential == credential:
+            for name in ECHOED_HEADERS:
+                value = request.headers.get(name)
+                if value:
+                    values += [value, value.removeprefix("Bearer ")]
+    return values
+
+
 def assert_no_secret(text: str, *secrets: Any) -> None:
     for secret in secrets:
         values = secret.values() if isinstance(secret, dict) else [secret]
@@ -207,7 +222,7 @@ def test_byok_fault_falls_back_to_shared_capacity_of_the_same_provider(
     assert (byok["attempt"], byok["provider"], byok["credential"], byok["key_id"]) == (1, provider, "byok", key["id"])
     assert (byok["outcome"], byok["status_code"]) == (outcome, status_code)
     assert byok["error"]
-    assert_no_secret(json.dumps(record), credentials)
+    assert_no_secret(json.dumps(record), credentials, *sent_auth_values(gateway.sim, credential_id(credentials)))
     assert (shared["attempt"], shared["credential"], shared["key_id"], shared["outcome"], shared["status_code"]) == (
         2,
         "shared",

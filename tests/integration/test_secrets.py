@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -23,6 +24,7 @@ from boto3.dynamodb.types import Binary
 from gateway.observability import logger
 from local.apigw import Router
 from local.simulator import make_service_account
+from local.simulator.dispatch import ECHOED_HEADERS as ECHOED
 from tests.conftest import CurrentStdout, Gateway
 from tests.integration.test_hostile_input import in_process
 
@@ -200,3 +202,157 @@ def drive_and_search(
         if fragment in text
     ]
     assert leaks == []
+
+
+# --- exact secrets quoted back by an upstream ----------------------------------------------------------------
+#
+# Secrets shaped so that no pattern of ``logs.redact`` can recognise them (lower-case letters only: no prefix, no
+# digits, short): only exact scrubbing of the attempt's own credential removes them. For each kind, the
+# simulator quotes the secret back in its error body (401 that falls back, 400 that ends the request) on chat,
+# streaming chat, a stored key's test and a create with test; then every response, log line and item is searched.
+
+
+def plain(length: int) -> str:
+    return "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(length))
+
+
+@dataclass
+class SecretKind:
+    provider: str
+    credentials: Any
+    claimed: str  # what the simulator matches the fault on
+    quoted: list[str]  # what the upstream quotes back
+    echo: bool = False  # also quote the auth headers the request carried (the OAuth token in use)
+
+
+def secret_kinds(sim: Any) -> dict[str, SecretKind]:
+    api_key = plain(12)
+    bedrock_key = plain(24)
+    aws = {
+        "accessKeyId": "AKIA" + secrets.token_hex(8).upper(),
+        "secretAccessKey": plain(40),
+        "sessionToken": plain(30),
+    }
+    sa = make_service_account("exact-secret-proj", sim.token_uri)
+    middle_line = sa["private_key"].splitlines()[5]
+    sim.accept_api_key("deepseek", api_key)
+    sim.accept_api_key("amazon-bedrock", bedrock_key)
+    sim.accept_aws(aws["accessKeyId"], aws["secretAccessKey"])
+    sim.accept_service_account(sa)
+    return {
+        "api key": SecretKind("deepseek", api_key, api_key, [api_key]),
+        "bedrock api key": SecretKind("amazon-bedrock", bedrock_key, bedrock_key, [bedrock_key]),
+        "aws credentials": SecretKind(
+            "amazon-bedrock", aws, aws["accessKeyId"], [aws[k] for k in ("accessKeyId", "secretAccessKey")], echo=True
+        ),
+        "private key lines": SecretKind("google-vertex", sa, sa["client_email"], [middle_line]),
+        "oauth access token": SecretKind("google-vertex", sa, sa["client_email"], [], echo=True),
+    }
+
+
+@pytest.mark.parametrize(
+    "kind", ["api key", "bedrock api key", "aws credentials", "private key lines", "oauth access token"]
+)
+def test_a_secret_quoted_back_by_the_upstream_is_scrubbed_everywhere(
+    kind: str, gateway: Gateway, capfd: Any, caplog: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(logger.registered_handler, "stream", CurrentStdout())
+    caplog.set_level(logging.DEBUG)
+    sim = gateway.sim
+    spec = secret_kinds(sim)[kind]
+    http = httpx.Client(
+        transport=in_process(Router.from_template(stage="test")),
+        base_url="https://gateway.test",
+        headers={"Authorization": f"Bearer {gateway.api_key}"},
+        timeout=30,
+    )
+    responses: list[httpx.Response] = []
+
+    def call(method: str, path: str, body: Any = None) -> httpx.Response:
+        responses.append(http.request(method, path, json=body))
+        return responses[-1]
+
+    def quote_back(status: int) -> None:
+        message = f"Invalid credentials: {' and '.join(spec.quoted)}." if spec.quoted else "Invalid credentials."
+        sim.fail(
+            spec.provider, status=status, message=message, echo_credentials=spec.echo, credential=spec.claimed, times=1
+        )
+
+    chat_body = {
+        "model": MODELS[spec.provider],
+        "messages": [{"role": "user", "content": "hi"}],
+        "provider": {"only": [spec.provider]},
+    }
+    key = call("POST", "/v1/byok/keys", {"provider": spec.provider, "credentials": spec.credentials})
+    assert key.status_code == 201, key.text
+    assert call("POST", "/v1/chat/completions", chat_body).status_code == 200  # caches the OAuth token, if any
+    quote_back(401)
+    assert call("POST", "/v1/chat/completions", chat_body).json()["usage"]["is_byok"] is False
+    quote_back(401)
+    assert call("POST", "/v1/chat/completions", {**chat_body, "stream": True}).status_code == 200
+    quote_back(400)
+    rejected = call("POST", "/v1/chat/completions", chat_body)
+    assert rejected.status_code == 400 and "Invalid credentials" in rejected.text  # the upstream's words survive
+    quote_back(401)
+    assert call("POST", f"/v1/byok/keys/{key.json()['id']}/test").json()["ok"] is False
+    quote_back(401)
+    body = {"provider": spec.provider, "credentials": spec.credentials, "test": True}
+    assert call("POST", "/v1/byok/keys", body).status_code == 422
+    for log in call("GET", "/v1/logs?limit=100").json()["data"]:
+        call("GET", f"/v1/logs/{log['request_id']}")
+    call("GET", f"/v1/byok/keys/{key.json()['id']}")
+
+    sent = [r for r in sim.requests if r.provider == spec.provider]
+    secret_values = [*spec.quoted]
+    if spec.echo:  # the auth header values the upstream saw, OAuth access tokens included
+        secret_values += [
+            v.removeprefix("Bearer ") for r in sent for n, v in r.headers.items() if n in ECHOED and len(v) >= 8
+        ]
+    captured = capfd.readouterr()
+    logged = captured.out + captured.err + caplog.text
+    said = "\n".join(json.dumps(dict(r.headers)) + r.text for r in responses)
+    stored = rendered_tables(gateway)
+    assert "upstream attempt" in logged and "[redacted]" in said  # the capture captured, the quote arrived
+    leaks = [
+        (where, secret)
+        for secret in secret_values
+        for where, text in (("response", said), ("log", logged), ("table", stored))
+        if secret in text
+    ]
+    print("DEBUGSAID", said[-3000:])
+    assert secret_values and leaks == []
+
+
+def test_the_operators_key_quoted_in_a_shared_400_never_reaches_the_customer(
+    gateway: Gateway, capfd: Any, caplog: Any, monkeypatch: Any
+) -> None:
+    from gateway import admin, keystore
+
+    monkeypatch.setattr(logger.registered_handler, "stream", CurrentStdout())
+    caplog.set_level(logging.DEBUG)
+    operator_key = plain(16)
+    gateway.sim.accept_api_key("deepseek", operator_key)
+    admin.set_platform_key("deepseek", operator_key)
+    keystore.clear()
+    gateway.sim.fail("deepseek", status=400, message=f"Bad request for key {operator_key}", credential=operator_key)
+    http = httpx.Client(
+        transport=in_process(Router.from_template(stage="test")),
+        base_url="https://gateway.test",
+        headers={"Authorization": f"Bearer {gateway.api_key}"},
+        timeout=30,
+    )
+    body = {"model": "deepseek/deepseek-v3.2", "messages": [{"role": "user", "content": "hi"}]}
+
+    answers = [
+        http.post("/v1/chat/completions", json=body),
+        http.post("/v1/chat/completions", json={**body, "stream": True}),
+    ]
+    answers += [http.get("/v1/logs?limit=10")]
+
+    assert [a.status_code for a in answers] == [400, 400, 200]
+    captured = capfd.readouterr()
+    everything = (
+        "\n".join(a.text for a in answers) + captured.out + captured.err + caplog.text + rendered_tables(gateway)
+    )
+    assert "Bad request for key [redacted]" in answers[0].text
+    assert operator_key not in everything

@@ -173,17 +173,6 @@ def test_failed_test_on_create_raises_422_with_the_result_and_stores_nothing(
     assert snapshot(account_id).keys == []
 
 
-def test_provider_text_quoting_the_secret_is_redacted(account_id: str, upstream: FakeConnectionTest) -> None:
-    upstream.ok = False
-    upstream.message = f"HTTP 401: Incorrect API key provided: {API_KEY}."
-
-    with pytest.raises(Unprocessable) as info:
-        create(account_id, provider="openai", credentials=API_KEY, test=True)
-
-    assert API_KEY not in str(info.value.body())
-    assert "[redacted]" in info.value.body()["error"]["test"]["error"]["message"]
-
-
 def test_provisioned_throughput_is_only_for_vertex(account_id: str) -> None:
     with pytest.raises(Unprocessable) as info:
         create(account_id, provider="amazon-bedrock", credentials=API_KEY, provisioned_throughput=True)

@@ -15,7 +15,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, Secret, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Secret, field_validator
 
 from gateway import catalog, credentials, crypto, keystore, store
 from gateway.errors import BrokenKey, Conflict, NotFound, Unprocessable
@@ -106,21 +106,6 @@ def _encrypt(account_id: str, key_id: str, provider: str, parsed: credentials.Pa
     return crypto.encrypt(credentials.to_plaintext(parsed.credentials), context)
 
 
-def _secrets_of(creds: keystore.AnyCredentials) -> list[str]:
-    return [value.get_secret_value() for _, value in creds if isinstance(value, SecretStr) and value]
-
-
-def _scrubbed(result: dict[str, Any], creds: keystore.AnyCredentials) -> dict[str, Any]:
-    """The test result with any echo of the credentials removed from the provider's error text."""
-    error = result.get("error")
-    if not error or not isinstance(error.get("message"), str):
-        return result
-    message = error["message"]
-    for secret in _secrets_of(creds):
-        message = message.replace(secret, "[redacted]")
-    return {**result, "error": {**error, "message": message}}
-
-
 def _connection_test(
     provider: str, creds: keystore.AnyCredentials, region: str | None, provisioned_throughput: bool, owner: str
 ) -> dict[str, Any]:
@@ -128,8 +113,8 @@ def _connection_test(
     from gateway.routing import run_connection_test
 
     timeout_s = get_settings().key_test_timeout_ms / 1000
-    result = run_connection_test(provider, creds, region, provisioned_throughput, timeout_s, owner=owner)
-    return _scrubbed(result, creds)
+    # The provider's error text in the result is already scrubbed of these credentials by run_attempt.
+    return run_connection_test(provider, creds, region, provisioned_throughput, timeout_s, owner=owner)
 
 
 def _carries_region(raw: Any) -> bool:

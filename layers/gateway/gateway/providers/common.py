@@ -150,7 +150,9 @@ def _redacted(match: re.Match[str]) -> str:
 
 
 def error_text(status: int, body: bytes, *paths: tuple[str, ...]) -> str:
-    """The provider's error message found at the first matching key path, redacted; else the status."""
+    """The provider's error message found at the first matching key path, else the status. Not yet redacted:
+    ``routing`` first scrubs the attempt's exact secrets from it, then ``redact``s and cuts it (cutting first
+    could leave part of a quoted key behind)."""
     try:
         value: Any = json.loads(body)
     except ValueError:
@@ -162,7 +164,7 @@ def error_text(status: int, body: bytes, *paths: tuple[str, ...]) -> str:
         for key in path:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, str) and node.strip():
-            return redact(node)
+            return node.strip()
     return f"upstream returned HTTP {status}"
 
 
