@@ -43,6 +43,9 @@ class Settings(BaseModel):
     key_test_timeout_ms: int = Field(10_000, alias="KEY_TEST_TIMEOUT_MS", ge=500)
     max_body_bytes: int = Field(4 * 1024 * 1024, alias="MAX_BODY_BYTES", ge=1024)
     credential_cache_ttl_s: int = Field(300, alias="CREDENTIAL_CACHE_TTL_S", ge=0)
+    # How long a process remembers a gateway key it has proven (by hash), to skip its GetItem on warm requests.
+    # Revocation is not delayed by it: every request's account Query rechecks the key's revoked flag.
+    auth_cache_ttl_s: int = Field(300, alias="AUTH_CACHE_TTL_S", ge=0)
     # BYOK keys one customer may hold; a create beyond it is 409 key_limit_reached.
     max_keys_per_account: int = Field(50, alias="MAX_KEYS_PER_ACCOUNT", ge=1, le=10_000)
     # Upstream attempts one request may make, across every model and provider: the plan is cut there.

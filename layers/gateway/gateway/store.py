@@ -1,9 +1,10 @@
 """Data access for the accounts table: accounts, hashed gateway API keys, BYOK and platform credentials.
 
 Single-table design: everything a request needs about its customer lives in one partition
-(``ACCOUNT#<id>``), so one strongly consistent Query authenticates the caller, reads its credits and lists its
-BYOK keys. That is the only DynamoDB read before the upstream call on a warm request. Only this module
-touches the accounts table.
+(``ACCOUNT#<id>``), so one strongly consistent Query confirms the caller's key is live, reads its credits and
+lists its BYOK keys. A key not yet proven in this process is first checked with one GetItem of its own hash
+item, so a wrong secret never costs a read of the partition (see ``authenticate``); on a warm request the Query
+is the only DynamoDB read before the upstream call. Only this module touches the accounts table.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -171,19 +174,64 @@ def load_account(account_id: str) -> AccountSnapshot | None:
     return AccountSnapshot(account=profile, api_key_hashes=hashes, keys=keys)
 
 
+# sha256 of a gateway key -> (expiry, account id), for keys this process has seen proven. Bounded: a key that
+# falls out is simply proven again.
+_proven: dict[str, tuple[float, str]] = {}
+_proven_lock = threading.Lock()
+PROVEN_KEYS_MAX = 4096
+
+
 def authenticate(api_key: str) -> AccountSnapshot | None:
-    """The caller's account when ``api_key`` is a live gateway key, else None (never says which part failed)."""
+    """The caller's account when ``api_key`` is a live gateway key, else None (never says which part failed).
+
+    A wrong secret costs one GetItem of one small item (``APIKEY#<sha256>``), whatever the account holds; only
+    a key proven that way gets its account partition read. A process remembers proven keys (by hash) for
+    ``AUTH_CACHE_TTL_S``, so a warm request makes just the partition Query, which still carries every gateway
+    key's revoked flag: revocation takes effect on the very next request, cached or not.
+    """
     account_id = account_id_from_api_key(api_key)
     if account_id is None:
         return None
-    snapshot = load_account(account_id)
-    if snapshot is None:
-        return None
     digest = hash_api_key(api_key)
-    live = any(
+    if not _is_proven(digest, account_id):
+        item = _table().get_item(Key={"pk": _pk(account_id), "sk": f"APIKEY#{digest}"}, ConsistentRead=True).get("Item")
+        if item is None or item.get("revoked", False):
+            return None
+        _remember(digest, account_id)
+    snapshot = load_account(account_id)
+    live = snapshot is not None and any(
         hmac.compare_digest(digest, stored) and not revoked for stored, revoked in snapshot.api_key_hashes.items()
     )
-    return snapshot if live else None
+    if not live:
+        _forget(digest)
+        return None
+    return snapshot
+
+
+def _is_proven(digest: str, account_id: str) -> bool:
+    with _proven_lock:
+        hit = _proven.get(digest)
+    return hit is not None and hit[0] > time.monotonic() and hit[1] == account_id
+
+
+def _remember(digest: str, account_id: str) -> None:
+    ttl = get_settings().auth_cache_ttl_s
+    if ttl <= 0:
+        return
+    with _proven_lock:
+        if len(_proven) >= PROVEN_KEYS_MAX:
+            _proven.pop(next(iter(_proven)))  # the oldest entry
+        _proven[digest] = (time.monotonic() + ttl, account_id)
+
+
+def _forget(digest: str) -> None:
+    with _proven_lock:
+        _proven.pop(digest, None)
+
+
+def clear_auth_cache() -> None:
+    with _proven_lock:
+        _proven.clear()
 
 
 # --- accounts (admin CLI) ---------------------------------------------------------------------------------
