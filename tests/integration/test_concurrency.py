@@ -1,9 +1,9 @@
-"""Concurrency: parallel requests lose no credit update, respect the overdraft bound, and keep keys consistent.
+"""Concurrency: parallel requests lose no credit update, never overdraw a balance, and keep keys consistent.
 
 Given the real handlers behind the local API server (one thread per request, like concurrent Lambda
-invocations) over moto's tables. README "Credits": a shared attempt starts only while the balance is positive,
-the cost is taken with one atomic ADD afterwards, so the balance can dip below zero by at most the cost of the
-shared requests in flight when it crossed zero.
+invocations) over moto's tables, each conditional write applied atomically as DynamoDB does. README
+"Credits": every shared attempt first holds its maximum cost with one conditional update, so no number of
+concurrent requests can take a balance below zero; the actual cost is settled after the answer.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 
-from gateway import store
+from gateway import credits, store
 from gateway.catalog import get_catalog
+from gateway.schemas import ChatRequest
 from tests.conftest import Gateway
 
 N = 20
@@ -60,15 +62,23 @@ def in_parallel(count: int, work: Any) -> list[Any]:
         return list(pool.map(run, range(count)))
 
 
-def test_concurrent_shared_requests_charge_each_success_exactly_once(api: Any, gateway: Gateway) -> None:
-    # Given the cost of one request, and a customer whose balance covers about five
-    probe = httpx.post(
-        f"{api.url}/v1/chat/completions", json=BODY, headers={"Authorization": f"Bearer {gateway.api_key}"}, timeout=30
-    )
-    assert probe.status_code == 200, probe.text
-    one = exact_cost(probe)
-    assert one > 0
-    customer = gateway.create_customer("five requests", credits=str(one * 5))
+def hold_for(body: dict[str, Any], model: str, provider: str) -> Decimal:
+    """What a shared attempt of ``body`` reserves (its maximum cost)."""
+    offer = next(o for o in get_catalog().model(model).providers if o.slug == provider)  # type: ignore[union-attr]
+    return credits.max_cost(offer, ChatRequest.model_validate(body))
+
+
+def holds_left(gateway: Gateway, account_id: str) -> dict[str, Any]:
+    table = boto3.resource("dynamodb").Table(gateway.env["ACCOUNTS_TABLE"])
+    return dict(table.get_item(Key={"pk": f"ACCOUNT#{account_id}", "sk": "PROFILE"})["Item"].get("holds", {}))
+
+
+def test_concurrent_shared_requests_charge_each_success_exactly_once(
+    api: Any, gateway: Gateway, serialized_dynamodb: None
+) -> None:
+    # Given a customer whose balance covers five reservations
+    hold = hold_for(BODY, MODEL, "deepseek")
+    customer = gateway.create_customer("five requests", credits=str(hold * 5))
     initial = balance(customer.account_id)
 
     # When twenty requests arrive at once
@@ -78,20 +88,51 @@ def test_concurrent_shared_requests_charge_each_success_exactly_once(api: Any, g
 
     responses = in_parallel(N, send)
 
-    # Then each answer is a success or a 402, and every success was charged exactly once
+    # Then each answer is a success or a 402, at least the five covered ones succeeded, and every success was
+    # charged exactly its cost: no hold is left behind and the balance never went below zero
     statuses = sorted(r.status_code for r in responses)
     assert set(statuses) <= {200, 402}, [r.text for r in responses if r.status_code not in (200, 402)]
     successes = [r for r in responses if r.status_code == 200]
     assert len(successes) >= 5
     charged = sum((exact_cost(r) for r in successes), Decimal(0))
+    assert balance(customer.account_id) == initial - charged
+    assert balance(customer.account_id) >= 0
+    assert holds_left(gateway, customer.account_id) == {}
+
+
+def test_fifty_big_shared_requests_never_take_the_balance_below_zero(
+    api: Any, gateway: Gateway, serialized_dynamodb: None
+) -> None:
+    # Given 50 cents and fifty concurrent shared Claude requests with 40 KB prompts, each costing about 6 cents
+    # (the issue's overdraft: together they cost six times the balance)
+    body = {
+        "model": "anthropic/claude-sonnet-4.5",
+        "messages": [{"role": "user", "content": "a " * 20_000}],
+        "max_tokens": 50,
+        "provider": {"only": ["anthropic"]},
+    }
+    assert Decimal("0.1") < hold_for(body, "anthropic/claude-sonnet-4.5", "anthropic") < Decimal("0.2")
+    customer = gateway.create_customer("fifty cents", credits="0.5")
+
+    def send(_: int) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {customer.api_key}"}
+        return httpx.post(f"{api.url}/v1/chat/completions", json=body, headers=headers, timeout=60)
+
+    responses = in_parallel(50, send)
+
+    # Then some are refused with 402 naming the amount, none overdraws, and the charges are exact
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 402}
+    assert 200 in statuses and 402 in statuses
+    refused = next(r for r in responses if r.status_code == 402).json()["error"]
+    assert (
+        refused["code"] == "insufficient_credits" and "max_tokens" in refused["message"] and "$" in refused["message"]
+    )
+    charged = sum(Decimal(str(r.json()["usage"]["cost"])) for r in responses if r.status_code == 200)
     final = balance(customer.account_id)
-    assert final == initial - charged
-    # And the overdraft is at most what the requests in flight could cost (all N started before any charge)
-    assert final >= -(one * N)
-    assert final > initial - one * N - one  # nothing was charged twice
-    # And once the balance is gone, the next request is refused
-    late = send(0)
-    assert late.status_code == (402 if final <= 0 else 200)
+    assert final >= 0
+    assert final == pytest.approx(Decimal("0.5") - charged, abs=Decimal("0.000001") * len(responses))
+    assert holds_left(gateway, customer.account_id) == {}
 
 
 def test_concurrent_patch_and_delete_leave_a_key_consistent(api: Any, gateway: Gateway) -> None:

@@ -249,30 +249,53 @@ def test_logs_write_throttled_keeps_the_answer_and_prints_the_whole_record(
     assert [line["credential"] for line in attempt_lines] == ["byok", "shared"]
 
 
-def test_credit_charge_throttled_keeps_the_answer_and_logs_the_uncharged_cost(
+def test_credit_settlement_throttled_keeps_the_answer_and_logs_the_uncharged_cost(
     openai_client: openai.OpenAI,
     api: Any,
     gateway: Gateway,
     monkeypatch: pytest.MonkeyPatch,
     stdout_lines: Any,
 ) -> None:
+    # Given the hold goes through, but the settlement after the answer is throttled
     before = balance(gateway.customer.account_id)
     real_table = store._table
     throttled = client_error("ProvisionedThroughputExceededException", "UpdateItem")
-    monkeypatch.setattr(store, "_table", lambda: FailingTable(real_table(), throttled, "update_item"))
+    real_hold = store.hold_credits
+
+    def hold_then_throttle(*args: Any) -> bool:
+        held = real_hold(*args)
+        monkeypatch.setattr(store, "_table", lambda: FailingTable(real_table(), throttled, "update_item"))
+        return held
+
+    monkeypatch.setattr(store, "hold_credits", hold_then_throttle)
     stdout_lines()
 
     raw = create(openai_client, "openai/gpt-5-mini")
 
     cost = Decimal(str(raw.parse().usage.model_extra["cost"]))
     assert cost > 0
-    [charge] = [line for line in stdout_lines() if line.get("message") == "credit charge failed"]
-    assert charge["level"] == "ERROR"
-    assert (charge["request_id"], charge["account_id"], Decimal(charge["cost"])) == (
-        raw.headers["x-request-id"],
-        gateway.customer.account_id,
-        cost,
-    )
-    assert balance(gateway.customer.account_id) == before
+    [settlement] = [line for line in stdout_lines() if line.get("message") == "credit settlement failed"]
+    assert settlement["level"] == "ERROR"
+    assert settlement["account_id"] == gateway.customer.account_id
+    assert settlement["actual_nanos"] == pytest.approx(float(cost) * 1e9, abs=1)
+    held = Decimal(settlement["held_nanos"]) / store.NANOS_PER_USD
+    monkeypatch.setattr(store, "_table", real_table)
+    assert balance(gateway.customer.account_id) == before - held  # the hold stands until it expires
     record = get_log(api.url, gateway.api_key, raw.headers["x-request-id"])
     assert Decimal(str(record["cost"])) == cost, "the record keeps what should have been charged"
+
+
+def test_credit_reservation_throttled_is_a_503_and_charges_nothing(
+    openai_client: openai.OpenAI, api: Any, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = balance(gateway.customer.account_id)
+    real_table = store._table
+    throttled = client_error("ProvisionedThroughputExceededException", "UpdateItem")
+    monkeypatch.setattr(store, "_table", lambda: FailingTable(real_table(), throttled, "update_item"))
+
+    with pytest.raises(openai.InternalServerError) as raised:
+        create(openai_client, "openai/gpt-5-mini")
+
+    assert raised.value.status_code == 503
+    monkeypatch.setattr(store, "_table", real_table)
+    assert balance(gateway.customer.account_id) == before

@@ -34,6 +34,8 @@ class Offer(BaseModel):
     model_id: str
     family: Family
     pricing: Pricing = Pricing(prompt=Decimal(0), completion=Decimal(0))
+    # The most tokens this offer can generate for one request (the model's, unless the offer says otherwise).
+    max_output_tokens: int | None = None
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         return (self.pricing.prompt * prompt_tokens + self.pricing.completion * completion_tokens) / Decimal(1_000_000)
@@ -43,6 +45,7 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True)
     id: str
     owned_by: str
+    max_output_tokens: int
     providers: tuple[Offer, ...]
 
 
@@ -70,4 +73,7 @@ def get_catalog() -> Catalog:
     raw = json.loads((Path(__file__).parent / "catalog.json").read_text())
     for slug, info in raw["providers"].items():
         info["test_model"] = {"slug": slug, **info["test_model"]}
+    for model in raw["models"]:
+        for offer in model["providers"]:
+            offer.setdefault("max_output_tokens", model["max_output_tokens"])
     return Catalog.model_validate(raw)

@@ -2,9 +2,9 @@
 
 Knows nothing of HTTP events: ``complete`` takes the caller's account snapshot and the parsed request and
 returns a ``ChatResult`` (a JSON completion or an assembled SSE body) or raises a ``GatewayError``.
-Credits: a shared attempt starts only while the balance read at the start of the request is positive; the
-cost is taken afterwards with one atomic ADD. Concurrent in-flight requests can therefore each pass the check,
-so a balance can go below zero by at most the cost of the shared requests in flight when it crossed zero.
+Credits (``gateway.credits``): a shared attempt first reserves its maximum cost, and is skipped when the
+balance cannot cover it; a success settles the actual cost, a failure releases the hold. No number of
+concurrent requests can take a balance below zero.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from typing import Any
 
-from gateway import keystore, store
+from gateway import credits, keystore, store
 from gateway.catalog import get_catalog
 from gateway.errors import BrokenKey, GatewayError, NotFound, PaymentRequired
 from gateway.logs import AttemptRecord, RequestRecord, emit_attempt, redact, save_request
-from gateway.observability import logger
 from gateway.plan import PlannedAttempt, byok_attempts, candidate_offers, shared_attempts
 from gateway.providers import Target
 from gateway.routing import MIN_ATTEMPT_SECONDS, AttemptResult, run_attempt
@@ -138,22 +137,13 @@ def _usage(result: AttemptResult, planned: PlannedAttempt) -> tuple[int, int, De
     return prompt, completion, cost
 
 
-def _charge(account_id: str, cost: Decimal, request_id: str) -> None:
-    if cost <= 0:
-        return
-    try:
-        store.add_credits(account_id, -cost)
-    # The answer is already paid for upstream: never fail it, leave a trace to reconcile.
-    except Exception as exc:
-        logger.error(
-            "credit charge failed",
-            extra={
-                "request_id": request_id,
-                "account_id": account_id,
-                "cost": str(cost),
-                "error_type": type(exc).__name__,
-            },
-        )
+def _insufficient_credits(needed: Decimal) -> PaymentRequired:
+    amount = needed.quantize(Decimal("0.000001"), rounding=ROUND_UP)
+    return PaymentRequired(
+        f"insufficient credits: shared capacity needs up to ${amount} for this "
+        "request (its prompt plus max_tokens, or the model's maximum output, at the provider's prices) and the "
+        "balance does not cover it; add credits, or send a lower max_tokens, which needs less"
+    )
 
 
 def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: str) -> ChatResult:
@@ -163,24 +153,39 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
     account_id = snapshot.account.account_id
     results: list[AttemptResult] = []
     winner: tuple[PlannedAttempt, AttemptResult] | None = None
+    winner_hold: credits.Reservation | None = None
+    short_of: Decimal | None = None  # the least a shared attempt skipped for credits needed
     error: GatewayError | None = None
     try:
-        for number, planned in enumerate(_planned_attempts(snapshot, request), start=1):
+        for planned in _planned_attempts(snapshot, request):
             if results and deadline - time.monotonic() < MIN_ATTEMPT_SECONDS:
                 break  # out of time: the attempts so far decide the answer (504 if the last one timed out)
             if len(results) >= get_settings().max_attempts:
                 break  # MAX_ATTEMPTS cuts the plan, across every model of the request
-            result = _attempt(number, planned, request, deadline)
+            hold = None
+            if planned.credential == "shared":
+                needed = credits.max_cost(planned.offer, request)
+                hold = credits.reserve(account_id, needed)
+                if hold is None:  # the balance cannot cover this attempt's worst case: skip it
+                    short_of = needed if short_of is None else min(short_of, needed)
+                    continue
+            number = len(results) + 1
+            result = None
+            try:
+                result = _attempt(number, planned, request, deadline)
+            finally:
+                if hold is not None and (result is None or not (result.ok or result.stream_broken)):
+                    credits.release(hold)
             results.append(result)
             emit_attempt(request_id, account_id, request.model, result.record, fallback=number > 1)
             if result.ok or result.stream_broken:
-                winner = (planned, result)
+                winner, winner_hold = (planned, result), hold
                 break
             if result.terminal is not None:
                 error = result.terminal
                 break
         if winner is None and error is None:
-            error = _final_error(results)
+            error = _insufficient_credits(short_of) if short_of is not None else _final_error(results)
     except GatewayError as exc:
         error = exc
 
@@ -217,7 +222,8 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
         raise error
     planned, result = winner
     prompt, completion, cost = _usage(result, planned)
-    _charge(account_id, cost, request_id)
+    if winner_hold is not None:
+        credits.settle(winner_hold, cost)
     is_byok = planned.credential == "byok"
     extra = {"provider": planned.provider, "is_byok": is_byok, "cost": float(cost)}
     if request.stream:

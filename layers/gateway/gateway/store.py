@@ -160,7 +160,9 @@ def load_account(account_id: str) -> AccountSnapshot | None:
             profile = Account(
                 account_id=account_id,
                 name=item.get("name", ""),
-                credits=to_usd(item.get("credits_nanos", 0)),
+                # Holds past their expiry belong to requests that can no longer be running: their amount is
+                # available again (``credits.reserve`` releases them for real when it needs the room).
+                credits=to_usd(int(item.get("credits_nanos", 0)) + sum(expired_holds(item).values())),
                 created_at=item["created_at"],
                 key_count=None if item.get("key_count") is None else int(item["key_count"]),
             )
@@ -249,6 +251,7 @@ def create_account(name: str, credits: Decimal, account_id: str | None = None) -
             "credits_nanos": to_nanos(credits),
             "created_at": account.created_at,
             "key_count": 0,
+            "holds": {},
         },
         ConditionExpression=Attr("pk").not_exists(),
     )
@@ -330,6 +333,91 @@ def add_credits(account_id: str, amount: Decimal) -> Decimal:
             raise KeyError(account_id) from None
         raise
     return to_usd(result["Attributes"]["credits_nanos"])
+
+
+# --- credit holds (see gateway.credits) -------------------------------------------------------------------------
+#
+# A hold is an entry of the profile's ``holds`` map, {hold id: {"nanos", "expires_at"}}, written in the same
+# conditional update that takes its amount off ``credits_nanos``: the balance never counts money a request in
+# flight may still spend, and no update can take it below zero.
+
+
+def expired_holds(profile: dict[str, Any], now: float | None = None) -> dict[str, int]:
+    """hold id -> nanos of the profile item's holds whose expiry has passed."""
+    now = time.time() if now is None else now
+    holds = profile.get("holds") or {}
+    return {
+        hold_id: int(hold.get("nanos", 0))
+        for hold_id, hold in holds.items()
+        if isinstance(hold, dict) and int(hold.get("expires_at", 0)) <= now
+    }
+
+
+def hold_credits(account_id: str, hold_id: str, nanos: int, expires_at: int) -> bool:
+    """Take ``nanos`` off the balance into a hold, only if the balance covers it. False if it does not."""
+    kwargs: dict[str, Any] = {
+        "Key": {"pk": _pk(account_id), "sk": "PROFILE"},
+        "UpdateExpression": "SET credits_nanos = credits_nanos - :n, holds.#h = :hold",
+        "ConditionExpression": "credits_nanos >= :n",
+        "ExpressionAttributeNames": {"#h": hold_id},
+        "ExpressionAttributeValues": {":n": nanos, ":hold": {"nanos": nanos, "expires_at": expires_at}},
+    }
+    try:
+        _table().update_item(**kwargs)
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code == "ConditionalCheckFailedException":
+            return False
+        if code != "ValidationException":
+            raise
+        # A profile written before holds existed has no map to add to: give it one, then try again.
+        _table().update_item(
+            Key={"pk": _pk(account_id), "sk": "PROFILE"},
+            UpdateExpression="SET holds = if_not_exists(holds, :empty)",
+            ConditionExpression=Attr("pk").exists(),
+            ExpressionAttributeValues={":empty": {}},
+        )
+        return hold_credits(account_id, hold_id, nanos, expires_at)
+    return True
+
+
+def close_hold(account_id: str, hold_id: str, refund_nanos: int) -> bool:
+    """Remove a hold, giving ``refund_nanos`` back (negative: taking that much more, only if the balance covers
+    it). False if the hold was already closed, or the extra is not covered (then nothing changes)."""
+    try:
+        _table().update_item(
+            Key={"pk": _pk(account_id), "sk": "PROFILE"},
+            UpdateExpression="SET credits_nanos = credits_nanos + :refund REMOVE holds.#h",
+            ConditionExpression="attribute_exists(holds.#h) AND credits_nanos >= :extra",
+            ExpressionAttributeNames={"#h": hold_id},
+            ExpressionAttributeValues={":refund": refund_nanos, ":extra": max(0, -refund_nanos)},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def take_credits(account_id: str, nanos: int) -> bool:
+    """Take ``nanos`` off the balance only if it covers them; False (and no change) otherwise."""
+    try:
+        _table().update_item(
+            Key={"pk": _pk(account_id), "sk": "PROFILE"},
+            UpdateExpression="SET credits_nanos = credits_nanos - :n",
+            ConditionExpression="credits_nanos >= :n",
+            ExpressionAttributeValues={":n": nanos},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def profile_item(account_id: str) -> dict[str, Any] | None:
+    item = _table().get_item(Key={"pk": _pk(account_id), "sk": "PROFILE"}, ConsistentRead=True).get("Item")
+    return None if item is None else dict(item)
 
 
 def list_accounts() -> list[Account]:
