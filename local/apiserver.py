@@ -17,6 +17,12 @@ from urllib.parse import urlsplit
 from local.apigw import MAX_PAYLOAD_BYTES, HttpRequest, HttpResponse, Router, gateway_error, payload_too_large
 
 _CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+_PARSE_ERRORS = {
+    431: ("request header fields too large", "request_header_fields_too_large"),
+    414: ("request URI too long", "request_uri_too_long"),
+    400: ("malformed HTTP request", "bad_request"),
+    505: ("HTTP version not supported", "http_version_not_supported"),
+}
 
 
 class _BadRequestBody(ValueError):
@@ -111,6 +117,22 @@ class _Handler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._serve()
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What the stdlib answers a request it cannot parse (a header line over 64 KiB, too many headers, a
+        malformed request line), in the gateway's JSON error shape with a request id instead of its HTML page.
+        Its own message is not used: it can quote the request line."""
+        self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # a refused request line says nothing of the client: answer with headers
+        known = _PARSE_ERRORS.get(code)
+        text, error_code = known if known else ("the request could not be parsed", "bad_request")
+        response = gateway_error(code, text, "invalid_request_error", error_code, str(uuid.uuid4()))
+        try:
+            self._send(response)
+        except _CLIENT_GONE:
+            return
+        self._log(code, time.monotonic())
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Replaced by ``_log``: the stdlib line would include the query string."""
 
@@ -194,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
         if stream is None:
             return
         elapsed_ms = (time.monotonic() - started) * 1000
-        path = urlsplit(self.path).path
+        path = urlsplit(getattr(self, "path", "")).path  # unset when the request line itself was refused
         line = f"{self.client_address[0]} {self.command} {path} {status} {elapsed_ms:.0f}ms\n"
         with self.server.log_lock:
             stream.write(line)

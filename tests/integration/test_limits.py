@@ -150,3 +150,41 @@ def test_max_attempts_defaults_to_ten(gateway: Gateway) -> None:
 
     assert get_settings().max_attempts == 10
     assert get_settings().max_keys_per_account == 50
+
+
+# --- a create that botocore retries ------------------------------------------------------------------------
+
+
+def test_a_create_botocore_retries_after_its_write_went_through_is_one_key_and_one_201(
+    client: httpx.Client, gateway: Gateway
+) -> None:
+    from gateway import aws
+
+    # Given DynamoDB applies the key's write but its answer is lost, so botocore sends the same call again
+    retried: list[str] = []
+
+    def lose_first_answer(response: Any, operation: Any, request_dict: Any, **_: Any) -> int | None:
+        writes_a_key = b"KEY#" in (request_dict.get("body") or b"")
+        if not retried and writes_a_key and response is not None and response[0].status_code == 200:
+            retried.append(operation.name)
+            return 0  # retry at once, as after a connection reset
+        return None
+
+    events = aws.dynamodb().meta.client.meta.events
+    for operation in ("PutItem", "TransactWriteItems"):
+        events.register(f"needs-retry.dynamodb.{operation}", lose_first_answer)
+    try:
+        response = create(client, "retried")
+    finally:
+        for operation in ("PutItem", "TransactWriteItems"):
+            events.unregister(f"needs-retry.dynamodb.{operation}", lose_first_answer)
+
+    # Then the customer gets one 201 for one key, counted once
+    assert retried, "the write was not retried"
+    assert response.status_code == 201, response.text
+    assert [k["id"] for k in client.get("/v1/byok/keys").json()["data"]] == [response.json()["id"]]
+    assert client.get("/v1/account").json()["keys"]["count"] == 1
+    from gateway import store
+
+    profile = store.profile_item(gateway.customer.account_id)
+    assert profile is not None and int(profile["key_count"]) == 1

@@ -295,3 +295,17 @@ def test_vertex_needs_a_service_account_object(raw: Any) -> None:
     error = rejected("google-vertex", raw)
 
     assert error.param == "credentials"
+
+
+@pytest.mark.parametrize("provider", ["amazon-bedrock", "google-vertex"])
+def test_an_unknown_field_name_is_echoed_only_when_it_is_a_short_identifier(provider: str) -> None:
+    pasted = "sk-live-51HxQpT2eZvKYlo2C0123456789abcdefABCDEF"
+    base = {"accessKeyId": "AKIAEXAMPLE000000001"} if provider == "amazon-bedrock" else {"type": "service_account"}
+
+    with pytest.raises(Unprocessable) as raised:
+        parse_credentials(provider, {**base, "secretAcessKey": "x", pasted: "x"})
+
+    message = raised.value.message
+    assert "secretAcessKey" in message  # a typo is named, to be fixed
+    assert pasted not in message and "51HxQpT2" not in message
+    assert "1 more not shown" in message

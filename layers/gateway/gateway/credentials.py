@@ -26,6 +26,9 @@ SESSION_TOKEN_RE = re.compile(r"^[A-Za-z0-9/+=]{16,4096}$", re.ASCII)
 PROJECT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", re.ASCII)
 SA_EMAIL_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{0,99}@[a-z0-9][a-z0-9.\-]{0,99}\.gserviceaccount\.com$", re.ASCII)
 HEX_RE = re.compile(r"^[0-9a-f]{1,64}$", re.ASCII)
+# An unknown field name short and plain enough to echo in an error (a typo of a real one); anything longer
+# may be a key pasted in the wrong place.
+FIELD_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,23}$", re.ASCII)
 GOOGLE_INFO_URL_RE = re.compile(
     r"^https://(?:[a-z0-9.-]+\.)?(?:googleapis|google)\.com(?:/[A-Za-z0-9_.~%@/\-]*)?$", re.ASCII
 )
@@ -112,6 +115,18 @@ def _invalid(message: str, field: str = "credentials") -> Unprocessable:
     return Unprocessable(message, param=field)
 
 
+def _reject_unknown_fields(obj: dict[str, Any], known: set[str]) -> None:
+    """422 naming unknown fields, but only names that look like identifiers: a secret pasted as a field name
+    (``{"sk-live-...": ""}``) must not come back in the answer."""
+    unknown = set(obj) - known
+    if not unknown:
+        return
+    shown = sorted(name for name in unknown if isinstance(name, str) and FIELD_NAME_RE.fullmatch(name))
+    hidden = len(unknown) - len(shown)
+    parts = shown + ([f"{hidden} more not shown (not a short field name)"] if hidden else [])
+    raise _invalid(f"unknown field(s) in credentials: {', '.join(parts)}", "credentials")
+
+
 def validate_region(provider: str, region: str, field: str = "region") -> str:
     if not isinstance(region, str):
         raise _invalid(f"{field} must be a string", field)
@@ -173,9 +188,7 @@ def _merge_region(provider: str, inner: Any, outer: str | None, default: str) ->
 
 
 def _parse_aws(obj: dict[str, Any], region: str | None) -> ParsedCredentials:
-    unknown = sorted(set(obj) - AWS_FIELDS)
-    if unknown:
-        raise _invalid(f"unknown field(s) in credentials: {', '.join(unknown)}", "credentials")
+    _reject_unknown_fields(obj, AWS_FIELDS)
     access_key_id = _require_str(obj, "accessKeyId", ACCESS_KEY_ID_RE, "is not an AWS access key id")
     secret = _require_str(obj, "secretAccessKey", SECRET_ACCESS_KEY_RE, "is not an AWS secret access key")
     token = obj.get("sessionToken")
@@ -208,9 +221,7 @@ def _parse_private_key(pem: Any) -> str:
 
 
 def _parse_service_account(obj: dict[str, Any], region: str | None) -> ParsedCredentials:
-    unknown = sorted(set(obj) - SERVICE_ACCOUNT_FIELDS)
-    if unknown:
-        raise _invalid(f"unknown field(s) in credentials: {', '.join(unknown)}", "credentials")
+    _reject_unknown_fields(obj, SERVICE_ACCOUNT_FIELDS)
     if obj.get("type") != "service_account":
         raise _invalid('credentials.type must be "service_account"', "credentials.type")
     project_id = _require_str(obj, "project_id", PROJECT_ID_RE, "is not a Google Cloud project id")

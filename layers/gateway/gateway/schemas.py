@@ -20,6 +20,10 @@ MAX_TOOL_CALLS = 128
 MAX_ID = 256
 MAX_STOP = 4
 MAX_STOP_LEN = 512
+# Above any model's output limit (the catalog's largest is 128k); a larger value is a mistake, not a request.
+MAX_OUTPUT_TOKENS = 1_000_000
+# A seed is a signed 64-bit integer everywhere it is accepted.
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
 
 ToolName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
@@ -168,8 +172,8 @@ class ChatRequest(_Strict):
     messages: Annotated[list[Message], Field(min_length=1, max_length=MAX_MESSAGES)]
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    max_tokens: Annotated[int, Field(ge=1)] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=MAX_OUTPUT_TOKENS)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1, le=MAX_OUTPUT_TOKENS)] | None = None
     stop: (
         Annotated[str, Field(max_length=MAX_STOP_LEN)]
         | Annotated[list[Annotated[str, Field(max_length=MAX_STOP_LEN)]], Field(max_length=MAX_STOP)]
@@ -178,7 +182,7 @@ class ChatRequest(_Strict):
     tools: Annotated[list[Tool], Field(max_length=MAX_TOOLS)] | None = None
     tool_choice: ToolChoice | None = None
     response_format: ResponseFormat | None = None
-    seed: int | None = None
+    seed: Annotated[int, Field(ge=SEED_MIN, le=SEED_MAX)] | None = None
     user: Annotated[str, Field(max_length=512)] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None

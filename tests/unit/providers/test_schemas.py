@@ -93,3 +93,9 @@ def test_full_request_parses_into_typed_parts() -> None:
 def test_output_limit_falls_back_to_max_tokens() -> None:
     assert chat(max_tokens=77).output_limit() == 77
     assert chat().output_limit() is None
+
+
+def test_the_largest_allowed_token_limits_and_seeds_pass() -> None:
+    request = chat(max_tokens=1_000_000, max_completion_tokens=1_000_000, seed=2**63 - 1)
+    assert (request.max_tokens, request.seed) == (1_000_000, 2**63 - 1)
+    assert chat(seed=-(2**63)).seed == -(2**63)
