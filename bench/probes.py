@@ -29,6 +29,7 @@ class Probe:
     aws_wire_s: float = 0.0
     calls: Counter[str] = field(default_factory=Counter)  # "service.Operation" -> count
     reads_before_upstream: int | None = None
+    writes_before_upstream: int | None = None
     _in_http: bool = False
     _in_aws: bool = False
 
@@ -37,6 +38,7 @@ class Probe:
         self.upstream_calls = 0
         self.calls = Counter()
         self.reads_before_upstream = None
+        self.writes_before_upstream = None
 
     @property
     def dynamodb_reads(self) -> int:
@@ -63,6 +65,9 @@ class Probe:
             "reads_before_upstream": self.dynamodb_reads
             if self.reads_before_upstream is None
             else self.reads_before_upstream,
+            "writes_before_upstream": self.dynamodb_writes
+            if self.writes_before_upstream is None
+            else self.writes_before_upstream,
             "calls": dict(self.calls),
         }
 
@@ -83,6 +88,7 @@ def install_httpx(probe: Probe) -> None:
             return original(self, request)
         if probe.upstream_calls == 0:
             probe.reads_before_upstream = probe.dynamodb_reads
+            probe.writes_before_upstream = probe.dynamodb_writes
         probe._in_http = True
         started = time.perf_counter()
         try:

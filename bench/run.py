@@ -192,6 +192,7 @@ def warm_report(ours: dict[str, Any], theirs: dict[str, Any], requests: int, war
                 f"{max(figures['reads_before_upstream']):.0f}",
                 f"{sum(figures['reads_before_upstream']) / len(figures['reads']):.3f}",
                 f"{sum(figures['writes']) / len(figures['writes']):.3f}",
+                f"{sum(figures['writes_before_upstream']) / len(figures['writes']):.3f}",
                 f"{sum(figures['kms']):.0f}",
             ]
         )
@@ -253,6 +254,7 @@ def warm_report(ours: dict[str, Any], theirs: dict[str, Any], requests: int, war
                     "reads before upstream (max)",
                     "(mean)",
                     "DynamoDB writes",
+                    "writes before upstream (mean)",
                     "KMS calls (total)",
                 ],
                 calls_rows,

@@ -22,7 +22,17 @@ from bench.probes import Probe, install_botocore, install_httpx, max_rss_mb, sil
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-SERIES = ("upstream_s", "aws_s", "aws_wire_s", "reads", "writes", "kms", "reads_before_upstream", "upstream_calls")
+SERIES = (
+    "upstream_s",
+    "aws_s",
+    "aws_wire_s",
+    "reads",
+    "writes",
+    "kms",
+    "reads_before_upstream",
+    "writes_before_upstream",
+    "upstream_calls",
+)
 
 
 def load_handler(function_dir: str) -> Handler:

@@ -18,7 +18,7 @@ import pytest
 from gateway import credits, store
 from gateway.catalog import get_catalog
 from gateway.schemas import ChatRequest
-from tests.conftest import Gateway
+from tests.conftest import Gateway, configure
 from tests.integration.helpers import add_key, byok_credentials
 
 SONNET = "anthropic/claude-sonnet-4.5"
@@ -218,3 +218,21 @@ def test_byok_needs_no_reservation_and_works_at_zero_credits(api: Any, gateway: 
 
     assert served.status_code == 200 and served.json()["usage"]["is_byok"] is True
     assert nanos(customer.account_id) == 0 and holds(customer.account_id) == {}
+
+
+def test_an_attempt_cut_at_the_request_deadline_releases_its_hold(
+    api: Any, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a shared upstream that hangs past the request deadline (which is set below the function timeout,
+    # so the function is still alive to release what it holds)
+    configure(monkeypatch, REQUEST_DEADLINE_MS="1000")
+    account = gateway.customer.account_id
+    before = nanos(account)
+    gateway.sim.fail("anthropic", mode="timeout", delay=3)
+
+    timed_out = chat(api, gateway.api_key, provider={"only": ["anthropic"]})
+
+    # Then the answer is a 504 and every nano held for the attempt is back
+    assert timed_out.status_code == 504
+    assert nanos(account) == before
+    assert holds(account) == {}
