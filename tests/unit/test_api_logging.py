@@ -55,3 +55,21 @@ def test_log_keys_do_not_leak_from_one_invocation_to_the_next(
     assert lines[0]["correlation_id"] == first["multiValueHeaders"]["x-request-id"][0]
     assert lines[1]["correlation_id"] == second["multiValueHeaders"]["x-request-id"][0]
     assert second["statusCode"] == 401
+
+
+def test_a_secret_pasted_as_a_field_name_is_not_repeated_in_the_error() -> None:
+    from pydantic import BaseModel, ConfigDict, ValidationError
+
+    from gateway.api import validation_message
+
+    class Body(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str = ""
+
+    pasted = "sk-proj-Qx81hZlJv0Tt2mJdS4YbE3fWkLr9"
+    try:
+        Body.model_validate({pasted: 1, "nmae": "typo"})
+    except ValidationError as exc:
+        message, param = validation_message(exc)
+    assert pasted not in message and pasted != param
+    assert "nmae" in message and "(unnamed field)" in message

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextvars
 import json
+import re
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -197,12 +198,21 @@ def json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
     return data
 
 
+# A field name worth repeating back: unknown names are the caller's own text, and a secret pasted as a name
+# must not come back in the error.
+_NAMEABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$", re.ASCII)
+
+
+def _loc_part(part: Any) -> str:
+    return str(part) if isinstance(part, int) or _NAMEABLE.fullmatch(str(part)) else "(unnamed field)"
+
+
 def validation_message(error: ValidationError) -> tuple[str, str | None]:
     """A message naming each bad field and rule; pydantic's own text can quote inputs, so it is rebuilt."""
     parts = []
     first_field: str | None = None
     for item in error.errors(include_input=False, include_url=False)[:5]:
-        loc = ".".join(str(p) for p in item["loc"]) or "body"
+        loc = ".".join(_loc_part(p) for p in item["loc"]) or "body"
         first_field = first_field or loc
         parts.append(f"{loc}: {item['msg']}")
     return "; ".join(parts), first_field
