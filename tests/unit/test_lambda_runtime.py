@@ -354,9 +354,12 @@ def write_function(directory: Path, source: str) -> Path:
     return directory
 
 
-def start_process(api: FakeRuntimeApi, task_root: Path, handler: str = "app.lambda_handler") -> subprocess.Popen[str]:
+def start_process(
+    api: FakeRuntimeApi, task_root: Path, handler: str = "app.lambda_handler", **extra_env: str
+) -> subprocess.Popen[str]:
     """The runtime as Lambda starts it: the exec wrapper, given the interpreter and the runtime's bootstrap."""
     env = {
+        **extra_env,
         "PATH": os.environ.get("PATH", ""),
         "AWS_LAMBDA_RUNTIME_API": api.address,
         "LAMBDA_TASK_ROOT": str(task_root),
@@ -413,6 +416,30 @@ def test_the_wrapper_starts_a_process_that_streams_chunk_by_chunk(fake_api: Fake
             process.stdin.write("next\n")
             process.stdin.flush()
         assert invocation.wait().mode == "streaming"
+    finally:
+        process.kill()
+        process.communicate()
+
+
+@pytest.mark.slow
+def test_under_sam_local_the_process_posts_each_answer_whole(fake_api: FakeRuntimeApi, tmp_path: Path) -> None:
+    # Given the function started as sam local starts it (AWS_SAM_LOCAL=true), its body free to run to the end
+    process = start_process(fake_api, write_function(tmp_path / "fn", STREAMING_FUNCTION), AWS_SAM_LOCAL="true")
+    assert process.stdin is not None
+    process.stdin.write("next\n" * 3)
+    process.stdin.flush()
+    try:
+        # When it is invoked
+        invocation = fake_api.invoke(EVENT).wait()
+
+        # Then the emulator gets one buffered proxy result with the whole event stream
+        assert invocation.mode == "buffered"
+        assert json.loads(invocation.body) == {
+            "statusCode": 200,
+            "headers": {"content-type": "text/event-stream"},
+            "body": "data: one\n\ndata: two\n\ndata: three\n\n",
+            "isBase64Encoded": False,
+        }
     finally:
         process.kill()
         process.communicate()
