@@ -28,7 +28,6 @@ import base64
 import http.client
 import importlib
 import json
-import logging
 import os
 import socket
 import sys
@@ -37,6 +36,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from gateway.streaming import StreamedResponse, proxy_result
 
@@ -52,8 +52,6 @@ MAX_PRELUDE_BYTES = 16 * 1024
 TRACE_ENV = "_X_AMZN_TRACE_ID"
 
 Handler = Callable[[Any, Any], Any]
-
-log = logging.getLogger("gateway.lambda_runtime")
 
 
 class RuntimeApiError(Exception):
@@ -195,8 +193,6 @@ class RuntimeApiClient:
 
 
 def _invocation_path(request_id: str, action: str) -> str:
-    from urllib.parse import quote
-
     return f"/{API_VERSION}/runtime/invocation/{quote(request_id, safe='')}/{action}"
 
 
@@ -314,14 +310,25 @@ def invoke(client: RuntimeApiClient, handler: Handler, invocation: Invocation, *
         return
 
     if not streaming:
-        answer = proxy_result(result) if isinstance(result, StreamedResponse) else dict(result)
-        client.post_response(invocation.request_id, _json(answer))
+        _post_whole(client, invocation.request_id, result)
         return
     try:
         _stream(client, invocation.request_id, head, chunks)
     finally:
         if isinstance(result, StreamedResponse):
             result.close()
+
+
+def _post_whole(client: RuntimeApiClient, request_id: str, result: StreamedResponse | Mapping[str, Any]) -> None:
+    """The buffered answer ``sam local`` expects: the proxy result, a StreamedResponse's body joined."""
+    try:
+        answer = _json(proxy_result(result) if isinstance(result, StreamedResponse) else dict(result))
+    except Exception as exc:
+        error = error_document(exc, request_id)
+        _log("ERROR", "the answer could not be assembled", error_type=error["errorType"], trace=error["stackTrace"])
+        client.post_error(request_id, error)
+        return
+    client.post_response(request_id, answer)
 
 
 def _stream(client: RuntimeApiClient, request_id: str, head: bytes, chunks: Iterable[Any]) -> None:
@@ -395,25 +402,10 @@ def serve(client: RuntimeApiClient, handler: Handler, *, streaming: bool = True)
         invoke(client, handler, invocation, streaming=streaming)
 
 
-def _setup_logging() -> None:
-    """The root logger the managed runtime configures, so library warnings read the same in CloudWatch."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(message)s", "%Y-%m-%dT%H:%M:%S")
-    )
-    logging.Formatter.converter = time.gmtime
-    root = logging.getLogger()
-    root.addHandler(handler)
-    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
-    if level in logging.getLevelNamesMapping():
-        root.setLevel(level)
-
-
 def main() -> int:
     task_root = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
     if task_root not in sys.path:
         sys.path.insert(0, task_root)
-    _setup_logging()
     client = RuntimeApiClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     try:
         handler = load_handler(os.environ.get("_HANDLER", ""))
