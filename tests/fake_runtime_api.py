@@ -99,8 +99,7 @@ class FakeRuntimeApi:
 
     @property
     def address(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return f"127.0.0.1:{self._server.server_port}"
 
     def start(self) -> FakeRuntimeApi:
         self._thread.start()
