@@ -28,7 +28,6 @@ def chat_function(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.delenv(lambda_runtime.TRACE_ENV, raising=False)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "byok-gateway-chat")
     handler = load_handler("functions/chat")
-    handler = getattr(handler, "streaming_handler", handler)
     api = FakeRuntimeApi(function_arn="arn:aws:lambda:us-east-1:123456789012:function:byok-gateway-chat").start()
 
     def run() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from gateway import lambda_runtime
+from gateway import lambda_runtime, streaming
 from gateway.streaming import StreamedResponse, lambda_entry, proxy_result
 from tests.fake_runtime_api import DELIMITER, FakeRuntimeApi
 
@@ -321,21 +321,32 @@ def test_under_sam_local_a_streamed_answer_is_posted_whole(fake_api: FakeRuntime
     assert body.closes == 1
 
 
-def test_lambda_entry_gives_the_classic_runtime_a_proxy_dict_and_the_loop_the_stream() -> None:
-    # Given a handler returning a StreamedResponse, wrapped for the classic runtime
+def test_lambda_entry_joins_the_stream_only_for_a_lambda_runtime_that_cannot_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a handler returning a StreamedResponse, wrapped with lambda_entry
     def handler(event: Any, context: Any) -> StreamedResponse:
         return StreamedResponse(200, {"content-type": "text/event-stream"}, iter([b"data: a\n\n", b"data: b\n\n"]))
 
     entry = lambda_entry(handler)
+    monkeypatch.setattr(streaming, "_runtime_streams", False)
 
-    # Then the classic runtime gets the whole body, and the loop unwraps the streaming handler
+    # Outside Lambda (dev server, tests, bench) the stream passes through
+    monkeypatch.delenv("AWS_LAMBDA_RUNTIME_API", raising=False)
+    assert isinstance(entry({}, None), StreamedResponse)
+
+    # Under Python's managed runtime the answer is one proxy dict with the whole body
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
     assert entry({}, None) == {
         "statusCode": 200,
         "headers": {"content-type": "text/event-stream"},
         "body": "data: a\n\ndata: b\n\n",
         "isBase64Encoded": False,
     }
-    assert entry.streaming_handler is handler  # type: ignore[attr-defined]
+
+    # Under the gateway's runtime loop, which declares itself when it starts serving, it streams again
+    streaming.declare_streaming_runtime()
+    assert isinstance(entry({}, None), StreamedResponse)
 
 
 def test_proxy_result_base64_encodes_a_body_that_is_not_utf8() -> None:

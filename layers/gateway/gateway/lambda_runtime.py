@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from gateway.streaming import StreamedResponse, proxy_result
+from gateway.streaming import StreamedResponse, declare_streaming_runtime, proxy_result
 
 API_VERSION = "2018-06-01"
 RESPONSE_MODE_HEADER = "Lambda-Runtime-Function-Response-Mode"
@@ -391,12 +391,12 @@ def load_handler(spec: str) -> Handler:
     handler = getattr(module, function_name, None)
     if not callable(handler):
         raise InitError("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
-    # A handler wrapped by gateway.streaming.lambda_entry: take the one that may return a StreamedResponse.
-    return getattr(handler, "streaming_handler", handler)
+    return handler
 
 
 def serve(client: RuntimeApiClient, handler: Handler, *, streaming: bool = True) -> None:
     """Answer invocations until the Runtime API goes away (raises RuntimeApiError then)."""
+    declare_streaming_runtime()
     while True:
         invocation = client.next_invocation()
         invoke(client, handler, invocation, streaming=streaming)

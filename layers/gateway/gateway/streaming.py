@@ -7,13 +7,15 @@ it is yielded, and calls ``close()`` when the client has gone or the body is don
 (billing, the request record) runs exactly once either way.
 
 A caller that cannot stream (Python's classic managed runtime, ``sam local``) gets the same answer in one piece
-from ``proxy_result``; ``lambda_entry`` wraps a handler so it does that by itself.
+from ``proxy_result``; a handler wrapped with ``lambda_entry`` does that by itself when it finds itself in a
+Lambda runtime that is not the gateway's streaming loop.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,17 +58,33 @@ def proxy_result(response: StreamedResponse) -> dict[str, Any]:
     }
 
 
-def lambda_entry(handler: Handler) -> Handler:
-    """``handler`` as Python's classic runtime can call it: a ``StreamedResponse`` comes back as a proxy dict.
+_runtime_streams = False
 
-    The streaming runtime loop (``gateway.lambda_runtime``) calls ``entry.streaming_handler``, the handler itself,
-    and streams what it returns.
+
+def declare_streaming_runtime() -> None:
+    """Called by the runtime loop (``gateway.lambda_runtime``) that serves this process: it streams answers."""
+    global _runtime_streams  # noqa: PLW0603 - one fact about the whole process
+    _runtime_streams = True
+
+
+def runtime_streams() -> bool:
+    """Whether whatever calls the handler can take a StreamedResponse.
+
+    Inside a Lambda execution environment (``AWS_LAMBDA_RUNTIME_API`` is set) only the gateway's runtime loop
+    can; Python's managed runtime cannot. Outside Lambda the caller is the dev server, a test or the bench,
+    which all stream.
     """
+    return _runtime_streams or "AWS_LAMBDA_RUNTIME_API" not in os.environ
+
+
+def lambda_entry(handler: Handler) -> Handler:
+    """``handler``, answering a proxy dict (the body joined) when the runtime cannot take a StreamedResponse."""
 
     @functools.wraps(handler)
     def entry(event: Any, context: Any) -> Any:
         result = handler(event, context)
-        return proxy_result(result) if isinstance(result, StreamedResponse) else result
+        if isinstance(result, StreamedResponse) and not runtime_streams():
+            return proxy_result(result)
+        return result
 
-    entry.streaming_handler = handler  # type: ignore[attr-defined]
     return entry
