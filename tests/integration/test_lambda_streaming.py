@@ -3,6 +3,8 @@
 Events from events/ (API Gateway REST proxy events) go through the fake Lambda Runtime API into
 gateway.lambda_runtime, which calls the chat function's handler against moto and the provider simulator; what
 reaches the Runtime API is read the way API Gateway's streaming integration reads it (prelude, 8 NULs, body).
+For every provider, the simulator releases content chunk N+1 only once chunk N has reached the fake Runtime API,
+so a loop or pipeline that buffers fails by a bounded read timeout, never by a race.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import pytest
 from gateway import lambda_runtime
 from local.handlers import load_handler
 from tests.conftest import Gateway
-from tests.fake_runtime_api import FakeRuntimeApi, Invocation
+from tests.fake_runtime_api import DELIMITER, FakeRuntimeApi, Invocation
+from tests.integration.helpers import ROUTES
 from tests.integration.test_events import load_event, with_authorization
 
 
@@ -101,3 +104,52 @@ def test_a_chat_error_keeps_its_status_and_openai_shape_through_the_loop(
     assert prelude["statusCode"] == 401
     assert headers_of(prelude)["x-request-id"]
     assert set(json.loads(body)["error"]) == {"message", "type", "code", "param"}
+
+
+HOLD_S = 10.0  # the simulator holds a chunk this long at most; a buffering loop fails by next_chunk's 5 s first
+
+
+def content_deltas(chunk: bytes) -> list[str]:
+    pieces = []
+    for item in sse_data(chunk):
+        if item.startswith("{"):
+            choices = json.loads(item).get("choices") or [{}]
+            text = (choices[0].get("delta") or {}).get("content")
+            if text:
+                pieces.append(text)
+    return pieces
+
+
+@pytest.mark.parametrize(("model", "provider"), ROUTES)
+def test_each_delta_reaches_the_runtime_api_while_the_upstream_still_produces_the_next(
+    chat_function: FakeRuntimeApi, gateway: Gateway, model: str, provider: str
+) -> None:
+    if not hasattr(gateway.sim, "pace"):
+        pytest.skip("needs the simulator's stream pacing (issue 11, pipeline side)")
+    # Given an upstream that sends content chunk N+1 only once chunk N has reached the Lambda Runtime API
+    pacing = gateway.sim.pace(provider, chunks=6, sync=True, hold_timeout=HOLD_S)
+    event = with_authorization(load_event("chat_completions_stream"), f"Bearer {gateway.api_key}")
+    event["body"] = json.dumps(
+        {
+            "model": model,
+            "messages": [{"role": "user", "content": "Say hello"}],
+            "stream": True,
+            "provider": {"only": [provider]},
+        }
+    )
+
+    # When the chat function streams through the runtime loop, releasing the upstream after each delta
+    invocation = chat_function.invoke(event, timeout_s=60)
+    prelude, _, rest = invocation.next_chunk(timeout=15).partition(DELIMITER)
+    pieces: list[str] = []
+    chunk = rest
+    while "[DONE]" not in sse_data(chunk):
+        chunk = invocation.next_chunk(timeout=5)
+        for piece in content_deltas(chunk):
+            pieces.append(piece)
+            pacing.release()
+
+    # Then every delta arrived on its own, before the upstream produced the next one
+    assert invocation.wait().mode == "streaming"
+    assert json.loads(prelude)["statusCode"] == 200
+    assert len(pieces) == 6
