@@ -7,6 +7,7 @@ that reader to what the template declares.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -189,22 +190,105 @@ def test_every_contract_route_is_declared_exactly_once_on_the_right_function(
     assert {(r.method, r.path): r.function for r in declared} == CONTRACT_ROUTES
 
 
-def test_every_route_uses_the_integration_timeout_parameter(template: dict[str, Any]) -> None:
-    assert {r.timeout_ms_param for r in routes(template)} == {"IntegrationTimeoutMs"}
+STREAMED_ROUTES = {("POST", "/v1/chat/completions")}
+STREAMING_WRAPPER = "/opt/python/lambda-stream"
+
+
+def _api_events(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (name, event["Properties"])
+        for name, function in _resources(template, "AWS::Serverless::Function").items()
+        for event in function["Properties"].get("Events", {}).values()
+    ]
+
+
+def _function_seconds(template: dict[str, Any], name: str) -> int:
+    defaults = parameter_defaults(template)
+    timeout = template["Resources"][name]["Properties"].get("Timeout", template["Globals"]["Function"]["Timeout"])
+    return int(defaults[timeout["Ref"]]) if isinstance(timeout, dict) else int(timeout)
+
+
+def test_chat_streams_and_every_other_route_is_buffered(template: dict[str, Any]) -> None:
+    streamed = {(p["Method"].upper(), p["Path"]) for _, p in _api_events(template) if p.get("ResponseTransferMode")}
+
+    assert streamed == STREAMED_ROUTES
+    for _, properties in _api_events(template):
+        if (properties["Method"].upper(), properties["Path"]) in STREAMED_ROUTES:
+            # A literal: the SAM translator switches to response-streaming-invocations only on this exact value.
+            assert properties["ResponseTransferMode"] == "RESPONSE_STREAM"
+
+
+def test_exactly_the_streaming_functions_start_the_streaming_runtime_loop(template: dict[str, Any]) -> None:
+    # The loop answers in the streaming integration's format, which a buffered integration cannot read.
+    wrapped = {
+        name
+        for name in _resources(template, "AWS::Serverless::Function")
+        if function_environment(template, name).get("AWS_LAMBDA_EXEC_WRAPPER") == STREAMING_WRAPPER
+    }
+    streaming = {name for name, p in _api_events(template) if p.get("ResponseTransferMode") == "RESPONSE_STREAM"}
+
+    assert wrapped == streaming == {"ChatFunction"}
+    for name, properties in _api_events(template):
+        assert (name in wrapped) == (properties.get("ResponseTransferMode") == "RESPONSE_STREAM"), name
+    for name in set(_resources(template, "AWS::Serverless::Function")) - wrapped:
+        assert "AWS_LAMBDA_EXEC_WRAPPER" not in function_environment(template, name), name
+
+
+def test_the_wrapper_ships_in_the_layer_where_lambda_looks_for_it(template: dict[str, Any]) -> None:
+    # BuildMethod python3.13 puts the layer directory's files under python/, which Lambda mounts at /opt/python.
+    layer = template["Resources"]["GatewayLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    script = REPO_ROOT / layer["Properties"]["ContentUri"] / STREAMING_WRAPPER.removeprefix("/opt/python/")
+
+    assert script.is_file()
+    assert os.access(script, os.X_OK)
+    assert script.read_text(encoding="utf-8").startswith("#!/bin/sh\n")
+    assert "-m gateway.lambda_runtime" in script.read_text(encoding="utf-8")
+
+
+def test_routes_use_their_transfer_modes_integration_timeout(template: dict[str, Any]) -> None:
+    timeouts = {(r.method, r.path): r.timeout_ms_param for r in routes(template)}
+
+    assert {timeouts.pop(route) for route in STREAMED_ROUTES} == {"StreamingIntegrationTimeoutMs"}
+    assert set(timeouts.values()) == {"IntegrationTimeoutMs"}
 
 
 def test_default_timeouts_nest_deadline_inside_integration_inside_lambda(template: dict[str, Any]) -> None:
     defaults = parameter_defaults(template)
-    integration_ms = int(defaults["IntegrationTimeoutMs"])
-    global_timeout = template["Globals"]["Function"]["Timeout"]
+    buffered_ms = int(defaults["IntegrationTimeoutMs"])
+    streaming_ms = int(defaults["StreamingIntegrationTimeoutMs"])
+    deadline_ms = int(defaults["RequestDeadlineMs"])
 
-    assert int(defaults["RequestDeadlineMs"]) <= integration_ms - 1000
-    assert integration_ms <= 29000, "above 29 s needs a quota increase; the default must deploy anywhere"
-    assert global_timeout == {"Ref": "FunctionTimeoutSeconds"}
-    for name, function in _resources(template, "AWS::Serverless::Function").items():
-        timeout = function["Properties"].get("Timeout", global_timeout)
-        seconds = int(defaults["FunctionTimeoutSeconds"]) if timeout == global_timeout else int(timeout)
+    assert deadline_ms == 600_000, "the contract's default request deadline is 10 minutes"
+    assert deadline_ms <= streaming_ms - 5000
+    assert streaming_ms <= 900_000, "API Gateway streams a response for at most 15 minutes"
+    assert buffered_ms <= 29000, "above 29 s needs a quota increase; the default must deploy anywhere"
+    assert template["Globals"]["Function"]["Timeout"] == {"Ref": "FunctionTimeoutSeconds"}
+    for name, properties in _api_events(template):
+        integration_ms = int(defaults[properties["TimeoutInMillis"]["Ref"]])
+        seconds = _function_seconds(template, name)
         assert seconds * 1000 > integration_ms, f"{name} would be killed while API Gateway still waits"
+        assert seconds <= 900
+
+
+def test_the_key_test_path_keeps_its_short_timeout(template: dict[str, Any]) -> None:
+    (route,) = [r for r in routes(template) if r.function == "KeyTestFunction"]
+
+    assert route.timeout_ms_param == "IntegrationTimeoutMs"
+    assert _function_seconds(template, "KeyTestFunction") <= 30
+
+
+def test_samconfig_prod_overrides_keep_the_timeouts_nested() -> None:
+    import tomllib
+
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    overrides = dict(
+        item.split("=", 1) for item in config["prod"]["deploy"]["parameters"]["parameter_overrides"].split()
+    )
+
+    assert int(overrides["RequestDeadlineMs"]) < int(overrides["StreamingIntegrationTimeoutMs"])
+    assert int(overrides["StreamingIntegrationTimeoutMs"]) < int(overrides["ChatFunctionTimeoutSeconds"]) * 1000
+    assert int(overrides["IntegrationTimeoutMs"]) < int(overrides["FunctionTimeoutSeconds"]) * 1000
 
 
 def test_every_function_gets_the_contract_environment(template: dict[str, Any]) -> None:

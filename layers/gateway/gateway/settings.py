@@ -36,7 +36,7 @@ class Settings(BaseModel):
     logs_table: str = Field("byok-gateway-logs", alias="LOGS_TABLE")
     kms_key_arn: str = Field("", alias="KMS_KEY_ARN")
     log_ttl_days: int = Field(30, alias="LOG_TTL_DAYS", ge=1)
-    request_deadline_ms: int = Field(27_500, alias="REQUEST_DEADLINE_MS", ge=1_000)
+    request_deadline_ms: int = Field(600_000, alias="REQUEST_DEADLINE_MS", ge=1_000)  # the template's default
     # Optional cap on one attempt (0 = none: each attempt gets what is left of the request deadline). A cap keeps
     # time for fallbacks when an upstream hangs, at the price of cutting off very long generations.
     attempt_timeout_ms: int = Field(0, alias="ATTEMPT_TIMEOUT_MS", ge=0)
