@@ -123,8 +123,14 @@ class PromptCache:
 PROMPT_CACHE = PromptCache()
 
 
+def json_mode_object(prompt: Prompt) -> dict[str, Any]:
+    return {"answer": prompt.last_user_text[:ECHO_LIMIT]}
+
+
 def arguments_for(prompt: Prompt, tool: str) -> dict[str, Any]:
     schema = prompt.tool_schemas.get(tool)
+    if isinstance(schema, dict) and schema.get("additionalProperties") is True and not schema.get("properties"):
+        return json_mode_object(prompt)  # "any JSON object" (how JSON mode is emulated with a tool)
     if not isinstance(schema, dict) or not (schema.get("properties") or schema.get("$ref") or schema.get("anyOf")):
         return dict(TOOL_ARGUMENTS)  # a schema that says nothing: the classic weather call
     value = value_for(schema)
@@ -147,7 +153,7 @@ def compose(prompt: Prompt) -> Answer:
     if prompt.response_schema is not None:
         text = json.dumps(value_for(prompt.response_schema))
     elif prompt.json_mode:
-        text = json.dumps({"answer": prompt.last_user_text[:ECHO_LIMIT]})
+        text = json.dumps(json_mode_object(prompt))
     else:
         text = f"Hello from {prompt.provider} ({prompt.model}): {prompt.last_user_text[:ECHO_LIMIT]}".rstrip()
     finish, matched = Finish.STOP, None
