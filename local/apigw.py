@@ -277,7 +277,7 @@ def match_path(template_path: str, path: str) -> dict[str, str] | None:
     parameters: dict[str, str] = {}
     for pattern, segment in zip(wanted, given, strict=True):
         if pattern.startswith("{") and pattern.endswith("}"):
-            if not segment or segment.startswith("/") or segment.endswith("/"):
+            if not segment or "" in segment.split("/"):
                 return None
             parameters[pattern[1:-1].removesuffix("+")] = unquote(segment)
         elif pattern != segment:
