@@ -270,6 +270,22 @@ def test_openai_reasoning_effort(openai_client: openai.OpenAI, gateway: Gateway,
         assert sent["reasoning_effort"] == "low"
 
 
+def test_reasoning_tool_loop_passes_deepseek_its_reasoning_back(openai_client: openai.OpenAI, gateway: Gateway) -> None:
+    messages: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
+    request: Any = {"model": "deepseek/deepseek-v3.2", "tools": [WEATHER_TOOL], "reasoning_effort": "high"}
+    first = openai_client.chat.completions.create(messages=messages, **request, extra_body=only("deepseek"))
+    echoed = first.choices[0].message.model_dump(exclude_none=True)  # reasoning_content included, as SDKs echo it
+    assert echoed["reasoning_content"]
+    (call,) = first.choices[0].message.tool_calls or []
+    messages += [echoed, {"role": "tool", "tool_call_id": call.id, "content": "18 degrees"}]
+
+    second = openai_client.chat.completions.create(messages=messages, **request, extra_body=only("deepseek"))
+
+    assert second.choices[0].finish_reason == "stop"
+    sent = model_calls(gateway, "deepseek")[-1].json
+    assert sent["messages"][1]["reasoning_content"] == echoed["reasoning_content"]
+
+
 def test_openai_accepts_every_parameter_issue_12_found_rejected(openai_client: openai.OpenAI, gateway: Gateway) -> None:
     # Given the parameters the SDK sent that used to be 400 "Extra inputs are not permitted"
     raw = openai_client.chat.completions.with_raw_response.create(

@@ -89,6 +89,7 @@ class AssistantMessage(_Strict):
     tool_calls: Annotated[list[ToolCall], Field(max_length=MAX_TOOL_CALLS)] | None = None
     name: Ident | None = None
     refusal: Text | None = None  # echoed back by the OpenAI SDKs; never sent upstream
+    reasoning_content: Text | None = None  # echoed back with the answer; DeepSeek needs it in tool loops
 
 
 class ToolMessage(_Strict):

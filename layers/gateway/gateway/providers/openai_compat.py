@@ -104,6 +104,8 @@ class OpenAICompatAdapter:
     def _message(self, index: int, message: Any, provider: str) -> dict[str, Any]:
         dumped: dict[str, Any] = message.model_dump(exclude_none=True, by_alias=True)
         dumped.pop("refusal", None)
+        if self.dialect != "deepseek":
+            dumped.pop("reasoning_content", None)  # only DeepSeek takes its reasoning back
         if self.dialect == "openai":
             return dumped
         if isinstance(message, DeveloperMessage):
