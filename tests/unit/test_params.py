@@ -53,7 +53,7 @@ def test_every_parameter_has_an_answer_for_every_dialect() -> None:
 
 def test_every_request_field_is_in_the_table_or_is_structural() -> None:
     structural = {"model", "messages", "stream", "stream_options", "provider"}
-    covered = {field for row in params.TABLE for field in params._FIELDS.get(row, (row,))}
+    covered = {field for row in params.TABLE for field in params.ROW_FIELDS.get(row, (row,))}
     assert set(ChatRequest.model_fields) - structural == covered
 
 

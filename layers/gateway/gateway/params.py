@@ -234,7 +234,7 @@ TABLE: dict[str, dict[Dialect, Rule]] = {
     ),
 }
 # The request fields each row covers (the rows are what a caller reads; the fields are what a request sets).
-_FIELDS: dict[str, tuple[str, ...]] = {
+ROW_FIELDS: dict[str, tuple[str, ...]] = {
     "max_tokens / max_completion_tokens": ("max_tokens", "max_completion_tokens"),
     "stream_options.include_usage": (),
 }
@@ -264,7 +264,7 @@ _FORWARDED: dict[Dialect, tuple[str, ...]] = {
         name
         for row, rules in TABLE.items()
         if rules[dialect].support == "forwarded"
-        for name in _FIELDS.get(row, (row,))
+        for name in ROW_FIELDS.get(row, (row,))
     )
     for dialect in DIALECTS
 }
@@ -274,7 +274,7 @@ def given(request: ChatRequest) -> list[str]:
     """The table's parameters this request actually sets to something other than the default behaviour."""
     names: list[str] = []
     for row in TABLE:
-        for name in _FIELDS.get(row, (row,)):
+        for name in ROW_FIELDS.get(row, (row,)):
             value = getattr(request, name)
             if value is None:
                 continue
@@ -353,11 +353,12 @@ class Assessment:
         return not self.unsupported
 
 
-def assess(request: ChatRequest, offer: Offer) -> Assessment:
+def assess(request: ChatRequest, offer: Offer, names: list[str] | None = None) -> Assessment:
+    """``names``: ``given(request)`` when the caller already has it (routing assesses every candidate)."""
     dialect = dialect_of(offer)
     ignored: list[str] = []
     unsupported: list[tuple[str, str]] = []
-    for name in given(request):
+    for name in given(request) if names is None else names:
         rule = TABLE[name][dialect]
         if rule.support == "hint":
             ignored.append(name)
@@ -389,10 +390,11 @@ def honouring(request: ChatRequest, offers: list[Offer]) -> list[Offer]:
     """The offers that can honour every parameter of the request (hints too, with ``require_parameters``), in
     the given order. None left while some were given: a 400 naming the parameter and why each one refused."""
     strict = bool(request.provider and request.provider.require_parameters)
+    names = given(request)
     kept: list[Offer] = []
     refusals: list[tuple[Offer, str, str]] = []
     for offer in offers:
-        assessment = assess(request, offer)
+        assessment = assess(request, offer, names)
         if assessment.unsupported:
             name, why = assessment.unsupported[0]
             refusals.append((offer, name, why))
