@@ -265,25 +265,30 @@ def _segments(path: str) -> list[str]:
     return path.split("/")[1:]
 
 
-def _match_path(template_path: str, path: str) -> dict[str, str] | None:
-    """Path parameters if ``path`` fits ``template_path``; ``{name}`` takes exactly one non-empty segment."""
+def match_path(template_path: str, path: str) -> dict[str, str] | None:
+    """Path parameters if ``path`` fits ``template_path``; ``{name}`` takes exactly one non-empty segment and a
+    greedy last ``{name+}`` all the rest (one or more segments), as API Gateway's proxy resources do."""
     wanted, given = _segments(template_path), _segments(path)
+    greedy = bool(wanted) and wanted[-1].startswith("{") and wanted[-1].endswith("+}")
+    if greedy and len(given) >= len(wanted):
+        given = [*given[: len(wanted) - 1], "/".join(given[len(wanted) - 1 :])]
     if len(wanted) != len(given):
         return None
     parameters: dict[str, str] = {}
     for pattern, segment in zip(wanted, given, strict=True):
         if pattern.startswith("{") and pattern.endswith("}"):
-            if not segment:
+            if not segment or "" in segment.split("/"):
                 return None
-            parameters[pattern[1:-1]] = unquote(segment)
+            parameters[pattern[1:-1].removesuffix("+")] = unquote(segment)
         elif pattern != segment:
             return None
     return parameters
 
 
 def _specificity(template_path: str) -> tuple[int, ...]:
-    """Static segments rank before parameters at the same position, as API Gateway picks resources."""
-    return tuple(1 if s.startswith("{") else 0 for s in _segments(template_path))
+    """Static segments rank before parameters at the same position, and parameters before a greedy one, as
+    API Gateway picks resources."""
+    return tuple((2 if s.endswith("+}") else 1) if s.startswith("{") else 0 for s in _segments(template_path))
 
 
 def _resolve_number(value: Any, parameters: Mapping[str, str], default: float) -> float:
@@ -355,13 +360,13 @@ class Router:
         for route in self._routes:
             if route.method not in (method, "ANY"):
                 continue
-            parameters = _match_path(route.path, path)
+            parameters = match_path(route.path, path)
             if parameters is not None:
                 return RouteMatch(route, parameters)
         return None
 
     def allowed_methods(self, path: str) -> list[str]:
-        return sorted({r.method for r in self._routes if _match_path(r.path, path) is not None})
+        return sorted({r.method for r in self._routes if match_path(r.path, path) is not None})
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         request_id = str(uuid.uuid4())

@@ -8,6 +8,7 @@ the official openai SDK.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -90,8 +91,8 @@ def sim() -> Iterator[ProviderSimulator]:
     simulator.stop()
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+@contextlib.contextmanager
+def mocked_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("AWS_ENDPOINT_URL") or name in ("AWS_PROFILE",):
             monkeypatch.delenv(name)
@@ -101,6 +102,12 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         reset_process_state()
         yield
     reset_process_state()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    with mocked_aws(monkeypatch):
+        yield
 
 
 @dataclass
@@ -131,6 +138,13 @@ class Gateway:
 
 @pytest.fixture
 def gateway(aws_env: None, sim: ProviderSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+    with provisioned_gateway(sim, monkeypatch) as provisioned:
+        yield provisioned
+
+
+@contextlib.contextmanager
+def provisioned_gateway(sim: ProviderSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+    """Tables and KMS from template.yaml (inside an active moto), platform credentials, one customer."""
     from local.provision import provision
     from local.seed import seed_platform
 

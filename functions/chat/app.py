@@ -16,7 +16,9 @@ def chat_completions() -> Response:
     snapshot = authenticate(app)
     request = parse_model(json_body(app), ChatRequest, status=400)
     result = chat.complete(snapshot, request, request_id())
-    headers = {"cache-control": "no-cache"} if result.content_type == "text/event-stream" else None
+    headers = {"cache-control": "no-cache"} if result.content_type == "text/event-stream" else {}
+    if result.ignored_params:
+        headers["x-gateway-ignored-params"] = ",".join(result.ignored_params)
     return Response(status_code=result.status, content_type=result.content_type, body=result.body, headers=headers)
 
 

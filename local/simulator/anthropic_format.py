@@ -9,6 +9,8 @@ from local.simulator.content import Answer, Finish, Prompt, compose, split_in_tw
 from local.simulator.wire import Reply, json_reply, new_id, sse_event
 
 VERTEX_VERSION = "vertex-2023-10-16"
+MIN_THINKING_BUDGET = 1024
+SIGNATURE = "c2ltdWxhdGVkLXRoaW5raW5nLXNpZ25hdHVyZQ=="
 STOP_REASONS = {
     Finish.STOP: "end_turn",
     Finish.STOP_SEQUENCE: "stop_sequence",
@@ -70,6 +72,7 @@ def _prompt(body: dict[str, Any], provider: str, model: str) -> Prompt | Reply:
     system = body.get("system")
     if system is not None:
         prompt.texts.append(_text(system))
+        prompt.system_text = _text(system)
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in {"user", "assistant"}:
             return error_reply(400, f"messages.{index}.role: Input should be 'user' or 'assistant'")
@@ -77,10 +80,19 @@ def _prompt(body: dict[str, Any], provider: str, model: str) -> Prompt | Reply:
         prompt.texts.append(text)
         if message["role"] == "user":
             prompt.last_user_text = text
+    last = messages[-1] if isinstance(messages[-1], dict) else {}
+    blocks = last.get("content")
+    prompt.after_tool_result = isinstance(blocks, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in blocks
+    )
     for index, tool in enumerate(body.get("tools") or []):
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
             return error_reply(400, f"tools.{index}.name: Field required")
         prompt.tools.append(tool["name"])
+        prompt.tool_schemas[tool["name"]] = tool.get("input_schema")
+    problem = _thinking_and_format(body, prompt, max_tokens)
+    if problem is not None:
+        return problem
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
         if choice.get("type") == "any":
@@ -91,6 +103,30 @@ def _prompt(body: dict[str, Any], provider: str, model: str) -> Prompt | Reply:
             prompt.tools_disabled = True
     prompt.stop_sequences = [s for s in body.get("stop_sequences") or [] if isinstance(s, str)]
     return prompt
+
+
+def _thinking_and_format(body: dict[str, Any], prompt: Prompt, max_tokens: int) -> Reply | None:
+    """Extended thinking and structured outputs, with the constraints Anthropic enforces."""
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
+            return error_reply(400, f"thinking.budget_tokens: must be at least {MIN_THINKING_BUDGET}")
+        if budget >= max_tokens:
+            return error_reply(400, "`max_tokens` must be greater than `thinking.budget_tokens`")
+        if body.get("temperature") not in (None, 1):
+            return error_reply(400, "`temperature` may only be set to 1 when thinking is enabled")
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+            return error_reply(400, "Thinking may not be enabled when tool_choice forces tool use.")
+        prompt.reasoning = True
+    output_config = body.get("output_config")
+    response_format = output_config.get("format") if isinstance(output_config, dict) else None
+    if isinstance(response_format, dict):
+        if response_format.get("type") != "json_schema" or not isinstance(response_format.get("schema"), dict):
+            return error_reply(400, "output_config.format: expected {type: json_schema, schema: {...}}")
+        prompt.response_schema = response_format["schema"]
+    return None
 
 
 def _text(content: Any) -> str:
@@ -112,9 +148,9 @@ def _text(content: Any) -> str:
 
 def _usage(answer: Answer, output_tokens: int) -> dict[str, int]:
     return {
-        "input_tokens": answer.prompt_tokens,
+        "input_tokens": answer.prompt_tokens - answer.cached_tokens,
         "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_read_input_tokens": answer.cached_tokens,
         "output_tokens": output_tokens,
     }
 
@@ -126,6 +162,8 @@ def _message(answer: Answer, message_id: str, model: str) -> dict[str, Any]:
         content = [tool_block | {"input": answer.tool_call.arguments}]
     else:
         content = [{"type": "text", "text": answer.text}]
+    if answer.reasoning:
+        content.insert(0, {"type": "thinking", "thinking": answer.reasoning, "signature": SIGNATURE})
     return {
         "id": message_id,
         "type": "message",
@@ -142,6 +180,19 @@ def _stream(answer: Answer, message_id: str, model: str) -> Iterator[bytes]:
     start = _message(answer, message_id, model) | {"content": [], "stop_reason": None, "stop_sequence": None}
     start["usage"] = _usage(answer, 1)
     yield sse_event({"type": "message_start", "message": start}, event="message_start")
+    index = 0
+    if answer.reasoning:
+        thinking_block = {"type": "thinking", "thinking": "", "signature": ""}
+        yield sse_event(
+            {"type": "content_block_start", "index": 0, "content_block": thinking_block}, event="content_block_start"
+        )
+        for piece in answer.reasoning_pieces():
+            delta = {"type": "thinking_delta", "thinking": piece}
+            yield sse_event({"type": "content_block_delta", "index": 0, "delta": delta}, event="content_block_delta")
+        signature = {"type": "signature_delta", "signature": SIGNATURE}
+        yield sse_event({"type": "content_block_delta", "index": 0, "delta": signature}, event="content_block_delta")
+        yield sse_event({"type": "content_block_stop", "index": 0}, event="content_block_stop")
+        index = 1
     if answer.tool_call is not None:
         block: dict[str, Any] = {"type": "tool_use", "id": new_id("toolu_"), "name": answer.tool_call.name}
         block["input"] = {}
@@ -152,11 +203,12 @@ def _stream(answer: Answer, message_id: str, model: str) -> Iterator[bytes]:
     else:
         block = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": piece} for piece in answer.text_pieces()]
-    yield sse_event({"type": "content_block_start", "index": 0, "content_block": block}, event="content_block_start")
+    start_block = {"type": "content_block_start", "index": index, "content_block": block}
+    yield sse_event(start_block, event="content_block_start")
     yield sse_event({"type": "ping"}, event="ping")
     for delta in deltas:
-        yield sse_event({"type": "content_block_delta", "index": 0, "delta": delta}, event="content_block_delta")
-    yield sse_event({"type": "content_block_stop", "index": 0}, event="content_block_stop")
+        yield sse_event({"type": "content_block_delta", "index": index, "delta": delta}, event="content_block_delta")
+    yield sse_event({"type": "content_block_stop", "index": index}, event="content_block_stop")
     message_delta = {
         "type": "message_delta",
         "delta": {"stop_reason": STOP_REASONS[answer.finish], "stop_sequence": answer.stop_sequence},

@@ -28,6 +28,8 @@ ERROR_TYPES = {
     503: "ServiceUnavailableException",
 }
 EVENT_STREAM_TYPE = "application/vnd.amazon.eventstream"
+MIN_THINKING_BUDGET = 1024
+SIGNATURE = "c2ltdWxhdGVkLXJlYXNvbmluZy1zaWduYXR1cmU="
 
 
 def error_reply(status: int, message: str, error_type: str | None = None) -> Reply:
@@ -66,6 +68,7 @@ def _prompt(body: dict[str, Any], model_id: str) -> Prompt | Reply:
     for block in body.get("system") or []:
         if isinstance(block, dict) and isinstance(block.get("text"), str):
             prompt.texts.append(block["text"])
+            prompt.system_text += block["text"]
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in {"user", "assistant"}:
             return error_reply(
@@ -84,11 +87,14 @@ def _prompt(body: dict[str, Any], model_id: str) -> Prompt | Reply:
         prompt.texts.append(text)
         if message["role"] == "user" and any(isinstance(block, dict) and "text" in block for block in content):
             prompt.last_user_text = text
+    last = messages[-1].get("content") or []
+    prompt.after_tool_result = any(isinstance(block, dict) and "toolResult" in block for block in last)
     tool_config = body.get("toolConfig") or {}
     for tool in tool_config.get("tools") or []:
         spec = tool.get("toolSpec") if isinstance(tool, dict) else None
         if isinstance(spec, dict) and isinstance(spec.get("name"), str):
             prompt.tools.append(spec["name"])
+            prompt.tool_schemas[spec["name"]] = (spec.get("inputSchema") or {}).get("json")
     choice = tool_config.get("toolChoice") or {}
     if "any" in choice:
         prompt.forced_tool = ""
@@ -104,7 +110,32 @@ def _prompt(body: dict[str, Any], model_id: str) -> Prompt | Reply:
         )
     prompt.max_tokens = max_tokens
     prompt.stop_sequences = [s for s in inference.get("stopSequences") or [] if isinstance(s, str)]
-    return prompt
+    return _thinking_and_format(body, prompt, inference) or prompt
+
+
+def _thinking_and_format(body: dict[str, Any], prompt: Prompt, inference: dict[str, Any]) -> Reply | None:
+    """Claude's thinking (in additionalModelRequestFields) and Converse structured output (outputConfig)."""
+    extra = body.get("additionalModelRequestFields") or {}
+    thinking = extra.get("thinking") if isinstance(extra, dict) else None
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        budget, limit = thinking.get("budget_tokens"), inference.get("maxTokens")
+        if not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
+            return error_reply(400, f"thinking.budget_tokens: must be at least {MIN_THINKING_BUDGET}")
+        if not isinstance(limit, int) or budget >= limit:
+            return error_reply(400, "The maximum tokens you requested must be greater than thinking.budget_tokens.")
+        if inference.get("temperature") not in (None, 1):
+            return error_reply(400, "temperature may only be set to 1 when thinking is enabled.")
+        prompt.reasoning = True
+    text_format = (body.get("outputConfig") or {}).get("textFormat")
+    if isinstance(text_format, dict):
+        definition = (text_format.get("structure") or {}).get("jsonSchema") or {}
+        if text_format.get("type") != "json_schema" or not isinstance(definition.get("schema"), str):
+            return error_reply(400, "outputConfig.textFormat: expected json_schema with a JSON string schema.")
+        try:
+            prompt.response_schema = json.loads(definition["schema"])
+        except ValueError:
+            return error_reply(400, "outputConfig.textFormat.structure.jsonSchema.schema is not valid JSON.")
+    return None
 
 
 def _content_text(content: list[Any]) -> str:
@@ -122,34 +153,51 @@ def _content_text(content: list[Any]) -> str:
 
 
 def _content(answer: Answer) -> list[dict[str, Any]]:
+    reasoning: list[dict[str, Any]] = []
+    if answer.reasoning:
+        reasoning = [{"reasoningContent": {"reasoningText": {"text": answer.reasoning, "signature": SIGNATURE}}}]
     if answer.tool_call is not None:
         tool_use: dict[str, Any] = {"toolUseId": new_id("tooluse_", 22), "name": answer.tool_call.name}
-        return [{"toolUse": tool_use | {"input": answer.tool_call.arguments}}]
-    return [{"text": answer.text}]
+        return [*reasoning, {"toolUse": tool_use | {"input": answer.tool_call.arguments}}]
+    return [*reasoning, {"text": answer.text}]
 
 
 def _usage(answer: Answer) -> dict[str, int]:
-    return {
-        "inputTokens": answer.prompt_tokens,
+    usage = {
+        "inputTokens": answer.prompt_tokens - answer.cached_tokens,
         "outputTokens": answer.completion_tokens,
         "totalTokens": answer.total_tokens,
     }
+    if answer.cached_tokens:
+        usage["cacheReadInputTokens"] = answer.cached_tokens
+        usage["cacheWriteInputTokens"] = 0
+    return usage
 
 
 def _stream(answer: Answer) -> Iterator[bytes]:
     started = time.monotonic()
     yield encode_event("messageStart", {"role": "assistant"})
+    index = 0
+    if answer.reasoning:
+        for piece in answer.reasoning_pieces():
+            yield encode_event(
+                "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": piece}}}
+            )
+        signature = {"reasoningContent": {"signature": SIGNATURE}}
+        yield encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": signature})
+        yield encode_event("contentBlockStop", {"contentBlockIndex": 0})
+        index = 1
     if answer.tool_call is not None:
         tool_use = {"toolUseId": new_id("tooluse_", 22), "name": answer.tool_call.name}
-        yield encode_event("contentBlockStart", {"contentBlockIndex": 0, "start": {"toolUse": tool_use}})
+        yield encode_event("contentBlockStart", {"contentBlockIndex": index, "start": {"toolUse": tool_use}})
         deltas: list[dict[str, Any]] = [
             {"toolUse": {"input": piece}} for piece in split_in_two(answer.tool_call.arguments_json)
         ]
     else:
         deltas = [{"text": piece} for piece in answer.text_pieces()]
     for delta in deltas:
-        yield encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": delta})
-    yield encode_event("contentBlockStop", {"contentBlockIndex": 0})
+        yield encode_event("contentBlockDelta", {"contentBlockIndex": index, "delta": delta})
+    yield encode_event("contentBlockStop", {"contentBlockIndex": index})
     yield encode_event("messageStop", {"stopReason": STOP_REASONS[answer.finish]})
     latency_ms = max(1, int((time.monotonic() - started) * 1000))
     yield encode_event("metadata", {"usage": _usage(answer), "metrics": {"latencyMs": latency_ms}})

@@ -2,17 +2,30 @@
 
 Each format reduces its request to a `Prompt`; `compose` turns it into an `Answer` that is the same
 whatever the wire format, so tests can predict text, tool calls, token counts and stop reasons.
+
+The answer honours the request the way a model would: with a response schema the text is JSON satisfying it
+(`json_mode`: some JSON object); tool-call arguments satisfy the tool's parameter schema; after a tool result
+the model answers in text instead of calling again (unless a tool is forced: then the last declared one, which
+is where a gateway puts its structured-output tool); with thinking asked for, a reasoning text comes first and
+counts as completion tokens. A system prompt of at least `CACHE_MIN_WORDS` words seen before by this process is
+reported as read from the prompt cache, as providers cache long repeated prefixes.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
+
+from local.simulator.schema_values import value_for
 
 ECHO_LIMIT = 200
 TOOL_TRIGGER = "weather"
-TOOL_ARGUMENTS: dict[str, str] = {"location": "Paris"}
+TOOL_ARGUMENTS: dict[str, Any] = {"location": "Paris"}
+CACHE_MIN_WORDS = 64
+REASONING_PREFIX = "Thinking it over:"
 
 
 class Finish(Enum):
@@ -33,12 +46,19 @@ class Prompt:
     tools_disabled: bool = False
     max_tokens: int | None = None
     stop_sequences: list[str] = field(default_factory=list)
+    tool_schemas: dict[str, Any] = field(default_factory=dict)  # tool name -> its parameters' JSON Schema
+    after_tool_result: bool = False  # the conversation ends with a tool result
+    response_schema: Any = None  # answer with JSON satisfying this schema
+    json_mode: bool = False  # answer with a JSON object
+    reasoning: bool = False  # thinking / reasoning was asked for
+    reasoning_shown: bool = True  # its text is returned (Gemini only with includeThoughts)
+    system_text: str = ""  # the cacheable prefix
 
 
 @dataclass
 class ToolCall:
     name: str
-    arguments: dict[str, str]
+    arguments: dict[str, Any]
 
     @property
     def arguments_json(self) -> str:
@@ -52,11 +72,25 @@ class Answer:
     finish: Finish
     stop_sequence: str | None
     prompt_tokens: int
-    completion_tokens: int
+    completion_tokens: int  # reasoning tokens included
+    reasoning: str = ""
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return count_words(self.reasoning)
+
+    @property
+    def answer_tokens(self) -> int:
+        return self.completion_tokens - self.reasoning_tokens
+
+    def reasoning_pieces(self) -> list[str]:
+        words = self.reasoning.split(" ")
+        return [words[0], *(f" {word}" for word in words[1:])] if self.reasoning else []
 
     def text_pieces(self) -> list[str]:
         """The answer word by word, each word but the first keeping its leading space, for streaming."""
@@ -68,30 +102,81 @@ def count_words(text: str) -> int:
     return len(text.split())
 
 
+class PromptCache:
+    """Which long system prompts this process has seen, per provider and model."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def cached_tokens(self, prompt: Prompt) -> int:
+        words = count_words(prompt.system_text)
+        if words < CACHE_MIN_WORDS:
+            return 0
+        key = (prompt.provider, prompt.model, prompt.system_text)
+        with self._lock:
+            hit = key in self._seen
+            self._seen.add(key)
+        return words if hit else 0
+
+
+PROMPT_CACHE = PromptCache()
+
+
+def json_mode_object(prompt: Prompt) -> dict[str, Any]:
+    return {"answer": prompt.last_user_text[:ECHO_LIMIT]}
+
+
+def arguments_for(prompt: Prompt, tool: str) -> dict[str, Any]:
+    schema = prompt.tool_schemas.get(tool)
+    if isinstance(schema, dict) and schema.get("additionalProperties") is True and not schema.get("properties"):
+        return json_mode_object(prompt)  # "any JSON object" (how JSON mode is emulated with a tool)
+    if not isinstance(schema, dict) or not (schema.get("properties") or schema.get("$ref") or schema.get("anyOf")):
+        return dict(TOOL_ARGUMENTS)  # a schema that says nothing: the classic weather call
+    value = value_for(schema)
+    return value if isinstance(value, dict) else dict(TOOL_ARGUMENTS)
+
+
 def compose(prompt: Prompt) -> Answer:
     prompt_tokens = max(1, sum(count_words(text) for text in prompt.texts))
+    cached = min(PROMPT_CACHE.cached_tokens(prompt), prompt_tokens)
+    reasoning = ""
+    if prompt.reasoning:
+        reasoning = f"{REASONING_PREFIX} {prompt.last_user_text[:ECHO_LIMIT]}".rstrip()
+    thought = count_words(reasoning)
     tool = _chosen_tool(prompt)
     if tool is not None:
-        call = ToolCall(name=tool, arguments=dict(TOOL_ARGUMENTS))
-        return Answer("", call, Finish.TOOL, None, prompt_tokens, count_words(call.arguments_json))
+        call = ToolCall(name=tool, arguments=arguments_for(prompt, tool))
+        tokens = count_words(call.arguments_json) + thought
+        return Answer("", call, Finish.TOOL, None, prompt_tokens, tokens, reasoning, cached)
 
-    text = f"Hello from {prompt.provider} ({prompt.model}): {prompt.last_user_text[:ECHO_LIMIT]}".rstrip()
+    if prompt.response_schema is not None:
+        text = json.dumps(value_for(prompt.response_schema))
+    elif prompt.json_mode:
+        text = json.dumps(json_mode_object(prompt))
+    else:
+        text = f"Hello from {prompt.provider} ({prompt.model}): {prompt.last_user_text[:ECHO_LIMIT]}".rstrip()
     finish, matched = Finish.STOP, None
     for sequence in prompt.stop_sequences:
         if sequence and sequence in text:
             text, finish, matched = text[: text.index(sequence)], Finish.STOP_SEQUENCE, sequence
             break
     words = text.split()
-    if prompt.max_tokens is not None and len(words) > prompt.max_tokens:
-        words, finish, matched = words[: prompt.max_tokens], Finish.LENGTH, None
-    return Answer(" ".join(words), None, finish, matched, prompt_tokens, len(words))
+    room = None if prompt.max_tokens is None else max(prompt.max_tokens - thought, 0)
+    if room is not None and len(words) > room:
+        words, finish, matched = words[:room], Finish.LENGTH, None
+    return Answer(" ".join(words), None, finish, matched, prompt_tokens, len(words) + thought, reasoning, cached)
 
 
 def _chosen_tool(prompt: Prompt) -> str | None:
     if not prompt.tools or prompt.tools_disabled:
         return None
     if prompt.forced_tool is not None:
-        return prompt.forced_tool if prompt.forced_tool in prompt.tools else prompt.tools[0]
+        if prompt.forced_tool in prompt.tools:
+            return prompt.forced_tool
+        return prompt.tools[-1] if prompt.after_tool_result else prompt.tools[0]
+    if prompt.after_tool_result:
+        return None  # the tool's answer is in: reply with text
     return prompt.tools[0] if TOOL_TRIGGER in prompt.last_user_text.lower() else None
 
 

@@ -51,8 +51,9 @@ def handle_generate(body: Any, provider: str, model: str, stream: bool, sse: boo
     answer = compose(prompt)
     response_id = new_id(length=22)
     if not stream:
-        return json_reply(200, _response(answer, _parts(answer), final=True, model=model, response_id=response_id))
-    chunks = _stream_chunks(answer, model, response_id)
+        parts = _parts(answer, prompt.reasoning_shown)
+        return json_reply(200, _response(answer, parts, final=True, model=model, response_id=response_id))
+    chunks = _stream_chunks(answer, model, response_id, prompt.reasoning_shown)
     if sse:
         events = (sse_event(chunk, newline="\r\n") for chunk in chunks)
         return Reply(status=200, content_type="text/event-stream", stream=events)
@@ -67,6 +68,7 @@ def _prompt(body: dict[str, Any], provider: str, model: str) -> Prompt | Reply:
     system = body.get("systemInstruction")
     if isinstance(system, dict):
         prompt.texts.append(_parts_text(system.get("parts")))
+        prompt.system_text = _parts_text(system.get("parts"))
     for index, content in enumerate(contents):
         if not isinstance(content, dict) or content.get("role", "user") not in {"user", "model", "function"}:
             return error_reply(400, f"* GenerateContentRequest.contents[{index}].role: invalid role")
@@ -79,10 +81,14 @@ def _prompt(body: dict[str, Any], provider: str, model: str) -> Prompt | Reply:
         prompt.texts.append(text)
         if content.get("role", "user") == "user" and any(isinstance(p, dict) and "text" in p for p in parts):
             prompt.last_user_text = text
+    last_parts = contents[-1].get("parts") if isinstance(contents[-1], dict) else None
+    prompt.after_tool_result = any(isinstance(p, dict) and "functionResponse" in p for p in last_parts or [])
     for tool in body.get("tools") or []:
         for declaration in (tool.get("functionDeclarations") or []) if isinstance(tool, dict) else []:
             if isinstance(declaration, dict) and isinstance(declaration.get("name"), str):
                 prompt.tools.append(declaration["name"])
+                schema = declaration.get("parametersJsonSchema", declaration.get("parameters"))
+                prompt.tool_schemas[declaration["name"]] = schema
     calling = ((body.get("toolConfig") or {}).get("functionCallingConfig")) or {}
     if calling.get("mode") == "ANY":
         allowed = calling.get("allowedFunctionNames") or [""]
@@ -95,6 +101,18 @@ def _prompt(body: dict[str, Any], provider: str, model: str) -> Prompt | Reply:
         return error_reply(400, "* GenerateContentRequest.generation_config.max_output_tokens: must be positive")
     prompt.max_tokens = max_tokens
     prompt.stop_sequences = [s for s in config.get("stopSequences") or [] if isinstance(s, str)]
+    if config.get("responseMimeType") == "application/json":
+        prompt.response_schema = config.get("responseJsonSchema", config.get("responseSchema"))
+        prompt.json_mode = prompt.response_schema is None
+    thinking = config.get("thinkingConfig")
+    if isinstance(thinking, dict):
+        if "thinkingLevel" in thinking and "thinkingBudget" in thinking:
+            return error_reply(400, "thinking_budget and thinking_level are not supported together.")
+        if "thinkingLevel" in thinking and not model.startswith("gemini-3"):
+            return error_reply(400, "Thinking level is not supported for this model.")
+        thinks = thinking.get("thinkingBudget", -1) != 0
+        prompt.reasoning = thinks
+        prompt.reasoning_shown = bool(thinking.get("includeThoughts"))
     return prompt
 
 
@@ -110,10 +128,11 @@ def _parts_text(parts: Any) -> str:
     return " ".join(pieces)
 
 
-def _parts(answer: Answer) -> list[dict[str, Any]]:
+def _parts(answer: Answer, thoughts: bool = True) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = [{"text": answer.reasoning, "thought": True}] if thoughts and answer.reasoning else []
     if answer.tool_call is not None:
-        return [{"functionCall": {"name": answer.tool_call.name, "args": answer.tool_call.arguments}}]
-    return [{"text": answer.text}]
+        return [*parts, {"functionCall": {"name": answer.tool_call.name, "args": answer.tool_call.arguments}}]
+    return [*parts, {"text": answer.text}]
 
 
 def _response(
@@ -126,29 +145,37 @@ def _response(
     emitted: int = -1,
 ) -> dict[str, Any]:
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
-    completion = answer.completion_tokens if emitted < 0 else emitted
+    completion = answer.answer_tokens if emitted < 0 else emitted
     if final:
         candidate["finishReason"] = FINISH_REASONS[answer.finish]
+    usage: dict[str, Any] = {
+        "promptTokenCount": answer.prompt_tokens,
+        "candidatesTokenCount": completion,
+        "totalTokenCount": answer.prompt_tokens + completion + answer.reasoning_tokens,
+    }
+    if answer.reasoning_tokens:
+        usage["thoughtsTokenCount"] = answer.reasoning_tokens
+    if answer.cached_tokens:
+        usage["cachedContentTokenCount"] = answer.cached_tokens
     return {
         "candidates": [candidate],
-        "usageMetadata": {
-            "promptTokenCount": answer.prompt_tokens,
-            "candidatesTokenCount": completion,
-            "totalTokenCount": answer.prompt_tokens + completion,
-        },
+        "usageMetadata": usage,
         "modelVersion": model,
         "responseId": response_id,
     }
 
 
-def _stream_chunks(answer: Answer, model: str, response_id: str) -> Iterator[dict[str, Any]]:
+def _stream_chunks(answer: Answer, model: str, response_id: str, thoughts: bool) -> Iterator[dict[str, Any]]:
+    if thoughts and answer.reasoning:
+        thought = [{"text": answer.reasoning, "thought": True}]
+        yield _response(answer, thought, final=False, model=model, response_id=response_id, emitted=0)
     if answer.tool_call is not None:
-        yield _response(answer, _parts(answer), final=True, model=model, response_id=response_id)
+        yield _response(answer, _parts(answer, False), final=True, model=model, response_id=response_id)
         return
     pieces = answer.text_pieces() or [""]
     for index, piece in enumerate(pieces, start=1):
         final = index == len(pieces)
-        emitted = answer.completion_tokens if final else len(" ".join(pieces[:index]).split())
+        emitted = answer.answer_tokens if final else len(" ".join(pieces[:index]).split())
         yield _response(answer, [{"text": piece}], final=final, model=model, response_id=response_id, emitted=emitted)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from local.simulator.content import Answer, Finish, Prompt, compose, split_in_two
@@ -44,12 +45,32 @@ def handle_chat(body: Any, provider: str) -> Reply:
         return prompt
     answer = compose(prompt)
     completion_id, created = new_id("chatcmpl-"), int(time.time())
+    style = _Style(provider, body.get("logprobs") is True)
     if body.get("stream") is True:
         options = body.get("stream_options") or {}
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        chunks = _stream(answer, completion_id, created, model, include_usage)
+        chunks = _stream(answer, completion_id, created, model, include_usage, style)
         return Reply(status=200, content_type="text/event-stream; charset=utf-8", stream=chunks)
-    return json_reply(200, _completion(answer, completion_id, created, model))
+    return json_reply(200, _completion(answer, completion_id, created, model, style))
+
+
+@dataclass(frozen=True)
+class _Style:
+    """What differs between hosts: DeepSeek returns its reasoning text and names cache hits its own way."""
+
+    provider: str
+    logprobs: bool
+
+    @property
+    def shows_reasoning(self) -> bool:
+        return self.provider == "deepseek"
+
+
+def _reasoning_asked(body: dict[str, Any], provider: str) -> bool:
+    if provider == "deepseek":
+        thinking = body.get("thinking")
+        return isinstance(thinking, dict) and thinking.get("type") == "enabled"
+    return body.get("reasoning_effort") not in (None, "none")
 
 
 def _prompt(body: dict[str, Any], provider: str, model: str, messages: list[Any]) -> Prompt | Reply:
@@ -67,11 +88,25 @@ def _prompt(body: dict[str, Any], provider: str, model: str, messages: list[Any]
         prompt.texts.append(text)
         if message["role"] == "user":
             prompt.last_user_text = text
+        if message["role"] in ("system", "developer"):
+            prompt.system_text += text
+    prompt.after_tool_result = isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"
     for tool in body.get("tools") or []:
         function = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             return error_reply(400, "Missing required parameter: 'tools[0].function.name'.", param="tools")
         prompt.tools.append(function["name"])
+        prompt.tool_schemas[function["name"]] = function.get("parameters")
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        if provider == "deepseek":
+            return error_reply(400, "This response_format type is unavailable now", param="response_format")
+        spec = response_format.get("json_schema")
+        prompt.response_schema = spec.get("schema") if isinstance(spec, dict) else None
+        prompt.json_mode = prompt.response_schema is None
+    elif isinstance(response_format, dict) and response_format.get("type") == "json_object":
+        prompt.json_mode = True
+    prompt.reasoning = _reasoning_asked(body, provider)
     choice = body.get("tool_choice")
     if choice == "none":
         prompt.tools_disabled = True
@@ -98,11 +133,26 @@ def _message_text(content: Any) -> str:
     return ""
 
 
-def _usage(answer: Answer) -> dict[str, int]:
-    return {
+def _usage(answer: Answer, style: _Style) -> dict[str, Any]:
+    usage: dict[str, Any] = {
         "prompt_tokens": answer.prompt_tokens,
         "completion_tokens": answer.completion_tokens,
         "total_tokens": answer.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": answer.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": answer.reasoning_tokens},
+    }
+    if style.provider == "deepseek":
+        usage["prompt_cache_hit_tokens"] = answer.cached_tokens
+        usage["prompt_cache_miss_tokens"] = answer.prompt_tokens - answer.cached_tokens
+    return usage
+
+
+def _logprobs(pieces: list[str]) -> dict[str, Any]:
+    return {
+        "content": [
+            {"token": piece, "logprob": -0.25, "bytes": list(piece.encode()), "top_logprobs": []} for piece in pieces
+        ],
+        "refusal": None,
     }
 
 
@@ -110,8 +160,11 @@ def _tool_call_id() -> str:
     return new_id("call_")
 
 
-def _completion(answer: Answer, completion_id: str, created: int, model: str) -> dict[str, Any]:
+def _completion(answer: Answer, completion_id: str, created: int, model: str, style: _Style) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None}
+    if style.shows_reasoning and answer.reasoning:
+        message["reasoning_content"] = answer.reasoning
+    logprobs = _logprobs(answer.text_pieces()) if style.logprobs and answer.tool_call is None else None
     if answer.tool_call is not None:
         message["content"] = None
         message["tool_calls"] = [
@@ -126,26 +179,34 @@ def _completion(answer: Answer, completion_id: str, created: int, model: str) ->
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": FINISH_REASONS[answer.finish]}],
-        "usage": _usage(answer),
+        "choices": [
+            {"index": 0, "message": message, "logprobs": logprobs, "finish_reason": FINISH_REASONS[answer.finish]}
+        ],
+        "usage": _usage(answer, style),
         "system_fingerprint": "fp_simulator",
     }
 
 
-def _stream(answer: Answer, completion_id: str, created: int, model: str, include_usage: bool) -> Iterator[bytes]:
+def _stream(
+    answer: Answer, completion_id: str, created: int, model: str, include_usage: bool, style: _Style
+) -> Iterator[bytes]:
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        logprobs = _logprobs([delta["content"]]) if style.logprobs and delta.get("content") else None
         payload: dict[str, Any] = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
             "system_fingerprint": "fp_simulator",
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}],
         }
         if include_usage:
             payload["usage"] = None
         return sse_event(payload)
 
+    if style.shows_reasoning:
+        for piece in answer.reasoning_pieces():
+            yield chunk({"role": "assistant", "content": None, "reasoning_content": piece})
     if answer.tool_call is not None:
         call = answer.tool_call
         yield chunk(
@@ -177,7 +238,7 @@ def _stream(answer: Answer, completion_id: str, created: int, model: str, includ
             "model": model,
             "system_fingerprint": "fp_simulator",
             "choices": [],
-            "usage": _usage(answer),
+            "usage": _usage(answer, style),
         }
         yield sse_event(final)
     yield sse_event("[DONE]")

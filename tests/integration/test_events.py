@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from local.apigw import HttpResponse, to_http_response
+from local.apigw import HttpResponse, match_path, to_http_response
 from local.handlers import LambdaContext, load_handler
 from local.template import TEMPLATE_PATH, Route, load_template, routes
 from tests.conftest import Gateway
@@ -114,8 +114,8 @@ def test_event_is_a_rest_api_proxy_event_of_a_route(path: Path) -> None:
     assert context["path"] == f"/{context['stage']}{event['path']}"
     assert event["stageVariables"] is None
     assert event["isBase64Encoded"] is False
-    segments = list(zip(route.path.split("/"), event["path"].split("/"), strict=True))
-    parameters = {t[1:-1]: s for t, s in segments if t.startswith("{")}
+    parameters = match_path(route.path, event["path"])  # a greedy {name+} takes the rest, "/" and all
+    assert parameters is not None
     assert event["pathParameters"] == (parameters or None)
     assert event["headers"] == {name: values[-1] for name, values in event["multiValueHeaders"].items()}
     multi_query = event["multiValueQueryStringParameters"]

@@ -30,7 +30,9 @@ KEY_TEST = Route("POST", "/v1/byok/keys/{key_id}/test", "KeyTestFunction", "func
 PROVIDERS = Route("GET", "/v1/byok/providers", "KeysFunction", "functions/keys", None)
 ANY_ID = Route("GET", "/v1/byok/{thing}", "KeysFunction", "functions/keys", None)
 CHAT = Route("POST", "/v1/chat/completions", "ChatFunction", "functions/chat", None)
-ROUTES = [KEYS, KEY, KEY_PATCH, KEY_TEST, PROVIDERS, ANY_ID, CHAT]
+MODEL = Route("GET", "/v1/models/{model_id+}", "PublicFunction", "functions/public", None)
+MODEL_NOTE = Route("GET", "/v1/models/{model_id}/note", "PublicFunction", "functions/public", None)
+ROUTES = [KEYS, KEY, KEY_PATCH, KEY_TEST, PROVIDERS, ANY_ID, CHAT, MODEL, MODEL_NOTE]
 
 
 class Recorder:
@@ -128,6 +130,10 @@ def test_event_body_that_is_not_utf8_arrives_base64_encoded() -> None:
         ("GET", "/v1/byok/providers", PROVIDERS, {}),
         ("GET", "/v1/byok/other", ANY_ID, {"thing": "other"}),
         ("GET", "/v1/byok/keys/a%2Fb", KEY, {"key_id": "a/b"}),
+        ("GET", "/v1/models/anthropic/claude-sonnet-4.5", MODEL, {"model_id": "anthropic/claude-sonnet-4.5"}),
+        ("GET", "/v1/models/anthropic%2Fclaude-sonnet-4.5", MODEL, {"model_id": "anthropic/claude-sonnet-4.5"}),
+        ("GET", "/v1/models/claude-sonnet-4-5", MODEL, {"model_id": "claude-sonnet-4-5"}),
+        ("GET", "/v1/models/x/note", MODEL_NOTE, {"model_id": "x"}),  # one-segment parameter before greedy
     ],
 )
 def test_router_matches_static_segments_before_parameters(
@@ -144,6 +150,8 @@ def test_router_matches_static_segments_before_parameters(
         ("GET", "/v1/byok/keys/"),  # trailing slash
         ("GET", "/v1/byok/keys//test"),  # empty parameter
         ("GET", "/v1/byok/keys/a/b"),  # a parameter is one segment
+        ("GET", "/v1/models/"),  # a greedy parameter still needs a value
+        ("GET", "/v1/models/a//b"),
         ("GET", "/v1/nothing"),
         ("DELETE", "/v1/byok/providers"),  # known path, wrong method
         ("GET", "/v1/chat/completions"),
@@ -176,6 +184,7 @@ def test_router_from_template_knows_every_template_route() -> None:
 
     for route in routes(template):
         concrete = route.path.replace("{key_id}", "key_1").replace("{request_id}", "req_1")
+        concrete = concrete.replace("{model_id+}", "anthropic/claude-sonnet-4.5")
         match = router.match(route.method, concrete)
         assert match is not None
         assert match.route == route

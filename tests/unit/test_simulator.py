@@ -159,7 +159,13 @@ def test_openai_answers_a_chat_completion_with_usage_and_request_id(sim: Provide
     assert completion["object"] == "chat.completion"
     assert completion["choices"][0]["message"]["content"] == "Hello from openai (gpt-5-mini): hi there friend"
     assert completion["choices"][0]["finish_reason"] == "stop"
-    assert completion["usage"] == {"prompt_tokens": 3, "completion_tokens": 7, "total_tokens": 10}
+    assert completion["usage"] == {
+        "prompt_tokens": 3,
+        "completion_tokens": 7,
+        "total_tokens": 10,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
     [recorded] = sim.requests
     assert (recorded.provider, recorded.credential, recorded.status) == ("openai", OPENAI_KEY, 200)
     assert recorded.json["model"] == "gpt-5-mini"

@@ -32,6 +32,7 @@ REPO_ROOT = TEMPLATE_PATH.parent
 CONTRACT_ROUTES = {
     ("GET", "/health"): "PublicFunction",
     ("GET", "/v1/models"): "PublicFunction",
+    ("GET", "/v1/models/{model_id+}"): "PublicFunction",
     ("POST", "/v1/chat/completions"): "ChatFunction",
     ("GET", "/v1/account"): "KeysFunction",
     ("GET", "/v1/byok/providers"): "KeysFunction",

@@ -24,6 +24,8 @@ class Pricing(BaseModel):
     model_config = ConfigDict(frozen=True)
     prompt: Decimal  # USD per million prompt tokens
     completion: Decimal  # USD per million completion tokens
+    cached_prompt: Decimal | None = None  # per million prompt tokens read from the provider's cache
+    cache_write: Decimal | None = None  # per million prompt tokens written to it (Anthropic's cache writes)
 
 
 class Offer(BaseModel):
@@ -37,8 +39,21 @@ class Offer(BaseModel):
     # The most tokens this offer can generate for one request (the model's, unless the offer says otherwise).
     max_output_tokens: int | None = None
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
-        return (self.pricing.prompt * prompt_tokens + self.pricing.completion * completion_tokens) / Decimal(1_000_000)
+    def cost(
+        self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0, cache_write_tokens: int = 0
+    ) -> Decimal:
+        """List-price cost. ``prompt_tokens`` counts every prompt token; the cached and cache-written ones among
+        them are priced at their own rate where the catalog has one, else at the prompt price."""
+        pricing = self.pricing
+        cached = min(max(cached_tokens, 0), prompt_tokens) if pricing.cached_prompt is not None else 0
+        written = min(max(cache_write_tokens, 0), prompt_tokens - cached) if pricing.cache_write is not None else 0
+        total = (
+            pricing.prompt * (prompt_tokens - cached - written)
+            + (pricing.cached_prompt or 0) * cached
+            + (pricing.cache_write or 0) * written
+            + pricing.completion * completion_tokens
+        )
+        return total / Decimal(1_000_000)
 
 
 class Model(BaseModel):
@@ -46,6 +61,7 @@ class Model(BaseModel):
     id: str
     owned_by: str
     max_output_tokens: int
+    aliases: tuple[str, ...] = ()  # other names accepted wherever a model id is (Anthropic's own ids for Claude)
     providers: tuple[Offer, ...]
 
 
@@ -61,11 +77,18 @@ class Catalog(BaseModel):
     models: tuple[Model, ...]
 
     def model(self, model_id: str) -> Model | None:
+        """The model by catalog id or alias."""
         return self._index.get(model_id)
 
     @functools.cached_property
     def _index(self) -> dict[str, Model]:
-        return {m.id: m for m in self.models}
+        index: dict[str, Model] = {}
+        for model in self.models:
+            for name in (model.id, *model.aliases):
+                if name in index:
+                    raise ValueError(f"catalog name {name!r} is used twice")
+                index[name] = model
+        return index
 
 
 @functools.cache

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import ROUND_UP, Decimal
 from typing import Any
 
-from gateway import credits, keystore, store
+from gateway import credits, keystore, params, store, usage
 from gateway.catalog import get_catalog
 from gateway.errors import BrokenKey, GatewayError, NotFound, PaymentRequired
 from gateway.logs import AttemptRecord, RequestRecord, emit_attempt, redact, save_request
@@ -32,6 +32,7 @@ class ChatResult:
     status: int
     body: str
     content_type: str  # application/json or text/event-stream
+    ignored_params: tuple[str, ...] = ()  # hints the serving provider dropped (x-gateway-ignored-params)
 
 
 def _planned_attempts(snapshot: store.AccountSnapshot, request: ChatRequest) -> Iterator[PlannedAttempt]:
@@ -44,7 +45,7 @@ def _planned_attempts(snapshot: store.AccountSnapshot, request: ChatRequest) -> 
             code="model_not_found",
             param="model",
         )
-    candidates = candidate_offers(model, request.provider)
+    candidates = params.honouring(request, candidate_offers(model, request.provider))
     byok = byok_attempts(candidates, snapshot.keys)
     yield from byok
     shared, excluded_for_credits = shared_attempts(
@@ -130,10 +131,8 @@ def _final_error(results: list[AttemptResult]) -> GatewayError:
 
 
 def _usage(result: AttemptResult, planned: PlannedAttempt) -> tuple[int, int, Decimal]:
-    usage = result.usage or {}
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    cost = planned.offer.cost(prompt, completion) if planned.credential == "shared" else Decimal(0)
+    prompt, completion = usage.tokens(result.usage)
+    cost = usage.cost(planned.offer, result.usage) if planned.credential == "shared" else Decimal(0)
     return prompt, completion, cost
 
 
@@ -226,21 +225,18 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
         credits.settle(winner_hold, cost)
     is_byok = planned.credential == "byok"
     extra = {"provider": planned.provider, "is_byok": is_byok, "cost": float(cost)}
+    public_usage = usage.public(result.usage, is_byok=is_byok, cost=cost)
+    ignored = params.assess(request, planned.offer).ignored
     if request.stream:
-        outcome = ChatResult(200, _sse(request, request_id, result, extra, (prompt, completion)), "text/event-stream")
+        body_sse = _sse(request, request_id, result, extra, public_usage)
+        outcome = ChatResult(200, body_sse, "text/event-stream", ignored)
     else:
         body = dict(result.completion or {})
         body["id"] = body.get("id") or f"chatcmpl-{request_id}"
         body["model"] = request.model
         body["provider"] = planned.provider
-        body["usage"] = {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-            "is_byok": is_byok,
-            "cost": float(cost),
-        }
-        outcome = ChatResult(200, json.dumps(body, separators=(",", ":")), "application/json")
+        body["usage"] = public_usage
+        outcome = ChatResult(200, json.dumps(body, separators=(",", ":")), "application/json", ignored)
     save(200, planned, (prompt, completion), cost, failed=result.stream_broken)
     return outcome
 
@@ -250,7 +246,7 @@ def _sse(
     request_id: str,
     result: AttemptResult,
     extra: dict[str, Any],
-    tokens: tuple[int, int],
+    public_usage: dict[str, Any],
 ) -> str:
     """The assembled ``text/event-stream`` body: chunks, an optional usage chunk, then ``[DONE]``."""
     base = {
@@ -282,13 +278,7 @@ def _sse(
         usage_chunk = {
             **base,
             "choices": [],
-            "usage": {
-                "prompt_tokens": tokens[0],
-                "completion_tokens": tokens[1],
-                "total_tokens": tokens[0] + tokens[1],
-                "is_byok": extra["is_byok"],
-                "cost": extra["cost"],
-            },
+            "usage": public_usage,
         }
         lines.append(f"data: {json.dumps(usage_chunk, separators=(',', ':'))}\n\n")
     lines.append("data: [DONE]\n\n")

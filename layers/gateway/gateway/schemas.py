@@ -89,6 +89,7 @@ class AssistantMessage(_Strict):
     tool_calls: Annotated[list[ToolCall], Field(max_length=MAX_TOOL_CALLS)] | None = None
     name: Ident | None = None
     refusal: Text | None = None  # echoed back by the OpenAI SDKs; never sent upstream
+    reasoning_content: Text | None = None  # echoed back with the answer; DeepSeek needs it in tool loops
 
 
 class ToolMessage(_Strict):
@@ -155,6 +156,39 @@ ResponseFormat = Annotated[
 
 class StreamOptions(_Strict):
     include_usage: bool = False
+    include_obfuscation: bool | None = None  # OpenAI's padding of stream events; the gateway never pads
+
+
+class Prediction(_Strict):
+    type: Literal["content"]
+    content: Text | TextParts
+
+
+class AudioOutput(_Strict):
+    voice: Annotated[str, Field(min_length=1, max_length=64)] | dict[str, Any]
+    format: Literal["wav", "aac", "mp3", "flac", "opus", "pcm16"]
+
+
+class ApproximateLocation(_Strict):
+    city: Annotated[str, Field(max_length=256)] | None = None
+    country: Annotated[str, Field(max_length=2)] | None = None
+    region: Annotated[str, Field(max_length=256)] | None = None
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+
+
+class UserLocation(_Strict):
+    type: Literal["approximate"]
+    approximate: ApproximateLocation
+
+
+class WebSearchOptions(_Strict):
+    search_context_size: Literal["low", "medium", "high"] | None = None
+    user_location: UserLocation | None = None
+
+
+MetadataKey = Annotated[str, Field(min_length=1, max_length=64)]
+MetadataValue = Annotated[str, Field(max_length=512)]
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 
 
 class ProviderPreferences(_Strict):
@@ -165,6 +199,7 @@ class ProviderPreferences(_Strict):
     only: Annotated[list[Ident], Field(max_length=32)] = []
     ignore: Annotated[list[Ident], Field(max_length=32)] = []
     sort: Literal["price"] | None = None
+    require_parameters: bool = False  # hints are strict too: a provider that would drop one is not a candidate
 
 
 class ChatRequest(_Strict):
@@ -186,17 +221,37 @@ class ChatRequest(_Strict):
     user: Annotated[str, Field(max_length=512)] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    n: int | None = None
+    n: Annotated[int, Field(ge=1, le=128)] | None = None
     presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     parallel_tool_calls: bool | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    logit_bias: (
+        Annotated[
+            dict[Annotated[str, Field(pattern=r"^[0-9]{1,10}$")], Annotated[int, Field(ge=-100, le=100)]],
+            Field(max_length=1024),
+        ]
+        | None
+    ) = None
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=16)] | None = None
+    store: bool | None = None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
+    prompt_cache_key: Annotated[str, Field(max_length=1024)] | None = None
+    safety_identifier: Annotated[str, Field(max_length=512)] | None = None
+    prediction: Prediction | None = None
+    modalities: Annotated[list[Literal["text", "audio"]], Field(min_length=1, max_length=2)] | None = None
+    audio: AudioOutput | None = None
+    web_search_options: WebSearchOptions | None = None
     provider: ProviderPreferences | None = None
 
-    @field_validator("n")
+    @field_validator("top_logprobs")
     @classmethod
-    def _single_choice(cls, value: int | None) -> int | None:
-        if value is not None and value != 1:
-            raise ValueError("only n=1 is supported")
+    def _top_logprobs_needs_logprobs(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("logprobs") is not True:
+            raise ValueError("top_logprobs needs logprobs: true")  # as OpenAI answers
         return value
 
     @field_validator("messages")
@@ -216,6 +271,11 @@ class ChatRequest(_Strict):
     def output_limit(self) -> int | None:
         """The caller's cap on generated tokens, whichever of the two spellings was used."""
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+
+    def end_user(self) -> str | None:
+        """Who the end user is, for a provider's abuse-monitoring field: ``safety_identifier`` supersedes
+        the older ``user``."""
+        return self.safety_identifier if self.safety_identifier is not None else self.user
 
     def stop_sequences(self) -> list[str]:
         if self.stop is None:

@@ -138,8 +138,6 @@ def test_tool_choice_mapping(choice: object, parallel: bool | None, expected: ob
         ({"seed": 1}, "seed"),
         ({"presence_penalty": 0.5}, "presence_penalty"),
         ({"frequency_penalty": 0.5}, "frequency_penalty"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
-        ({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}, "response_format"),
         ({"temperature": 1.5}, "temperature"),
         (
             {
@@ -187,7 +185,7 @@ def test_response_maps_text_tool_use_and_usage() -> None:
             "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
         }
     ]
-    assert result["usage"] == {"prompt_tokens": 482, "completion_tokens": 89, "total_tokens": 571}
+    assert result["usage"] == {"prompt_tokens": 482, "completion_tokens": 89, "total_tokens": 571, "cached_tokens": 10}
 
 
 @pytest.mark.parametrize(

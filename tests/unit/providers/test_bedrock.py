@@ -237,7 +237,6 @@ def test_tool_choice_shapes(choice: object, expected: dict[str, Any]) -> None:
     ("fields", "param"),
     [
         ({"seed": 3}, "seed"),
-        ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}, "response_format"),
         ({"presence_penalty": 1}, "presence_penalty"),
         (
             {

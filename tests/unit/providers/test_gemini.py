@@ -200,7 +200,7 @@ def test_response_maps_text_function_calls_and_usage() -> None:
     assert call["id"].startswith("call_")
     assert choice["finish_reason"] == "tool_calls"
     assert result["model"] == "google/gemini-3-flash"
-    assert result["usage"] == {"prompt_tokens": 31, "completion_tokens": 52, "total_tokens": 83}
+    assert result["usage"] == {"prompt_tokens": 31, "completion_tokens": 52, "total_tokens": 83, "reasoning_tokens": 40}
 
 
 @pytest.mark.parametrize(

@@ -141,7 +141,6 @@ def test_deepseek_gets_system_role_and_max_tokens() -> None:
             "messages[0].content[0]",
         ),
         ({"seed": 7}, "seed"),
-        ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}, "response_format"),
     ],
 )
 def test_deepseek_rejects_what_it_cannot_honour(fields: dict[str, object], param: str) -> None:

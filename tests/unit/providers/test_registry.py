@@ -11,6 +11,7 @@ import pytest
 from gateway.providers import AttemptFailed, adapter_for
 from gateway.providers.anthropic import AnthropicAdapter
 from gateway.providers.bedrock import BedrockAdapter
+from gateway.providers.emulation import TableAdapter
 from gateway.providers.gemini import GeminiAdapter
 from gateway.providers.openai_compat import OpenAICompatAdapter
 from tests.unit.providers.helpers import api_key_target
@@ -21,14 +22,14 @@ ROOT = Path(__file__).parents[3]
 @pytest.mark.parametrize(
     ("provider", "family", "expected"),
     [
-        ("openai", "openai", OpenAICompatAdapter("openai")),
-        ("deepseek", "openai", OpenAICompatAdapter("deepseek")),
-        ("anthropic", "anthropic", AnthropicAdapter(vertex=False)),
-        ("google-ai-studio", "gemini", GeminiAdapter(vertex=False)),
-        ("amazon-bedrock", "converse", BedrockAdapter()),
-        ("google-vertex", "gemini", GeminiAdapter(vertex=True)),
-        ("google-vertex", "anthropic", AnthropicAdapter(vertex=True)),
-        ("google-vertex", "openai", OpenAICompatAdapter("vertex")),
+        ("openai", "openai", TableAdapter(OpenAICompatAdapter("openai"))),
+        ("deepseek", "openai", TableAdapter(OpenAICompatAdapter("deepseek"))),
+        ("anthropic", "anthropic", TableAdapter(AnthropicAdapter(vertex=False))),
+        ("google-ai-studio", "gemini", TableAdapter(GeminiAdapter(vertex=False))),
+        ("amazon-bedrock", "converse", TableAdapter(BedrockAdapter())),
+        ("google-vertex", "gemini", TableAdapter(GeminiAdapter(vertex=True))),
+        ("google-vertex", "anthropic", TableAdapter(AnthropicAdapter(vertex=True))),
+        ("google-vertex", "openai", TableAdapter(OpenAICompatAdapter("vertex"))),
     ],
 )
 def test_adapter_for_each_provider_family(provider: str, family: str, expected: object) -> None:

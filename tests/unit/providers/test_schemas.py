@@ -19,11 +19,59 @@ def test_unknown_top_level_field_is_rejected_by_name() -> None:
     assert "temprature" in _error_locations(exc.value)
 
 
-def test_only_one_choice_is_allowed() -> None:
+def test_n_is_bounded_and_left_to_routing() -> None:
+    # Given n within OpenAI's range it parses (routing decides who can honour n > 1); outside it is named
     assert chat(n=1).n == 1
+    assert chat(n=2).n == 2
+    for bad in (0, 129):
+        with pytest.raises(ValidationError) as exc:
+            chat(n=bad)
+        assert "n" in _error_locations(exc.value)
+
+
+def test_every_documented_openai_parameter_is_accepted() -> None:
+    # Given one request setting every Chat Completions parameter OpenAI documents
+    request = chat(
+        temperature=0.2,
+        top_p=0.9,
+        max_completion_tokens=64,
+        stop=["END"],
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        tool_choice="auto",
+        parallel_tool_calls=False,
+        response_format={"type": "json_object"},
+        seed=7,
+        user="u-1",
+        stream=True,
+        stream_options={"include_usage": True, "include_obfuscation": False},
+        reasoning_effort="low",
+        verbosity="low",
+        n=1,
+        logprobs=True,
+        top_logprobs=3,
+        logit_bias={"50256": -100},
+        presence_penalty=0.1,
+        frequency_penalty=0.1,
+        metadata={"team": "search"},
+        store=False,
+        service_tier="auto",
+        prompt_cache_key="tenant-7",
+        safety_identifier="hash-of-user",
+        prediction={"type": "content", "content": "draft"},
+        modalities=["text"],
+        audio={"voice": "alloy", "format": "mp3"},
+        web_search_options={"search_context_size": "low"},
+    )
+    # Then it parses with each value kept
+    assert request.reasoning_effort == "low"
+    assert request.logit_bias == {"50256": -100}
+    assert request.end_user() == "hash-of-user"
+
+
+def test_top_logprobs_needs_logprobs() -> None:
     with pytest.raises(ValidationError) as exc:
-        chat(n=2)
-    assert "n" in _error_locations(exc.value)
+        chat(top_logprobs=2)
+    assert "top_logprobs" in _error_locations(exc.value)
 
 
 @pytest.mark.parametrize(

@@ -9,20 +9,22 @@ from __future__ import annotations
 from gateway.providers.anthropic import AnthropicAdapter
 from gateway.providers.base import Adapter, AttemptFailed, StreamDecoder, Target, UnreadableResponse
 from gateway.providers.bedrock import BedrockAdapter
+from gateway.providers.emulation import TableAdapter
 from gateway.providers.gemini import GeminiAdapter
 from gateway.providers.openai_compat import OpenAICompatAdapter
 
 __all__ = ["Adapter", "AttemptFailed", "StreamDecoder", "Target", "UnreadableResponse", "adapter_for"]
 
+# Each wire format's transform, behind the parameter table (checks and response_format emulation).
 _ADAPTERS: dict[tuple[str, str], Adapter] = {
-    ("openai", "openai"): OpenAICompatAdapter("openai"),
-    ("deepseek", "openai"): OpenAICompatAdapter("deepseek"),
-    ("anthropic", "anthropic"): AnthropicAdapter(vertex=False),
-    ("google-ai-studio", "gemini"): GeminiAdapter(vertex=False),
-    ("amazon-bedrock", "converse"): BedrockAdapter(),
-    ("google-vertex", "gemini"): GeminiAdapter(vertex=True),
-    ("google-vertex", "anthropic"): AnthropicAdapter(vertex=True),
-    ("google-vertex", "openai"): OpenAICompatAdapter("vertex"),
+    ("openai", "openai"): TableAdapter(OpenAICompatAdapter("openai")),
+    ("deepseek", "openai"): TableAdapter(OpenAICompatAdapter("deepseek")),
+    ("anthropic", "anthropic"): TableAdapter(AnthropicAdapter(vertex=False)),
+    ("google-ai-studio", "gemini"): TableAdapter(GeminiAdapter(vertex=False)),
+    ("amazon-bedrock", "converse"): TableAdapter(BedrockAdapter()),
+    ("google-vertex", "gemini"): TableAdapter(GeminiAdapter(vertex=True)),
+    ("google-vertex", "anthropic"): TableAdapter(AnthropicAdapter(vertex=True)),
+    ("google-vertex", "openai"): TableAdapter(OpenAICompatAdapter("vertex")),
 }
 
 

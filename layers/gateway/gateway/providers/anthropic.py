@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway import params
+from gateway.catalog import Offer
 from gateway.credentials import ApiKeyCredentials, ServiceAccountCredentials
 from gateway.providers import common, endpoints
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
@@ -15,7 +17,7 @@ from gateway.schemas import (
     ChatRequest,
     DeveloperMessage,
     ImagePart,
-    ResponseFormatText,
+    ResponseFormatJsonSchema,
     SystemMessage,
     ToolMessage,
     UserMessage,
@@ -44,7 +46,7 @@ class AnthropicAdapter:
     vertex: bool = False
 
     def build_request(self, request: ChatRequest, target: Target, *, stream: bool, timeout: float) -> UpstreamRequest:
-        body = build_body(request, target.provider)
+        body = build_body(request, target.offer)
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if stream else "application/json",
@@ -79,12 +81,15 @@ class AnthropicAdapter:
         if data.get("type") != "message" or not isinstance(blocks, list):
             raise UnreadableResponse(f"{target.provider} response is not an Anthropic message")
         texts: list[str] = []
+        thoughts: list[str] = []
         tool_calls: list[dict[str, Any]] = []
         for block in blocks:
             if not isinstance(block, dict):
                 raise UnreadableResponse(f"{target.provider} response has a malformed content block")
             if block.get("type") == "text" and isinstance(block.get("text"), str):
                 texts.append(block["text"])
+            elif block.get("type") == "thinking" and isinstance(block.get("thinking"), str):
+                thoughts.append(block["thinking"])
             elif block.get("type") == "tool_use":
                 if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
                     raise UnreadableResponse(f"{target.provider} response has a malformed tool_use block")
@@ -98,6 +103,7 @@ class AnthropicAdapter:
             finish_reason=STOP_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop",
             usage=_usage(data.get("usage")),
             upstream_id=data.get("id"),
+            reasoning="".join(thoughts) or None,
         )
 
     def stream_decoder(self, request: ChatRequest, target: Target) -> AnthropicStreamDecoder:
@@ -118,22 +124,30 @@ class AnthropicAdapter:
 
 
 def _usage(usage: Any) -> dict[str, int]:
-    prompt = sum(
-        common.int_field(usage, key)
-        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    """Anthropic's ``input_tokens`` leaves out the tokens read from and written to the cache."""
+    read = common.int_field(usage, "cache_read_input_tokens")
+    written = common.int_field(usage, "cache_creation_input_tokens")
+    prompt = common.int_field(usage, "input_tokens") + read + written
+    return common.usage_dict(
+        prompt, common.int_field(usage, "output_tokens"), cached_tokens=read, cache_write_tokens=written
     )
-    return common.usage_dict(prompt, common.int_field(usage, "output_tokens"))
 
 
-def build_body(request: ChatRequest, provider: str) -> dict[str, Any]:
+def thinking(request: ChatRequest) -> tuple[dict[str, Any], int] | None:
+    """Extended thinking for ``reasoning_effort`` and the ``max_tokens`` it needs (above the budget; OpenAI's
+    limit counts reasoning too, so a caller's limit stays the limit and the budget fits inside it)."""
+    if not params.thinking_requested(request):
+        return None
+    budget = params.THINKING_BUDGETS[str(request.reasoning_effort)]
+    limit = request.output_limit()
+    if limit is None:
+        return {"type": "enabled", "budget_tokens": budget}, budget + DEFAULT_MAX_TOKENS
+    return {"type": "enabled", "budget_tokens": max(params.THINKING_MIN_BUDGET, min(budget, limit - 1))}, limit
+
+
+def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
     """The Messages body without ``model`` (direct and Vertex place the model differently)."""
-    for name in ("seed", "presence_penalty", "frequency_penalty"):
-        if getattr(request, name) is not None:
-            raise common.unsupported(provider, name)
-    if request.response_format is not None and not isinstance(request.response_format, ResponseFormatText):
-        raise common.unsupported(provider, "response_format", request.response_format.type)
-    if request.temperature is not None and request.temperature > 1:
-        raise common.unsupported(provider, "temperature", "above 1; Anthropic accepts 0 to 1")
+    provider = offer.slug
     system: list[str] = []
     messages: list[dict[str, Any]] = []
     for index, message in enumerate(request.messages):
@@ -150,8 +164,11 @@ def build_body(request: ChatRequest, provider: str) -> dict[str, Any]:
     body: dict[str, Any] = {"max_tokens": request.output_limit() or DEFAULT_MAX_TOKENS, "messages": messages}
     if system:
         body["system"] = "\n\n".join(system)
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
+    extended = thinking(request)
+    if extended is not None:
+        body["thinking"], body["max_tokens"] = extended
+    elif request.temperature is not None:
+        body["temperature"] = request.temperature  # with thinking only the default (1) is allowed
     if request.top_p is not None:
         body["top_p"] = request.top_p
     stops = request.stop_sequences()
@@ -169,8 +186,12 @@ def build_body(request: ChatRequest, provider: str) -> dict[str, Any]:
     tool_choice = _tool_choice(request)
     if tool_choice is not None:
         body["tool_choice"] = tool_choice
-    if request.user is not None:
-        body["metadata"] = {"user_id": request.user}
+    if request.end_user() is not None:
+        body["metadata"] = {"user_id": request.end_user()}
+    if params.native_json_schema(request, offer):
+        assert isinstance(request.response_format, ResponseFormatJsonSchema)
+        schema = request.response_format.json_schema.schema_
+        body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     return body
 
 
@@ -239,7 +260,7 @@ class AnthropicStreamDecoder:
     usage: dict[str, int] | None = None
     _sse: SseParser = field(default_factory=SseParser)
     _tool_index: dict[int, int] = field(default_factory=dict)
-    _prompt_tokens: int = 0
+    _prompt_usage: dict[str, int] = field(default_factory=dict)
     _completion_tokens: int = 0
     _stopped: bool = False
 
@@ -264,7 +285,7 @@ class AnthropicStreamDecoder:
         kind = payload.get("type", event.event)
         if kind == "message_start":
             usage = common.as_dict(payload.get("message")).get("usage")
-            self._prompt_tokens = _usage(usage)["prompt_tokens"]
+            self._prompt_usage = _usage(usage)
             self._completion_tokens = common.int_field(usage, "output_tokens")
             return [common.delta_chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
@@ -284,6 +305,8 @@ class AnthropicStreamDecoder:
             delta = common.as_dict(payload.get("delta"))
             if delta.get("type") == "text_delta" and delta.get("text"):
                 return [common.delta_chunk({"content": delta["text"]})]
+            if delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                return [common.delta_chunk({"reasoning_content": delta["thinking"]})]
             if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
                 known = self._tool_index.get(common.int_field(payload, "index"))
                 if known is None:
@@ -296,8 +319,12 @@ class AnthropicStreamDecoder:
             if isinstance(usage, dict) and "output_tokens" in usage:
                 self._completion_tokens = common.int_field(usage, "output_tokens")
             if isinstance(usage, dict) and "input_tokens" in usage:
-                self._prompt_tokens = _usage(usage)["prompt_tokens"]
-            self.usage = common.usage_dict(self._prompt_tokens, self._completion_tokens)
+                self._prompt_usage = _usage(usage)
+            self.usage = {
+                **self._prompt_usage,
+                "completion_tokens": self._completion_tokens,
+                "total_tokens": self._prompt_usage.get("prompt_tokens", 0) + self._completion_tokens,
+            }
             reason = common.as_dict(payload.get("delta")).get("stop_reason")
             if isinstance(reason, str):
                 return [common.delta_chunk({}, STOP_REASONS.get(reason, "stop"))]

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway import params
+from gateway.catalog import Offer
 from gateway.credentials import ApiKeyCredentials, AwsCredentials
 from gateway.providers import common, endpoints
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
@@ -18,7 +20,7 @@ from gateway.schemas import (
     ChatRequest,
     DeveloperMessage,
     ImagePart,
-    ResponseFormatText,
+    ResponseFormatJsonSchema,
     SystemMessage,
     ToolMessage,
     UserMessage,
@@ -43,6 +45,8 @@ EXCEPTION_STATUS = {
     "accessDeniedException": 403,
     "resourceNotFoundException": 404,
 }
+# Converse requires no maxTokens, but thinking needs one above its budget: this much room for the answer.
+THINKING_ANSWER_TOKENS = 4096
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
 
 
@@ -52,7 +56,7 @@ class BedrockAdapter:
         base = endpoints.bedrock_base(target.region)
         model = endpoints.model_segment(target.offer.model_id)
         url = f"{base}/model/{model}/{'converse-stream' if stream else 'converse'}"
-        content = json.dumps(build_body(request, target.provider)).encode()
+        content = json.dumps(build_body(request, target.offer)).encode()
         headers = {
             "content-type": "application/json",
             "accept": "application/vnd.amazon.eventstream" if stream else "application/json",
@@ -72,12 +76,16 @@ class BedrockAdapter:
         if not isinstance(message, dict) or not isinstance(message.get("content"), list):
             raise UnreadableResponse(f"{target.provider} response has no output message")
         texts: list[str] = []
+        thoughts: list[str] = []
         tool_calls: list[dict[str, Any]] = []
         for block in message["content"]:
             if not isinstance(block, dict):
                 raise UnreadableResponse(f"{target.provider} response has a malformed content block")
             if isinstance(block.get("text"), str):
                 texts.append(block["text"])
+            reasoning = common.as_dict(common.as_dict(block.get("reasoningContent")).get("reasoningText"))
+            if isinstance(reasoning.get("text"), str):
+                thoughts.append(reasoning["text"])
             use = block.get("toolUse")
             if isinstance(use, dict):
                 if not isinstance(use.get("toolUseId"), str) or not isinstance(use.get("name"), str):
@@ -91,6 +99,7 @@ class BedrockAdapter:
             tool_calls=tool_calls,
             finish_reason=STOP_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop",
             usage=_usage(data.get("usage")),
+            reasoning="".join(thoughts) or None,
         )
 
     def stream_decoder(self, request: ChatRequest, target: Target) -> BedrockStreamDecoder:
@@ -104,7 +113,15 @@ class BedrockAdapter:
 
 
 def _usage(usage: Any) -> dict[str, int]:
-    return common.usage_dict(common.int_field(usage, "inputTokens"), common.int_field(usage, "outputTokens"))
+    """Converse's ``inputTokens`` leaves out the tokens read from and written to the prompt cache."""
+    read = common.int_field(usage, "cacheReadInputTokens")
+    written = common.int_field(usage, "cacheWriteInputTokens")
+    return common.usage_dict(
+        common.int_field(usage, "inputTokens") + read + written,
+        common.int_field(usage, "outputTokens"),
+        cached_tokens=read,
+        cache_write_tokens=written,
+    )
 
 
 def _sigv4(
@@ -124,14 +141,8 @@ def _sigv4(
     return {name.lower(): str(value) for name, value in aws_request.headers.items()}
 
 
-def build_body(request: ChatRequest, provider: str) -> dict[str, Any]:
-    for name in ("seed", "presence_penalty", "frequency_penalty"):
-        if getattr(request, name) is not None:
-            raise common.unsupported(provider, name)
-    if request.response_format is not None and not isinstance(request.response_format, ResponseFormatText):
-        raise common.unsupported(provider, "response_format", request.response_format.type)
-    if request.parallel_tool_calls is False:
-        raise common.unsupported(provider, "parallel_tool_calls", "false")
+def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
+    provider = offer.slug
     system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     uses_tools = False
@@ -156,7 +167,15 @@ def build_body(request: ChatRequest, provider: str) -> dict[str, Any]:
     limit = request.output_limit()
     if limit is not None:
         inference["maxTokens"] = limit
-    if request.temperature is not None:
+    if params.thinking_requested(request):
+        # Claude's extended thinking, passed through as the model's own request field.
+        budget = params.THINKING_BUDGETS[str(request.reasoning_effort)]
+        if limit is None:
+            inference["maxTokens"] = budget + THINKING_ANSWER_TOKENS
+        else:
+            budget = max(params.THINKING_MIN_BUDGET, min(budget, limit - 1))
+        body["additionalModelRequestFields"] = {"thinking": {"type": "enabled", "budget_tokens": budget}}
+    elif request.temperature is not None:
         inference["temperature"] = request.temperature
     if request.top_p is not None:
         inference["topP"] = request.top_p
@@ -168,6 +187,13 @@ def build_body(request: ChatRequest, provider: str) -> dict[str, Any]:
     tool_config = _tool_config(request, provider, uses_tools)
     if tool_config:
         body["toolConfig"] = tool_config
+    if params.native_json_schema(request, offer):
+        assert isinstance(request.response_format, ResponseFormatJsonSchema)
+        spec = request.response_format.json_schema
+        schema = {"schema": json.dumps(spec.schema_), "name": spec.name}
+        if spec.description:
+            schema["description"] = spec.description
+        body["outputConfig"] = {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": schema}}}
     return body
 
 
@@ -303,6 +329,9 @@ class BedrockStreamDecoder:
             delta = common.as_dict(body.get("delta"))
             if isinstance(delta.get("text"), str) and delta["text"]:
                 return [common.delta_chunk({"content": delta["text"]})]
+            reasoning = common.as_dict(delta.get("reasoningContent")).get("text")
+            if isinstance(reasoning, str) and reasoning:
+                return [common.delta_chunk({"reasoning_content": reasoning})]
             use = delta.get("toolUse")
             if isinstance(use, dict) and isinstance(use.get("input"), str) and use["input"]:
                 known = self._tool_index.get(common.int_field(body, "contentBlockIndex"))

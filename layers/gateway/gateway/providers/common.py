@@ -35,12 +35,30 @@ def unsupported(provider: str, param: str, detail: str = "") -> BadRequest:
     return BadRequest(f"{param} is not supported by {provider}{suffix}", param=param)
 
 
-def usage_dict(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {
+def usage_dict(
+    prompt_tokens: int,
+    completion_tokens: int,
+    *,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+) -> dict[str, int]:
+    """Usage in one flat shape for every provider: ``prompt_tokens`` counts every prompt token (cached and
+    cache-written ones included), ``completion_tokens`` every generated one (reasoning included); the details
+    say how many of them were read from or written to the cache, or spent reasoning."""
+    usage = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
+    for key, value in (
+        ("cached_tokens", cached_tokens),
+        ("cache_write_tokens", cache_write_tokens),
+        ("reasoning_tokens", reasoning_tokens),
+    ):
+        if value:
+            usage[key] = value
+    return usage
 
 
 def completion_id() -> str:
@@ -59,8 +77,11 @@ def chat_completion(
     finish_reason: str,
     usage: dict[str, int],
     upstream_id: str | None = None,
+    reasoning: str | None = None,
 ) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoning:
+        message["reasoning_content"] = reasoning  # the field OpenAI-compatible clients read (DeepSeek's name)
     if tool_calls:
         message["tool_calls"] = tool_calls
     return {

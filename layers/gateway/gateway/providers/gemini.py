@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway import params
 from gateway.credentials import ApiKeyCredentials, ServiceAccountCredentials
 from gateway.errors import BadRequest
 from gateway.providers import common, endpoints
@@ -44,6 +45,11 @@ FINISH_REASONS = {
     "IMAGE_SAFETY": "content_filter",
     "LANGUAGE": "content_filter",
 }
+# reasoning_effort as Gemini 3's thinkingLevel (it cannot switch thinking off: "none" is its minimum) and as
+# Gemini 2.5's thinkingBudget in tokens (Flash: 0 switches thinking off, at most 24576).
+THINKING_LEVELS = {"none": "minimal", "minimal": "minimal", "low": "low", "medium": "medium", "high": "high"}
+THINKING_LEVELS["xhigh"] = "high"
+THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 24576}
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class GeminiAdapter:
             finish_reason=_finish(candidate.get("finishReason"), bool(tool_calls)),
             usage=_usage(data),
             upstream_id=None,
+            reasoning="".join(_thoughts(candidate)) or None,
         )
 
     def stream_decoder(self, request: ChatRequest, target: Target) -> GeminiStreamDecoder:
@@ -126,9 +133,25 @@ def _finish(reason: Any, has_tool_calls: bool) -> str:
 
 
 def _usage(data: dict[str, Any]) -> dict[str, int]:
+    """``promptTokenCount`` includes the cached tokens; thoughts are billed as output, so they are completion."""
     meta = data.get("usageMetadata")
-    completion = common.int_field(meta, "candidatesTokenCount") + common.int_field(meta, "thoughtsTokenCount")
-    return common.usage_dict(common.int_field(meta, "promptTokenCount"), completion)
+    thoughts = common.int_field(meta, "thoughtsTokenCount")
+    return common.usage_dict(
+        common.int_field(meta, "promptTokenCount"),
+        common.int_field(meta, "candidatesTokenCount") + thoughts,
+        cached_tokens=common.int_field(meta, "cachedContentTokenCount"),
+        reasoning_tokens=thoughts,
+    )
+
+
+def _thoughts(candidate: dict[str, Any]) -> list[str]:
+    """Thought-summary parts (``includeThoughts``): the reasoning content."""
+    parts = common.as_dict(candidate.get("content")).get("parts")
+    return [
+        part["text"]
+        for part in parts or []
+        if isinstance(part, dict) and part.get("thought") is True and isinstance(part.get("text"), str)
+    ]
 
 
 def _parts(candidate: dict[str, Any], provider: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -152,8 +175,6 @@ def _parts(candidate: dict[str, Any], provider: str) -> tuple[list[str], list[di
 
 def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
     provider = target.provider
-    if request.parallel_tool_calls is False:
-        raise common.unsupported(provider, "parallel_tool_calls", "false")
     system: list[str] = []
     contents: list[dict[str, Any]] = []
     call_names: dict[str, str] = {}
@@ -173,6 +194,9 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
     if system:
         body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
     config = _generation_config(request)
+    thinking = _thinking_config(request, signed)
+    if thinking:
+        config["thinkingConfig"] = thinking
     if config:
         body["generationConfig"] = config
     if request.tools:
@@ -217,6 +241,18 @@ def _generation_config(request: ChatRequest) -> dict[str, Any]:
         config["responseMimeType"] = "application/json"
         if response_format.json_schema.schema_:
             config["responseJsonSchema"] = response_format.json_schema.schema_
+    return config
+
+
+def _thinking_config(request: ChatRequest, gemini_3: bool) -> dict[str, Any] | None:
+    effort = request.reasoning_effort
+    if effort is None:
+        return None
+    config: dict[str, Any] = (
+        {"thinkingLevel": THINKING_LEVELS[effort]} if gemini_3 else {"thinkingBudget": THINKING_BUDGETS[effort]}
+    )
+    if params.thinking_requested(request):
+        config["includeThoughts"] = True
     return config
 
 
@@ -320,6 +356,9 @@ class GeminiStreamDecoder:
             return chunks
         candidate = candidates[0] if isinstance(candidates[0], dict) else {}
         texts, calls = _parts(candidate, self.provider)
+        thoughts = "".join(_thoughts(candidate))
+        if thoughts:
+            chunks.append(common.delta_chunk({"reasoning_content": thoughts}))
         if texts and "".join(texts):
             chunks.append(common.delta_chunk({"content": "".join(texts)}))
         for call in calls:

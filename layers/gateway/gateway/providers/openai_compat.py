@@ -2,8 +2,9 @@
 
 The request is rebuilt field by field from the typed model (never forwarded blindly) with the offer's
 model id.
-Dialects differ only in what they accept: DeepSeek has no vision, seed or json_schema; reasoning models on
-OpenAI take ``max_completion_tokens``; non-OpenAI hosts take ``max_tokens`` and the ``system`` role.
+Which request fields go as they are is the parameter table's word (``params.forwarded``); the rest is
+translated here: DeepSeek has no vision and switches thinking with ``thinking``; reasoning models on OpenAI
+take ``max_completion_tokens``; non-OpenAI hosts take ``max_tokens`` and the ``system`` role.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
+from gateway import params
 from gateway.credentials import ApiKeyCredentials, ServiceAccountCredentials
 from gateway.providers import common, endpoints
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
@@ -21,13 +25,13 @@ from gateway.schemas import (
     ChatRequest,
     DeveloperMessage,
     ImagePart,
-    ResponseFormatJsonSchema,
+    ResponseFormatJsonObject,
     UserMessage,
 )
 from gateway.transport import UpstreamRequest
 
 REASONING_MODEL_PREFIXES = ("o1", "o3", "o4", "gpt-5")
-_DELTA_KEYS = ("role", "content", "tool_calls", "refusal")
+_DELTA_KEYS = ("role", "content", "reasoning_content", "tool_calls", "refusal")
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,6 @@ class OpenAICompatAdapter:
         endpoints.model_segment(target.offer.model_id, allow_slash=True)  # validated even in a body
         body: dict[str, Any] = {"model": target.offer.model_id}
         body["messages"] = [self._message(i, m, provider) for i, m in enumerate(request.messages)]
-        if not native:
-            if request.seed is not None and self.dialect == "deepseek":
-                raise common.unsupported(provider, "seed")
-            if isinstance(request.response_format, ResponseFormatJsonSchema) and self.dialect == "deepseek":
-                raise common.unsupported(provider, "response_format", "json_schema; use json_object")
-            if request.parallel_tool_calls is False:
-                raise common.unsupported(provider, "parallel_tool_calls", "false")
         limit = request.output_limit()
         if native and target.offer.model_id.startswith(REASONING_MODEL_PREFIXES):
             if limit is not None:
@@ -89,29 +86,26 @@ class OpenAICompatAdapter:
                 body["max_completion_tokens"] = request.max_completion_tokens
         elif limit is not None:
             body["max_tokens"] = limit
-        for name in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty"):
+        for name in params.forwarded(params.dialect_of(target.offer)):
             value = getattr(request, name)
-            if value is not None:
-                body[name] = value
-        if request.stop is not None:
-            body["stop"] = request.stop
-        if request.tools:
-            body["tools"] = [t.model_dump(exclude_none=True, by_alias=True) for t in request.tools]
-        if request.tool_choice is not None:
-            choice = request.tool_choice
-            body["tool_choice"] = choice if isinstance(choice, str) else choice.model_dump(by_alias=True)
-        if request.response_format is not None:
-            body["response_format"] = request.response_format.model_dump(exclude_none=True, by_alias=True)
-        if native:
-            if request.user is not None:
-                body["user"] = request.user
-            if request.parallel_tool_calls is not None and request.tools:
-                body["parallel_tool_calls"] = request.parallel_tool_calls
+            if value is None or (name == "parallel_tool_calls" and not request.tools):
+                continue
+            body[name] = _wire(value)
+        if self.dialect == "deepseek":
+            if isinstance(request.response_format, ResponseFormatJsonObject):
+                body["response_format"] = {"type": "json_object"}
+            if request.reasoning_effort is not None:
+                enabled = request.reasoning_effort != "none"
+                body["thinking"] = {"type": "enabled" if enabled else "disabled"}
+                if enabled:
+                    body["reasoning_effort"] = request.reasoning_effort
         return body
 
     def _message(self, index: int, message: Any, provider: str) -> dict[str, Any]:
         dumped: dict[str, Any] = message.model_dump(exclude_none=True, by_alias=True)
         dumped.pop("refusal", None)
+        if self.dialect != "deepseek":
+            dumped.pop("reasoning_content", None)  # only DeepSeek takes its reasoning back
         if self.dialect == "openai":
             return dumped
         if isinstance(message, DeveloperMessage):
@@ -142,20 +136,21 @@ class OpenAICompatAdapter:
             raise UnreadableResponse(f"{target.provider} response content is not text")
         tool_calls = [_tool_call(c, target.provider) for c in message.get("tool_calls") or []]
         finish = choice.get("finish_reason")
-        usage = data.get("usage")
+        reasoning = message.get("reasoning_content")
         result = common.chat_completion(
             request,
             content=content,
             tool_calls=tool_calls,
             finish_reason=finish if isinstance(finish, str) else ("tool_calls" if tool_calls else "stop"),
-            usage=common.usage_dict(
-                common.int_field(usage, "prompt_tokens"), common.int_field(usage, "completion_tokens")
-            ),
+            usage=_usage(data.get("usage")),
             upstream_id=data.get("id"),
+            reasoning=reasoning if isinstance(reasoning, str) else None,
         )
         refusal = message.get("refusal")
         if isinstance(refusal, str):
             result["choices"][0]["message"]["refusal"] = refusal
+        if isinstance(choice.get("logprobs"), dict):
+            result["choices"][0]["logprobs"] = choice["logprobs"]
         return result
 
     def stream_decoder(self, request: ChatRequest, target: Target) -> OpenAIStreamDecoder:
@@ -166,6 +161,28 @@ class OpenAICompatAdapter:
 
     def classify(self, status: int, body: bytes) -> int:
         return status
+
+
+def _wire(value: Any) -> Any:
+    """A typed request value as JSON (models dumped by alias, ``None`` fields left out)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_none=True, by_alias=True)
+    if isinstance(value, list):
+        return [_wire(item) for item in value]
+    return value
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    """OpenAI's usage details; DeepSeek reports cache hits as ``prompt_cache_hit_tokens``."""
+    prompt_details = common.as_dict(common.as_dict(usage).get("prompt_tokens_details"))
+    completion_details = common.as_dict(common.as_dict(usage).get("completion_tokens_details"))
+    cached = common.int_field(prompt_details, "cached_tokens") or common.int_field(usage, "prompt_cache_hit_tokens")
+    return common.usage_dict(
+        common.int_field(usage, "prompt_tokens"),
+        common.int_field(usage, "completion_tokens"),
+        cached_tokens=cached,
+        reasoning_tokens=common.int_field(completion_details, "reasoning_tokens"),
+    )
 
 
 def _service_account(target: Target) -> ServiceAccountCredentials:
@@ -224,9 +241,7 @@ class OpenAIStreamDecoder:
                 raise UnreadableResponse(f"{self.provider} reported an error mid-stream")
             usage = payload.get("usage")
             if isinstance(usage, dict):
-                self.usage = common.usage_dict(
-                    common.int_field(usage, "prompt_tokens"), common.int_field(usage, "completion_tokens")
-                )
+                self.usage = _usage(usage)
             for choice in payload.get("choices") or []:
                 if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                     continue
@@ -239,5 +254,8 @@ class OpenAIStreamDecoder:
                 if finish:
                     self._finished = True
                 if delta or finish:
-                    chunks.append(common.delta_chunk(delta, finish))
+                    chunk = common.delta_chunk(delta, finish)
+                    if isinstance(choice.get("logprobs"), dict):
+                        chunk["choices"][0]["logprobs"] = choice["logprobs"]
+                    chunks.append(chunk)
         return chunks
