@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from local.simulator.content import Answer, Finish, Prompt, compose, split_in_two
+from local.simulator.content import Answer, Finish, Prompt, compose, paced, split_in_two
+from local.simulator.pacing import PacingHandle
 from local.simulator.wire import Reply, json_reply, new_id, sse_event
 
 VERTEX_VERSION = "vertex-2023-10-16"
@@ -34,7 +35,13 @@ def error_reply(status: int, message: str) -> Reply:
     return json_reply(status, {"type": "error", "error": {"type": kind, "message": message}})
 
 
-def handle_messages(body: Any, provider: str, model: str | None = None, stream: bool | None = None) -> Reply:
+def handle_messages(
+    body: Any,
+    provider: str,
+    model: str | None = None,
+    stream: bool | None = None,
+    pacing: PacingHandle | None = None,
+) -> Reply:
     """`model` None: the direct API (model in the body). Vertex passes the model from the URL and the
     endpoint decides streaming (`stream` True/False)."""
     if not isinstance(body, dict):
@@ -51,7 +58,7 @@ def handle_messages(body: Any, provider: str, model: str | None = None, stream: 
     prompt = _prompt(body, provider, model)
     if isinstance(prompt, Reply):
         return prompt
-    answer = compose(prompt)
+    answer = paced(compose(prompt), pacing)
     message_id = new_id("msg_")
     if stream if stream is not None else body.get("stream") is True:
         return Reply(
@@ -206,7 +213,8 @@ def _stream(answer: Answer, message_id: str, model: str) -> Iterator[bytes]:
     start_block = {"type": "content_block_start", "index": index, "content_block": block}
     yield sse_event(start_block, event="content_block_start")
     yield sse_event({"type": "ping"}, event="ping")
-    for delta in deltas:
+    for position, delta in enumerate(deltas):
+        answer.pace(position)
         yield sse_event({"type": "content_block_delta", "index": index, "delta": delta}, event="content_block_delta")
     yield sse_event({"type": "content_block_stop", "index": index}, event="content_block_stop")
     message_delta = {

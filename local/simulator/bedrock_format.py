@@ -7,8 +7,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from local.simulator.content import Answer, Finish, Prompt, compose, split_in_two
+from local.simulator.content import Answer, Finish, Prompt, compose, paced, split_in_two
 from local.simulator.eventstream import encode_event
+from local.simulator.pacing import PacingHandle
 from local.simulator.wire import Reply, json_reply, new_id
 
 STOP_REASONS = {
@@ -37,13 +38,13 @@ def error_reply(status: int, message: str, error_type: str | None = None) -> Rep
     return json_reply(status, {"message": message}, headers={"x-amzn-ErrorType": kind})
 
 
-def handle_converse(body: Any, model_id: str, stream: bool) -> Reply:
+def handle_converse(body: Any, model_id: str, stream: bool, pacing: PacingHandle | None = None) -> Reply:
     if not isinstance(body, dict):
         return error_reply(400, "Malformed input request, please reformat your input and try again.")
     prompt = _prompt(body, model_id)
     if isinstance(prompt, Reply):
         return prompt
-    answer = compose(prompt)
+    answer = paced(compose(prompt), pacing)
     if stream:
         return Reply(status=200, content_type=EVENT_STREAM_TYPE, stream=_stream(answer))
     return json_reply(
@@ -195,7 +196,8 @@ def _stream(answer: Answer) -> Iterator[bytes]:
         ]
     else:
         deltas = [{"text": piece} for piece in answer.text_pieces()]
-    for delta in deltas:
+    for position, delta in enumerate(deltas):
+        answer.pace(position)
         yield encode_event("contentBlockDelta", {"contentBlockIndex": index, "delta": delta})
     yield encode_event("contentBlockStop", {"contentBlockIndex": index})
     yield encode_event("messageStop", {"stopReason": STOP_REASONS[answer.finish]})

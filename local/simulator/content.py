@@ -17,9 +17,12 @@ import json
 import threading
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.simulator.schema_values import value_for
+
+if TYPE_CHECKING:
+    from local.simulator.pacing import Pacer, PacingHandle
 
 ECHO_LIMIT = 200
 TOOL_TRIGGER = "weather"
@@ -75,6 +78,12 @@ class Answer:
     completion_tokens: int  # reasoning tokens included
     reasoning: str = ""
     cached_tokens: int = 0
+    pacer: Pacer | None = None
+
+    def pace(self, index: int) -> None:
+        """Called by each format before it produces content chunk ``index`` of a stream."""
+        if self.pacer is not None:
+            self.pacer.before(index)
 
     @property
     def total_tokens(self) -> int:
@@ -166,6 +175,19 @@ def compose(prompt: Prompt) -> Answer:
     if room is not None and len(words) > room:
         words, finish, matched = words[:room], Finish.LENGTH, None
     return Answer(" ".join(words), None, finish, matched, prompt_tokens, len(words) + thought, reasoning, cached)
+
+
+def paced(answer: Answer, handle: PacingHandle | None) -> Answer:
+    """``answer`` under an armed pacing: exactly ``chunks`` words of text when set, and its stream paced."""
+    if handle is None:
+        return answer
+    chunks = handle.pacing.chunks
+    if chunks is not None and answer.tool_call is None:
+        words = answer.text.split()
+        words = (words + [f"w{i}" for i in range(len(words), chunks)])[:chunks]
+        answer.text, answer.completion_tokens = " ".join(words), chunks + answer.reasoning_tokens
+    answer.pacer = handle.pacer()
+    return answer
 
 
 def _chosen_tool(prompt: Prompt) -> str | None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from local.simulator.faults import Fault
+from local.simulator.pacing import Pacing
 from local.simulator.wire import Call, Reply, json_reply
 
 if TYPE_CHECKING:
@@ -25,6 +26,16 @@ def handle_control(sim: ProviderSimulator, call: Call) -> Reply:
             return json_reply(200, _OK)
         if call.method == "GET":
             return json_reply(200, {"data": sim.armed_faults()})
+    if resource == "pacing":
+        if call.method == "POST":
+            return _pace(sim, call.json)
+        if call.method == "DELETE":
+            sim.clear_pacing()
+            return json_reply(200, _OK)
+        if call.method == "GET":
+            return json_reply(200, {"data": [handle.snapshot() for handle in sim.pacings()]})
+    if resource == "pacing/release" and call.method == "POST":
+        return _release(sim, call.json)
     if resource == "requests":
         if call.method == "GET":
             return json_reply(200, {"data": [recorded.to_dict() for recorded in sim.requests]})
@@ -45,6 +56,29 @@ def _arm(sim: ProviderSimulator, body: Any) -> Reply:
         return _problem(400, str(error))
     sim.arm(fault)
     return json_reply(201, _OK)
+
+
+def _pace(sim: ProviderSimulator, body: Any) -> Reply:
+    if not isinstance(body, dict):
+        return _problem(400, "expected a JSON object with the pace() keyword arguments")
+    try:
+        pacing = Pacing.model_validate(body)
+    except ValidationError as error:
+        return _problem(400, str(error))
+    sim.arm_pacing(pacing)
+    return json_reply(201, _OK)
+
+
+def _release(sim: ProviderSimulator, body: Any) -> Reply:
+    """``{"provider"?: slug, "count"?: n}``: let ``count`` held chunks go out on every matching pacing."""
+    body = body if isinstance(body, dict) else {}
+    count = body.get("count", 1)
+    provider = body.get("provider")
+    if not isinstance(count, int) or count < 1 or not (provider is None or isinstance(provider, str)):
+        return _problem(400, 'expected {"provider"?: str, "count"?: int >= 1}')
+    for handle in sim.pacings(provider):
+        handle.release(count)
+    return json_reply(200, _OK)
 
 
 def _accept(sim: ProviderSimulator, body: Any) -> Reply:

@@ -11,6 +11,7 @@ from local.simulator.auth import authenticate, claimed_credential
 from local.simulator.credentials import CredentialStore
 from local.simulator.errors import provider_error
 from local.simulator.faults import Fault, FaultBook
+from local.simulator.pacing import PacingBook, PacingHandle
 from local.simulator.routes import Endpoint, Route
 from local.simulator.wire import Call, Reply
 
@@ -32,12 +33,14 @@ class Outcome:
     reply: Reply | None
     credential: str | None
     delivery: Delivery = Delivery.ANSWER
+    pacing: PacingHandle | None = None
 
 
 @dataclass
 class Dispatcher:
     store: CredentialStore
     faults: FaultBook
+    pacings: PacingBook
     token_uri: str
     stopping: threading.Event
 
@@ -83,22 +86,24 @@ class Dispatcher:
         auth = authenticate(route.provider, call, self.store)
         if auth.error is not None:
             return Outcome(auth.error, None)
-        return Outcome(self._model_reply(route, call), auth.credential)
+        pacing = self.pacings.take(route.provider, auth.credential)
+        reply = self._model_reply(route, call, pacing)
+        return Outcome(reply, auth.credential, pacing=pacing if reply.stream is not None else None)
 
-    def _model_reply(self, route: Route, call: Call) -> Reply:
+    def _model_reply(self, route: Route, call: Call, pacing: PacingHandle | None) -> Reply:
         model = route.model or ""
         if route.endpoint is Endpoint.OPENAI_CHAT:
-            return openai_format.handle_chat(call.json, route.provider)
+            return openai_format.handle_chat(call.json, route.provider, pacing)
         if route.endpoint is Endpoint.ANTHROPIC_MESSAGES:
             if not call.header("anthropic-version"):
                 return anthropic_format.error_reply(400, "anthropic-version: header is required")
-            return anthropic_format.handle_messages(call.json, route.provider)
+            return anthropic_format.handle_messages(call.json, route.provider, pacing=pacing)
         if route.endpoint is Endpoint.VERTEX_ANTHROPIC:
-            return anthropic_format.handle_messages(call.json, route.provider, model, route.stream)
+            return anthropic_format.handle_messages(call.json, route.provider, model, route.stream, pacing)
         if route.endpoint is Endpoint.GEMINI:
             sse = call.query.get("alt") == "sse"
-            return gemini_format.handle_generate(call.json, route.provider, model, route.stream, sse)
-        return bedrock_format.handle_converse(call.json, model, route.stream)
+            return gemini_format.handle_generate(call.json, route.provider, model, route.stream, sse, pacing)
+        return bedrock_format.handle_converse(call.json, model, route.stream, pacing)
 
 
 def _fault_message(fault: Fault, call: Call) -> str:

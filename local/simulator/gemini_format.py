@@ -6,7 +6,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from local.simulator.content import Answer, Finish, Prompt, compose
+from local.simulator.content import Answer, Finish, Prompt, compose, paced
+from local.simulator.pacing import PacingHandle
 from local.simulator.wire import Reply, json_reply, new_id, sse_event
 
 FINISH_REASONS = {
@@ -41,14 +42,16 @@ def error_reply(status: int, message: str, details: list[dict[str, Any]] | None 
     return json_reply(status, {"error": error})
 
 
-def handle_generate(body: Any, provider: str, model: str, stream: bool, sse: bool) -> Reply:
+def handle_generate(
+    body: Any, provider: str, model: str, stream: bool, sse: bool, pacing: PacingHandle | None = None
+) -> Reply:
     """`sse`: `alt=sse` was asked for; without it a stream is one JSON array sent piece by piece."""
     if not isinstance(body, dict):
         return error_reply(400, "Invalid JSON payload received.")
     prompt = _prompt(body, provider, model)
     if isinstance(prompt, Reply):
         return prompt
-    answer = compose(prompt)
+    answer = paced(compose(prompt), pacing)
     response_id = new_id(length=22)
     if not stream:
         parts = _parts(answer, prompt.reasoning_shown)
@@ -170,12 +173,14 @@ def _stream_chunks(answer: Answer, model: str, response_id: str, thoughts: bool)
         thought = [{"text": answer.reasoning, "thought": True}]
         yield _response(answer, thought, final=False, model=model, response_id=response_id, emitted=0)
     if answer.tool_call is not None:
+        answer.pace(0)
         yield _response(answer, _parts(answer, False), final=True, model=model, response_id=response_id)
         return
     pieces = answer.text_pieces() or [""]
     for index, piece in enumerate(pieces, start=1):
+        answer.pace(index - 1)
         final = index == len(pieces)
-        emitted = answer.answer_tokens if final else len(" ".join(pieces[:index]).split())
+        emitted = answer.answer_tokens if final else index  # one word per piece
         yield _response(answer, [{"text": piece}], final=final, model=model, response_id=response_id, emitted=emitted)
 
 

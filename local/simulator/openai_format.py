@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from local.simulator.content import Answer, Finish, Prompt, compose, split_in_two
+from local.simulator.content import Answer, Finish, Prompt, compose, paced, split_in_two
+from local.simulator.pacing import PacingHandle
 from local.simulator.wire import Reply, json_reply, new_id, sse_event
 
 FINISH_REASONS = {
@@ -32,7 +33,7 @@ def error_reply(status: int, message: str, param: str | None = None) -> Reply:
     return json_reply(status, {"error": {"message": message, "type": kind, "param": param, "code": code}})
 
 
-def handle_chat(body: Any, provider: str) -> Reply:
+def handle_chat(body: Any, provider: str, pacing: PacingHandle | None = None) -> Reply:
     if not isinstance(body, dict):
         return error_reply(400, "We could not parse the JSON body of your request.")
     model, messages = body.get("model"), body.get("messages")
@@ -43,7 +44,7 @@ def handle_chat(body: Any, provider: str) -> Reply:
     prompt = _prompt(body, provider, model, messages)
     if isinstance(prompt, Reply):
         return prompt
-    answer = compose(prompt)
+    answer = paced(compose(prompt), pacing)
     completion_id, created = new_id("chatcmpl-"), int(time.time())
     style = _Style(provider, body.get("logprobs") is True)
     if body.get("stream") is True:
@@ -223,11 +224,13 @@ def _stream(
                 ],
             }
         )
-        for piece in split_in_two(call.arguments_json):
+        for index, piece in enumerate(split_in_two(call.arguments_json)):
+            answer.pace(index)
             yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
     else:
         yield chunk({"role": "assistant", "content": "", "refusal": None})
-        for piece in answer.text_pieces():
+        for index, piece in enumerate(answer.text_pieces()):
+            answer.pace(index)
             yield chunk({"content": piece})
     yield chunk({}, FINISH_REASONS[answer.finish])
     if include_usage:

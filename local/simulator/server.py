@@ -16,6 +16,7 @@ from local.simulator.credentials import CredentialStore
 from local.simulator.dispatch import Delivery, Dispatcher, Outcome
 from local.simulator.errors import request_id_header
 from local.simulator.faults import Fault, FaultBook
+from local.simulator.pacing import Dropped, Pacing, PacingBook, PacingHandle
 from local.simulator.routes import match_route
 from local.simulator.wire import Call, RecordedRequest, Reply, json_reply
 
@@ -33,6 +34,7 @@ class ProviderSimulator:
         self._requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._pacings = PacingBook(self._stopping)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._dispatcher: Dispatcher | None = None
@@ -42,7 +44,7 @@ class ProviderSimulator:
             raise RuntimeError("simulator already started")
         self._stopping.clear()
         self._server = _Server((host, port), _Handler, self)
-        self._dispatcher = Dispatcher(self._store, self._faults, self.token_uri, self._stopping)
+        self._dispatcher = Dispatcher(self._store, self._faults, self._pacings, self.token_uri, self._stopping)
         self._thread = threading.Thread(target=self._server.serve_forever, name="provider-simulator", daemon=True)
         self._thread.start()
         return self
@@ -50,7 +52,8 @@ class ProviderSimulator:
     def stop(self) -> None:
         if self._server is None:
             return
-        self._stopping.set()  # wakes requests sleeping in a timeout fault
+        self._stopping.set()  # wakes requests sleeping in a timeout fault or a paced stream
+        self._pacings.clear()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -131,6 +134,19 @@ class ProviderSimulator:
 
     def arm(self, fault: Fault) -> None:
         self._faults.arm(fault)
+
+    def pace(self, provider: str, **options: Any) -> PacingHandle:
+        """Arm a stream pacing (see `pacing.Pacing`) and return its handle (``release()``, counters)."""
+        return self._pacings.arm(Pacing(provider=provider, **options))
+
+    def arm_pacing(self, pacing: Pacing) -> PacingHandle:
+        return self._pacings.arm(pacing)
+
+    def pacings(self, provider: str | None = None) -> list[PacingHandle]:
+        return self._pacings.handles(provider)
+
+    def clear_pacing(self) -> None:
+        self._pacings.clear()
 
     def armed_faults(self) -> list[dict[str, Any]]:
         return self._faults.snapshot()
@@ -259,14 +275,30 @@ class _Handler(BaseHTTPRequestHandler):
         elif reply.stream is not None:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            for chunk in reply.stream:
-                self._write_chunk(chunk)
-            self._write_chunk(b"")
+            self.wfile.flush()
+            self._send_stream(reply, outcome.pacing)
+            return
         else:
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
             self.wfile.write(reply.body)
         self.wfile.flush()
+
+    def _send_stream(self, reply: Reply, pacing: PacingHandle | None) -> None:
+        assert reply.stream is not None
+        try:
+            for chunk in reply.stream:
+                self._write_chunk(chunk)
+            self._write_chunk(b"")
+        except Dropped:
+            self._close(reset=False)
+            return
+        except _CLIENT_GONE:
+            if pacing is not None:
+                pacing.stream_ended("client_gone")
+            raise
+        if pacing is not None:
+            pacing.stream_ended("finished")
 
     def _send_cut(self, reply: Reply) -> None:
         """Promise a whole body, send part of it, hang up."""
