@@ -18,11 +18,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.handlers import LambdaContext, load_handler
 from local.template import Route, load_template, parameter_defaults, routes
+
+if TYPE_CHECKING:
+    from gateway.streaming import StreamedResponse
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's hard limit on a request payload
 DEFAULT_STAGE = "dev"
@@ -60,9 +63,13 @@ class HttpRequest:
 
 @dataclass
 class HttpResponse:
+    """``stream``, when set, is the function's streamed answer: the server sends ``body`` items as they are
+    produced (chunked) instead of ``body``, and closes the stream when done or when the client went away."""
+
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    stream: StreamedResponse | None = None
 
     def header(self, name: str) -> str | None:
         """The last value of header ``name`` (case-insensitive), or None."""
@@ -189,8 +196,27 @@ def build_event(
 # --- result -> response -----------------------------------------------------------------------------------
 
 
+def _streamed_http_response(result: StreamedResponse) -> HttpResponse:
+    """A streamed answer, as API Gateway's response streaming passes it on: the function's status and headers
+    first (hop-by-hop headers are the server's), then the body as it is produced."""
+    status = result.status_code
+    if not isinstance(status, int) or not 100 <= status <= 599:
+        result.close()
+        raise InvalidLambdaResponse(f"streamed statusCode {status!r} is out of range")
+    merged = {name.lower(): (name, str(value)) for name, value in result.headers.items()}
+    headers = [(name, value) for key, (name, value) in merged.items() if key not in _HOP_BY_HOP]
+    if "content-type" not in merged:
+        headers.append(("Content-Type", "application/octet-stream"))
+    return HttpResponse(status=status, headers=headers, stream=result)
+
+
 def to_http_response(result: Any) -> HttpResponse:
-    """The HTTP answer for a proxy result; ``multiValueHeaders`` win over ``headers``, as in AWS."""
+    """The HTTP answer for a proxy result; ``multiValueHeaders`` win over ``headers``, as in AWS. A
+    ``StreamedResponse`` passes through unread: its body is the server's to send."""
+    from gateway.streaming import StreamedResponse
+
+    if isinstance(result, StreamedResponse):
+        return _streamed_http_response(result)
     if not isinstance(result, dict):
         raise InvalidLambdaResponse(f"result is {type(result).__name__}, not an object")
     try:

@@ -6,6 +6,7 @@ status and latency; request bodies and headers, Authorization included, never re
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -23,6 +24,8 @@ _PARSE_ERRORS = {
     400: ("malformed HTTP request", "bad_request"),
     505: ("HTTP version not supported", "http_version_not_supported"),
 }
+_LAST_CHUNK = b"0\r\n\r\n"
+logger = logging.getLogger(__name__)
 
 
 class _BadRequestBody(ValueError):
@@ -200,6 +203,9 @@ class _Handler(BaseHTTPRequestHandler):
         return bytes(body)
 
     def _send(self, response: HttpResponse) -> None:
+        if response.stream is not None:
+            self._send_stream(response)
+            return
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)
@@ -210,6 +216,36 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
         self.wfile.flush()
+
+    def _send_stream(self, response: HttpResponse) -> None:
+        """Status and headers, then each body item as one HTTP chunk, flushed as soon as it is produced.
+        The stream is closed in every case: after the last chunk, when the client went away mid-stream (the
+        write fails), or when the producer itself failed (the connection is then cut without a last chunk)."""
+        streamed = response.stream
+        assert streamed is not None
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers:
+                self.send_header(name, value)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.flush()
+            if self.command != "HEAD":
+                try:
+                    for item in streamed.body:
+                        if item:
+                            self.wfile.write(b"%X\r\n%s\r\n" % (len(item), item))
+                            self.wfile.flush()
+                except _CLIENT_GONE:
+                    raise
+                except Exception as exc:  # the function failed mid-body: what API Gateway does is cut the stream
+                    logger.error("streamed body failed: %s", type(exc).__name__, exc_info=exc)
+                    self.close_connection = True
+                    return
+            self.wfile.write(_LAST_CHUNK)
+            self.wfile.flush()
+        finally:
+            streamed.close()
 
     def _log(self, status: int, started: float) -> None:
         stream = self.server.access_log

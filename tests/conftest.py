@@ -162,6 +162,7 @@ def provisioned_gateway(sim: ProviderSimulator, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv(name, value)
     reset_process_state()
     sim.clear_faults()
+    sim.clear_pacing()
     sim.clear_requests()
     seed_platform(sim)
     from gateway import admin
@@ -169,6 +170,7 @@ def provisioned_gateway(sim: ProviderSimulator, monkeypatch: pytest.MonkeyPatch)
     account, api_key = admin.create_account("test customer", Decimal("10"))
     yield Gateway(sim=sim, env=env, customer=Customer(account.account_id, api_key))
     sim.clear_faults()
+    sim.clear_pacing()
 
 
 @pytest.fixture

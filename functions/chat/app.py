@@ -5,8 +5,9 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 
 from gateway import chat
-from gateway.api import authenticate, create_app, handler, json_body, parse_model, request_id
+from gateway.api import authenticate, create_app, handler, json_body, parse_model, request_id, stream_response
 from gateway.schemas import ChatRequest
+from gateway.streaming import StreamedResponse
 
 app = create_app()
 
@@ -16,10 +17,13 @@ def chat_completions() -> Response:
     snapshot = authenticate(app)
     request = parse_model(json_body(app), ChatRequest, status=400)
     result = chat.complete(snapshot, request, request_id())
-    headers = {"cache-control": "no-cache"} if result.content_type == "text/event-stream" else {}
+    headers = dict(result.headers)
     if result.ignored_params:
         headers["x-gateway-ignored-params"] = ",".join(result.ignored_params)
-    return Response(status_code=result.status, content_type=result.content_type, body=result.body, headers=headers)
+    if isinstance(result.body, str):
+        return Response(status_code=result.status, content_type=result.content_type, body=result.body, headers=headers)
+    streamed = StreamedResponse(result.status, {"content-type": result.content_type, **headers}, result.body)
+    return stream_response(streamed)
 
 
 lambda_handler = handler(app)

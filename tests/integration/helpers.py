@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -62,7 +63,16 @@ def add_key(base_url: str, api_key: str, provider: str, credentials: Any, **fiel
     return dict(response.json())
 
 
-def get_log(base_url: str, api_key: str, request_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{base_url}/v1/logs/{request_id}", headers={"Authorization": f"Bearer {api_key}"}, timeout=20)
+def get_log(base_url: str, api_key: str, request_id: str, wait_s: float = 5.0) -> dict[str, Any]:
+    """The request record. A streamed answer's record is written once its last byte has gone out, so a client
+    that read ``[DONE]`` can ask a moment before it exists: a 404 is retried for up to ``wait_s``."""
+    give_up = time.monotonic() + wait_s
+    while True:
+        response = httpx.get(
+            f"{base_url}/v1/logs/{request_id}", headers={"Authorization": f"Bearer {api_key}"}, timeout=20
+        )
+        if response.status_code != 404 or time.monotonic() > give_up:
+            break
+        time.sleep(0.02)
     assert response.status_code == 200, response.text
     return dict(response.json())

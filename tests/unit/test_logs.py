@@ -324,6 +324,8 @@ def test_a_failed_table_write_logs_the_whole_record(stdout_lines: Any, monkeypat
         "completion_tokens": 42,
         "cost": "0.000681",
         "stream": True,
+        "time_to_first_token_ms": None,
+        "api": "chat",
         "attempts": [
             {
                 "attempt": 1,

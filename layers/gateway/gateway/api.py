@@ -34,10 +34,13 @@ from gateway.errors import (
 from gateway.ids import new_request_id
 from gateway.observability import logger
 from gateway.settings import get_settings
+from gateway.streaming import StreamedResponse
 
 T = TypeVar("T", bound=BaseModel)
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+# A route that answers with a stream parks it here; ``handler`` returns it instead of the resolver's dict.
+_streamed: contextvars.ContextVar[StreamedResponse | None] = contextvars.ContextVar("streamed", default=None)
 MAX_JSON_DEPTH = 64
 # AWS answers that mean "busy, try again" (left after botocore's own retries): the caller may retry, so 503.
 RETRYABLE_AWS_CODES = frozenset(
@@ -64,6 +67,13 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
         body=json.dumps(body, separators=(",", ":"), default=str),
         headers=headers,
     )
+
+
+def stream_response(streamed: StreamedResponse) -> Response:
+    """Answer the current request with ``streamed``: the route returns this placeholder, and the Lambda entry
+    point returns the stream itself (the resolver only knows whole bodies)."""
+    _streamed.set(streamed)
+    return Response(status_code=streamed.status_code, body="")
 
 
 def error_response(error: GatewayError) -> Response:
@@ -112,21 +122,30 @@ def create_app() -> APIGatewayRestResolver:
     return app
 
 
-def handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda entry point for ``app``: assigns the request id and stamps it on every response."""
+def handler(
+    app: APIGatewayRestResolver,
+) -> Callable[[dict[str, Any], Any], dict[str, Any] | StreamedResponse]:
+    """The Lambda entry point for ``app``: assigns the request id and stamps it on every response. A route
+    that answered with ``stream_response`` makes it return that ``StreamedResponse`` instead of a proxy dict."""
 
-    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any] | StreamedResponse:
         rid = new_request_id()
         token = _request_id.set(rid)
+        streamed_token = _streamed.set(None)
         # Per-invocation (and per-thread, for the threaded dev server) log keys: a warm process must never
         # label one request's lines with the previous caller's account.
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(correlation_id=rid)
         try:
             result = app.resolve(event, context)
+            streamed = _streamed.get()
         finally:
             _request_id.reset(token)
+            _streamed.reset(streamed_token)
             logger.thread_safe_clear_keys()
+        if streamed is not None:
+            streamed.headers = {**streamed.headers, "x-request-id": rid}
+            return streamed
         multi = result.get("multiValueHeaders")
         if multi is not None:
             result["multiValueHeaders"] = {**multi, "x-request-id": [rid]}

@@ -1,10 +1,12 @@
 """Chat completions: plan the attempts, run them until one succeeds, charge credits, record everything.
 
 Knows nothing of HTTP events: ``complete`` takes the caller's account snapshot and the parsed request and
-returns a ``ChatResult`` (a JSON completion or an assembled SSE body) or raises a ``GatewayError``.
+returns a ``ChatResult`` (a JSON completion, or a committed stream whose SSE body is produced while it is
+sent, see ``chat_stream``) or raises a ``GatewayError``.
 Credits (``gateway.credits``): a shared attempt first reserves its maximum cost, and is skipped when the
-balance cannot cover it; a success settles the actual cost, a failure releases the hold. No number of
-concurrent requests can take a balance below zero.
+balance cannot cover it; a success settles the actual cost, a failure releases the hold (a streamed attempt
+fails only before its commit; it is settled after its last byte, also when it breaks or the client leaves).
+No number of concurrent requests can take a balance below zero.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from decimal import ROUND_UP, Decimal
 from typing import Any
 
-from gateway import credits, keystore, params, store, usage
+from gateway import chat_stream, credits, keystore, params, store, usage
 from gateway.catalog import get_catalog
 from gateway.errors import BrokenKey, GatewayError, NotFound, PaymentRequired
 from gateway.logs import AttemptRecord, RequestRecord, emit_attempt, redact, save_request
@@ -30,8 +32,9 @@ from gateway.settings import get_settings
 @dataclass
 class ChatResult:
     status: int
-    body: str
+    body: str | Iterator[bytes]  # JSON text, or SSE bytes produced while they are sent (``close()`` it)
     content_type: str  # application/json or text/event-stream
+    headers: dict[str, str]  # the x-gateway-* route headers
     ignored_params: tuple[str, ...] = ()  # hints the serving provider dropped (x-gateway-ignored-params)
 
 
@@ -131,8 +134,12 @@ def _final_error(results: list[AttemptResult]) -> GatewayError:
 
 
 def _usage(result: AttemptResult, planned: PlannedAttempt) -> tuple[int, int, Decimal]:
-    prompt, completion = usage.tokens(result.usage)
-    cost = usage.cost(planned.offer, result.usage) if planned.credential == "shared" else Decimal(0)
+    return _usage_of(result.usage, planned)
+
+
+def _usage_of(reported: dict[str, int] | None, planned: PlannedAttempt) -> tuple[int, int, Decimal]:
+    prompt, completion = usage.tokens(reported)
+    cost = usage.cost(planned.offer, reported) if planned.credential == "shared" else Decimal(0)
     return prompt, completion, cost
 
 
@@ -173,11 +180,12 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
             try:
                 result = _attempt(number, planned, request, deadline)
             finally:
-                if hold is not None and (result is None or not (result.ok or result.stream_broken)):
+                if hold is not None and (result is None or not result.ok):  # a stream is ok once committed
                     credits.release(hold)
             results.append(result)
-            emit_attempt(request_id, account_id, request.model, result.record, fallback=number > 1)
-            if result.ok or result.stream_broken:
+            if result.live is None:  # a committed stream's attempt is logged once it has ended
+                emit_attempt(request_id, account_id, request.model, result.record, fallback=number > 1)
+            if result.ok:
                 winner, winner_hold = (planned, result), hold
                 break
             if result.terminal is not None:
@@ -195,6 +203,7 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
         cost: Decimal = Decimal(0),
         *,
         failed: bool = False,
+        time_to_first_token_ms: int | None = None,
     ) -> None:
         save_request(
             RequestRecord(
@@ -212,6 +221,7 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
                 cost=cost,
                 stream=request.stream,
                 attempts=[r.record for r in results],
+                time_to_first_token_ms=time_to_first_token_ms,
             )
         )
 
@@ -220,66 +230,60 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
         save(error.status)
         raise error
     planned, result = winner
+    is_byok = planned.credential == "byok"
+    headers = route_headers(planned, len(results))
+    ignored = params.assess(request, planned.offer).ignored
+    if result.live is not None:
+        committed_at = time.monotonic()
+        committed_ms = int((committed_at - started) * 1000)
+
+        def public_usage(reported: dict[str, int]) -> dict[str, Any]:
+            return usage.public(reported, is_byok=is_byok, cost=_usage_of(reported, planned)[2])
+
+        def settle(ended: chat_stream.Ended) -> None:
+            """After the last byte: bill what was generated, log the attempt, write the request record."""
+            prompt, completion, cost = _usage_of(ended.usage, planned)
+            if winner_hold is not None:
+                credits.settle(winner_hold, cost)
+            record = result.record
+            record.latency_ms += int((time.monotonic() - committed_at) * 1000)  # measured to the commit so far
+            if ended.failure is not None:
+                record.outcome, record.error = "stream_interrupted", redact(ended.failure)
+            emit_attempt(request_id, account_id, request.model, record, fallback=len(results) > 1)
+            save(
+                200,
+                planned,
+                (prompt, completion),
+                cost,
+                failed=ended.failure is not None,
+                time_to_first_token_ms=committed_ms,
+            )
+
+        stream = chat_stream.ChatStream(
+            live=result.live,
+            request=request,
+            request_id=request_id,
+            provider=planned.provider,
+            public_usage=public_usage,
+            on_end=settle,
+        )
+        return ChatResult(200, stream, "text/event-stream", {**headers, "cache-control": "no-cache"}, ignored)
     prompt, completion, cost = _usage(result, planned)
     if winner_hold is not None:
         credits.settle(winner_hold, cost)
-    is_byok = planned.credential == "byok"
-    extra = {"provider": planned.provider, "is_byok": is_byok, "cost": float(cost)}
-    public_usage = usage.public(result.usage, is_byok=is_byok, cost=cost)
-    ignored = params.assess(request, planned.offer).ignored
-    if request.stream:
-        body_sse = _sse(request, request_id, result, extra, public_usage)
-        outcome = ChatResult(200, body_sse, "text/event-stream", ignored)
-    else:
-        body = dict(result.completion or {})
-        body["id"] = body.get("id") or f"chatcmpl-{request_id}"
-        body["model"] = request.model
-        body["provider"] = planned.provider
-        body["usage"] = public_usage
-        outcome = ChatResult(200, json.dumps(body, separators=(",", ":")), "application/json", ignored)
-    save(200, planned, (prompt, completion), cost, failed=result.stream_broken)
-    return outcome
+    body = dict(result.completion or {})
+    body["id"] = body.get("id") or f"chatcmpl-{request_id}"
+    body["model"] = request.model
+    body["provider"] = planned.provider
+    body["usage"] = usage.public(result.usage, is_byok=is_byok, cost=cost)
+    save(200, planned, (prompt, completion), cost)
+    return ChatResult(200, json.dumps(body, separators=(",", ":")), "application/json", headers, ignored)
 
 
-def _sse(
-    request: ChatRequest,
-    request_id: str,
-    result: AttemptResult,
-    extra: dict[str, Any],
-    public_usage: dict[str, Any],
-) -> str:
-    """The assembled ``text/event-stream`` body: chunks, an optional usage chunk, then ``[DONE]``."""
-    base = {
-        "id": f"chatcmpl-{request_id}",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": request.model,
-        "provider": extra["provider"],
+def route_headers(planned: PlannedAttempt, attempts: int) -> dict[str, str]:
+    """The ``x-gateway-*`` headers of every chat answer, streamed or not."""
+    return {
+        "x-gateway-provider": planned.provider,
+        "x-gateway-byok": "true" if planned.credential == "byok" else "false",
+        "x-gateway-attempts": str(attempts),
     }
-    lines: list[str] = []
-    for index, delta in enumerate(result.chunks):
-        chunk = {**base, **delta}
-        if index == 0:
-            for choice in chunk.get("choices", []):
-                choice["delta"] = {"role": "assistant", **choice.get("delta", {})}
-        lines.append(f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n")
-    if result.stream_broken:
-        error = {
-            "error": {
-                "message": f"upstream stream from {extra['provider']} broke: {redact(result.record.error or '')}",
-                "type": "upstream_error",
-                "code": "stream_interrupted",
-                "param": None,
-            }
-        }
-        lines.append(f"data: {json.dumps(error, separators=(',', ':'))}\n\n")
-        return "".join(lines)
-    if request.stream_options and request.stream_options.include_usage:
-        usage_chunk = {
-            **base,
-            "choices": [],
-            "usage": public_usage,
-        }
-        lines.append(f"data: {json.dumps(usage_chunk, separators=(',', ':'))}\n\n")
-    lines.append("data: [DONE]\n\n")
-    return "".join(lines)

@@ -25,7 +25,7 @@ from gateway.observability import logger, metrics
 from gateway.settings import get_settings
 
 Credential = Literal["byok", "shared"]
-Outcome = Literal["success", "error", "timeout", "connection_error"]
+Outcome = Literal["success", "error", "timeout", "connection_error", "stream_interrupted"]
 Status = Literal["success", "error"]
 
 MAX_ERROR_CHARS = 200
@@ -126,11 +126,13 @@ class RequestRecord:
     cost: Decimal
     stream: bool
     attempts: list[AttemptRecord] = field(default_factory=list)
+    api: Literal["chat", "messages"] = "chat"
+    time_to_first_token_ms: int | None = None  # streamed answers: request start to the first delta sent
 
     def public(self) -> dict[str, Any]:
         """The request record of the HTTP contract: every field but the owner, tokens under ``usage``."""
         data = self.fields()
-        del data["account_id"], data["stream"]
+        del data["account_id"]
         data["usage"] = {"prompt_tokens": data.pop("prompt_tokens"), "completion_tokens": data.pop("completion_tokens")}
         data["cost"] = float(self.cost)
         return data
@@ -151,6 +153,8 @@ class RequestRecord:
             "completion_tokens": self.completion_tokens,
             "cost": str(self.cost),
             "stream": self.stream,
+            "time_to_first_token_ms": self.time_to_first_token_ms,
+            "api": self.api,
             "attempts": [attempt.fields() for attempt in self.attempts],
         }
 
@@ -223,6 +227,8 @@ def _from_item(item: dict[str, Any]) -> RequestRecord:
         completion_tokens=int(item["completion_tokens"]),
         cost=Decimal(item["cost"]),
         stream=bool(item.get("stream", False)),
+        api=item.get("api", "chat"),
+        time_to_first_token_ms=_optional_int(item.get("time_to_first_token_ms")),
         attempts=[
             AttemptRecord(
                 attempt=int(a["attempt"]),

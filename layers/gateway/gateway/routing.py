@@ -7,12 +7,12 @@ mapping and redaction, so a connection test proves exactly the path chat will us
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
 
-from gateway import scrub, transport
+from gateway import relay, scrub, transport
 from gateway.catalog import Offer, get_catalog
 from gateway.errors import BadRequest, GatewayError
 from gateway.logs import AttemptRecord, redact
@@ -24,17 +24,16 @@ from gateway.settings import get_settings
 TERMINAL_STATUSES = frozenset({400, 413, 422})
 MIN_ATTEMPT_SECONDS = 0.05
 
-Outcome = Literal["success", "error", "timeout", "connection_error"]
+Outcome = Literal["success", "error", "timeout", "connection_error", "stream_interrupted"]
 
 
 @dataclass
 class AttemptResult:
     record: AttemptRecord
     completion: dict[str, Any] | None = None  # non-streaming success
-    chunks: list[dict[str, Any]] = field(default_factory=list)  # streaming deltas received
+    live: relay.LiveStream | None = None  # streaming success: committed, the rest still to be relayed
     usage: dict[str, int] | None = None
     terminal: GatewayError | None = None  # ends the request (upstream 400/413/422, unsupported parameter)
-    stream_broken: bool = False  # failed after the first chunk: no fallback possible
 
     @property
     def ok(self) -> bool:
@@ -126,7 +125,7 @@ def run_attempt(
         secrets = scrub.secrets_of(target.credentials, upstream.headers)
         remaining = deadline - time.monotonic()
         if request.stream:
-            return _stream(adapter, request, target, upstream, deadline, result)
+            return _stream(adapter, request, target, upstream, started, deadline, result)
         response = transport.send(upstream, remaining)
     except BadRequest as exc:
         return result("error", error=exc.message, terminal=exc)
@@ -155,37 +154,36 @@ def _terminal(target: Target, status: int, message: str) -> GatewayError:
     )
 
 
+def first_byte_timeout_ms(request: ChatRequest) -> int:
+    """The request's ``provider.first_byte_timeout_ms``, else the operator's default; 0 means none."""
+    asked = request.provider.first_byte_timeout_ms if request.provider else None
+    return get_settings().attempt_first_byte_timeout_ms if asked is None else asked
+
+
 def _stream(
     adapter: Any,
     request: ChatRequest,
     target: Target,
     upstream: transport.UpstreamRequest,
+    started: float,
     deadline: float,
     result: Any,
 ) -> AttemptResult:
-    decoder = adapter.stream_decoder(request, target)
-    chunks: list[dict[str, Any]] = []
-    status: int | None = None
-    try:
-        with transport.stream(upstream, deadline - time.monotonic()) as response:
-            status = response.status_code
-            if not 200 <= status < 300:
-                return _failed(target, status, response.read(), result)
-            for data in response.iter_bytes():
-                chunks.extend(decoder.feed(data))
-                if time.monotonic() > deadline:
-                    raise httpx.ReadTimeout("deadline")
-            chunks.extend(decoder.close())
-    except AttemptFailed as exc:  # e.g. a Bedrock exception frame (throttling) inside the stream
-        return result(exc.outcome, exc.status_code, exc.message, chunks=chunks, stream_broken=bool(chunks))
-    except httpx.TimeoutException:
-        return result("timeout", status, "upstream timed out", chunks=chunks, stream_broken=bool(chunks))
-    except httpx.TransportError as exc:
-        error = f"connection failed ({type(exc).__name__})"
-        return result("connection_error", status, error, chunks=chunks, stream_broken=bool(chunks))
-    except UnreadableResponse:
-        return result("error", status, "unreadable upstream stream", chunks=chunks, stream_broken=bool(chunks))
-    return result("success", status, chunks=chunks, usage=decoder.usage)
+    """Open the upstream stream up to its commit point (``relay.open_stream``); a failure before it is an
+    ordinary failed attempt, so the loop falls back exactly as for a non-streamed request."""
+    first_byte_ms = first_byte_timeout_ms(request)
+    opened = relay.open_stream(
+        adapter.stream_decoder(request, target),
+        upstream,
+        deadline=deadline,
+        first_byte_deadline=started + first_byte_ms / 1000 if first_byte_ms else None,
+        keepalive_s=get_settings().stream_keepalive_ms / 1000,
+    )
+    if isinstance(opened, relay.LiveStream):
+        return result("success", opened.status, live=opened)
+    if opened.error_body is not None and opened.status is not None:
+        return _failed(target, opened.status, opened.error_body, result)
+    return result(opened.outcome, opened.status, opened.message)
 
 
 def run_connection_test(

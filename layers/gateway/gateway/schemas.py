@@ -200,6 +200,8 @@ class ProviderPreferences(_Strict):
     ignore: Annotated[list[Ident], Field(max_length=32)] = []
     sort: Literal["price"] | None = None
     require_parameters: bool = False  # hints are strict too: a provider that would drop one is not a candidate
+    # No first content, tool-call or reasoning delta this soon after an attempt starts: it is abandoned (streams).
+    first_byte_timeout_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
 
 
 class ChatRequest(_Strict):

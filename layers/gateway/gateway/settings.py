@@ -40,6 +40,11 @@ class Settings(BaseModel):
     # Optional cap on one attempt (0 = none: each attempt gets what is left of the request deadline). A cap keeps
     # time for fallbacks when an upstream hangs, at the price of cutting off very long generations.
     attempt_timeout_ms: int = Field(0, alias="ATTEMPT_TIMEOUT_MS", ge=0)
+    # Default for provider.first_byte_timeout_ms: a streamed attempt without its first delta by then is abandoned
+    # and the plan moves on (0 = none).
+    attempt_first_byte_timeout_ms: int = Field(0, alias="ATTEMPT_FIRST_BYTE_TIMEOUT_MS", ge=0)
+    # A committed stream whose upstream is silent this long gets an SSE comment, so proxies keep it open.
+    stream_keepalive_ms: int = Field(15_000, alias="STREAM_KEEPALIVE_MS", ge=1)
     key_test_timeout_ms: int = Field(10_000, alias="KEY_TEST_TIMEOUT_MS", ge=500)
     max_body_bytes: int = Field(4 * 1024 * 1024, alias="MAX_BODY_BYTES", ge=1024)
     credential_cache_ttl_s: int = Field(300, alias="CREDENTIAL_CACHE_TTL_S", ge=0)
