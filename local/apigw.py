@@ -71,6 +71,16 @@ class HttpResponse:
     body: bytes = b""
     stream: StreamedResponse | None = None
 
+    def drain(self) -> HttpResponse:
+        """Read a streamed answer to its end into ``body`` and close it (what a buffered client sees)."""
+        if self.stream is not None:
+            try:
+                self.body = b"".join(self.stream.body)
+            finally:
+                self.stream.close()
+                self.stream = None
+        return self
+
     def header(self, name: str) -> str | None:
         """The last value of header ``name`` (case-insensitive), or None."""
         wanted = name.lower()

@@ -42,7 +42,7 @@ def invoke(event: dict[str, Any]) -> HttpResponse:
     route = route_of(event)
     assert route is not None
     result = load_handler(route.code_dir)(event, LambdaContext(function_name=route.function, timeout_s=30))
-    return to_http_response(result)
+    return to_http_response(result).drain()
 
 
 def with_authorization(event: dict[str, Any], value: str | None) -> dict[str, Any]:
