@@ -25,6 +25,7 @@ _PARSE_ERRORS = {
     505: ("HTTP version not supported", "http_version_not_supported"),
 }
 _LAST_CHUNK = b"0\r\n\r\n"
+SHUTDOWN_POLL_S = 0.1  # how often serve_forever checks for stop(): make dev stops well within 5 s of SIGTERM
 logger = logging.getLogger(__name__)
 
 
@@ -58,7 +59,9 @@ class ApiServer:
             raise RuntimeError("API server already started")
         router = self._router or Router.from_template()
         self._server = _Server((self._host, self._port), router, self._access_log)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="api-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,), name="api-server", daemon=True
+        )
         self._thread.start()
         return self
 

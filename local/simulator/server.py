@@ -45,7 +45,9 @@ class ProviderSimulator:
         self._stopping.clear()
         self._server = _Server((host, port), _Handler, self)
         self._dispatcher = Dispatcher(self._store, self._faults, self._pacings, self.token_uri, self._stopping)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="provider-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.1,), name="provider-simulator", daemon=True
+        )
         self._thread.start()
         return self
 
