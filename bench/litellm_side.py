@@ -75,6 +75,30 @@ def warm(config: dict[str, Any]) -> dict[str, Any]:
     return figures
 
 
+def stream(config: dict[str, Any]) -> None:
+    """The streaming figures of ``bench.stream``, through ``Router.completion(stream=True)``."""
+    from bench.probes import StreamProbe, install_stream_httpx
+    from bench.stream import run
+
+    results = silence_stdout()
+    import litellm
+
+    _quiet(litellm)
+    router = make_router(config["deployments"])
+    probe = StreamProbe()
+    install_stream_httpx(probe)
+
+    def consume(scenario: dict[str, Any]) -> Any:
+        for chunk in router.completion(model=scenario["name"], messages=config["messages"], stream=True):
+            moment = time.perf_counter()
+            yield moment, bool(chunk.choices and chunk.choices[0].delta.content)
+
+    scenarios = [{"name": d["name"]} for d in config["deployments"]]
+    from importlib.metadata import version
+
+    json.dump({**run(consume, scenarios, config, probe), "version": version("litellm")}, results)
+
+
 def cold(config: dict[str, Any]) -> None:
     results = silence_stdout()
     started = time.perf_counter()
@@ -104,8 +128,10 @@ def main() -> None:
         warm(config)
     elif mode == "cold":
         cold(config)
+    elif mode == "stream":
+        stream(config)
     else:
-        raise SystemExit(f"unknown mode {mode!r}: expected warm or cold")
+        raise SystemExit(f"unknown mode {mode!r}: expected warm, cold or stream")
 
 
 if __name__ == "__main__":

@@ -160,3 +160,71 @@ def silence_stdout() -> Any:
     os.dup2(devnull, 1)
     os.close(devnull)
     return results
+
+
+@dataclass
+class StreamProbe:
+    """Arrival times of upstream response bytes and start times of AWS calls, for streamed requests.
+
+    Unlike ``install_httpx``, nothing is read ahead: each chunk of the upstream body is timestamped when the
+    transport hands it on, on whichever thread reads it. ``begin`` clears both lists."""
+
+    arrivals: list[float] = field(default_factory=list)
+    aws_calls: list[float] = field(default_factory=list)
+    recording: bool = True
+
+    def begin(self) -> None:
+        self.arrivals = []
+        self.aws_calls = []
+
+    def arrived_before(self, moment: float) -> float | None:
+        """The arrival time of the last upstream chunk received at or before ``moment``."""
+        latest = None
+        for arrival in self.arrivals:
+            if arrival > moment:
+                break
+            latest = arrival
+        return latest
+
+
+def install_stream_httpx(probe: StreamProbe) -> None:
+    """Timestamp every chunk the httpx transport hands to its reader (both sides use HTTPTransport)."""
+    import httpx
+
+    original = httpx.HTTPTransport.handle_request
+
+    class TimedStream(httpx.SyncByteStream):
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def __iter__(self) -> Any:
+            for chunk in self._inner:
+                if probe.recording:
+                    probe.arrivals.append(time.perf_counter())
+                yield chunk
+
+        def close(self) -> None:
+            close = getattr(self._inner, "close", None)
+            if close is not None:
+                close()
+
+    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        response = original(self, request)
+        response.stream = TimedStream(response.stream)
+        return response
+
+    httpx.HTTPTransport.handle_request = handle_request  # type: ignore[method-assign]
+
+
+def install_botocore_times(probe: StreamProbe) -> None:
+    """Record when every outermost AWS API call starts."""
+    from botocore.client import BaseClient
+
+    make_api_call = BaseClient._make_api_call
+
+    def timed_call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        if probe.recording:
+            probe.aws_calls.append(time.perf_counter())
+        return make_api_call(self, operation_name, api_params)
+
+    BaseClient._make_api_call = timed_call

@@ -89,6 +89,119 @@ def warm_ours(stack: BenchStack, args: argparse.Namespace) -> dict[str, Any]:
     return _run_json([sys.executable, "-m", "bench.warm"], config, child_env(stack.env))
 
 
+STREAM_SCENARIOS = SCENARIOS  # the same three routes, with "stream": true
+TTFT_P99_LIMIT_S = 0.005
+CHUNK_P99_LIMIT_S = 0.001
+
+
+def stream_ours(stack: BenchStack, args: argparse.Namespace) -> dict[str, Any]:
+    from bench.events import api_event, function_dir
+
+    scenarios = [
+        {
+            "name": s.name,
+            "expect_byok": s.byok,
+            "event": api_event(
+                *CHAT,
+                api_key=(stack.byok if s.byok else stack.shared).api_key,
+                body={"model": s.model, "messages": MESSAGES, "stream": True},
+            ),
+        }
+        for s in STREAM_SCENARIOS
+    ]
+    config = {
+        "function_dir": function_dir(*CHAT),
+        "scenarios": scenarios,
+        "requests": args.stream_requests,
+        "warmup": args.stream_warmup,
+        "sim_url": stack.sim_url,
+        "providers": ["openai", "anthropic"],
+    }
+    return _run_json([sys.executable, "-m", "bench.stream"], config, child_env(stack.env))
+
+
+def stream_litellm(stack: BenchStack, args: argparse.Namespace, interpreter: str) -> dict[str, Any]:
+    config = {
+        "deployments": litellm_deployments(stack),
+        "messages": MESSAGES,
+        "requests": args.stream_requests,
+        "warmup": args.stream_warmup,
+        "sim_url": stack.sim_url,
+        "providers": ["openai", "anthropic"],
+    }
+    return _run_json([interpreter, "-m", "bench.litellm_side", "stream"], config, litellm_env_vars())
+
+
+def stream_report(ours: dict[str, Any], theirs: dict[str, Any], requests: int) -> tuple[str, list[Verdict]]:
+    rows: list[list[str]] = []
+    verdicts: list[Verdict] = []
+
+    def row(label: str, figures: dict[str, Any]) -> list[str]:
+        ttft, chunks = figures["ttft_overhead_s"], figures["chunk_overheads_s"]
+        aws = figures.get("aws_calls_while_streaming")
+        return [
+            label,
+            ms(percentile(ttft, 50), 3),
+            ms(percentile(ttft, 99), 3),
+            ms(percentile(chunks, 50), 3),
+            ms(percentile(chunks, 99), 3),
+            f"{max(aws):.0f}" if aws else "-",
+        ]
+
+    for scenario in STREAM_SCENARIOS:
+        mine = ours["scenarios"][scenario.name]
+        other = theirs["scenarios"][scenario.litellm]
+        rows.append(row(f"ours {scenario.name}", mine))
+        ttft_ratio = ratio(percentile(mine["ttft_overhead_s"], 50), percentile(other["ttft_overhead_s"], 50))
+        verdicts += [
+            at_most(f"stream {scenario.name}: TTFT overhead p50 <= 0.5 x LiteLLM", ttft_ratio, 0.5, "{:.2f}x"),
+            at_most(
+                f"stream {scenario.name}: TTFT overhead p99 <= 5 ms",
+                percentile(mine["ttft_overhead_s"], 99) * 1000,
+                TTFT_P99_LIMIT_S * 1000,
+                "{:.3f} ms",
+            ),
+            at_most(
+                f"stream {scenario.name}: per-chunk relay overhead p99 <= 1 ms",
+                percentile(mine["chunk_overheads_s"], 99) * 1000,
+                CHUNK_P99_LIMIT_S * 1000,
+                "{:.3f} ms",
+            ),
+            at_most(
+                f"stream {scenario.name}: AWS calls between upstream first byte and client last byte = 0",
+                max(mine["aws_calls_while_streaming"]),
+                0,
+                "max {:.0f}",
+            ),
+        ]
+    for name, figures in theirs["scenarios"].items():
+        rows.append(row(f"LiteLLM Router {name}", figures))
+    memory_rows = [
+        [
+            side,
+            *(f"{figures['memory'][str(n)]['traced_peak_mib']:.2f}" for n in (100, 10_000)),
+            f"{figures['memory']['10000']['rss_growth_mib']:.1f}",
+        ]
+        for side, figures in (("ours", ours), ("LiteLLM", theirs))
+    ]
+    growth = ours["memory"]["10000"]["traced_peak_mib"] - ours["memory"]["100"]["traced_peak_mib"]
+    verdicts.append(
+        at_most("stream memory flat in length: traced peak 10,000 - 100 chunks <= 1 MiB", growth, 1.0, "{:.2f} MiB")
+    )
+    text = "\n\n".join(
+        [
+            f"Streaming overhead, ms = a content delta leaving the gateway - the upstream bytes carrying it arriving; "
+            f"{requests} streams of 40 chunks per row, interleaved",
+            format_table(
+                ["", "TTFT p50", "TTFT p99", "per chunk p50", "per chunk p99", "AWS calls mid-stream (max)"], rows
+            ),
+            "Memory while one answer streams (tracemalloc peak, MiB) by answer length",
+            format_table(["", "100 chunks", "10,000 chunks", "max RSS growth at 10,000, MiB"], memory_rows),
+        ]
+    )
+    return text, verdicts
+
+
 def litellm_env_vars() -> dict[str, str]:
     return {**child_env({}), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
@@ -307,31 +420,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=50, help="discarded warm-up requests per scenario")
     parser.add_argument("--cold-runs", type=int, default=10, help="fresh processes per cold-start case")
     parser.add_argument("--profile", action="store_true", help=f"cProfile our warm requests into {PROFILE}")
-    parser.add_argument("--skip-cold", action="store_true", help="warm figures only")
+    parser.add_argument("--skip-cold", action="store_true", help="no cold starts")
+    parser.add_argument("--stream-requests", type=int, default=200, help="measured streams per scenario")
+    parser.add_argument("--stream-warmup", type=int, default=10, help="discarded warm-up streams per scenario")
+    parser.add_argument("--only-stream", action="store_true", help="streaming figures only")
     args = parser.parse_args(argv)
 
     interpreter = str(litellm_env.ensure())
     print("starting the simulator and the AWS emulation, provisioning", file=sys.stderr, flush=True)
     stack = start_stack()
+    ours: dict[str, Any] = {}
+    theirs: dict[str, Any] = {}
+    cold_results: list[cold.ColdRuns] = []
     try:
-        print("warm run: ours", file=sys.stderr, flush=True)
-        ours = warm_ours(stack, args)
-        print("warm run: LiteLLM", file=sys.stderr, flush=True)
-        theirs = warm_litellm(stack, args, interpreter)
-        cold_results = [] if args.skip_cold else cold.measure(cold_cases(stack, interpreter), args.cold_runs)
+        if not args.only_stream:
+            print("warm run: ours", file=sys.stderr, flush=True)
+            ours = warm_ours(stack, args)
+            print("warm run: LiteLLM", file=sys.stderr, flush=True)
+            theirs = warm_litellm(stack, args, interpreter)
+        print("streaming run: ours", file=sys.stderr, flush=True)
+        ours_stream = stream_ours(stack, args)
+        print("streaming run: LiteLLM", file=sys.stderr, flush=True)
+        theirs_stream = stream_litellm(stack, args, interpreter)
+        if not (args.skip_cold or args.only_stream):
+            cold_results = cold.measure(cold_cases(stack, interpreter), args.cold_runs)
     finally:
         stack.stop()
 
-    warm_text, verdicts = warm_report(ours, theirs, args.requests, args.warmup)
-    sections = [warm_text]
+    sections: list[str] = []
+    verdicts: list[Verdict] = []
+    if ours:
+        warm_text, verdicts = warm_report(ours, theirs, args.requests, args.warmup)
+        sections.append(warm_text)
+    stream_text, stream_verdicts = stream_report(ours_stream, theirs_stream, args.stream_requests)
+    sections.append(stream_text)
+    verdicts += stream_verdicts
     if cold_results:
         cold_text, cold_verdicts = cold_report(cold_results)
         sections.append(cold_text)
         verdicts += cold_verdicts
-    sections.append(
-        f"Peak memory (max RSS) after the warm run: chat function process {ours['max_rss_mb']:.0f} MiB, "
-        f"LiteLLM process {theirs['max_rss_mb']:.0f} MiB (litellm {theirs['version']})"
-    )
+    if ours:
+        sections.append(
+            f"Peak memory (max RSS) after the warm run: chat function process {ours['max_rss_mb']:.0f} MiB, "
+            f"LiteLLM process {theirs['max_rss_mb']:.0f} MiB (litellm {theirs['version']})"
+        )
     sections.append(verdict_table(verdicts))
     if args.profile:
         sections.append(f"profile of our warm requests: {PROFILE.relative_to(REPO_ROOT)}")
@@ -342,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "ours": ours,
                 "litellm": theirs,
+                "stream": {"ours": ours_stream, "litellm": theirs_stream},
                 "cold": [{"label": r.label, "runs": r.runs} for r in cold_results],
                 "verdicts": [v.__dict__ for v in verdicts],
             }

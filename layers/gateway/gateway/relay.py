@@ -69,7 +69,9 @@ class UpstreamReader:
     """Sends ``upstream`` and reads its streamed answer on a daemon thread; ``next`` hands over what arrived."""
 
     def __init__(self, upstream: transport.UpstreamRequest, timeout: float) -> None:
-        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=QUEUE_DEPTH)
+        # A SimpleQueue (C-implemented, the fastest handoff between threads) bounded by a semaphore of free slots.
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._free = threading.Semaphore(QUEUE_DEPTH)
         self._stopped = threading.Event()
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
@@ -77,6 +79,13 @@ class UpstreamReader:
         self._thread.start()
 
     def _run(self, upstream: transport.UpstreamRequest, timeout: float) -> None:
+        try:
+            self._read(upstream, timeout)
+        finally:
+            with self._lock:
+                self._socket = None  # the connection is back in the pool (or closed): never shut it from here on
+
+    def _read(self, upstream: transport.UpstreamRequest, timeout: float) -> None:
         try:
             with transport.stream(upstream, timeout) as response:
                 network = response.extensions.get("network_stream")
@@ -92,6 +101,8 @@ class UpstreamReader:
                 for data in response.iter_bytes():
                     if self._stopped.is_set() or not self._put(_Data(data)):
                         return
+                with self._lock:
+                    self._socket = None  # read to its end: the connection goes back to the pool intact
             self._put(_End())
         except BaseException as exc:  # handed to the relay, which classifies it
             self._put(_Error(exc))
@@ -99,19 +110,19 @@ class UpstreamReader:
     def _put(self, item: _Item) -> bool:
         """Queue ``item``, waiting while the relay is behind; False once the relay has stopped reading."""
         while not self._stopped.is_set():
-            try:
-                self._queue.put(item, timeout=_PUT_POLL_S)
+            if self._free.acquire(timeout=_PUT_POLL_S):
+                self._queue.put(item)
                 return True
-            except queue.Full:
-                continue
         return False
 
     def next(self, timeout: float) -> _Item | None:
         """The next item, or None when nothing arrived within ``timeout`` seconds."""
         try:
-            return self._queue.get(timeout=max(timeout, 0.0))
+            item = self._queue.get(timeout=max(timeout, 0.0))
         except queue.Empty:
             return None
+        self._free.release()
+        return item
 
     def close(self) -> None:
         """Stop reading: the reader thread ends and the upstream connection is shut, mid-body or not."""
