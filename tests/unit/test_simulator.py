@@ -54,6 +54,7 @@ def sim() -> Iterator[ProviderSimulator]:
 @pytest.fixture(autouse=True)
 def _fresh(sim: ProviderSimulator) -> None:
     sim.clear_faults()
+    sim.clear_pacing()
     sim.clear_requests()
 
 
@@ -704,3 +705,61 @@ def test_upstream_env_points_every_provider_at_the_simulator(sim: ProviderSimula
     assert env["UPSTREAM_AMAZON_BEDROCK_URL"] == f"{sim.url}/bedrock"
     assert env["GOOGLE_TOKEN_URI_ALLOWLIST"] == sim.token_uri == f"{sim.url}/google/token"
     assert len(env) == 7
+
+
+# --- stream pacing ------------------------------------------------------------------------------------------
+
+
+def _stream_lines(sim: ProviderSimulator) -> Any:
+    body = {"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    return httpx.stream(
+        "POST",
+        f"{sim.url}/openai/v1/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {OPENAI_KEY}"},
+        timeout=5,
+    )
+
+
+def _content(line: str) -> str:
+    if not line.startswith("data: {"):
+        return ""
+    choices = json.loads(line[6:])["choices"]
+    return str(choices[0]["delta"].get("content") or "") if choices else ""
+
+
+def test_pacing_sets_the_chunk_count_and_sync_holds_each_chunk_until_released(sim: ProviderSimulator) -> None:
+    pacing = sim.pace("openai", chunks=4, sync=True, hold_timeout=5)
+    pieces = []
+    with _stream_lines(sim) as response:
+        for line in response.iter_lines():
+            if _content(line):
+                pieces.append(_content(line))
+                assert pacing.snapshot()["sent"] == len(pieces)  # the next one is held until released
+                pacing.release()
+    assert len(pieces) == 4
+    assert pacing.snapshot()["streams"] == 1
+
+
+def test_pacing_drops_after_n_content_chunks_without_finishing_the_body(sim: ProviderSimulator) -> None:
+    pacing = sim.pace("openai", chunks=6, drop_after=2)
+    pieces = []
+    with pytest.raises(httpx.RemoteProtocolError), _stream_lines(sim) as response:
+        pieces.extend(_content(line) for line in response.iter_lines() if _content(line))
+    assert len(pieces) == 2
+    assert (pacing.snapshot()["hung_up"], pacing.snapshot()["finished"]) == (1, 0)
+
+
+def test_pacing_through_the_control_api_matches_only_its_credential(sim: ProviderSimulator) -> None:
+    armed = httpx.post(
+        f"{sim.url}/_sim/pacing", json={"provider": "openai", "credential": "sk-someone-else", "drop_after": 0}
+    )
+    assert armed.status_code == 201
+    assert httpx.post(f"{sim.url}/_sim/pacing", json={"provider": "nope"}).status_code == 400
+    with _stream_lines(sim) as response:
+        assert any(_content(line) for line in response.iter_lines())  # another key: not paced
+    [listed] = httpx.get(f"{sim.url}/_sim/pacing").json()["data"]
+    assert (listed["credential"], listed["streams"]) == ("sk-someone-else", 0)
+    assert httpx.post(f"{sim.url}/_sim/pacing/release", json={"count": 2}).status_code == 200
+    assert httpx.delete(f"{sim.url}/_sim/pacing").status_code == 200
+    assert httpx.get(f"{sim.url}/_sim/pacing").json()["data"] == []
