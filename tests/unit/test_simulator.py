@@ -698,3 +698,14 @@ def test_upstream_env_points_every_provider_at_the_simulator(sim: ProviderSimula
     assert env["UPSTREAM_AMAZON_BEDROCK_URL"] == f"{sim.url}/bedrock"
     assert env["GOOGLE_TOKEN_URI_ALLOWLIST"] == sim.token_uri == f"{sim.url}/google/token"
     assert len(env) == 7
+
+
+def test_a_fault_can_quote_a_given_secret_and_the_credentials_received(sim: ProviderSimulator) -> None:
+    sim.fail("openai", status=401, message="Incorrect API key provided: plainsecret.", echo_credentials=True)
+
+    response = _openai(sim, {"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]})
+
+    assert response.status_code == 401
+    message = response.json()["error"]["message"]  # in OpenAI's own error shape
+    assert message.startswith("Incorrect API key provided: plainsecret.")
+    assert f"authorization: Bearer {OPENAI_KEY}" in message
