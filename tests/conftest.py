@@ -192,20 +192,21 @@ def openai_client(api: Any, gateway: Gateway) -> Any:
 
 @pytest.fixture
 def serialized_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB's own atomicity for moto: a conditional write or transaction is evaluated and applied as one
-    step. moto checks a condition and applies the write in separate Python steps, so without this two threads
-    can interleave there and a race test would measure moto instead of the gateway."""
+    """DynamoDB's own atomicity for moto: each request (a conditional write, a transaction) is evaluated and
+    applied as one step. moto handles concurrent requests in parallel Python threads with no lock (it checks a
+    condition and applies the write in separate steps, and copies items while others change them), so without
+    this a race test would measure moto instead of the gateway."""
     import functools
     import threading
 
-    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     lock = threading.RLock()
-    for name in ("put_item", "get_item", "query", "update_item", "delete_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
+    original = DynamoHandler.call_action
 
-        def serialized(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return __original(*args, **kwargs)
+    @functools.wraps(original)
+    def serialized(self: Any) -> Any:
+        with lock:
+            return original(self)
 
-        monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(serialized))
+    monkeypatch.setattr(DynamoHandler, "call_action", serialized)

@@ -763,3 +763,14 @@ def test_pacing_through_the_control_api_matches_only_its_credential(sim: Provide
     assert httpx.post(f"{sim.url}/_sim/pacing/release", json={"count": 2}).status_code == 200
     assert httpx.delete(f"{sim.url}/_sim/pacing").status_code == 200
     assert httpx.get(f"{sim.url}/_sim/pacing").json()["data"] == []
+
+
+def test_a_fault_can_quote_a_given_secret_and_the_credentials_received(sim: ProviderSimulator) -> None:
+    sim.fail("openai", status=401, message="Incorrect API key provided: plainsecret.", echo_credentials=True)
+
+    response = _openai(sim, {"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]})
+
+    assert response.status_code == 401
+    message = response.json()["error"]["message"]  # in OpenAI's own error shape
+    assert message.startswith("Incorrect API key provided: plainsecret.")
+    assert f"authorization: Bearer {OPENAI_KEY}" in message
