@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from gateway import lambda_runtime
-from local.handlers import load_handler
+from gateway import lambda_runtime, streaming
+from local.handlers import LambdaContext, load_handler
 from tests.conftest import Gateway
 from tests.fake_runtime_api import DELIMITER, FakeRuntimeApi, Invocation
 from tests.integration.helpers import ROUTES
@@ -104,6 +104,27 @@ def test_a_chat_error_keeps_its_status_and_openai_shape_through_the_loop(
     assert prelude["statusCode"] == 401
     assert headers_of(prelude)["x-request-id"]
     assert set(json.loads(body)["error"]) == {"message", "type", "code", "param"}
+
+
+def test_python_s_managed_runtime_gets_the_whole_stream_as_one_proxy_result(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the chat handler called by Python's managed runtime (a Lambda environment, no streaming loop)
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
+    monkeypatch.setattr(streaming, "_runtime_streams", False)
+    event = with_authorization(load_event("chat_completions_stream"), f"Bearer {gateway.api_key}")
+
+    # When it handles the stream event
+    result = load_handler("functions/chat")(event, LambdaContext(function_name="ChatFunction", timeout_s=30))
+
+    # Then it answers a proxy dict the classic runtime can marshal, with every chunk and [DONE]
+    assert isinstance(result, dict)
+    assert result["statusCode"] == 200
+    assert result["headers"]["x-request-id"]
+    assert result["headers"]["content-type"].startswith("text/event-stream")
+    assert result["isBase64Encoded"] is False
+    assert sse_data(result["body"].encode())[-1] == "[DONE]"
+    json.dumps(result)
 
 
 HOLD_S = 10.0  # the simulator holds a chunk this long at most; a buffering loop fails by next_chunk's 5 s first

@@ -34,7 +34,7 @@ from gateway.errors import (
 from gateway.ids import new_request_id
 from gateway.observability import logger
 from gateway.settings import get_settings
-from gateway.streaming import StreamedResponse
+from gateway.streaming import StreamedResponse, lambda_entry
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -126,7 +126,8 @@ def handler(
     app: APIGatewayRestResolver,
 ) -> Callable[[dict[str, Any], Any], dict[str, Any] | StreamedResponse]:
     """The Lambda entry point for ``app``: assigns the request id and stamps it on every response. A route
-    that answered with ``stream_response`` makes it return that ``StreamedResponse`` instead of a proxy dict."""
+    that answered with ``stream_response`` makes it return that ``StreamedResponse`` instead of a proxy dict
+    (joined into one, by ``lambda_entry``, under a Lambda runtime that cannot stream)."""
 
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any] | StreamedResponse:
         rid = new_request_id()
@@ -153,7 +154,7 @@ def handler(
             result["headers"] = {**(result.get("headers") or {}), "x-request-id": rid}
         return result
 
-    return lambda_handler
+    return lambda_entry(lambda_handler)
 
 
 def authenticate(app: APIGatewayRestResolver) -> store.AccountSnapshot:
