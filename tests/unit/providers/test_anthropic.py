@@ -229,6 +229,14 @@ def test_stream_error_event_is_unreadable() -> None:
         decoder.feed(event)
 
 
+def test_a_stream_error_type_that_is_not_anthropics_is_not_repeated() -> None:
+    decoder = adapter_for(TARGET).stream_decoder(chat(), TARGET)
+    event = b'event: error\ndata: {"type":"error","error":{"type":"plainkeyquoted","message":"x"}}\n\n'
+    with pytest.raises(UnreadableResponse) as raised:
+        decoder.feed(event)
+    assert "plainkeyquoted" not in str(raised.value)
+
+
 def test_error_message_from_anthropic_shape() -> None:
     body = b'{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}'
     assert adapter_for(TARGET).error_message(401, body) == "invalid x-api-key"

@@ -28,6 +28,20 @@ ANTHROPIC_VERSION = "2023-06-01"
 VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 # Anthropic requires max_tokens; when the caller sets no limit we ask for this many.
 DEFAULT_MAX_TOKENS = 4096
+STREAM_ERROR_TYPES = frozenset(
+    {
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found_error",
+        "request_too_large",
+        "rate_limit_error",
+        "api_error",
+        "overloaded_error",
+        "billing_error",
+        "timeout_error",
+    }
+)
 # How Anthropic words a 400 that is about the account's balance, not the request.
 CREDIT_BALANCE_TOO_LOW = "credit balance is too low"
 STOP_REASONS = {
@@ -334,6 +348,7 @@ class AnthropicStreamDecoder:
             return []
         if kind == "error":
             error_type = common.as_dict(payload.get("error")).get("type")
-            label = error_type if isinstance(error_type, str) and error_type.isidentifier() else "error"
+            # Only Anthropic's own error types are repeated: this text reaches the client after the commit.
+            label = error_type if error_type in STREAM_ERROR_TYPES else "error"
             raise UnreadableResponse(f"{self.provider} reported {label} mid-stream")
         return []
