@@ -35,13 +35,14 @@ def reset_process_state() -> None:
     """Forget every per-process cache the layer keeps (settings, clients, decrypted keys, tokens)."""
     import importlib
 
-    from gateway import aws, crypto, keystore, settings, store
+    from gateway import aws, crypto, health, keystore, settings, store
 
     settings.get_settings.cache_clear()
     store.clear_auth_cache()
     aws.reset()
     crypto.reset()
     keystore.clear()
+    health.reset()
     try:
         oauth = importlib.import_module("gateway.providers.google_oauth")
     except ImportError:

@@ -57,7 +57,7 @@ def rendered_tables(gateway: Gateway) -> str:
         return str(value)
 
     parts = []
-    for name in ("ACCOUNTS_TABLE", "LOGS_TABLE"):
+    for name in ("ACCOUNTS_TABLE", "LOGS_TABLE", "ROUTING_TABLE"):
         table = boto3.resource("dynamodb").Table(gateway.env[name])
         kwargs: dict[str, Any] = {}
         while True:

@@ -1,0 +1,103 @@
+"""Data access for the routing table: recent failures of shared capacity and latency/throughput counters.
+
+    pk HEALTH            sk <provider>#<model>   failed_at_ms: the latest failure any instance recorded
+    pk STATS#<minute>    sk <provider>#<model>   ttft_ms, ttft_n, out_tokens, gen_ms: that minute's sums
+
+Every item carries ``expires_at`` (DynamoDB TTL); readers also ignore what is past its time, since TTL deletes
+late. Counters only ever grow through ``ADD``, so any number of instances flush into the same item exactly.
+Only the background worker of ``gateway.health`` calls this module. It uses the low-level client, which,
+unlike a boto3 resource, may be shared between threads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from gateway import aws
+from gateway.settings import get_settings
+
+Route = tuple[str, str]  # (provider slug, catalog model id)
+COUNTER_FIELDS = ("ttft_ms", "ttft_n", "out_tokens", "gen_ms")
+HEALTH_PK = "HEALTH"
+
+
+def _client() -> Any:
+    return aws.dynamodb().meta.client
+
+
+def _sk(route: Route) -> str:
+    return f"{route[0]}#{route[1]}"
+
+
+def _route(sk: str) -> Route:
+    provider, _, model = sk.partition("#")
+    return provider, model
+
+
+def _query(pk: str, *, consistent: bool) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "TableName": get_settings().routing_table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": pk}},
+        "ConsistentRead": consistent,
+    }
+    while True:
+        page = _client().query(**kwargs)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def record_failure(route: Route, failed_at_ms: int, expires_at: int) -> None:
+    """Note a failure of shared capacity for ``route``, unless a later one is already recorded."""
+    try:
+        _client().update_item(
+            TableName=get_settings().routing_table,
+            Key={"pk": {"S": HEALTH_PK}, "sk": {"S": _sk(route)}},
+            UpdateExpression="SET failed_at_ms = :at, expires_at = :exp",
+            ConditionExpression="attribute_not_exists(failed_at_ms) OR failed_at_ms < :at",
+            ExpressionAttributeValues={":at": {"N": str(failed_at_ms)}, ":exp": {"N": str(expires_at)}},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
+def failures(now_s: float) -> dict[Route, int]:
+    """The latest recorded failure (epoch ms) of every route whose item has not expired."""
+    found: dict[Route, int] = {}
+    for item in _query(HEALTH_PK, consistent=True):
+        if int(item["expires_at"]["N"]) > now_s:
+            found[_route(item["sk"]["S"])] = int(item["failed_at_ms"]["N"])
+    return found
+
+
+def add_counters(minute: int, route: Route, counters: dict[str, int], expires_at: int) -> None:
+    """Add one instance's sums for ``route`` in ``minute`` (epoch minutes) to every other instance's."""
+    names = [name for name in COUNTER_FIELDS if counters.get(name)]
+    if not names:
+        return
+    values: dict[str, Any] = {f":{name}": {"N": str(counters[name])} for name in names}
+    values[":exp"] = {"N": str(expires_at)}
+    _client().update_item(
+        TableName=get_settings().routing_table,
+        Key={"pk": {"S": f"STATS#{minute}"}, "sk": {"S": _sk(route)}},
+        UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in names) + " SET expires_at = :exp",
+        ExpressionAttributeValues=values,
+    )
+
+
+def counters(minutes: list[int]) -> dict[Route, dict[str, int]]:
+    """Every route's sums over ``minutes``, across all instances."""
+    totals: dict[Route, dict[str, int]] = {}
+    for minute in minutes:
+        for item in _query(f"STATS#{minute}", consistent=False):
+            total = totals.setdefault(_route(item["sk"]["S"]), dict.fromkeys(COUNTER_FIELDS, 0))
+            for name in COUNTER_FIELDS:
+                if name in item:
+                    total[name] += int(item[name]["N"])
+    return totals
