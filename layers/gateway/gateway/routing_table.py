@@ -5,8 +5,8 @@
 
 Every item carries ``expires_at`` (DynamoDB TTL); readers also ignore what is past its time, since TTL deletes
 late. Counters only ever grow through ``ADD``, so any number of instances flush into the same item exactly.
-Only the background worker of ``gateway.health`` calls this module. It uses the low-level client, which,
-unlike a boto3 resource, may be shared between threads.
+Only the background worker of ``gateway.health`` calls this module. It uses the resource's client (plain
+Python values in and out, like the Table resource), which unlike a resource may be shared between threads.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _query(pk: str, *, consistent: bool) -> list[dict[str, Any]]:
     kwargs: dict[str, Any] = {
         "TableName": get_settings().routing_table,
         "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": pk}},
+        "ExpressionAttributeValues": {":pk": pk},
         "ConsistentRead": consistent,
     }
     while True:
@@ -57,10 +57,10 @@ def record_failure(route: Route, failed_at_ms: int, expires_at: int) -> None:
     try:
         _client().update_item(
             TableName=get_settings().routing_table,
-            Key={"pk": {"S": HEALTH_PK}, "sk": {"S": _sk(route)}},
+            Key={"pk": HEALTH_PK, "sk": _sk(route)},
             UpdateExpression="SET failed_at_ms = :at, expires_at = :exp",
             ConditionExpression="attribute_not_exists(failed_at_ms) OR failed_at_ms < :at",
-            ExpressionAttributeValues={":at": {"N": str(failed_at_ms)}, ":exp": {"N": str(expires_at)}},
+            ExpressionAttributeValues={":at": failed_at_ms, ":exp": expires_at},
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -71,8 +71,8 @@ def failures(now_s: float) -> dict[Route, int]:
     """The latest recorded failure (epoch ms) of every route whose item has not expired."""
     found: dict[Route, int] = {}
     for item in _query(HEALTH_PK, consistent=True):
-        if int(item["expires_at"]["N"]) > now_s:
-            found[_route(item["sk"]["S"])] = int(item["failed_at_ms"]["N"])
+        if int(item["expires_at"]) > now_s:
+            found[_route(item["sk"])] = int(item["failed_at_ms"])
     return found
 
 
@@ -81,11 +81,11 @@ def add_counters(minute: int, route: Route, counters: dict[str, int], expires_at
     names = [name for name in COUNTER_FIELDS if counters.get(name)]
     if not names:
         return
-    values: dict[str, Any] = {f":{name}": {"N": str(counters[name])} for name in names}
-    values[":exp"] = {"N": str(expires_at)}
+    values: dict[str, Any] = {f":{name}": counters[name] for name in names}
+    values[":exp"] = expires_at
     _client().update_item(
         TableName=get_settings().routing_table,
-        Key={"pk": {"S": f"STATS#{minute}"}, "sk": {"S": _sk(route)}},
+        Key={"pk": f"STATS#{minute}", "sk": _sk(route)},
         UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in names) + " SET expires_at = :exp",
         ExpressionAttributeValues=values,
     )
@@ -96,8 +96,7 @@ def counters(minutes: list[int]) -> dict[Route, dict[str, int]]:
     totals: dict[Route, dict[str, int]] = {}
     for minute in minutes:
         for item in _query(f"STATS#{minute}", consistent=False):
-            total = totals.setdefault(_route(item["sk"]["S"]), dict.fromkeys(COUNTER_FIELDS, 0))
+            total = totals.setdefault(_route(item["sk"]), dict.fromkeys(COUNTER_FIELDS, 0))
             for name in COUNTER_FIELDS:
-                if name in item:
-                    total[name] += int(item[name]["N"])
+                total[name] += int(item.get(name, 0))
     return totals

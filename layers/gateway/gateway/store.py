@@ -619,15 +619,15 @@ def delete_key(account_id: str, key_id: str, *, counted: bool = True) -> bool:
 def record_key_cooldown(account_id: str, key_id: str, until_ms: int, expires_at: int) -> None:
     """Put a BYOK key in cooldown until ``until_ms`` (epoch ms), unless a longer cooldown is already recorded.
 
-    Called from a background thread: the low-level client, unlike the Table resource, is thread-safe.
+    Called from a background thread: the resource's client, unlike the Table resource, is thread-safe.
     """
     try:
         aws.dynamodb().meta.client.update_item(
             TableName=get_settings().accounts_table,
-            Key={"pk": {"S": _pk(account_id)}, "sk": {"S": f"{COOLDOWN_PREFIX}{key_id}"}},
+            Key={"pk": _pk(account_id), "sk": f"{COOLDOWN_PREFIX}{key_id}"},
             UpdateExpression="SET cooldown_until_ms = :until, expires_at = :exp",
             ConditionExpression="attribute_not_exists(cooldown_until_ms) OR cooldown_until_ms < :until",
-            ExpressionAttributeValues={":until": {"N": str(until_ms)}, ":exp": {"N": str(expires_at)}},
+            ExpressionAttributeValues={":until": until_ms, ":exp": expires_at},
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
