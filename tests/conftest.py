@@ -52,6 +52,20 @@ def reset_process_state() -> None:
         reset()
 
 
+def forget_routing_signals() -> None:
+    """Start from a world where nothing has failed or been measured yet: this process forgets what it saw
+    and the routing table is emptied (for fixtures that share one stack between tests)."""
+    import boto3
+
+    from gateway import health
+    from gateway.settings import get_settings
+
+    health.reset()
+    table = boto3.resource("dynamodb").Table(get_settings().routing_table)
+    for item in table.scan(ProjectionExpression="pk, sk")["Items"]:
+        table.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+
+
 class CurrentStdout:
     """Whatever ``sys.stdout`` is when written to: Powertools' Logger bound the stdout of import time, and
     capsys swaps it between test phases."""

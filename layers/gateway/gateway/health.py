@@ -207,13 +207,19 @@ class RoutingState:
             self.cycle()
 
     def stop(self) -> None:
+        """Stop the worker and wait for it: nothing this state queued is written after this returns."""
         self._stopped.set()
         self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
 
     def cycle(self, *, force: bool = False) -> None:
         """One round of the worker: write queued failures, then whatever re-reads and flushes are due.
         ``force`` does them all now (tests, and the benchmark's setup)."""
         with self._cycle_lock:
+            if self._stopped.is_set():
+                return
             now = clock()
             self._guarded("write failures", self._write_failures, now)
             if force or now >= self._next_health:

@@ -71,7 +71,7 @@ def failures(now_s: float) -> dict[Route, int]:
     """The latest recorded failure (epoch ms) of every route whose item has not expired."""
     found: dict[Route, int] = {}
     for item in _query(HEALTH_PK, consistent=True):
-        if int(item["expires_at"]) > now_s:
+        if "failed_at_ms" in item and int(item.get("expires_at", 0)) > now_s:
             found[_route(item["sk"])] = int(item["failed_at_ms"])
     return found
 

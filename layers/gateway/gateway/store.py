@@ -175,7 +175,7 @@ def load_account(account_id: str) -> AccountSnapshot | None:
             hashes[sk.removeprefix("APIKEY#")] = bool(item.get("revoked", False))
         elif sk.startswith("KEY#"):
             keys.append(_key_from_item({**item, "account_id": account_id}))
-        elif sk.startswith(COOLDOWN_PREFIX):
+        elif sk.startswith(COOLDOWN_PREFIX) and "cooldown_until_ms" in item:
             cooldowns[sk.removeprefix(COOLDOWN_PREFIX)] = int(item["cooldown_until_ms"])
     if profile is None:
         return None
