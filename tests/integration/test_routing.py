@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from gateway import health
-from tests.conftest import Gateway
+from tests.conftest import Gateway, configure
 from tests.integration.helpers import add_key, byok_credentials, get_log
 
 CLAUDE = "anthropic/claude-sonnet-4.5"  # catalog order: anthropic, amazon-bedrock, google-vertex
@@ -219,3 +219,14 @@ def test_byok_spill_over_is_counted_by_the_shared_provider_that_served(
     [logged] = [line for line in lines if line.get("message") == "byok spill-over to shared capacity"]
     assert logged["failed_keys"] == [{"provider": "anthropic", "key_id": key["id"], "status_code": 401}]
     assert credentials not in str(lines)
+
+
+def test_max_attempts_cuts_the_plan_across_models(api: Any, gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    configure(monkeypatch, MAX_ATTEMPTS="3")
+    for provider in ("anthropic", "amazon-bedrock", "google-vertex"):
+        gateway.sim.fail(provider, status=503)
+
+    response = chat(api, gateway, models=[DEEPSEEK])
+
+    assert response.status_code == 502
+    assert [p for p, _ in upstream_calls(gateway)] == ["anthropic", "amazon-bedrock", "google-vertex"]
