@@ -7,14 +7,17 @@
 
 The request path never waits on AWS for any of it: ``observe`` updates this process's memory and queues the
 write; ``signals`` reads memory only. A daemon thread, started on first use, writes queued failures at once
-(while the request's next attempt runs), re-reads the shared health items every ``HEALTH_REFRESH_S``, and every
-``STATS_PERIOD_S`` adds this instance's counters to the shared ones (atomic ADDs) and re-reads the last
-``STATS_WINDOW_MINUTES``. Key cooldowns are stored in the customer's own account partition, so the one
+(while the request's next attempt runs), re-reads the shared health items at most every ``HEALTH_REFRESH_S``,
+and every ``STATS_PERIOD_S`` adds this instance's counters to the shared ones (atomic ADDs) and re-reads the
+last ``STATS_WINDOW_MINUTES``. Key cooldowns are stored in the customer's own account partition, so the one
 account Query each request already makes brings every instance's cooldowns, with no further read.
 
-On Lambda the thread runs only while an invocation does: what is still queued when a function freezes goes
-out at its next invocation, and the chat handler wakes the thread first thing so a thawed instance re-reads
-health while it authenticates the caller.
+The thread has no timer: it is woken when a request has just planned its attempts (so its AWS calls overlap the
+upstream wait, when the request thread holds no GIL) or when a failure is queued. Botocore's signing and parsing
+on a timer would compete for the GIL with requests' own work: measured in ``make bench``, it tripled the warm
+p99. On Lambda this also matches the runtime, which freezes threads between invocations: what is still queued
+when a function freezes goes out at its next invocation, and the chat handler wakes the thread first thing
+when its health is stale (a thawed instance), so the re-read overlaps the caller's authentication.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ if TYPE_CHECKING:
 Route = tuple[str, str]  # (provider slug, catalog model id)
 
 HEALTH_REFRESH_S = 1.0
-STATS_PERIOD_S = 10.0
+STALE_HEALTH_S = 5.0  # a thawed instance: re-read before planning, not after
+STATS_PERIOD_S = 30.0
 STATS_WINDOW_MINUTES = 5
 MAX_RETRY_AFTER_S = 3600.0  # an upstream's retry-after reorders a key for at most this long
 _EXPIRY_MARGIN_S = 60
@@ -161,8 +165,9 @@ class RoutingState:
             self._pending_counters.setdefault((_minute(now), route), Counters()).add(sample)
 
     def signals(self, snapshot: store.AccountSnapshot) -> RouteSignals:
-        """The signals for one request of ``snapshot``'s customer, from memory."""
-        self.prefetch()
+        """The signals for one request of ``snapshot``'s customer, from memory; wakes the worker if work is due,
+        to run while this request waits on its upstream."""
+        self._wake_if_due(0.0)
         now_ms = int(clock() * 1000)
         since_ms = now_ms - get_settings().health_window_s * 1000
         account_id = snapshot.account.account_id
@@ -183,9 +188,13 @@ class RoutingState:
         )
 
     def prefetch(self) -> None:
-        """Start the worker if needed, and wake it if the shared health it holds is due for a re-read."""
+        """Wake the worker if its shared health is stale (the instance was idle or frozen), at request start."""
+        self._wake_if_due(STALE_HEALTH_S)
+
+    def _wake_if_due(self, slack_s: float) -> None:
         self._ensure_worker()
-        if clock() >= self._next_health:
+        now = clock()
+        if now >= self._next_health + slack_s or now >= self._next_stats + slack_s:
             self._wake.set()
 
     # --- background: writes and re-reads -----------------------------------------------------------------
@@ -200,7 +209,7 @@ class RoutingState:
 
     def _run(self) -> None:
         while not self._stopped.is_set():
-            self._wake.wait(HEALTH_REFRESH_S)
+            self._wake.wait()
             self._wake.clear()
             if self._stopped.is_set():
                 return
@@ -269,9 +278,7 @@ class RoutingState:
             del pending[minute, route]
 
     def _read_counters(self, now: float) -> None:
-        current = _minute(now)
-        minutes = list(range(current - STATS_WINDOW_MINUTES, current + 1))
-        shared = routing_table.counters(minutes)
+        shared = routing_table.counters(_minute(now) - STATS_WINDOW_MINUTES)
         with self._lock:
             self._shared_counters = {route: Counters(**fields) for route, fields in shared.items()}
 

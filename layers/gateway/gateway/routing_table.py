@@ -1,10 +1,14 @@
 """Data access for the routing table: recent failures of shared capacity and latency/throughput counters.
 
-    pk HEALTH            sk <provider>#<model>   failed_at_ms: the latest failure any instance recorded
-    pk STATS#<minute>    sk <provider>#<model>   ttft_ms, ttft_n, out_tokens, gen_ms: that minute's sums
+    pk HEALTH   sk <provider>#<model>            failed_at_ms: the latest failure any instance recorded
+    pk STATS    sk <minute>#<provider>#<model>   ttft_ms, ttft_n, out_tokens, gen_ms: that minute's sums
 
 Every item carries ``expires_at`` (DynamoDB TTL); readers also ignore what is past its time, since TTL deletes
-late. Counters only ever grow through ``ADD``, so any number of instances flush into the same item exactly.
+late. ``<minute>`` is zero-padded epoch minutes, so one Query from the window's first minute reads it all.
+Each partition takes every instance's writes and reads: fine up to DynamoDB's per-partition limits (about a
+thousand instances flushing twice a minute); past that, shard the key. Counters only ever grow through
+``ADD``, so any number of instances flush into the same item exactly.
+
 Only the background worker of ``gateway.health`` calls this module. It uses the resource's client (plain
 Python values in and out, like the Table resource), which unlike a resource may be shared between threads.
 """
@@ -21,6 +25,7 @@ from gateway.settings import get_settings
 Route = tuple[str, str]  # (provider slug, catalog model id)
 COUNTER_FIELDS = ("ttft_ms", "ttft_n", "out_tokens", "gen_ms")
 HEALTH_PK = "HEALTH"
+STATS_PK = "STATS"
 
 
 def _client() -> Any:
@@ -36,12 +41,16 @@ def _route(sk: str) -> Route:
     return provider, model
 
 
-def _query(pk: str, *, consistent: bool) -> list[dict[str, Any]]:
+def _minute_key(minute: int) -> str:
+    return f"{minute:010d}"
+
+
+def _query(pk: str, *, consistent: bool, sk_from: str | None = None) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "TableName": get_settings().routing_table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": pk},
+        "KeyConditionExpression": "pk = :pk" + (" AND sk >= :from" if sk_from else ""),
+        "ExpressionAttributeValues": {":pk": pk, **({":from": sk_from} if sk_from else {})},
         "ConsistentRead": consistent,
     }
     while True:
@@ -85,18 +94,18 @@ def add_counters(minute: int, route: Route, counters: dict[str, int], expires_at
     values[":exp"] = expires_at
     _client().update_item(
         TableName=get_settings().routing_table,
-        Key={"pk": f"STATS#{minute}", "sk": _sk(route)},
+        Key={"pk": STATS_PK, "sk": f"{_minute_key(minute)}#{_sk(route)}"},
         UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in names) + " SET expires_at = :exp",
         ExpressionAttributeValues=values,
     )
 
 
-def counters(minutes: list[int]) -> dict[Route, dict[str, int]]:
-    """Every route's sums over ``minutes``, across all instances."""
+def counters(since_minute: int) -> dict[Route, dict[str, int]]:
+    """Every route's sums from ``since_minute`` (epoch minutes) on, across all instances: one Query."""
     totals: dict[Route, dict[str, int]] = {}
-    for minute in minutes:
-        for item in _query(f"STATS#{minute}", consistent=False):
-            total = totals.setdefault(_route(item["sk"]), dict.fromkeys(COUNTER_FIELDS, 0))
-            for name in COUNTER_FIELDS:
-                total[name] += int(item.get(name, 0))
+    for item in _query(STATS_PK, consistent=False, sk_from=_minute_key(since_minute)):
+        _, _, route_sk = item["sk"].partition("#")
+        total = totals.setdefault(_route(route_sk), dict.fromkeys(COUNTER_FIELDS, 0))
+        for name in COUNTER_FIELDS:
+            total[name] += int(item.get(name, 0))
     return totals
