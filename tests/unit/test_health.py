@@ -238,3 +238,23 @@ def test_a_table_outage_never_reaches_the_request(instances: Any, monkeypatch: p
     signals = a.signals(snapshot())
     assert signals.failed_shared == {("anthropic", CLAUDE)}
     assert signals.ttft_ms == {("anthropic", CLAUDE): 100}
+
+
+def test_items_past_their_expiry_are_ignored_though_ttl_has_not_deleted_them(instances: Any) -> None:
+    from gateway import routing_table
+
+    now = time.time()
+    routing_table.record_failure(("anthropic", CLAUDE), int(now * 1000) - 120_000, int(now) - 1)
+    routing_table.record_failure(("amazon-bedrock", CLAUDE), int(now * 1000), int(now) + 60)
+
+    assert set(routing_table.failures(now)) == {("amazon-bedrock", CLAUDE)}
+
+
+def test_a_later_failure_is_never_overwritten_by_an_earlier_one(instances: Any) -> None:
+    from gateway import routing_table
+
+    now = time.time()
+    routing_table.record_failure(("anthropic", CLAUDE), 2_000, int(now) + 60)
+    routing_table.record_failure(("anthropic", CLAUDE), 1_000, int(now) + 60)  # a slower instance, late
+
+    assert routing_table.failures(now) == {("anthropic", CLAUDE): 2_000}
