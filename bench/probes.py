@@ -4,12 +4,15 @@ Both sides of the benchmark (ours and LiteLLM) install the same httpx probe, so 
 same thing for each: the time inside ``httpx.HTTPTransport.handle_request``, with the response body read
 there too (httpx would otherwise read it later, outside the transport). The botocore probe times every AWS
 API call (``BaseClient._make_api_call``: parameter validation, marshalling, signing, the HTTP round trip and
-parsing) and, inside it, the wire time alone (``Endpoint._send``). Only stdlib is imported at module level:
+parsing) and, inside it, the wire time alone (``Endpoint._send``). AWS calls made on other threads (the routing
+signals worker re-reading health in the background) are counted apart, as ``background``: they are not on the
+request's path. Only stdlib is imported at module level:
 the LiteLLM environment has no botocore, and the cold-start child must not import anything early.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,8 +33,10 @@ class Probe:
     calls: Counter[str] = field(default_factory=Counter)  # "service.Operation" -> count
     reads_before_upstream: int | None = None
     writes_before_upstream: int | None = None
+    background: int = 0  # AWS calls made on other threads while this request ran
     _in_http: bool = False
     _in_aws: bool = False
+    _thread: int = 0
 
     def begin(self) -> None:
         self.upstream_s = self.aws_s = self.aws_wire_s = 0.0
@@ -39,6 +44,11 @@ class Probe:
         self.calls = Counter()
         self.reads_before_upstream = None
         self.writes_before_upstream = None
+        self.background = 0
+        self._thread = threading.get_ident()
+
+    def on_request_thread(self) -> bool:
+        return self._thread in (0, threading.get_ident())
 
     @property
     def dynamodb_reads(self) -> int:
@@ -69,6 +79,7 @@ class Probe:
             if self.writes_before_upstream is None
             else self.writes_before_upstream,
             "calls": dict(self.calls),
+            "background": self.background,
         }
 
 
@@ -117,6 +128,9 @@ def install_botocore(probe: Probe) -> None:
     send = Endpoint._send
 
     def timed_call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        if not probe.on_request_thread():
+            probe.background += 1
+            return make_api_call(self, operation_name, api_params)
         if probe._in_aws:
             return make_api_call(self, operation_name, api_params)
         probe._in_aws = True
@@ -129,6 +143,8 @@ def install_botocore(probe: Probe) -> None:
             probe._in_aws = False
 
     def timed_send(self: Endpoint, request: Any) -> Any:
+        if not probe.on_request_thread():
+            return send(self, request)
         started = time.perf_counter()
         try:
             return send(self, request)

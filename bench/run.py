@@ -307,6 +307,7 @@ def warm_report(ours: dict[str, Any], theirs: dict[str, Any], requests: int, war
                 f"{sum(figures['writes']) / len(figures['writes']):.3f}",
                 f"{sum(figures['writes_before_upstream']) / len(figures['writes']):.3f}",
                 f"{sum(figures['kms']):.0f}",
+                f"{sum(figures.get('background', [0])):.0f}",
             ]
         )
         verdicts += [
@@ -369,6 +370,7 @@ def warm_report(ours: dict[str, Any], theirs: dict[str, Any], requests: int, war
                     "DynamoDB writes",
                     "writes before upstream (mean)",
                     "KMS calls (total)",
+                    "background AWS calls (total)",
                 ],
                 calls_rows,
             ),

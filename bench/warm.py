@@ -32,6 +32,7 @@ SERIES = (
     "reads_before_upstream",
     "writes_before_upstream",
     "upstream_calls",
+    "background",
 )
 
 

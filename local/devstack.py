@@ -133,6 +133,7 @@ def function_env(
     resources = {
         "AccountsTable": stack_env["ACCOUNTS_TABLE"],
         "LogsTable": stack_env["LOGS_TABLE"],
+        "RoutingTable": stack_env["ROUTING_TABLE"],
         "GatewayKey.Arn": stack_env["KMS_KEY_ARN"],
     }
     env: dict[str, str] = {}

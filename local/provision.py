@@ -13,19 +13,21 @@ import boto3
 
 from local.template import kms_alias, load_template, tables
 
-TABLE_ENV = {"AccountsTable": "ACCOUNTS_TABLE", "LogsTable": "LOGS_TABLE"}
+TABLE_ENV = {"AccountsTable": "ACCOUNTS_TABLE", "LogsTable": "LOGS_TABLE", "RoutingTable": "ROUTING_TABLE"}
 
 
 @dataclass(frozen=True)
 class Stack:
     accounts_table: str
     logs_table: str
+    routing_table: str
     kms_key_arn: str
 
     def environment(self) -> dict[str, str]:
         return {
             "ACCOUNTS_TABLE": self.accounts_table,
             "LOGS_TABLE": self.logs_table,
+            "ROUTING_TABLE": self.routing_table,
             "KMS_KEY_ARN": self.kms_key_arn,
         }
 
@@ -51,4 +53,9 @@ def provision(stage: str = "dev", prefix: str = "byok-gateway", region: str | No
     kms: Any = boto3.client("kms", region_name=region)
     key_arn = kms.create_key(Description=f"{prefix} {stage} credentials key")["KeyMetadata"]["Arn"]
     kms.create_alias(AliasName=kms_alias(template, stage), TargetKeyId=key_arn)
-    return Stack(accounts_table=names["AccountsTable"], logs_table=names["LogsTable"], kms_key_arn=key_arn)
+    return Stack(
+        accounts_table=names["AccountsTable"],
+        logs_table=names["LogsTable"],
+        routing_table=names["RoutingTable"],
+        kms_key_arn=key_arn,
+    )

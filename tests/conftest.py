@@ -35,13 +35,14 @@ def reset_process_state() -> None:
     """Forget every per-process cache the layer keeps (settings, clients, decrypted keys, tokens)."""
     import importlib
 
-    from gateway import aws, crypto, keystore, settings, store
+    from gateway import aws, crypto, health, keystore, settings, store
 
     settings.get_settings.cache_clear()
     store.clear_auth_cache()
     aws.reset()
     crypto.reset()
     keystore.clear()
+    health.reset()
     try:
         oauth = importlib.import_module("gateway.providers.google_oauth")
     except ImportError:
@@ -49,6 +50,20 @@ def reset_process_state() -> None:
     reset = getattr(oauth, "reset", None)
     if reset is not None:
         reset()
+
+
+def forget_routing_signals() -> None:
+    """Start from a world where nothing has failed or been measured yet: this process forgets what it saw
+    and the routing table is emptied (for fixtures that share one stack between tests)."""
+    import boto3
+
+    from gateway import health
+    from gateway.settings import get_settings
+
+    health.reset()
+    table = boto3.resource("dynamodb").Table(get_settings().routing_table)
+    for item in table.scan(ProjectionExpression="pk, sk")["Items"]:
+        table.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
 
 
 class CurrentStdout:

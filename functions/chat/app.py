@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
 
-from gateway import chat
+from gateway import chat, health
 from gateway.api import authenticate, create_app, handler, json_body, parse_model, request_id, stream_response
 from gateway.schemas import ChatRequest
 from gateway.streaming import StreamedResponse
@@ -14,6 +14,7 @@ app = create_app()
 
 @app.post("/v1/chat/completions")
 def chat_completions() -> Response:
+    health.state().prefetch()  # a thawed instance re-reads shared health while the caller is authenticated
     snapshot = authenticate(app)
     request = parse_model(json_body(app), ChatRequest, status=400)
     result = chat.complete(snapshot, request, request_id())

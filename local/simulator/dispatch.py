@@ -60,7 +60,7 @@ class Dispatcher:
         return self._inject(fault, route, call, claimed)
 
     def _inject(self, fault: Fault, route: Route, call: Call, claimed: str | None) -> Outcome:
-        if fault.mode == "timeout":
+        if fault.mode in ("timeout", "slow"):
             return self._answer(route, call)
         if fault.mode == "refuse":
             return Outcome(None, claimed, Delivery.RESET)
@@ -77,6 +77,8 @@ class Dispatcher:
         reply = provider_error(route.provider, fault.answer_status, _fault_message(fault, call))
         if fault.body is not None:
             reply.body = fault.body.encode()
+        if fault.retry_after is not None:
+            reply.headers["retry-after"] = fault.retry_after
         return Outcome(reply, claimed)
 
     def _answer(self, route: Route, call: Call) -> Outcome:

@@ -8,7 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-MODES = frozenset({"status", "timeout", "refuse", "drop", "drop_mid_body", "garbage", "wrong_content_type"})
+# "slow" and "timeout" both answer normally after `delay`: a slow provider, or (with a delay past the client's
+# timeout) one that never answers in time.
+MODES = frozenset({"status", "timeout", "slow", "refuse", "drop", "drop_mid_body", "garbage", "wrong_content_type"})
 PROVIDERS = frozenset(
     {"openai", "deepseek", "anthropic", "google-ai-studio", "amazon-bedrock", "google-vertex", "google-oauth"}
 )
@@ -33,6 +35,7 @@ class Fault(BaseModel):
     # Quote the credentials the request carried (its auth header values) back in the error message, as some
     # providers quote a rejected key: what the gateway must scrub from everything it keeps.
     echo_credentials: bool = False
+    retry_after: str | None = Field(default=None, max_length=64)  # sent as the error answer's retry-after
     dedicated_only: bool = False
 
     @field_validator("provider")

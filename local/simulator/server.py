@@ -116,6 +116,7 @@ class ProviderSimulator:
         body: str | None = None,
         message: str | None = None,
         echo_credentials: bool = False,
+        retry_after: str | None = None,
         dedicated_only: bool = False,
     ) -> None:
         """Arm a fault; see `faults.Fault`. The most recently armed matching fault wins."""
@@ -130,6 +131,7 @@ class ProviderSimulator:
                 body=body,
                 message=message,
                 echo_credentials=echo_credentials,
+                retry_after=retry_after,
                 dedicated_only=dedicated_only,
             )
         )

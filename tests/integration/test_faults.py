@@ -28,7 +28,7 @@ from gateway.providers import google_oauth
 from local.seed import PLATFORM_API_KEYS, PLATFORM_AWS, PLATFORM_PROJECT
 from local.simulator import ProviderSimulator
 from local.simulator.dispatch import ECHOED_HEADERS
-from tests.conftest import AWS_TEST_ENV, Customer, Gateway, configure, reset_process_state
+from tests.conftest import AWS_TEST_ENV, Customer, Gateway, configure, forget_routing_signals, reset_process_state
 from tests.integration.helpers import add_key, byok_credentials, credential_id, get_log
 
 MESSAGES: Any = [{"role": "user", "content": "Say hello"}]
@@ -114,6 +114,7 @@ def gateway(stack: Any, sim: ProviderSimulator, monkeypatch: pytest.MonkeyPatch)
     sim.clear_requests()
     google_oauth.reset()
     settings.get_settings.cache_clear()
+    forget_routing_signals()  # one test's faults must not reorder the next one's plan
     account, api_key = admin.create_account("fault customer", Decimal("10"))
     yield Gateway(sim=sim, env={}, customer=Customer(account.account_id, api_key))
     sim.clear_faults()

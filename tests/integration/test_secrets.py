@@ -57,7 +57,7 @@ def rendered_tables(gateway: Gateway) -> str:
         return str(value)
 
     parts = []
-    for name in ("ACCOUNTS_TABLE", "LOGS_TABLE"):
+    for name in ("ACCOUNTS_TABLE", "LOGS_TABLE", "ROUTING_TABLE"):
         table = boto3.resource("dynamodb").Table(gateway.env[name])
         kwargs: dict[str, Any] = {}
         while True:
@@ -122,7 +122,8 @@ def drive_and_search(
     secret_values = [*api_keys.values(), *rotated.values(), aws["secretAccessKey"], aws["sessionToken"], pem]
     secret_values += [line for line in pem.splitlines() if "-----" not in line]
     # The gateway keys' secret part (the account hex before it is the account id, which is not secret).
-    secret_values += [k.rsplit("_", 1)[1] for k in (gateway.api_key, other.api_key)]
+    # gwk_<account hex>_<secret>: the secret itself may contain "_", so split off the first two parts only.
+    secret_values += [k.split("_", 2)[2] for k in (gateway.api_key, other.api_key)]
 
     router = Router.from_template(stage="test")
     responses: list[httpx.Response] = []

@@ -53,6 +53,7 @@ def attempt(**fields: Any) -> AttemptRecord:
         "outcome": "success",
         "error": None,
         "latency_ms": 840,
+        "model": "anthropic/claude-sonnet-4.5",
     }
     values.update(fields)
     return AttemptRecord(**values)
@@ -234,6 +235,7 @@ def test_emit_attempt_prints_a_log_line_and_metrics(stdout_lines: Any) -> None:
         outcome="error",
         error=f"Incorrect API key provided: {OPENAI_KEY}",
         latency_ms=87,
+        model="openai/gpt-5-mini",
     )
     # When it is emitted as the second attempt of a request
     logs.emit_attempt(REQUEST_ID, ACCOUNT_ID, "openai/gpt-5-mini", record, fallback=True)
@@ -336,6 +338,7 @@ def test_a_failed_table_write_logs_the_whole_record(stdout_lines: Any, monkeypat
                 "outcome": "error",
                 "error": logged["attempts"][0]["error"],
                 "latency_ms": 120,
+                "model": "anthropic/claude-sonnet-4.5",
             },
             {
                 "attempt": 2,
@@ -346,6 +349,7 @@ def test_a_failed_table_write_logs_the_whole_record(stdout_lines: Any, monkeypat
                 "outcome": "success",
                 "error": None,
                 "latency_ms": 1100,
+                "model": "anthropic/claude-sonnet-4.5",
             },
         ],
     }

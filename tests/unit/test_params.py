@@ -52,7 +52,7 @@ def test_every_parameter_has_an_answer_for_every_dialect() -> None:
 
 
 def test_every_request_field_is_in_the_table_or_is_structural() -> None:
-    structural = {"model", "messages", "stream", "stream_options", "provider"}
+    structural = {"model", "messages", "stream", "stream_options", "provider", "models", "fallback_models"}
     covered = {field for row in params.TABLE for field in params.ROW_FIELDS.get(row, (row,))}
     assert set(ChatRequest.model_fields) - structural == covered
 

@@ -50,6 +50,8 @@ CONTRACT_ENVIRONMENT = {
     "STAGE",
     "ACCOUNTS_TABLE",
     "LOGS_TABLE",
+    "ROUTING_TABLE",
+    "HEALTH_WINDOW_S",
     "KMS_KEY_ARN",
     "LOG_TTL_DAYS",
     "REQUEST_DEADLINE_MS",
@@ -323,6 +325,7 @@ def test_table_writers_are_exactly_the_functions_that_need_to_write(
         "KeyTestFunction",
     }
     assert _holders(grants, DYNAMODB_WRITES, "LogsTable") == {"ChatFunction"}
+    assert _holders(grants, DYNAMODB_WRITES, "RoutingTable") == {"ChatFunction"}
     assert "LogsFunction" not in _holders(grants, DYNAMODB_WRITES)
     assert "PublicFunction" not in _holders(grants, DYNAMODB_WRITES)
 
@@ -421,11 +424,11 @@ def test_tables_reader_returns_the_declared_keys_and_ttl(template: dict[str, Any
     specs = {spec.logical_id: spec for spec in tables(template)}
     pk_sk = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 
-    assert set(specs) == {"AccountsTable", "LogsTable"}
-    assert specs["AccountsTable"].key_schema == pk_sk
-    assert specs["AccountsTable"].ttl_attribute is None
-    assert specs["LogsTable"].key_schema == pk_sk
-    assert specs["LogsTable"].ttl_attribute == "expires_at"
+    assert set(specs) == {"AccountsTable", "LogsTable", "RoutingTable"}
+    for spec in specs.values():
+        assert spec.key_schema == pk_sk
+        # Accounts: only BYOK key cooldown items carry expires_at; logs and routing signals all expire.
+        assert spec.ttl_attribute == "expires_at"
     for spec in specs.values():
         assert {d["AttributeName"]: d["AttributeType"] for d in spec.attribute_definitions} == {
             "pk": "S",
@@ -450,7 +453,7 @@ def test_custom_metric_alarms_watch_what_the_code_emits(template: dict[str, Any]
         if metric["Namespace"] != "AWS/ApiGateway"
     ]
 
-    assert {m["MetricName"] for m in watched} == {"Requests", "Fallbacks", "LogWriteFailures"}
+    assert {m["MetricName"] for m in watched} == {"Requests", "Fallbacks", "LogWriteFailures", "ByokSpillover"}
     for metric in watched:
         assert metric["Namespace"] == variables["POWERTOOLS_METRICS_NAMESPACE"]
         assert metric["Dimensions"] == [{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}]

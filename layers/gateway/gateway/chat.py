@@ -18,11 +18,18 @@ from dataclasses import dataclass
 from decimal import ROUND_UP, Decimal
 from typing import Any
 
-from gateway import chat_stream, credits, keystore, params, store, usage
-from gateway.catalog import get_catalog
-from gateway.errors import BrokenKey, GatewayError, NotFound, PaymentRequired
-from gateway.logs import AttemptRecord, RequestRecord, emit_attempt, redact, save_request
-from gateway.plan import PlannedAttempt, byok_attempts, candidate_offers, shared_attempts
+from gateway import chat_stream, credits, health, keystore, params, store, usage
+from gateway.catalog import Model, get_catalog
+from gateway.errors import BadRequest, BrokenKey, GatewayError, NotFound, PaymentRequired
+from gateway.logs import AttemptRecord, RequestRecord, emit_attempt, emit_spillover, redact, save_request
+from gateway.plan import (
+    EmptyModelPlan,
+    PlannedAttempt,
+    byok_attempts,
+    candidate_offers,
+    empty_plan_error,
+    shared_attempts,
+)
 from gateway.providers import Target
 from gateway.routing import MIN_ATTEMPT_SECONDS, AttemptResult, run_attempt
 from gateway.schemas import ChatRequest
@@ -38,41 +45,66 @@ class ChatResult:
     ignored_params: tuple[str, ...] = ()  # hints the serving provider dropped (x-gateway-ignored-params)
 
 
+def _models(request: ChatRequest) -> list[Model]:
+    """``model`` and its fallback models from the catalog, each once; 404 naming the field for an unknown one."""
+    models: list[Model] = []
+    for index, model_id in enumerate(request.model_chain()):
+        model = get_catalog().model(model_id)
+        if model is None:
+            param = "model" if index == 0 else ("models" if request.models else "fallback_models")
+            raise NotFound(
+                f"model {model_id!r} is not in the catalog; GET /v1/models lists them",
+                code="model_not_found",
+                param=param,
+            )
+        if model not in models:
+            models.append(model)
+    return models
+
+
+def _served_as(request: ChatRequest, model_id: str) -> str:
+    """How the request named the model that served (``model`` or one of ``models``; an alias stays an alias)."""
+    for name in request.model_chain():
+        model = get_catalog().model(name)
+        if model is not None and model.id == model_id:
+            return name
+    return model_id
+
+
 def _planned_attempts(snapshot: store.AccountSnapshot, request: ChatRequest) -> Iterator[PlannedAttempt]:
-    """The attempt plan, produced lazily: platform credentials are only looked up once every BYOK attempt is
-    used up, so a request served by a BYOK key never reads them (one DynamoDB read per warm request)."""
-    model = get_catalog().model(request.model)
-    if model is None:
-        raise NotFound(
-            f"model {request.model!r} is not in the catalog; GET /v1/models lists them",
-            code="model_not_found",
-            param="model",
+    """The attempt plan, model after model, produced lazily: platform credentials are only looked up once every
+    BYOK attempt of a model is used up, so a request served by a BYOK key never reads them (one DynamoDB read
+    per warm request)."""
+    models = _models(request)
+    signals = health.state().signals(snapshot)
+    empties: list[EmptyModelPlan] = []
+    refusals: list[BadRequest] = []
+    planned_any = False
+    for model in models:
+        try:
+            candidates = params.honouring(request, candidate_offers(model, request.provider, signals))
+        except BadRequest as exc:  # no provider of this model can honour a parameter: the next model may
+            refusals.append(exc)
+            continue
+        byok = byok_attempts(candidates, snapshot.keys, model_id=model.id, cooling=signals.cooling_keys)
+        yield from byok
+        shared, excluded_for_credits = shared_attempts(
+            candidates,
+            snapshot.keys,
+            keystore.platform_keys(),
+            has_credits=snapshot.account.credits > 0,
+            model_id=model.id,
         )
-    candidates = params.honouring(request, candidate_offers(model, request.provider))
-    byok = byok_attempts(candidates, snapshot.keys)
-    yield from byok
-    shared, excluded_for_credits = shared_attempts(
-        candidates, snapshot.keys, keystore.platform_keys(), has_credits=snapshot.account.credits > 0
-    )
-    yield from shared
-    if byok or shared:
+        yield from shared
+        if byok or shared:
+            planned_any = True
+        else:
+            empties.append(EmptyModelPlan(model, candidates, excluded_for_credits))
+    if planned_any:
         return
-    if excluded_for_credits:
-        raise PaymentRequired("no credits left and no usable BYOK key for this model; add credits or a key")
-    if not candidates:
-        raise GatewayError(
-            "no provider serves this model under the given provider.only / provider.ignore / order rules",
-            status=400,
-            error_type="invalid_request_error",
-            code="no_provider",
-            param="provider",
-        )
-    raise GatewayError(
-        "no credentials available for the providers of this model",
-        status=400,
-        error_type="invalid_request_error",
-        code="no_credentials",
-    )
+    if refusals and not any(e.shared_excluded_for_credits for e in empties):
+        raise refusals[0]
+    raise empty_plan_error(empties, request.provider)
 
 
 def _attempt(number: int, planned: PlannedAttempt, request: ChatRequest, deadline: float) -> AttemptResult:
@@ -90,6 +122,7 @@ def _attempt(number: int, planned: PlannedAttempt, request: ChatRequest, deadlin
             outcome="error",
             error=exc.message,
             latency_ms=int((time.monotonic() - started) * 1000),
+            model=planned.model,
         )
         return AttemptResult(record=record)
     target = Target(
@@ -100,7 +133,9 @@ def _attempt(number: int, planned: PlannedAttempt, request: ChatRequest, deadlin
         provisioned_throughput=planned.key.provisioned_throughput,
         owner=f"{planned.key.account_id}/{planned.key.key_id}",
     )
-    return run_attempt(number, request, target, credential=planned.credential, key_id=key_id, deadline=deadline)
+    result = run_attempt(number, request, target, credential=planned.credential, key_id=key_id, deadline=deadline)
+    result.record.model = planned.model
+    return result
 
 
 def _final_error(results: list[AttemptResult]) -> GatewayError:
@@ -183,6 +218,7 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
                 if hold is not None and (result is None or not result.ok):  # a stream is ok once committed
                     credits.release(hold)
             results.append(result)
+            health.state().observe(account_id, planned, result)
             if result.live is None:  # a committed stream's attempt is logged once it has ended
                 emit_attempt(request_id, account_id, request.model, result.record, fallback=number > 1)
             if result.ok:
@@ -210,7 +246,7 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
                 request_id=request_id,
                 account_id=account_id,
                 created_at=created_at,
-                model=request.model,
+                model=planned.model if planned else request.model,
                 provider=planned.provider if planned else None,
                 is_byok=bool(planned and planned.credential == "byok"),
                 status="success" if planned and not failed else "error",
@@ -231,6 +267,10 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
         raise error
     planned, result = winner
     is_byok = planned.credential == "byok"
+    failed_byok = [r.record for r in results[:-1] if r.record.credential == "byok"]
+    if not is_byok and failed_byok:
+        emit_spillover(request_id, account_id, result.record, failed_byok)
+    served_as = _served_as(request, planned.model)
     headers = route_headers(planned, len(results))
     ignored = params.assess(request, planned.offer).ignored
     if result.live is not None:
@@ -264,6 +304,7 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
             request=request,
             request_id=request_id,
             provider=planned.provider,
+            model=served_as,
             public_usage=public_usage,
             on_end=settle,
         )
@@ -273,7 +314,7 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
         credits.settle(winner_hold, cost)
     body = dict(result.completion or {})
     body["id"] = body.get("id") or f"chatcmpl-{request_id}"
-    body["model"] = request.model
+    body["model"] = served_as
     body["provider"] = planned.provider
     body["usage"] = usage.public(result.usage, is_byok=is_byok, cost=cost)
     save(200, planned, (prompt, completion), cost)

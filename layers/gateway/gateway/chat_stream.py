@@ -73,6 +73,7 @@ class ChatStream:
         provider: str,
         public_usage: Callable[[dict[str, int]], dict[str, Any]],
         on_end: Callable[[Ended], None],
+        model: str | None = None,  # the model that served, as the request named it (default: ``model``)
     ) -> None:
         self._live = live
         self._request = request
@@ -82,7 +83,7 @@ class ChatStream:
             "id": f"chatcmpl-{request_id}",
             "object": "chat.completion.chunk",
             "created": int(time.time()),
-            "model": request.model,
+            "model": model or request.model,
             "provider": provider,
         }
         self._generated_chars = 0

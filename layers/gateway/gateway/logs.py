@@ -95,6 +95,7 @@ class AttemptRecord:
     outcome: Outcome
     error: str | None
     latency_ms: int
+    model: str = ""  # catalog id of the model the attempt was for
 
     def fields(self) -> dict[str, Any]:
         """The attempt as stored, logged and returned: the error redacted, a key id only for BYOK."""
@@ -107,6 +108,7 @@ class AttemptRecord:
             "outcome": self.outcome,
             "error": redact(self.error) if self.error else None,
             "latency_ms": self.latency_ms,
+            "model": self.model,
         }
 
 
@@ -183,8 +185,8 @@ def emit_attempt(request_id: str, account_id: str, model: str, record: AttemptRe
             "correlation_id": request_id,
             "request_id": request_id,
             "account_id": account_id,
-            "model": model,
             **record.fields(),
+            "model": record.model or model,
         },
     )
     by_route = {"provider": record.provider, "credential": record.credential}
@@ -194,6 +196,23 @@ def emit_attempt(request_id: str, account_id: str, model: str, record: AttemptRe
     _count("UpstreamLatency", MetricUnit.Milliseconds, record.latency_ms, **by_route)
     if fallback:
         _count("Fallbacks", MetricUnit.Count, 1)
+
+
+def emit_spillover(request_id: str, account_id: str, served: AttemptRecord, failed: list[AttemptRecord]) -> None:
+    """A request whose BYOK keys failed and that shared capacity (billed to credits) served: one log line and
+    the ByokSpillover metric, in total and by the provider that served."""
+    logger.warning(
+        "byok spill-over to shared capacity",
+        extra={
+            "correlation_id": request_id,
+            "request_id": request_id,
+            "account_id": account_id,
+            "served_provider": served.provider,
+            "failed_keys": [{"provider": r.provider, "key_id": r.key_id, "status_code": r.status_code} for r in failed],
+        },
+    )
+    _count("ByokSpillover", MetricUnit.Count, 1)
+    _count("ByokSpillover", MetricUnit.Count, 1, provider=served.provider)
 
 
 def _to_item(record: RequestRecord) -> dict[str, Any]:
@@ -239,6 +258,7 @@ def _from_item(item: dict[str, Any]) -> RequestRecord:
                 outcome=a["outcome"],
                 error=a.get("error"),
                 latency_ms=int(a["latency_ms"]),
+                model=a.get("model") or item["model"],
             )
             for a in item.get("attempts", [])
         ],

@@ -22,7 +22,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,7 @@ class StreamTimeout(Exception):
 class _Status:
     code: int
     body: bytes  # the error body for a non-2xx answer, else empty
+    headers: Mapping[str, str] = field(default_factory=dict)  # of a non-2xx answer (retry-after)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class UpstreamReader:
                         return
                 status = response.status_code
                 if not 200 <= status < 300:
-                    self._put(_Status(status, response.read()))
+                    self._put(_Status(status, response.read(), dict(response.headers)))
                     return
                 self._put(_Status(status, b""))
                 for data in response.iter_bytes():
@@ -204,6 +205,7 @@ class OpenFailure:
     status: int | None
     message: str
     error_body: bytes | None = None  # an upstream non-2xx answer, for the adapter to classify
+    error_headers: Mapping[str, str] = field(default_factory=dict)  # and its headers (retry-after)
 
 
 def open_stream(
@@ -231,7 +233,7 @@ def open_stream(
             if isinstance(item, _Status):
                 status = item.code
                 if not 200 <= item.code < 300:
-                    return OpenFailure("error", item.code, "", error_body=item.body)
+                    return OpenFailure("error", item.code, "", error_body=item.body, error_headers=item.headers)
                 continue
             if isinstance(item, _Error):
                 return _failure(item.error, status)

@@ -7,6 +7,7 @@ mapping and redaction, so a connection test proves exactly the path chat will us
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ import httpx
 from gateway import relay, scrub, transport
 from gateway.catalog import Offer, get_catalog
 from gateway.errors import BadRequest, GatewayError
+from gateway.health import retry_after_seconds
 from gateway.logs import AttemptRecord, redact
 from gateway.providers import AttemptFailed, Target, UnreadableResponse, adapter_for, common
 from gateway.schemas import ChatRequest
@@ -34,6 +36,7 @@ class AttemptResult:
     live: relay.LiveStream | None = None  # streaming success: committed, the rest still to be relayed
     usage: dict[str, int] | None = None
     terminal: GatewayError | None = None  # ends the request (upstream 400/413/422, unsupported parameter)
+    retry_after_s: float | None = None  # the upstream's retry-after on a failed answer
 
     @property
     def ok(self) -> bool:
@@ -77,11 +80,15 @@ def _upstream_failure(target: Target, status: int, body: bytes) -> tuple[int, st
     return treated_as, f"HTTP {status}" + (f": {detail}" if detail else "")
 
 
-def _failed(target: Target, status: int, body: bytes, result: Any) -> AttemptResult:
+def _failed(
+    target: Target, status: int, body: bytes, result: Any, headers: Mapping[str, str] | None = None
+) -> AttemptResult:
     """An upstream error answer: recorded with the upstream's own status; terminal only if it is 400/413/422
     (``result`` builds the terminal error from the scrubbed message)."""
     treated_as, message = _upstream_failure(target, status, body)
-    return result("error", status, message, terminal_status=status if treated_as in TERMINAL_STATUSES else None)
+    if treated_as in TERMINAL_STATUSES:
+        return result("error", status, message, terminal_status=status)
+    return result("error", status, message, retry_after_s=retry_after_seconds(headers or {}))
 
 
 def run_attempt(
@@ -137,7 +144,7 @@ def run_attempt(
         return result("connection_error", error=f"connection failed ({type(exc).__name__})")
     status = response.status_code
     if not 200 <= status < 300:
-        return _failed(target, status, response.content, result)
+        return _failed(target, status, response.content, result, response.headers)
     try:
         completion = adapter.parse_response(request, target, response.content)
     except UnreadableResponse:
@@ -182,7 +189,7 @@ def _stream(
     if isinstance(opened, relay.LiveStream):
         return result("success", opened.status, live=opened)
     if opened.error_body is not None and opened.status is not None:
-        return _failed(target, opened.status, opened.error_body, result)
+        return _failed(target, opened.status, opened.error_body, result, opened.error_headers)
     return result(opened.outcome, opened.status, opened.message)
 
 

@@ -24,6 +24,7 @@ MAX_STOP_LEN = 512
 MAX_OUTPUT_TOKENS = 1_000_000
 # A seed is a signed 64-bit integer everywhere it is accepted.
 SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+MAX_FALLBACK_MODELS = 8
 
 ToolName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
@@ -191,6 +192,17 @@ MetadataValue = Annotated[str, Field(max_length=512)]
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 
 
+Price = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+ModelId = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class MaxPrice(_Strict):
+    """The most a request may be routed at, in USD per million tokens (list price); unset means no limit."""
+
+    prompt: Price | None = None
+    completion: Price | None = None
+
+
 class ProviderPreferences(_Strict):
     """The routing object: which providers to try and in what order."""
 
@@ -198,14 +210,15 @@ class ProviderPreferences(_Strict):
     allow_fallbacks: bool = True
     only: Annotated[list[Ident], Field(max_length=32)] = []
     ignore: Annotated[list[Ident], Field(max_length=32)] = []
-    sort: Literal["price"] | None = None
+    sort: Literal["price", "latency", "throughput"] | None = None
     require_parameters: bool = False  # hints are strict too: a provider that would drop one is not a candidate
     # No first content, tool-call or reasoning delta this soon after an attempt starts: it is abandoned (streams).
     first_byte_timeout_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
+    max_price: MaxPrice | None = None
 
 
 class ChatRequest(_Strict):
-    model: Annotated[str, Field(min_length=1, max_length=256)]
+    model: ModelId
     messages: Annotated[list[Message], Field(min_length=1, max_length=MAX_MESSAGES)]
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
@@ -248,6 +261,17 @@ class ChatRequest(_Strict):
     audio: AudioOutput | None = None
     web_search_options: WebSearchOptions | None = None
     provider: ProviderPreferences | None = None
+    # Models to try, in turn, once every attempt for ``model`` has failed (OpenRouter's ``models``; Infron
+    # calls it ``fallback_models``). Either spelling, never both.
+    models: Annotated[list[ModelId], Field(max_length=MAX_FALLBACK_MODELS)] | None = None
+    fallback_models: Annotated[list[ModelId], Field(max_length=MAX_FALLBACK_MODELS)] | None = None
+
+    @field_validator("fallback_models")
+    @classmethod
+    def _one_spelling(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is not None and info.data.get("models") is not None:
+            raise ValueError("give the fallback models as either models or fallback_models, not both")
+        return value
 
     @field_validator("top_logprobs")
     @classmethod
@@ -269,6 +293,10 @@ class ChatRequest(_Strict):
         if value is not None and not info.data.get("tools"):
             raise ValueError("tool_choice is only allowed when tools are given")  # as OpenAI answers
         return value
+
+    def model_chain(self) -> list[str]:
+        """``model``, then each fallback model in the order given."""
+        return [self.model, *(self.models or self.fallback_models or [])]
 
     def output_limit(self) -> int | None:
         """The caller's cap on generated tokens, whichever of the two spellings was used."""

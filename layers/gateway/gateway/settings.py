@@ -34,6 +34,7 @@ class Settings(BaseModel):
     stage: str = Field("dev", alias="STAGE")
     accounts_table: str = Field("byok-gateway-accounts", alias="ACCOUNTS_TABLE")
     logs_table: str = Field("byok-gateway-logs", alias="LOGS_TABLE")
+    routing_table: str = Field("byok-gateway-routing", alias="ROUTING_TABLE")
     kms_key_arn: str = Field("", alias="KMS_KEY_ARN")
     log_ttl_days: int = Field(30, alias="LOG_TTL_DAYS", ge=1)
     request_deadline_ms: int = Field(600_000, alias="REQUEST_DEADLINE_MS", ge=1_000)  # the template's default
@@ -45,6 +46,9 @@ class Settings(BaseModel):
     attempt_first_byte_timeout_ms: int = Field(0, alias="ATTEMPT_FIRST_BYTE_TIMEOUT_MS", ge=0)
     # A committed stream whose upstream is silent this long gets an SSE comment, so proxies keep it open.
     stream_keepalive_ms: int = Field(15_000, alias="STREAM_KEEPALIVE_MS", ge=1)
+    # How long a failure (429, 5xx, timeout, connection error) of a shared provider for a model, or of a BYOK
+    # key without the upstream's retry-after, counts against it in routing.
+    health_window_s: int = Field(30, alias="HEALTH_WINDOW_S", ge=1, le=3600)
     key_test_timeout_ms: int = Field(10_000, alias="KEY_TEST_TIMEOUT_MS", ge=500)
     max_body_bytes: int = Field(4 * 1024 * 1024, alias="MAX_BODY_BYTES", ge=1024)
     credential_cache_ttl_s: int = Field(300, alias="CREDENTIAL_CACHE_TTL_S", ge=0)

@@ -31,6 +31,9 @@ PLATFORM_ACCOUNT = "platform"
 # Balances are stored as whole nano-USD so every atomic ADD is exact integer arithmetic (no decimal exponents).
 NANOS_PER_USD = Decimal(1_000_000_000)
 API_KEY_PREFIX = "gwk_"
+# A BYOK key's cooldown lives next to the key in its account's partition, so the one Query per request that
+# loads the keys brings every instance's cooldowns along; expires_at lets DynamoDB TTL remove it.
+COOLDOWN_PREFIX = "COOLDOWN#"
 
 
 def now_iso() -> str:
@@ -109,6 +112,7 @@ class AccountSnapshot:
     account: Account
     api_key_hashes: dict[str, bool] = field(default_factory=dict)  # sha256 -> revoked
     keys: list[StoredKey] = field(default_factory=list)
+    key_cooldowns: dict[str, int] = field(default_factory=dict)  # BYOK key id -> end of its cooldown, epoch ms
 
     def key(self, key_id: str) -> StoredKey | None:
         return next((k for k in self.keys if k.key_id == key_id), None)
@@ -154,6 +158,7 @@ def load_account(account_id: str) -> AccountSnapshot | None:
     profile: Account | None = None
     hashes: dict[str, bool] = {}
     keys: list[StoredKey] = []
+    cooldowns: dict[str, int] = {}
     for item in _query_partition(_pk(account_id)):
         sk = item["sk"]
         if sk == "PROFILE":
@@ -170,10 +175,12 @@ def load_account(account_id: str) -> AccountSnapshot | None:
             hashes[sk.removeprefix("APIKEY#")] = bool(item.get("revoked", False))
         elif sk.startswith("KEY#"):
             keys.append(_key_from_item({**item, "account_id": account_id}))
+        elif sk.startswith(COOLDOWN_PREFIX) and "cooldown_until_ms" in item:
+            cooldowns[sk.removeprefix(COOLDOWN_PREFIX)] = int(item["cooldown_until_ms"])
     if profile is None:
         return None
     keys.sort(key=lambda k: (k.created_at, k.key_id))
-    return AccountSnapshot(account=profile, api_key_hashes=hashes, keys=keys)
+    return AccountSnapshot(account=profile, api_key_hashes=hashes, keys=keys, key_cooldowns=cooldowns)
 
 
 # sha256 of a gateway key -> (expiry, account id), for keys this process has seen proven. Bounded: a key that
@@ -607,6 +614,24 @@ def delete_key(account_id: str, key_id: str, *, counted: bool = True) -> bool:
             return delete_key(account_id, key_id, counted=False)
         raise
     return True
+
+
+def record_key_cooldown(account_id: str, key_id: str, until_ms: int, expires_at: int) -> None:
+    """Put a BYOK key in cooldown until ``until_ms`` (epoch ms), unless a longer cooldown is already recorded.
+
+    Called from a background thread: the resource's client, unlike the Table resource, is thread-safe.
+    """
+    try:
+        aws.dynamodb().meta.client.update_item(
+            TableName=get_settings().accounts_table,
+            Key={"pk": _pk(account_id), "sk": f"{COOLDOWN_PREFIX}{key_id}"},
+            UpdateExpression="SET cooldown_until_ms = :until, expires_at = :exp",
+            ConditionExpression="attribute_not_exists(cooldown_until_ms) OR cooldown_until_ms < :until",
+            ExpressionAttributeValues={":until": until_ms, ":exp": expires_at},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
 
 
 def platform_keys() -> list[StoredKey]:
