@@ -44,6 +44,8 @@ CONTRACT_ROUTES = {
     ("POST", "/v1/byok/keys/{key_id}/test"): "KeyTestFunction",
     ("GET", "/v1/logs"): "LogsFunction",
     ("GET", "/v1/logs/{request_id}"): "LogsFunction",
+    ("GET", "/dashboard"): "DashboardFunction",
+    ("GET", "/dashboard/{asset}"): "DashboardFunction",
 }
 
 CONTRACT_ENVIRONMENT = {
