@@ -24,6 +24,7 @@ function show(view) {
   }
 }
 
+/** Fills the header; false when the key was refused (the page is then back on sign-in). */
 async function refreshAccount() {
   try {
     const account = await gateway.account();
@@ -31,8 +32,10 @@ async function refreshAccount() {
     byId("credits").textContent = usd(account.credits);
     byId("key-count").textContent = `${account.keys.count} of ${account.keys.limit}`;
   } catch (error) {
-    if (error instanceof ApiError && error.status !== 401) byId("credits").textContent = "unavailable";
+    if (error instanceof ApiError && error.status === 401) return false;
+    byId("credits").textContent = "unavailable";
   }
+  return true;
 }
 
 function currentPage() {
@@ -80,8 +83,10 @@ async function signIn(event) {
   session.save(key);
   input.value = "";
   error.textContent = "";
-  await Promise.all([refreshAccount(), route()]);
-  if (session.key()) byId("main").focus();
+  // The account call proves the key before any page shows.
+  if (!(await refreshAccount())) return;
+  await route();
+  byId("main").focus();
 }
 
 function start() {
