@@ -368,7 +368,7 @@ def test_logs_table_newest_first_with_the_attempt_chain(dashboard: Dashboard, us
     page = dashboard.page
     page.get_by_role("link", name="Logs").click()
 
-    rows = page.locator("#log-rows tr")
+    rows = page.locator("#log-rows tr[data-request-id]")
     expect(rows).to_have_count(3)
     assert [rows.nth(i).get_attribute("data-request-id") for i in range(3)] == [
         ids["error"],
@@ -418,7 +418,7 @@ def test_attempt_model_is_shown_when_the_record_has_it(dashboard: Dashboard) -> 
     dashboard.page.route("**/v1/logs?*", with_models)
     dashboard.sign_in()
     dashboard.page.get_by_role("link", name="Logs").click()
-    dashboard.page.locator("#log-rows tr").first.get_by_role("button").click()
+    dashboard.page.locator("#log-rows tr[data-request-id]").first.get_by_role("button").click()
 
     expect(dashboard.page.get_by_role("region", name="Attempts")).to_contain_text("openai/gpt-5-nano")
 
@@ -428,7 +428,7 @@ def test_filters_ask_the_api_and_show_only_matches(dashboard: Dashboard) -> None
     dashboard.sign_in()
     page = dashboard.page
     page.get_by_role("link", name="Logs").click()
-    rows = page.locator("#log-rows tr")
+    rows = page.locator("#log-rows tr[data-request-id]")
     expect(rows).to_have_count(3)
 
     def shown() -> list[str | None]:
@@ -460,7 +460,7 @@ def test_load_more_follows_the_cursor(dashboard: Dashboard) -> None:
     dashboard.sign_in()
     page = dashboard.page
     page.get_by_role("link", name="Logs").click()
-    rows = page.locator("#log-rows tr")
+    rows = page.locator("#log-rows tr[data-request-id]")
     expect(rows).to_have_count(50)
 
     page.get_by_role("button", name="Load more").click()
@@ -491,7 +491,7 @@ def test_markup_from_the_api_shows_as_text(dashboard: Dashboard) -> None:
 
     # And so is the upstream error in the Attempts region
     page.get_by_role("link", name="Logs").click()
-    page.locator("#log-rows tr").first.get_by_role("button").click()
+    page.locator("#log-rows tr[data-request-id]").first.get_by_role("button").click()
     expect(page.get_by_role("region", name="Attempts")).to_contain_text(f"upstream said {XSS}")
 
     # And no element was made of it, no handler ran
@@ -604,7 +604,7 @@ def test_everything_works_from_the_keyboard(dashboard: Dashboard) -> None:
     page.keyboard.press("Shift+Tab")
     page.get_by_role("link", name="Logs").focus()
     page.keyboard.press("Enter")
-    expect(page.locator("#log-rows tr")).to_have_count(1)
+    expect(page.locator("#log-rows tr[data-request-id]")).to_have_count(1)
     _tab_to(page, "Errors")
     _tab_to(page, "Attempts of the request at", prefix=True)
     page.keyboard.press("Enter")

@@ -33,7 +33,7 @@ async function refreshAccount() {
     byId("key-count").textContent = `${account.keys.count} of ${account.keys.limit}`;
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return false;
-    byId("credits").textContent = "unavailable";
+    for (const id of ["account-name", "credits", "key-count"]) byId(id).textContent = "—";
   }
   return true;
 }
@@ -53,6 +53,7 @@ async function route() {
     loaded.add(page);
     try {
       await (page === "logs" ? logs.load() : byok.load());
+      performance.mark(`dashboard:${page}-ready`); // read by the page-load benchmark
     } catch (error) {
       loaded.delete(page);
       if (error instanceof ApiError && error.status !== 401) {

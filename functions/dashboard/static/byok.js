@@ -16,7 +16,7 @@ const WHERE_TO_FIND = {
     '"region": "us-east-1"} ("sessionToken" too for temporary credentials).',
   "google-vertex":
     "Paste a service-account JSON key: Google Cloud console → IAM & Admin → Service accounts → an account " +
-    "with the Vertex AI User role → Keys → Add key → Create new key → JSON. Paste the whole file.",
+    "with the Vertex AI User role (roles/aiplatform.user) → Keys → Add key → Create new key → JSON. Paste the whole file.",
 };
 
 const FORMAT_LABELS = {
@@ -205,7 +205,7 @@ export class ByokPage {
       "aria-describedby": "kd-credentials-help",
     });
     const parts = [
-      field("kd-credentials", "Credentials", credentials, `${formats[0].toUpperCase()}${formats.slice(1)}. ${WHERE_TO_FIND[provider.slug] || ""}`),
+      field("kd-credentials", "Credentials", credentials, WHERE_TO_FIND[provider.slug] || `Paste ${formats}.`),
     ];
     let name;
     let region;
@@ -242,7 +242,7 @@ export class ByokPage {
           { class: "check" },
           always,
           h("label", { for: "kd-always" }, "Always use this key"),
-          h("p", { class: "help", id: "kd-always-help" }, "No shared-capacity fallback for this provider: if this key fails, the request fails."),
+          h("p", { class: "help", id: "kd-always-help" }, "Never use the gateway's shared capacity for this provider: when your keys for it fail, there is no shared fallback."),
         ),
       );
       if (provider.provisioned_throughput) {

@@ -40,7 +40,13 @@ export function renderChart(container, summary, usage) {
   const ticks = buckets
     .map((b, i) => [b, i])
     .filter(([, i]) => i % 6 === 0 || i === buckets.length - 1)
-    .map(([b, i]) => s("text", { class: "tick", x: PAD.left + i * slot, y: HEIGHT - 6 }, hour(b.hour)));
+    .map(([b, i]) =>
+      s(
+        "text",
+        { class: "tick", x: PAD.left + (i + 0.5) * slot, y: HEIGHT - 6, "text-anchor": i === buckets.length - 1 ? "end" : "middle" },
+        i === buckets.length - 1 ? "now" : hour(b.hour),
+      ),
+    );
   const svg = s(
     "svg",
     { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-labelledby": "chart-summary", class: "chart" },

@@ -14,6 +14,10 @@ export class LogsPage {
     this.cursor = null;
     this.selected = null;
     this.status = byId("logs-status");
+    this.rows = byId("log-rows");
+    // The Attempts region opens as a row right under the selected request.
+    this.attempts = byId("attempts");
+    this.detail = h("tr", { class: "detail" }, h("td", { colspan: 8 }, this.attempts));
     this.filterButtons = {
       byok: byId("filter-byok"),
       shared: byId("filter-shared"),
@@ -60,14 +64,14 @@ export class LogsPage {
     this.records = [];
     this.cursor = null;
     this.select(null);
-    replace(byId("log-rows"));
+    replace(this.rows);
     await this.fetchPage(null);
   }
 
   async more() {
     const firstNew = this.records.length;
     await this.fetchPage(this.cursor);
-    const row = byId("log-rows").children[firstNew];
+    const row = this.rows.querySelectorAll("tr[data-request-id]")[firstNew];
     if (row) row.querySelector("button").focus();
   }
 
@@ -79,7 +83,7 @@ export class LogsPage {
       if (generation !== this.generation) return; // a newer filter won
       this.records.push(...page.data);
       this.cursor = page.next_cursor;
-      byId("log-rows").append(...page.data.map((record) => this.row(record)));
+      this.rows.append(...page.data.map((record) => this.row(record)));
       byId("load-more").hidden = !this.cursor;
       byId("no-logs").hidden = this.records.length > 0;
       this.status.textContent = `${this.records.length} request${this.records.length === 1 ? "" : "s"} shown.`;
@@ -117,11 +121,14 @@ export class LogsPage {
   }
 
   select(record, tr) {
-    for (const row of byId("log-rows").children) row.removeAttribute("aria-current");
-    const region = byId("attempts");
-    region.hidden = record === null;
-    if (record === null) return;
+    for (const row of this.rows.children) row.removeAttribute("aria-current");
+    this.attempts.hidden = record === null;
+    if (record === null) {
+      this.detail.remove();
+      return;
+    }
     tr.setAttribute("aria-current", "true");
+    tr.after(this.detail);
     replace(
       byId("attempts-caption"),
       `${record.request_id} · ${record.model} · ${record.attempts.length} attempt${record.attempts.length === 1 ? "" : "s"}`,
