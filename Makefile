@@ -41,6 +41,7 @@ admin: $(STAMP)
 
 bench: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m bench.run $(ARGS)
+	$(BIN)/python -m bench.dashboard
 
 screenshots: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m local.screenshots

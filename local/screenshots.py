@@ -116,7 +116,7 @@ def main() -> int:
         assert account_id is not None
         write_sample_logs(account_id, 160)  # a day of earlier traffic, for the table and the chart
         _seed(state.api_url, stack.api_key, state.simulator_url)
-        time.sleep(1.0)  # the usage stream poller runs every 250 ms; let it sum the requests for the chart
+        time.sleep(1.5)  # the usage stream poller runs every 500 ms; let it sum the requests for the chart
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         _shoot(state.api_url, stack.api_key)
     finally:

@@ -21,6 +21,7 @@ from local.template import StreamConsumer
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 3
+SHARD_REFRESH_POLLS = 10
 
 
 def _plain_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
@@ -41,7 +42,7 @@ def _plain_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[
 
 
 class StreamPoller:
-    def __init__(self, consumer: StreamConsumer, table_name: str, *, interval_s: float = 0.25) -> None:
+    def __init__(self, consumer: StreamConsumer, table_name: str, *, interval_s: float = 0.5) -> None:
         self.consumer = consumer
         self.table_name = table_name
         self.interval_s = interval_s
@@ -49,6 +50,7 @@ class StreamPoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._iterators: dict[str, str | None] = {}
+        self._polls = 0
         self._pending: list[tuple[dict[str, Any], int]] = []
         self._stream_arn = ""
         self._region = ""
@@ -110,6 +112,10 @@ class StreamPoller:
             return len(records)
 
     def _shards(self) -> list[str]:
+        """The stream's shards; new ones are looked for every tenth poll (a table's shards rarely change)."""
+        self._polls += 1
+        if self._iterators and self._polls % SHARD_REFRESH_POLLS:
+            return list(self._iterators)
         description = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
         shards = [shard["ShardId"] for shard in description.get("Shards", [])]
         for shard in shards:

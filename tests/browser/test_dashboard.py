@@ -16,14 +16,12 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from local.template import load_template, routes
 from tests.browser.conftest import Dashboard, save_log
 from tests.integration.helpers import byok_credentials
 
 pytestmark = pytest.mark.slow
 
 XSS = '<img src=x onerror="window.__xss=1">'
-HAS_ACCOUNT_ROUTE = ("GET", "/v1/account") in {(r.method, r.path) for r in routes(load_template())}
 PROVIDER_NAMES = {
     "openai": "OpenAI",
     "anthropic": "Anthropic",
@@ -131,7 +129,6 @@ def test_sign_in_keeps_the_key_in_session_storage_only(dashboard: Dashboard) -> 
         expect(page.get_by_role("button", name=f"Add {name} key")).to_be_visible()
 
 
-@pytest.mark.xfail(not HAS_ACCOUNT_ROUTE, reason="GET /v1/account lands with the trust issue", strict=True)
 def test_header_shows_credits_and_key_count(dashboard: Dashboard) -> None:
     dashboard.add_key_via_api("deepseek", "sk-header-count-0001", name="one")
     dashboard.sign_in()
@@ -451,7 +448,7 @@ def test_filters_ask_the_api_and_show_only_matches(dashboard: Dashboard) -> None
 
 def test_load_more_follows_the_cursor(dashboard: Dashboard) -> None:
     now = datetime.now(UTC)
-    for minute in range(55):
+    for minute in range(30):
         save_log(
             dashboard.gateway,
             moment=now - timedelta(minutes=minute),
@@ -461,14 +458,14 @@ def test_load_more_follows_the_cursor(dashboard: Dashboard) -> None:
     page = dashboard.page
     page.get_by_role("link", name="Logs").click()
     rows = page.locator("#log-rows tr[data-request-id]")
-    expect(rows).to_have_count(50)
+    expect(rows).to_have_count(25)
 
     page.get_by_role("button", name="Load more").click()
 
-    expect(rows).to_have_count(55)
+    expect(rows).to_have_count(30)
     expect(page.get_by_role("button", name="Load more")).to_be_hidden()
-    ids = [rows.nth(i).get_attribute("data-request-id") for i in range(55)]
-    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 55
+    ids = [rows.nth(i).get_attribute("data-request-id") for i in range(30)]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 30
 
 
 # --- text, never markup ----------------------------------------------------------------------------------

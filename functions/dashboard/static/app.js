@@ -42,7 +42,8 @@ function currentPage() {
   return location.hash === "#logs" ? "logs" : "byok";
 }
 
-async function route() {
+// The page's own content first; the header and the chart follow, so they never delay the table.
+async function route({ withAccount = false } = {}) {
   if (!session.key()) {
     show("signin");
     return;
@@ -61,6 +62,8 @@ async function route() {
       }
     }
   }
+  await Promise.all([withAccount ? refreshAccount() : null, page === "logs" ? logs.loadChart() : null]);
+  performance.mark(`dashboard:${page}-complete`);
 }
 
 function signOut(message) {
@@ -99,8 +102,7 @@ function start() {
   window.addEventListener("hashchange", () => {
     if (location.hash === "#byok" || location.hash === "#logs") route();
   });
-  if (session.key()) refreshAccount();
-  route();
+  route({ withAccount: true });
 }
 
 start();

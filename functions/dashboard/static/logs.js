@@ -5,7 +5,7 @@ import { renderChart } from "./chart.js";
 import { byId, h, replace } from "./dom.js";
 import { credential, ms, usd, when } from "./format.js";
 
-const PAGE_SIZE = 50;
+const PAGE_SIZE = 25;
 
 export class LogsPage {
   constructor() {
@@ -46,7 +46,7 @@ export class LogsPage {
   }
 
   async load() {
-    await Promise.all([this.reload(), this.loadChart()]);
+    await this.reload();
   }
 
   async loadChart() {
