@@ -72,6 +72,7 @@ def _wait_for_usage(url: str, api_key: str) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         answer = httpx.get(f"{url}/v1/usage", headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
+        answer.raise_for_status()
         counted = sum(b["byok"]["requests"] + b["shared"]["requests"] for b in answer.json()["data"])
         if counted >= RECORDS:
             return

@@ -41,7 +41,7 @@ def _request_id(moment: datetime) -> str:
     return f"req_{int(moment.timestamp() * 1000):012x}{secrets.token_hex(8)}"
 
 
-def sample_records(account_id: str, count: int, *, hours: int = 24, seed: int = 7) -> Iterator[RequestRecord]:
+def sample_records(account_id: str, count: int, *, hours: int = 23, seed: int = 7) -> Iterator[RequestRecord]:
     rng = random.Random(seed)
     now = datetime.now(UTC)
     for _ in range(count):
@@ -96,7 +96,7 @@ def sample_records(account_id: str, count: int, *, hours: int = 24, seed: int = 
         )
 
 
-def write_sample_logs(account_id: str, count: int, *, hours: int = 24, seed: int = 7) -> int:
+def write_sample_logs(account_id: str, count: int, *, hours: int = 23, seed: int = 7) -> int:
     written = 0
     for record in sample_records(account_id, count, hours=hours, seed=seed):
         save_request(record)
