@@ -590,6 +590,14 @@ def test_everything_works_from_the_keyboard(dashboard: Dashboard) -> None:
     expect(page.get_by_role("status").first).to_contain_text("disabled")
     assert _keys(dashboard)[0]["enabled"] is False
 
+    # Test from the keyboard: the list is redrawn and focus lands on the new row's Test button, not the page
+    _tab_to(page, "Test")
+    page.evaluate("() => { document.activeElement.dataset.before = 'yes' }")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.activeElement.textContent === 'Test' && !document.activeElement.dataset.before"
+    )
+
     # Escape closes a dialog
     _tab_to(page, "Delete")
     page.keyboard.press("Enter")

@@ -143,11 +143,18 @@ export class ByokPage {
       const result = await gateway.testKey(key.id);
       this.say(`${key.name || "Key"}: ${testSummary(result)}`);
       await this.reloadKeys();
+      this.focusRow(key.id, "Test"); // the list was redrawn: keep a keyboard user where they were
     } catch (error) {
       if (error instanceof ApiError && error.status !== 401) this.say(`Test failed to run: ${error.message}`);
     } finally {
       button.disabled = false;
     }
+  }
+
+  focusRow(keyId, buttonText) {
+    const row = [...byId("key-rows").children].find((tr) => tr.dataset.keyId === keyId);
+    const button = row && [...row.querySelectorAll("button")].find((b) => b.textContent === buttonText);
+    if (button) button.focus();
   }
 
   askDelete(key) {
@@ -163,6 +170,7 @@ export class ByokPage {
         close();
         this.say(`Deleted ${label}.`);
         await this.reloadKeys();
+        byId("keys-title").focus();
       } catch (error) {
         close();
         if (error instanceof ApiError && error.status !== 401) this.say(`Could not delete: ${error.message}`);
@@ -282,7 +290,10 @@ export class ByokPage {
             const done = rotating
               ? await this.rotate(key, provider, credentials.value)
               : await this.add(provider, { credentials: credentials.value, name, region, enabled, always, throughput });
-            if (done) this.dialog.close();
+            if (done) {
+              this.dialog.close();
+              if (typeof done === "function") done();
+            }
           } catch (failure) {
             if (!(failure instanceof ApiError && failure.status === 401)) error.append(describe(failure));
           } finally {
@@ -332,7 +343,7 @@ export class ByokPage {
     await gateway.updateKey(key.id, { credentials });
     this.say(`Rotated ${key.name || provider.name + " key"}: the new credentials passed the test and replace the old ones.`);
     await this.reloadKeys();
-    return true;
+    return () => this.focusRow(key.id, "Rotate"); // after the dialog closes: its opener was redrawn
   }
 }
 
