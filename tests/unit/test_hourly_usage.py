@@ -1,4 +1,4 @@
-"""gateway.hourly_usage and UsageFunction: which stream records count, into which hour, and what a failed update resends.
+"""gateway.hourly_usage and UsageFunction: which stream records count, into which hour, what a failure resends.
 
 Given moto with the template's tables, the handler gets DynamoDB stream events shaped as Lambda delivers them.
 """
