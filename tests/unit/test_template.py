@@ -207,6 +207,7 @@ def _api_events(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         (name, event["Properties"])
         for name, function in _resources(template, "AWS::Serverless::Function").items()
         for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "Api"
     ]
 
 
