@@ -5,14 +5,20 @@ PYTHON ?= $(shell python3.13 -c 'import sys' >/dev/null 2>&1 && echo python3.13 
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The dashboard's browser tests and screenshots drive Debian's chromium (Playwright cannot download browsers here).
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: test dev admin bench lint typecheck unit clean
+.PHONY: test dev admin bench lint typecheck unit clean screenshots
 
 $(STAMP): requirements-dev.txt layers/gateway/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -21,7 +27,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck $(CHROMIUM)
 	$(BIN)/pytest -n auto
 
 unit: $(STAMP)
@@ -33,8 +39,12 @@ dev: $(STAMP)
 admin: $(STAMP)
 	$(BIN)/python -m local.admin $(ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m bench.run $(ARGS)
+	$(BIN)/python -m bench.dashboard
+
+screenshots: $(STAMP) $(CHROMIUM)
+	$(BIN)/python -m local.screenshots
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .bench

@@ -195,6 +195,7 @@ class DevStack:
         self._stops.append(simulator.stop)
         os.environ.update(function_env(stack.environment(), simulator.upstream_env(), simulator.token_uri, outer))
         seed_platform(simulator)
+        self._start_stream_consumers(stack)
         self.api_key = self._create_dev_customer(outer.get("DEV_API_KEY") or None)
         server = ApiServer(host="127.0.0.1", port=self.port).start()
         self._stops.append(server.stop)
@@ -211,6 +212,15 @@ class DevStack:
         self.state_file = state_path(self.port)
         state.write(self.state_file)
         return state
+
+    def _start_stream_consumers(self, stack: Any) -> None:
+        """The template's DynamoDB stream consumers (UsageFunction), polled the way Lambda would."""
+        from local.streams import StreamPoller
+        from local.template import load_template, stream_consumers
+
+        for consumer in stream_consumers(load_template()):
+            poller = StreamPoller(consumer, stack.table_name(consumer.table)).start()
+            self._stops.append(poller.stop)
 
     def _start_moto(self) -> str:
         from moto.server import ThreadedMotoServer

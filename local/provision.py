@@ -23,6 +23,9 @@ class Stack:
     routing_table: str
     kms_key_arn: str
 
+    def table_name(self, logical_id: str) -> str:
+        return {"AccountsTable": self.accounts_table, "LogsTable": self.logs_table}[logical_id]
+
     def environment(self) -> dict[str, str]:
         return {
             "ACCOUNTS_TABLE": self.accounts_table,
@@ -38,11 +41,13 @@ def provision(stage: str = "dev", prefix: str = "byok-gateway", region: str | No
     names: dict[str, str] = {}
     for spec in tables(template):
         name = f"{prefix}-{stage}-{spec.logical_id}"
+        stream = {"StreamEnabled": True, "StreamViewType": spec.stream_view_type} if spec.stream_view_type else None
         dynamodb.create_table(
             TableName=name,
             KeySchema=spec.key_schema,
             AttributeDefinitions=spec.attribute_definitions,
             BillingMode="PAY_PER_REQUEST",
+            **({"StreamSpecification": stream} if stream else {}),
         )
         if spec.ttl_attribute:
             dynamodb.update_time_to_live(

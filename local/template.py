@@ -92,6 +92,17 @@ class TableSpec:
     key_schema: list[dict[str, Any]]
     attribute_definitions: list[dict[str, Any]]
     ttl_attribute: str | None
+    stream_view_type: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamConsumer:
+    """A function fed by a table's DynamoDB stream (an event source mapping in AWS)."""
+
+    function: str
+    code_dir: str
+    table: str
+    batch_size: int
 
 
 def load_template(path: Path | None = None) -> dict[str, Any]:
@@ -160,8 +171,33 @@ def tables(template: dict[str, Any]) -> list[TableSpec]:
                 key_schema=list(properties.get("KeySchema", [])),
                 attribute_definitions=list(properties.get("AttributeDefinitions", [])),
                 ttl_attribute=ttl.get("AttributeName") if ttl.get("Enabled") is True else None,
+                stream_view_type=(properties.get("StreamSpecification") or {}).get("StreamViewType"),
             )
         )
+    return found
+
+
+def stream_consumers(template: dict[str, Any]) -> list[StreamConsumer]:
+    """Every DynamoDB event of every function whose stream is ``!GetAtt <Table>.StreamArn``."""
+    global_code_uri = _function_globals(template).get("CodeUri")
+    found: list[StreamConsumer] = []
+    for logical_id, function in _resources_of_type(template, "AWS::Serverless::Function").items():
+        properties = function.get("Properties", {})
+        code_uri = str(properties.get("CodeUri", global_code_uri))
+        for event in properties.get("Events", {}).values():
+            if event.get("Type") != "DynamoDB":
+                continue
+            stream = event["Properties"]["Stream"]
+            if not (isinstance(stream, dict) and "Fn::GetAtt" in stream and stream["Fn::GetAtt"][1] == "StreamArn"):
+                raise ValueError(f"{logical_id}: Stream must be !GetAtt <Table>.StreamArn, got {stream!r}")
+            found.append(
+                StreamConsumer(
+                    function=logical_id,
+                    code_dir=code_uri.rstrip("/"),
+                    table=str(stream["Fn::GetAtt"][0]),
+                    batch_size=int(event["Properties"].get("BatchSize", 100)),
+                )
+            )
     return found
 
 

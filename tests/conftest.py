@@ -199,6 +199,19 @@ def api(gateway: Gateway) -> Iterator[Any]:
 
 
 @pytest.fixture
+def usage_stream(gateway: Gateway) -> Iterator[Any]:
+    """The logs table's stream consumer (UsageFunction) as Lambda would run it; ``.flush()`` delivers what is
+    written so far, so a test synchronises with it instead of waiting."""
+    from local.streams import StreamPoller
+    from local.template import load_template, stream_consumers
+
+    (consumer,) = [c for c in stream_consumers(load_template()) if c.table == "LogsTable"]
+    poller = StreamPoller(consumer, gateway.env["LOGS_TABLE"]).start(background=False)
+    yield poller
+    poller.stop()
+
+
+@pytest.fixture
 def openai_client(api: Any, gateway: Gateway) -> Any:
     import openai
 

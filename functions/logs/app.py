@@ -1,10 +1,10 @@
-"""GET /v1/logs (the caller's requests, newest first, paginated) and GET /v1/logs/{request_id}."""
+"""GET /v1/logs (the caller's requests, newest first, paginated), GET /v1/logs/{request_id} and GET /v1/usage."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway import logs
+from gateway import hourly_usage, logs
 from gateway.api import authenticate, create_app, handler
 from gateway.errors import BadRequest, NotFound
 
@@ -63,6 +63,12 @@ def get_log(request_id: str) -> dict[str, Any]:
     if record is None:
         raise NotFound("no request with this id", param="request_id")
     return record.public()
+
+
+@app.get("/v1/usage")
+def get_usage() -> dict[str, Any]:
+    account_id = authenticate(app).account.account_id
+    return {"object": "list", "hours": hourly_usage.HOURS, "data": hourly_usage.last_hours(account_id)}
 
 
 lambda_handler = handler(app)

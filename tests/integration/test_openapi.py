@@ -94,3 +94,23 @@ def test_chat_documents_the_upstream_failures_and_the_stream(spec: dict[str, Any
     chat = spec["paths"]["/v1/chat/completions"]["post"]
     assert {"400", "401", "402", "404", "413", "415", "422", "429", "502", "504"} <= set(chat["responses"])
     assert set(chat["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A loader that refuses a mapping with the same key twice (YAML would keep the last one silently)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    keys = [loader.construct_object(key, deep=deep) for key, _ in node.value]
+    duplicates = sorted({str(key) for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise yaml.constructor.ConstructorError(None, None, f"duplicate keys {duplicates}", node.start_mark)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def test_spec_names_no_key_twice() -> None:
+    # A second `Usage:` under components/schemas once replaced the first one without a word
+    yaml.load(SPEC_PATH.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass

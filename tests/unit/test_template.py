@@ -24,6 +24,7 @@ from local.template import (
     load_template,
     parameter_defaults,
     routes,
+    stream_consumers,
     tables,
 )
 
@@ -44,6 +45,9 @@ CONTRACT_ROUTES = {
     ("POST", "/v1/byok/keys/{key_id}/test"): "KeyTestFunction",
     ("GET", "/v1/logs"): "LogsFunction",
     ("GET", "/v1/logs/{request_id}"): "LogsFunction",
+    ("GET", "/v1/usage"): "LogsFunction",
+    ("GET", "/dashboard"): "DashboardFunction",
+    ("GET", "/dashboard/{asset}"): "DashboardFunction",
 }
 
 CONTRACT_ENVIRONMENT = {
@@ -177,8 +181,11 @@ def test_api_is_a_rest_api_and_every_route_goes_through_it(template: dict[str, A
     assert not _resources(template, "AWS::ApiGatewayV2::Api")
     assert list(_resources(template, "AWS::Serverless::Api")) == ["Api"]
 
-    for function in _resources(template, "AWS::Serverless::Function").values():
+    for name, function in _resources(template, "AWS::Serverless::Function").items():
         for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "DynamoDB":  # the usage aggregator reads the logs stream, it serves no route
+                assert name == "UsageFunction"
+                continue
             assert event["Type"] == "Api"
             assert event["Properties"]["RestApiId"] == {"Ref": "Api"}
 
@@ -202,6 +209,7 @@ def _api_events(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         (name, event["Properties"])
         for name, function in _resources(template, "AWS::Serverless::Function").items()
         for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "Api"
     ]
 
 
@@ -324,7 +332,9 @@ def test_table_writers_are_exactly_the_functions_that_need_to_write(
         "KeysFunction",
         "KeyTestFunction",
     }
-    assert _holders(grants, DYNAMODB_WRITES, "LogsTable") == {"ChatFunction"}
+    # The chat function writes request records; the usage function only ADDs into hourly buckets.
+    assert _holders(grants, DYNAMODB_WRITES, "LogsTable") == {"ChatFunction", "UsageFunction"}
+    assert {action for action, _ in grants["UsageFunction"]} == {"dynamodb:UpdateItem"}
     assert _holders(grants, DYNAMODB_WRITES, "RoutingTable") == {"ChatFunction"}
     assert "LogsFunction" not in _holders(grants, DYNAMODB_WRITES)
     assert "PublicFunction" not in _holders(grants, DYNAMODB_WRITES)
@@ -418,6 +428,17 @@ def test_tables_are_on_demand_recoverable_encrypted_and_retained(template: dict[
         assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, name
         assert properties["SSESpecification"]["SSEEnabled"] is True, name
         assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain", name
+
+
+def test_usage_function_reads_only_new_request_records_of_the_logs_stream(template: dict[str, Any]) -> None:
+    (consumer,) = stream_consumers(template)
+    event = template["Resources"]["UsageFunction"]["Properties"]["Events"]["RequestRecords"]["Properties"]
+    (pattern,) = [json.loads(f["Pattern"]) for f in event["FilterCriteria"]["Filters"]]
+
+    assert (consumer.function, consumer.table, consumer.code_dir) == ("UsageFunction", "LogsTable", "functions/usage")
+    assert {spec.logical_id: spec.stream_view_type for spec in tables(template)}["LogsTable"] == "NEW_IMAGE"
+    assert pattern == {"eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "acct_"}]}}}}
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 def test_tables_reader_returns_the_declared_keys_and_ttl(template: dict[str, Any]) -> None:

@@ -12,11 +12,12 @@ import contextvars
 import json
 import re
 import traceback
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as AwsConnectionError
 from pydantic import BaseModel, ValidationError
@@ -80,8 +81,44 @@ def error_response(error: GatewayError) -> Response:
     return json_response(error.status, error.body())
 
 
+_event: contextvars.ContextVar[APIGatewayProxyEvent] = contextvars.ContextVar("event")
+_lambda_context: contextvars.ContextVar[Any] = contextvars.ContextVar("lambda_context")
+
+
+class _Resolver(APIGatewayRestResolver):
+    """Powertools keeps the current event in a class attribute shared by every resolver of the process. Lambda
+    runs one invocation per process at a time, but the dev server and the tests run handlers on concurrent
+    threads, where one request would read another's event (its query, body, even its API key). This resolver
+    keeps the event and context per thread of execution instead."""
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        event_token = _event.set(cast(APIGatewayProxyEvent, self._to_proxy_event(dict(event))))
+        context_token = _lambda_context.set(context)
+        try:
+            return super().resolve(event, context)
+        finally:
+            _event.reset(event_token)
+            _lambda_context.reset(context_token)
+
+    @property  # type: ignore[override]  # BaseRouter and the REST resolver declare different event types
+    def current_event(self) -> APIGatewayProxyEvent:
+        return _event.get()
+
+    @current_event.setter
+    def current_event(self, value: APIGatewayProxyEvent) -> None:
+        _event.set(value)
+
+    @property
+    def lambda_context(self) -> Any:
+        return _lambda_context.get()
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        _lambda_context.set(value)
+
+
 def create_app() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver()
+    app = _Resolver()
 
     @app.exception_handler(GatewayError)
     def _gateway_error(error: GatewayError) -> Response:
