@@ -118,6 +118,7 @@ def save_log(
                 outcome=a["outcome"],
                 error=a.get("error"),
                 latency_ms=a["latency_ms"],
+                model=a.get("model", model),
             )
             for index, a in enumerate(attempts, start=1)
         ],

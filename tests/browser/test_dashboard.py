@@ -401,23 +401,23 @@ def test_logs_table_newest_first_with_the_attempt_chain(dashboard: Dashboard, us
     expect(page.get_by_role("img", name=re.compile("3 requests"))).to_be_visible()
 
 
-def test_attempt_model_is_shown_when_the_record_has_it(dashboard: Dashboard) -> None:
-    save_log(dashboard.gateway, attempts=[_attempt("openai", "shared", 200, "success")])
-
-    def with_models(route: Any) -> None:
-        answer = route.fetch()
-        body = answer.json()
-        for record in body["data"]:
-            for attempt in record["attempts"]:
-                attempt.setdefault("model", "openai/gpt-5-nano")
-        route.fulfill(response=answer, json=body)
-
-    dashboard.page.route("**/v1/logs?*", with_models)
+def test_each_attempt_shows_the_model_it_was_for(dashboard: Dashboard) -> None:
+    # Given a request whose first model failed and whose fallback model served
+    save_log(
+        dashboard.gateway,
+        model="openai/gpt-5-mini",
+        attempts=[
+            _attempt("openai", "shared", 503, "error", model="openai/gpt-5-mini", error="overloaded"),
+            _attempt("openai", "shared", 200, "success", model="openai/gpt-5-nano"),
+        ],
+    )
     dashboard.sign_in()
     dashboard.page.get_by_role("link", name="Logs").click()
     dashboard.page.locator("#log-rows tr[data-request-id]").first.get_by_role("button").click()
 
-    expect(dashboard.page.get_by_role("region", name="Attempts")).to_contain_text("openai/gpt-5-nano")
+    attempts = dashboard.page.get_by_role("region", name="Attempts").locator("tbody tr")
+    expect(attempts.nth(0)).to_contain_text("openai/gpt-5-mini")
+    expect(attempts.nth(1)).to_contain_text("openai/gpt-5-nano")
 
 
 def test_filters_ask_the_api_and_show_only_matches(dashboard: Dashboard) -> None:
