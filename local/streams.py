@@ -70,9 +70,11 @@ class StreamPoller:
         return self
 
     def stop(self) -> None:
+        """Stop polling. A poll in progress is not waited for long: the thread is a daemon, and ``make dev`` must
+        stop everything within 5 seconds of SIGTERM."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=0.5)
             self._thread = None
 
     def flush(self) -> int:

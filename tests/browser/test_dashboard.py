@@ -402,12 +402,12 @@ def test_logs_table_newest_first_with_the_attempt_chain(dashboard: Dashboard, us
 
 
 def test_each_attempt_shows_the_model_it_was_for(dashboard: Dashboard) -> None:
-    # A model fallback: the first model's attempt failed, the fallback model served.
+    # Given a request whose first model failed and whose fallback model served
     save_log(
         dashboard.gateway,
         model="openai/gpt-5-mini",
         attempts=[
-            _attempt("openai", "shared", 503, "error", model="openai/gpt-5-mini"),
+            _attempt("openai", "shared", 503, "error", model="openai/gpt-5-mini", error="overloaded"),
             _attempt("openai", "shared", 200, "success", model="openai/gpt-5-nano"),
         ],
     )
@@ -415,9 +415,9 @@ def test_each_attempt_shows_the_model_it_was_for(dashboard: Dashboard) -> None:
     dashboard.page.get_by_role("link", name="Logs").click()
     dashboard.page.locator("#log-rows tr[data-request-id]").first.get_by_role("button").click()
 
-    attempts = dashboard.page.get_by_role("region", name="Attempts")
-    expect(attempts).to_contain_text("openai/gpt-5-mini")
-    expect(attempts).to_contain_text("openai/gpt-5-nano")
+    attempts = dashboard.page.get_by_role("region", name="Attempts").locator("tbody tr")
+    expect(attempts.nth(0)).to_contain_text("openai/gpt-5-mini")
+    expect(attempts.nth(1)).to_contain_text("openai/gpt-5-nano")
 
 
 def test_filters_ask_the_api_and_show_only_matches(dashboard: Dashboard) -> None:
