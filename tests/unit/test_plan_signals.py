@@ -168,7 +168,7 @@ def request(**fields: Any) -> ChatRequest:
 def injected(monkeypatch: pytest.MonkeyPatch) -> RouteSignals:
     signals = RouteSignals(failed_shared=frozenset({("deepseek", DEEPSEEK)}))
     monkeypatch.setattr(keystore, "platform_keys", lambda: ALL_PLATFORM)
-    monkeypatch.setattr(health.RoutingState, "signals", lambda self, snap: signals)
+    monkeypatch.setattr(health.RoutingState, "signals", lambda self, snap, wake=True: signals)
     return signals
 
 

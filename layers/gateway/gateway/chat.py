@@ -76,7 +76,7 @@ def _planned_attempts(snapshot: store.AccountSnapshot, request: ChatRequest) -> 
     BYOK attempt of a model is used up, so a request served by a BYOK key never reads them (one DynamoDB read
     per warm request)."""
     models = _models(request)
-    signals = health.state().signals(snapshot)
+    signals = health.state().signals(snapshot, wake=not request.stream)
     empties: list[EmptyModelPlan] = []
     refusals: list[BadRequest] = []
     planned_any = False

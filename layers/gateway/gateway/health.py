@@ -164,10 +164,12 @@ class RoutingState:
         with self._lock:
             self._pending_counters.setdefault((_minute(now), route), Counters()).add(sample)
 
-    def signals(self, snapshot: store.AccountSnapshot) -> RouteSignals:
-        """The signals for one request of ``snapshot``'s customer, from memory; wakes the worker if work is due,
-        to run while this request waits on its upstream."""
-        self._wake_if_due(0.0)
+    def signals(self, snapshot: store.AccountSnapshot, *, wake: bool = True) -> RouteSignals:
+        """The signals for one request of ``snapshot``'s customer, from memory. With ``wake``, wakes the worker if
+        work is due, to run while this request waits on its upstream; a streamed request does not (its upstream
+        wait is short and the relay that follows should share the process with no AWS call)."""
+        if wake:
+            self._wake_if_due(0.0)
         now_ms = int(clock() * 1000)
         since_ms = now_ms - get_settings().health_window_s * 1000
         account_id = snapshot.account.account_id
