@@ -77,8 +77,7 @@ def stream_response(streamed: StreamedResponse) -> Response:
     return Response(status_code=streamed.status_code, body="")
 
 
-def error_response(error: GatewayError) -> Response:
-    return json_response(error.status, error.body())
+ErrorShape = Callable[[GatewayError], dict[str, Any]]
 
 
 _event: contextvars.ContextVar[APIGatewayProxyEvent] = contextvars.ContextVar("event")
@@ -117,8 +116,16 @@ class _Resolver(APIGatewayRestResolver):
         _lambda_context.set(value)
 
 
-def create_app() -> APIGatewayRestResolver:
+def openai_error(error: GatewayError) -> dict[str, Any]:
+    return error.body()
+
+
+def create_app(error_shape: ErrorShape = openai_error) -> APIGatewayRestResolver:
+    """The resolver with the domain-error handlers; ``error_shape`` is the error body of the API it serves."""
     app = _Resolver()
+
+    def error_response(error: GatewayError) -> Response:
+        return json_response(error.status, error_shape(error))
 
     @app.exception_handler(GatewayError)
     def _gateway_error(error: GatewayError) -> Response:
@@ -154,7 +161,7 @@ def create_app() -> APIGatewayRestResolver:
             error_type="service_unavailable",
             code="service_unavailable",
         )
-        return json_response(unavailable.status, unavailable.body(), headers={"retry-after": RETRY_AFTER_S})
+        return json_response(unavailable.status, error_shape(unavailable), headers={"retry-after": RETRY_AFTER_S})
 
     return app
 
@@ -194,12 +201,18 @@ def handler(
     return lambda_entry(lambda_handler)
 
 
-def authenticate(app: APIGatewayRestResolver) -> store.AccountSnapshot:
-    header = app.current_event.headers.get("authorization") or ""  # Powertools headers are case-insensitive
+def authenticate(app: APIGatewayRestResolver, *, api_key_header: str | None = None) -> store.AccountSnapshot:
+    """The caller's account from ``Authorization: Bearer <key>``, or from ``api_key_header`` (e.g. Anthropic's
+    ``x-api-key``) when the API accepts one and it is present."""
+    headers = app.current_event.headers  # Powertools headers are case-insensitive
+    header = headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
     token = token.strip()
+    if api_key_header and headers.get(api_key_header):
+        scheme, token = "bearer", str(headers.get(api_key_header)).strip()
     if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("missing gateway API key: send Authorization: Bearer <key>")
+        hint = f"{api_key_header}: <key> or " if api_key_header else ""
+        raise Unauthorized(f"missing gateway API key: send {hint}Authorization: Bearer <key>")
     if len(token) > 256:
         raise Unauthorized("invalid gateway API key")
     snapshot = store.authenticate(token)

@@ -1,4 +1,10 @@
-"""Chat completions: plan the attempts, run them until one succeeds, charge credits, record everything.
+"""The routing core and chat completions: plan the attempts, run them until one succeeds, charge, record.
+
+``serve`` is the one attempt loop of both front doors (chat completions and Anthropic Messages): the plan,
+BYOK-first order, fallback models, health, deadline, credit holds, the streaming commit and the request record
+are the same; the API's ``Codec`` (see ``gateway.routing``) says how a target is asked, how its answer reads and
+what an attempt can cost. ``complete`` shapes what ``serve`` returns into a chat completion (``gateway.messages``
+into an Anthropic message).
 
 Knows nothing of HTTP events: ``complete`` takes the caller's account snapshot and the parsed request and
 returns a ``ChatResult`` (a JSON completion, or a committed stream whose SSE body is produced while it is
@@ -13,10 +19,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_UP, Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from gateway import chat_stream, credits, health, keystore, params, store, usage
 from gateway.catalog import Model, get_catalog
@@ -31,8 +37,8 @@ from gateway.plan import (
     shared_attempts,
 )
 from gateway.providers import Target
-from gateway.routing import MIN_ATTEMPT_SECONDS, AttemptResult, run_attempt
-from gateway.schemas import ChatRequest
+from gateway.routing import CHAT, MIN_ATTEMPT_SECONDS, AttemptResult, Codec, run_attempt
+from gateway.schemas import ChatRequest, ProviderPreferences
 from gateway.settings import get_settings
 
 
@@ -45,7 +51,50 @@ class ChatResult:
     ignored_params: tuple[str, ...] = ()  # hints the serving provider dropped (x-gateway-ignored-params)
 
 
-def _models(request: ChatRequest) -> list[Model]:
+class RoutedRequest(Protocol):
+    """What the core reads of a request, whichever API it came through."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def models(self) -> list[str] | None: ...
+
+    @property
+    def provider(self) -> ProviderPreferences | None: ...
+
+    @property
+    def stream(self) -> bool: ...
+
+    def model_chain(self) -> list[str]: ...
+
+
+@dataclass
+class Served:
+    """The attempt that answered and how many attempts were made; ``served_as`` is how the request named the
+    model that served. A non-streamed answer is already billed and recorded (its tokens and cost are here); a
+    committed stream (``result.live``) is billed and recorded by ``settle``, which the API's stream body calls
+    once its last byte has gone out or the client has gone."""
+
+    planned: PlannedAttempt
+    result: AttemptResult
+    attempts: int
+    served_as: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: Decimal = Decimal(0)
+    settle: Callable[[chat_stream.Ended], None] | None = None
+
+    @property
+    def is_byok(self) -> bool:
+        return self.planned.credential == "byok"
+
+    def price(self, reported: dict[str, int] | None) -> tuple[int, int, Decimal]:
+        """(prompt tokens, completion tokens, cost) of ``reported`` usage on this attempt's offer and credential."""
+        return _usage_of(reported, self.planned)
+
+
+def _models(request: RoutedRequest) -> list[Model]:
     """``model`` and its fallback models from the catalog, each once; 404 naming the field for an unknown one."""
     models: list[Model] = []
     for index, model_id in enumerate(request.model_chain()):
@@ -62,7 +111,7 @@ def _models(request: ChatRequest) -> list[Model]:
     return models
 
 
-def _served_as(request: ChatRequest, model_id: str) -> str:
+def _served_as(request: RoutedRequest, model_id: str) -> str:
     """How the request named the model that served (``model`` or one of ``models``; an alias stays an alias)."""
     for name in request.model_chain():
         model = get_catalog().model(name)
@@ -71,7 +120,9 @@ def _served_as(request: ChatRequest, model_id: str) -> str:
     return model_id
 
 
-def _planned_attempts(snapshot: store.AccountSnapshot, request: ChatRequest) -> Iterator[PlannedAttempt]:
+def planned_attempts(
+    snapshot: store.AccountSnapshot, request: RoutedRequest, codec: Codec = CHAT
+) -> Iterator[PlannedAttempt]:
     """The attempt plan, model after model, produced lazily: platform credentials are only looked up once every
     BYOK attempt of a model is used up, so a request served by a BYOK key never reads them (one DynamoDB read
     per warm request)."""
@@ -82,7 +133,7 @@ def _planned_attempts(snapshot: store.AccountSnapshot, request: ChatRequest) -> 
     planned_any = False
     for model in models:
         try:
-            candidates = params.honouring(request, candidate_offers(model, request.provider, signals))
+            candidates = codec.honouring(request, candidate_offers(model, request.provider, signals))
         except BadRequest as exc:  # no provider of this model can honour a parameter: the next model may
             refusals.append(exc)
             continue
@@ -107,11 +158,25 @@ def _planned_attempts(snapshot: store.AccountSnapshot, request: ChatRequest) -> 
     raise empty_plan_error(empties, request.provider)
 
 
-def _attempt(number: int, planned: PlannedAttempt, request: ChatRequest, deadline: float) -> AttemptResult:
+def target_for(planned: PlannedAttempt) -> Target:
+    """Where ``planned`` goes, with its decrypted credentials (cached). Raises BrokenKey."""
+    return Target(
+        provider=planned.provider,
+        offer=planned.offer,
+        credentials=keystore.resolve(planned.key),
+        region=planned.key.region,
+        provisioned_throughput=planned.key.provisioned_throughput,
+        owner=f"{planned.key.account_id}/{planned.key.key_id}",
+    )
+
+
+def _attempt(
+    number: int, planned: PlannedAttempt, request: RoutedRequest, deadline: float, codec: Codec
+) -> AttemptResult:
     key_id = planned.key.key_id if planned.credential == "byok" else None
     started = time.monotonic()
     try:
-        credentials = keystore.resolve(planned.key)
+        target = target_for(planned)
     except BrokenKey as exc:
         record = AttemptRecord(
             attempt=number,
@@ -125,15 +190,9 @@ def _attempt(number: int, planned: PlannedAttempt, request: ChatRequest, deadlin
             model=planned.model,
         )
         return AttemptResult(record=record)
-    target = Target(
-        provider=planned.provider,
-        offer=planned.offer,
-        credentials=credentials,
-        region=planned.key.region,
-        provisioned_throughput=planned.key.provisioned_throughput,
-        owner=f"{planned.key.account_id}/{planned.key.key_id}",
+    result = run_attempt(
+        number, request, target, credential=planned.credential, key_id=key_id, deadline=deadline, codec=codec
     )
-    result = run_attempt(number, request, target, credential=planned.credential, key_id=key_id, deadline=deadline)
     result.record.model = planned.model
     return result
 
@@ -187,7 +246,9 @@ def _insufficient_credits(needed: Decimal) -> PaymentRequired:
     )
 
 
-def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: str) -> ChatResult:
+def serve(snapshot: store.AccountSnapshot, request: RoutedRequest, request_id: str, codec: Codec) -> Served:
+    """Run the plan until an attempt answers; settle its credit hold and record the request (a committed stream:
+    once it has ended, see ``Served``). Raises the final GatewayError when nothing could answer."""
     started = time.monotonic()
     created_at = store.now_iso()
     deadline = started + get_settings().request_deadline_ms / 1000
@@ -198,14 +259,14 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
     short_of: Decimal | None = None  # the least a shared attempt skipped for credits needed
     error: GatewayError | None = None
     try:
-        for planned in _planned_attempts(snapshot, request):
+        for planned in planned_attempts(snapshot, request, codec):
             if results and deadline - time.monotonic() < MIN_ATTEMPT_SECONDS:
                 break  # out of time: the attempts so far decide the answer (504 if the last one timed out)
             if len(results) >= get_settings().max_attempts:
                 break  # MAX_ATTEMPTS cuts the plan, across every model of the request
             hold = None
             if planned.credential == "shared":
-                needed = credits.max_cost(planned.offer, request)
+                needed = codec.max_cost(planned.offer, request)
                 hold = credits.reserve(account_id, needed)
                 if hold is None:  # the balance cannot cover this attempt's worst case: skip it
                     short_of = needed if short_of is None else min(short_of, needed)
@@ -213,7 +274,7 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
             number = len(results) + 1
             result = None
             try:
-                result = _attempt(number, planned, request, deadline)
+                result = _attempt(number, planned, request, deadline, codec)
             finally:
                 if hold is not None and (result is None or not result.ok):  # a stream is ok once committed
                     credits.release(hold)
@@ -258,6 +319,7 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
                 stream=request.stream,
                 attempts=[r.record for r in results],
                 time_to_first_token_ms=time_to_first_token_ms,
+                api=codec.api,
             )
         )
 
@@ -271,14 +333,9 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
     if not is_byok and failed_byok:
         emit_spillover(request_id, account_id, result.record, failed_byok)
     served_as = _served_as(request, planned.model)
-    headers = route_headers(planned, len(results))
-    ignored = params.assess(request, planned.offer).ignored
     if result.live is not None:
         committed_at = time.monotonic()
         committed_ms = int((committed_at - started) * 1000)
-
-        def public_usage(reported: dict[str, int]) -> dict[str, Any]:
-            return usage.public(reported, is_byok=is_byok, cost=_usage_of(reported, planned)[2])
 
         def settle(ended: chat_stream.Ended) -> None:
             """After the last byte: bill what was generated, log the attempt, write the request record."""
@@ -299,30 +356,44 @@ def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: 
                 time_to_first_token_ms=committed_ms,
             )
 
+        return Served(planned, result, len(results), served_as, settle=settle)
+    prompt, completion, cost = _usage(result, planned)
+    if winner_hold is not None:
+        credits.settle(winner_hold, cost)
+    save(200, planned, (prompt, completion), cost)
+    return Served(planned, result, len(results), served_as, prompt, completion, cost)
+
+
+def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: str) -> ChatResult:
+    served = serve(snapshot, request, request_id, CHAT)
+    planned, result, is_byok = served.planned, served.result, served.is_byok
+    headers = route_headers(planned, served.attempts)
+    ignored = params.assess(request, planned.offer).ignored
+    if result.live is not None and served.settle is not None:
+
+        def public_usage(reported: dict[str, int]) -> dict[str, Any]:
+            return usage.public(reported, is_byok=is_byok, cost=served.price(reported)[2])
+
         stream = chat_stream.ChatStream(
             live=result.live,
             request=request,
             request_id=request_id,
             provider=planned.provider,
-            model=served_as,
+            model=served.served_as,
             public_usage=public_usage,
-            on_end=settle,
+            on_end=served.settle,
         )
         return ChatResult(200, stream, "text/event-stream", {**headers, "cache-control": "no-cache"}, ignored)
-    prompt, completion, cost = _usage(result, planned)
-    if winner_hold is not None:
-        credits.settle(winner_hold, cost)
     body = dict(result.completion or {})
     body["id"] = body.get("id") or f"chatcmpl-{request_id}"
-    body["model"] = served_as
+    body["model"] = served.served_as
     body["provider"] = planned.provider
-    body["usage"] = usage.public(result.usage, is_byok=is_byok, cost=cost)
-    save(200, planned, (prompt, completion), cost)
+    body["usage"] = usage.public(result.usage, is_byok=is_byok, cost=served.cost)
     return ChatResult(200, json.dumps(body, separators=(",", ":")), "application/json", headers, ignored)
 
 
 def route_headers(planned: PlannedAttempt, attempts: int) -> dict[str, str]:
-    """The ``x-gateway-*`` headers of every chat answer, streamed or not."""
+    """The ``x-gateway-*`` headers of every answer, chat or messages, streamed or not."""
     return {
         "x-gateway-provider": planned.provider,
         "x-gateway-byok": "true" if planned.credential == "byok" else "false",

@@ -57,12 +57,48 @@ def _delta_chars(delta: dict[str, Any]) -> int:
     return total
 
 
-def _estimate(chars: int) -> int:
+def estimate_tokens(chars: int) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN) if chars > 0 else 0
 
 
-class ChatStream:
-    """An iterator of SSE bytes; ``close()`` (once, idempotent) stops the upstream read and settles."""
+class SettledStream:
+    """An iterator of SSE bytes; ``close()`` (once, idempotent) stops the upstream read and settles.
+
+    Shared by both APIs' stream bodies (``ChatStream`` here, ``MessagesStream`` for Anthropic's events): a
+    subclass sets ``_live``, ``_on_end`` and ``_events`` (its SSE generator, which sets ``_ended`` when the
+    stream ends) and says how to estimate usage when the upstream never reported it.
+    """
+
+    _live: relay.LiveStream
+    _on_end: Callable[[Ended], None]
+    _events: Generator[bytes, None, None]
+    _ended: Ended | None = None
+    _settled: bool = False
+    _chunks: int = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._events)
+
+    def close(self) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        self._events.close()  # a client that went away: the generator's finally stops the upstream read
+        ended = self._ended or Ended(self._usage(), CLIENT_GONE, self._chunks)
+        try:
+            self._on_end(ended)
+        except Exception as exc:  # the answer has been delivered: never fail it, leave a trace
+            logger.error("streamed answer settlement failed", extra={"error_type": type(exc).__name__})
+
+    def _usage(self) -> dict[str, int]:
+        raise NotImplementedError
+
+
+class ChatStream(SettledStream):
+    """The chat completion's stream body: ``chat.completion.chunk`` events, then ``[DONE]``."""
 
     def __init__(
         self,
@@ -88,26 +124,9 @@ class ChatStream:
         }
         self._generated_chars = 0
         self._chunks = 0
-        self._ended: Ended | None = None
+        self._ended = None
         self._settled = False
-        self._events: Generator[bytes, None, None] = self._sse()
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        return next(self._events)
-
-    def close(self) -> None:
-        if self._settled:
-            return
-        self._settled = True
-        self._events.close()  # a client that went away: the generator's finally stops the upstream read
-        ended = self._ended or Ended(self._usage(), CLIENT_GONE, self._chunks)
-        try:
-            self._on_end(ended)
-        except Exception as exc:  # the answer has been delivered: never fail it, leave a trace
-            logger.error("streamed answer settlement failed", extra={"error_type": type(exc).__name__})
+        self._events = self._sse()
 
     def _sse(self) -> Generator[bytes, None, None]:
         try:
@@ -117,7 +136,7 @@ class ChatStream:
                     continue
                 yield self._chunk(delta)
         except Exception as exc:  # the upstream broke after the commit: no fallback any more
-            self._ended = Ended(self._usage(), _describe(exc), self._chunks)
+            self._ended = Ended(self._usage(), describe_failure(exc), self._chunks)
             yield _data(
                 {
                     "error": {
@@ -154,11 +173,11 @@ class ChatStream:
         if reported is not None:
             return reported
         prompt_chars = sum(len(json.dumps(m.model_dump(exclude_none=True))) for m in self._request.messages)
-        prompt, completion = _estimate(prompt_chars), _estimate(self._generated_chars)
+        prompt, completion = estimate_tokens(prompt_chars), estimate_tokens(self._generated_chars)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _describe(error: Exception) -> str:
+def describe_failure(error: Exception) -> str:
     try:
         failure = relay.failure_of(error)
     except Exception:

@@ -215,9 +215,11 @@ def open_stream(
     deadline: float,
     first_byte_deadline: float | None,
     keepalive_s: float,
+    commits: Callable[[dict[str, Any]], bool] = is_substantive,
     reader_factory: Callable[[transport.UpstreamRequest, float], UpstreamReader] = UpstreamReader,
 ) -> LiveStream | OpenFailure:
-    """Start the upstream stream and read it up to its commit point (see the module docstring)."""
+    """Start the upstream stream and read it up to its commit point (see the module docstring); ``commits``
+    says which decoded event is that point (the API's codec decides: chat chunks, Anthropic events)."""
     reader = reader_factory(upstream, max(deadline - time.monotonic(), 0.001))
     limit = deadline if first_byte_deadline is None else min(deadline, first_byte_deadline)
     status: int | None = None
@@ -240,7 +242,7 @@ def open_stream(
             chunks = decoder.feed(item.data) if isinstance(item, _Data) else decoder.close()
             head.extend(chunks)
             finished = isinstance(item, _End)
-            if status is not None and (finished or any(is_substantive(chunk) for chunk in chunks)):
+            if status is not None and (finished or any(commits(chunk) for chunk in chunks)):
                 committed = True
                 return LiveStream(reader, decoder, status, head, finished, deadline, keepalive_s)
     except (AttemptFailed, UnreadableResponse) as exc:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Any, Literal, Protocol
 
 import httpx
 
-from gateway import relay, scrub, transport
+from gateway import credits, params, relay, scrub, transport
 from gateway.catalog import Offer, get_catalog
 from gateway.errors import BadRequest, GatewayError
 from gateway.health import retry_after_seconds
@@ -27,6 +28,51 @@ TERMINAL_STATUSES = frozenset({400, 413, 422})
 MIN_ATTEMPT_SECONDS = 0.05
 
 Outcome = Literal["success", "error", "timeout", "connection_error", "stream_interrupted"]
+
+
+class Codec(Protocol):
+    """One API's side of the routing core: how a target is asked and how its answer reads (the adapter), which
+    offers can honour the request, what an attempt may cost at most (its credit hold), how many tokens an
+    answer used, and which decoded stream event commits a stream."""
+
+    api: Literal["chat", "messages"]
+
+    def adapter(self, target: Target) -> Any: ...
+
+    def honouring(self, request: Any, offers: list[Offer]) -> list[Offer]: ...
+
+    def max_cost(self, offer: Offer, request: Any) -> Decimal: ...
+
+    def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
+        """Flat usage (``prompt_tokens``, ``completion_tokens``, ``cached_tokens``...) of a non-streamed answer."""
+        ...
+
+    def commits(self, event: dict[str, Any]) -> bool: ...
+
+
+class ChatCodec:
+    """Chat completions: the provider adapters speak OpenAI shapes natively."""
+
+    api: Literal["chat", "messages"] = "chat"
+
+    def adapter(self, target: Target) -> Any:
+        return adapter_for(target)
+
+    def honouring(self, request: Any, offers: list[Offer]) -> list[Offer]:
+        return params.honouring(request, offers)
+
+    def max_cost(self, offer: Offer, request: Any) -> Decimal:
+        return credits.max_cost(offer, request)
+
+    def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
+        usage = answer.get("usage")
+        return usage if isinstance(usage, dict) else None
+
+    def commits(self, event: dict[str, Any]) -> bool:
+        return relay.is_substantive(event)
+
+
+CHAT = ChatCodec()
 
 
 @dataclass
@@ -65,10 +111,9 @@ def _record(
     )
 
 
-def _upstream_failure(target: Target, status: int, body: bytes) -> tuple[int, str]:
+def _upstream_failure(adapter: Any, status: int, body: bytes) -> tuple[int, str]:
     """How the loop treats an upstream error answer (see ``Adapter.classify``) and its message (scrubbed by
     the attempt's ``result``)."""
-    adapter = adapter_for(target)
     try:
         detail = adapter.error_message(status, body)
     except Exception:  # a provider's error body we cannot read still fails the attempt, with its status
@@ -81,11 +126,11 @@ def _upstream_failure(target: Target, status: int, body: bytes) -> tuple[int, st
 
 
 def _failed(
-    target: Target, status: int, body: bytes, result: Any, headers: Mapping[str, str] | None = None
+    adapter: Any, status: int, body: bytes, result: Any, headers: Mapping[str, str] | None = None
 ) -> AttemptResult:
     """An upstream error answer: recorded with the upstream's own status; terminal only if it is 400/413/422
     (``result`` builds the terminal error from the scrubbed message)."""
-    treated_as, message = _upstream_failure(target, status, body)
+    treated_as, message = _upstream_failure(adapter, status, body)
     if treated_as in TERMINAL_STATUSES:
         return result("error", status, message, terminal_status=status)
     return result("error", status, message, retry_after_s=retry_after_seconds(headers or {}))
@@ -93,12 +138,13 @@ def _failed(
 
 def run_attempt(
     number: int,
-    request: ChatRequest,
+    request: Any,
     target: Target,
     *,
     credential: Literal["byok", "shared"],
     key_id: str | None,
     deadline: float,
+    codec: Codec = CHAT,
 ) -> AttemptResult:
     """One upstream call. Never raises for upstream trouble: the result says what happened."""
     started = time.monotonic()
@@ -126,13 +172,13 @@ def run_attempt(
     remaining = deadline - started
     if remaining < MIN_ATTEMPT_SECONDS:
         return result("timeout", error="request deadline reached before this attempt")
-    adapter = adapter_for(target)
     try:
+        adapter = codec.adapter(target)
         upstream = adapter.build_request(request, target, stream=request.stream, timeout=remaining)
         secrets = scrub.secrets_of(target.credentials, upstream.headers)
         remaining = deadline - time.monotonic()
         if request.stream:
-            return _stream(adapter, request, target, upstream, started, deadline, result)
+            return _stream(adapter, request, target, upstream, started, deadline, result, codec)
         response = transport.send(upstream, remaining)
     except BadRequest as exc:
         return result("error", error=exc.message, terminal=exc)
@@ -144,12 +190,12 @@ def run_attempt(
         return result("connection_error", error=f"connection failed ({type(exc).__name__})")
     status = response.status_code
     if not 200 <= status < 300:
-        return _failed(target, status, response.content, result, response.headers)
+        return _failed(adapter, status, response.content, result, response.headers)
     try:
         completion = adapter.parse_response(request, target, response.content)
     except UnreadableResponse:
         return result("error", status, "unreadable upstream response")
-    return result("success", status, completion=completion, usage=completion.get("usage"))
+    return result("success", status, completion=completion, usage=codec.usage(completion))
 
 
 def _terminal(target: Target, status: int, message: str) -> GatewayError:
@@ -161,7 +207,7 @@ def _terminal(target: Target, status: int, message: str) -> GatewayError:
     )
 
 
-def first_byte_timeout_ms(request: ChatRequest) -> int:
+def first_byte_timeout_ms(request: Any) -> int:
     """The request's ``provider.first_byte_timeout_ms``, else the operator's default; 0 means none."""
     asked = request.provider.first_byte_timeout_ms if request.provider else None
     return get_settings().attempt_first_byte_timeout_ms if asked is None else asked
@@ -169,12 +215,13 @@ def first_byte_timeout_ms(request: ChatRequest) -> int:
 
 def _stream(
     adapter: Any,
-    request: ChatRequest,
+    request: Any,
     target: Target,
     upstream: transport.UpstreamRequest,
     started: float,
     deadline: float,
     result: Any,
+    codec: Codec,
 ) -> AttemptResult:
     """Open the upstream stream up to its commit point (``relay.open_stream``); a failure before it is an
     ordinary failed attempt, so the loop falls back exactly as for a non-streamed request."""
@@ -185,11 +232,12 @@ def _stream(
         deadline=deadline,
         first_byte_deadline=started + first_byte_ms / 1000 if first_byte_ms else None,
         keepalive_s=get_settings().stream_keepalive_ms / 1000,
+        commits=codec.commits,
     )
     if isinstance(opened, relay.LiveStream):
         return result("success", opened.status, live=opened)
     if opened.error_body is not None and opened.status is not None:
-        return _failed(target, opened.status, opened.error_body, result, opened.error_headers)
+        return _failed(adapter, opened.status, opened.error_body, result, opened.error_headers)
     return result(opened.outcome, opened.status, opened.message)
 
 

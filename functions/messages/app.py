@@ -1,0 +1,40 @@
+"""POST /v1/messages and /v1/messages/count_tokens: Anthropic's Messages API on the gateway's routing."""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.event_handler import Response
+
+from gateway import messages
+from gateway.api import authenticate, create_app, handler, json_body, parse_model, request_id
+from gateway.messages_schema import CountTokensRequest, MessagesCall, MessagesRequest
+from gateway.providers.claude import parse_betas
+
+app = create_app(error_shape=messages.error_body)
+
+
+def _call(model: type[MessagesRequest] | type[CountTokensRequest]) -> MessagesCall:
+    body = json_body(app)
+    request = parse_model(body, model, status=400)
+    return MessagesCall(request, body, parse_betas(app.current_event.headers.get("anthropic-beta")))
+
+
+@app.post("/v1/messages")
+def create_message() -> Response:
+    snapshot = authenticate(app, api_key_header="x-api-key")
+    result = messages.create(snapshot, _call(MessagesRequest), request_id())
+    return Response(status_code=200, content_type=result.content_type, body=result.body, headers=result.headers)
+
+
+@app.post("/v1/messages/count_tokens")
+def count_tokens() -> Response:
+    snapshot = authenticate(app, api_key_header="x-api-key")
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=json.dumps(messages.count_tokens(snapshot, _call(CountTokensRequest))),
+    )
+
+
+lambda_handler = handler(app)

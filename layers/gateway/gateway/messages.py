@@ -1,0 +1,181 @@
+"""The Anthropic Messages API (``POST /v1/messages``, ``/v1/messages/count_tokens``) on the chat routing core.
+
+Routing, BYOK-first order, fallback, deadline, credits and the request record are ``gateway.chat.serve``; this
+module is the Messages side of it: the ``Codec`` that sends Claude targets the client's Anthropic body as is
+(``gateway.providers.claude``) and translates for other models (``gateway.messages_translate``), the answer and
+event-stream shapes, the ``x-gateway-*`` headers and Anthropic's error shape.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+import httpx
+
+from gateway import chat, keystore, store, transport
+from gateway.errors import BadRequest, BrokenKey, GatewayError
+from gateway.logs import redact
+from gateway.messages_schema import MessagesCall
+from gateway.messages_translate import TranslatedAdapter
+from gateway.providers import AttemptFailed, Target, UnreadableResponse, adapter_for, claude
+from gateway.routing import TERMINAL_STATUSES
+from gateway.settings import get_settings
+
+# Anthropic's error type for each status the gateway answers with; the SDKs pick their exception class by status.
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+class MessagesCodec:
+    """Claude targets take the Anthropic body as is; every other target is reached through its chat adapter."""
+
+    api: Literal["chat", "messages"] = "messages"
+
+    def adapter(self, target: Target) -> Any:
+        if claude.is_claude(target):
+            return claude.ClaudeAdapter(target.provider)
+        return TranslatedAdapter(adapter_for(target))
+
+    def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
+        return claude.tokens(answer.get("usage"))
+
+
+MESSAGES = MessagesCodec()
+
+
+def error_body(error: GatewayError) -> dict[str, Any]:
+    """Anthropic's error shape: ``{"type": "error", "error": {"type", "message"}}``."""
+    kind = ERROR_TYPES.get(error.status, "api_error")
+    return {"type": "error", "error": {"type": kind, "message": error.message}}
+
+
+@dataclass
+class MessagesResult:
+    body: str
+    content_type: str  # application/json or text/event-stream
+    headers: dict[str, str]
+
+
+def gateway_headers(served: chat.Served) -> dict[str, str]:
+    return {
+        "x-gateway-provider": served.planned.provider,
+        "x-gateway-byok": "true" if served.is_byok else "false",
+        "x-gateway-attempts": str(served.attempts),
+        "x-gateway-cost": _usd(served.cost),
+    }
+
+
+def _usd(cost: Decimal) -> str:
+    text = f"{cost:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def create(snapshot: store.AccountSnapshot, call: MessagesCall, request_id: str) -> MessagesResult:
+    served = chat.serve(snapshot, call, request_id, MESSAGES)
+    headers = gateway_headers(served)
+    if call.stream:
+        return MessagesResult(
+            _event_stream(call, served), "text/event-stream", {**headers, "cache-control": "no-cache"}
+        )
+    message = dict(served.result.completion or {})
+    message["model"] = call.model
+    return MessagesResult(json.dumps(message, separators=(",", ":")), "application/json", headers)
+
+
+def sse(event: dict[str, Any]) -> str:
+    """One Anthropic stream event: its type names the SSE event, its JSON is the data."""
+    return f"event: {event.get('type', 'message')}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
+
+
+def _event_stream(call: MessagesCall, served: chat.Served) -> str:
+    parts: list[str] = []
+    for event in served.result.chunks:
+        if event.get("type") == "message_start":
+            message = {**(event.get("message") or {}), "model": call.model}
+            parts.append(sse({**event, "message": message}))
+        else:
+            parts.append(sse(event))
+    if served.result.stream_broken:
+        detail = f"upstream stream from {served.planned.provider} broke: {redact(served.result.record.error or '')}"
+        parts.append(sse({"type": "error", "error": {"type": "api_error", "message": detail}}))
+    return "".join(parts)
+
+
+def count_tokens(snapshot: store.AccountSnapshot, call: MessagesCall) -> dict[str, int]:
+    """``{"input_tokens"}`` from the first provider of the plan that can count for the model (Anthropic's and
+    Vertex's count_tokens, Bedrock's CountTokens), BYOK first. Counting is free upstream: nothing is charged."""
+    deadline = time.monotonic() + get_settings().key_test_timeout_ms / 1000
+    failures: list[str] = []
+    counters = 0
+    for planned in chat.planned_attempts(snapshot, call):
+        try:
+            credentials = keystore.resolve(planned.key)
+        except BrokenKey:
+            failures.append(f"{planned.provider} {planned.credential} broken key")
+            continue
+        target = Target(
+            provider=planned.provider,
+            offer=planned.offer,
+            credentials=credentials,
+            region=planned.key.region,
+            provisioned_throughput=planned.key.provisioned_throughput,
+        )
+        if not claude.is_claude(target):
+            continue
+        counters += 1
+        outcome = _count_once(call, target, deadline)
+        if isinstance(outcome, int):
+            return {"input_tokens": outcome}
+        failures.append(f"{planned.provider} {planned.credential} {outcome}")
+    if not counters:
+        raise BadRequest(
+            f"token counting is not available for {call.model}: none of its providers offers a token-counting "
+            "endpoint (Anthropic, Amazon Bedrock and Google Vertex AI count for Claude models)",
+            code="count_tokens_unsupported",
+            param="model",
+        )
+    raise GatewayError(f"no provider could count tokens: {'; '.join(failures)}", status=502)
+
+
+def _count_once(call: MessagesCall, target: Target, deadline: float) -> int | str:
+    """The token count, or why this provider could not give it (terminal upstream rejections raise)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return "timeout"
+    try:
+        upstream = claude.build_count_request(call, target, timeout=remaining)
+        response = transport.send(upstream, deadline - time.monotonic())
+    except AttemptFailed as exc:
+        return exc.message
+    except httpx.TimeoutException:
+        return "timeout"
+    except httpx.TransportError:
+        return "connection_error"
+    if response.status_code in TERMINAL_STATUSES:
+        adapter = claude.ClaudeAdapter(target.provider)
+        detail = redact(adapter.error_message(response.status_code, response.content))
+        raise GatewayError(
+            f"{target.provider} rejected the request: {detail}", status=response.status_code, code="upstream_rejected"
+        )
+    if not 200 <= response.status_code < 300:
+        return str(response.status_code)
+    try:
+        return claude.parse_count(target, response.content)
+    except UnreadableResponse:
+        return "unreadable response"
