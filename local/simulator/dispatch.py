@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from enum import Enum
 
-from local.simulator import anthropic_format, bedrock_format, gemini_format, google_oauth, openai_format
+from local.simulator import anthropic_format, bedrock_format, claude_hosts, gemini_format, google_oauth, openai_format
 from local.simulator.auth import authenticate, claimed_credential
 from local.simulator.credentials import CredentialStore
 from local.simulator.errors import provider_error
@@ -100,8 +100,18 @@ class Dispatcher:
             if not call.header("anthropic-version"):
                 return anthropic_format.error_reply(400, "anthropic-version: header is required")
             return anthropic_format.handle_messages(call.json, route.provider, pacing=pacing)
+        if route.endpoint is Endpoint.ANTHROPIC_COUNT_TOKENS:
+            if not call.header("anthropic-version"):
+                return anthropic_format.error_reply(400, "anthropic-version: header is required")
+            return claude_hosts.handle_count_tokens(call.json, route.provider)
+        if route.endpoint is Endpoint.VERTEX_ANTHROPIC and model == "count-tokens":
+            return claude_hosts.handle_count_tokens(call.json, route.provider)
         if route.endpoint is Endpoint.VERTEX_ANTHROPIC:
             return anthropic_format.handle_messages(call.json, route.provider, model, route.stream, pacing)
+        if route.endpoint is Endpoint.BEDROCK_INVOKE:
+            return claude_hosts.handle_bedrock_invoke(call.json, model, route.stream, pacing)
+        if route.endpoint is Endpoint.BEDROCK_COUNT_TOKENS:
+            return claude_hosts.handle_bedrock_count_tokens(call.json, model)
         if route.endpoint is Endpoint.GEMINI:
             sse = call.query.get("alt") == "sse"
             return gemini_format.handle_generate(call.json, route.provider, model, route.stream, sse, pacing)

@@ -14,6 +14,9 @@ class Endpoint(Enum):
     VERTEX_ANTHROPIC = "vertex_anthropic"
     GEMINI = "gemini"
     BEDROCK_CONVERSE = "bedrock_converse"
+    BEDROCK_INVOKE = "bedrock_invoke"
+    BEDROCK_COUNT_TOKENS = "bedrock_count_tokens"
+    ANTHROPIC_COUNT_TOKENS = "anthropic_count_tokens"
     GOOGLE_TOKEN = "google_token"  # noqa: S105 - an endpoint name, not a secret
 
 
@@ -40,6 +43,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str, Endpoint]] = [
     (re.compile(r"^/openai/v1/chat/completions$"), "openai", Endpoint.OPENAI_CHAT),
     (re.compile(r"^/deepseek(/v1)?/chat/completions$"), "deepseek", Endpoint.OPENAI_CHAT),
     (re.compile(r"^/anthropic/v1/messages$"), "anthropic", Endpoint.ANTHROPIC_MESSAGES),
+    (re.compile(r"^/anthropic/v1/messages/count_tokens$"), "anthropic", Endpoint.ANTHROPIC_COUNT_TOKENS),
     (
         re.compile(r"^/google-ai-studio/v1beta/models/(?P<model>[^/:]+)" + _GEMINI_METHOD),
         "google-ai-studio",
@@ -65,7 +69,16 @@ _PATTERNS: list[tuple[re.Pattern[str], str, Endpoint]] = [
     (re.compile(r"^/google/token$"), "google-oauth", Endpoint.GOOGLE_TOKEN),
 ]
 # Bedrock model ids are matched before decoding: an ARN's encoded slashes must stay inside the segment.
-_BEDROCK = re.compile(r"^/bedrock/model/(?P<model>[^/]+)/(?P<method>converse|converse-stream)$")
+_BEDROCK = re.compile(
+    r"^/bedrock/model/(?P<model>[^/]+)/(?P<method>converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)$"
+)
+_BEDROCK_ENDPOINTS = {
+    "converse": Endpoint.BEDROCK_CONVERSE,
+    "converse-stream": Endpoint.BEDROCK_CONVERSE,
+    "invoke": Endpoint.BEDROCK_INVOKE,
+    "invoke-with-response-stream": Endpoint.BEDROCK_INVOKE,
+    "count-tokens": Endpoint.BEDROCK_COUNT_TOKENS,
+}
 
 
 def match_route(method: str, raw_path: str) -> Route | None:
@@ -79,9 +92,9 @@ def match_route(method: str, raw_path: str) -> Route | None:
     if bedrock:
         return Route(
             provider,
-            Endpoint.BEDROCK_CONVERSE,
+            _BEDROCK_ENDPOINTS[bedrock["method"]],
             unquote(bedrock["model"]),
-            bedrock["method"] == "converse-stream",
+            bedrock["method"] in {"converse-stream", "invoke-with-response-stream"},
         )
     path = unquote(raw_path)
     for pattern, pattern_provider, endpoint in _PATTERNS:
