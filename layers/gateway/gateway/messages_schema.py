@@ -231,6 +231,8 @@ class _MessagesBase(_Strict):
     tools: Annotated[list[Tool], Field(max_length=MAX_TOOLS)] | None = None
     tool_choice: ToolChoice | None = None
     thinking: Thinking | None = None
+    cache_control: CacheControl | None = None  # top level: marks the last cacheable block
+    output_config: dict[str, Any] | None = None
     # Gateway routing, as in chat completions; never sent upstream.
     provider: ProviderPreferences | None = None
     models: Annotated[list[ModelId], Field(max_length=MAX_FALLBACK_MODELS)] | None = None
@@ -261,6 +263,9 @@ class MessagesRequest(_MessagesBase):
     container: Annotated[str, Field(max_length=MAX_ID)] | dict[str, Any] | None = None
     mcp_servers: Annotated[list[dict[str, Any]], Field(max_length=32)] | None = None
     context_management: dict[str, Any] | None = None
+    diagnostics: dict[str, Any] | None = None
+    inference_geo: Annotated[str, Field(max_length=64)] | None = None
+    speed: Literal["standard", "fast"] | None = None
 
     @model_validator(mode="after")
     def _thinking_fits(self) -> MessagesRequest:

@@ -56,7 +56,8 @@ def to_chat(call: MessagesCall) -> ChatRequest:
     request = call.request
     assert isinstance(request, MessagesRequest)
     model = request.model
-    for name in ("top_k", "container", "mcp_servers", "context_management"):
+    anthropic_only = ("top_k", "container", "mcp_servers", "context_management", "output_config", "diagnostics")
+    for name in (*anthropic_only, "inference_geo", "speed"):
         if getattr(request, name) is not None:
             raise _unsupported(model, name)
     messages: list[dict[str, Any]] = []
