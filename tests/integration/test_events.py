@@ -2,7 +2,8 @@
 
 Every route of the template has an event and every event belongs to a route. Each event, fed to its function's
 handler with the test customer's key (and, for routes with an id in the path, an id created first), gets a
-successful answer with x-request-id; without a key, every /v1 event is a 401 in the OpenAI error shape.
+successful answer with x-request-id; without a key, every /v1 event is a 401 in its API's error shape (OpenAI's,
+or Anthropic's for the Messages routes).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ EVENTS_DIR = TEMPLATE_PATH.parent / "events"
 PLACEHOLDER_KEY = "gwk_0000000000000000_example"
 ROUTES = routes(load_template())
 EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
+MESSAGES_ROUTES = [r for r in ROUTES if r.path.startswith("/v1/messages")]
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -87,7 +89,11 @@ def create_request_id(api_key: str) -> str:
 
 
 def assert_error_shape(response: HttpResponse) -> None:
-    error = json_body(response)["error"]
+    body = json_body(response)
+    if body.get("type") == "error":  # Anthropic's shape, on /v1/messages
+        assert set(body["error"]) == {"type", "message"} and body["error"]["message"]
+        return
+    error = body["error"]
     assert isinstance(error["message"], str)
     assert error["message"]
     assert isinstance(error["type"], str)
@@ -152,6 +158,8 @@ def test_event_succeeds_through_its_handler(path: Path, gateway: Gateway) -> Non
     content_type = response.header("content-type") or ""
     if response.status == 204:
         assert response.body == b""
+    elif content_type.startswith("text/event-stream") and route_of(event) in MESSAGES_ROUTES:
+        assert response.body.rstrip().endswith(b'event: message_stop\ndata: {"type":"message_stop"}')
     elif content_type.startswith("text/event-stream"):
         assert response.body.rstrip().endswith(b"data: [DONE]")
     elif not content_type.startswith("application/json"):  # the dashboard's page and assets

@@ -71,9 +71,7 @@ def sse_events(body: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def sse_text(body: str) -> str:
-    return "".join(
-        data["delta"].get("text", "") for name, data in sse_events(body) if name == "content_block_delta"
-    )
+    return "".join(data["delta"].get("text", "") for name, data in sse_events(body) if name == "content_block_delta")
 
 
 # --- Claude: the Anthropic body kept intact ---------------------------------------------------------------
@@ -230,7 +228,9 @@ def test_thinking_blocks_and_signatures_survive(client: anthropic.Anthropic, gat
         {"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in message.content]},
         {"role": "user", "content": "And again"},
     ]
-    client.messages.create(model=CLAUDE, max_tokens=4096, thinking=thinking, messages=history, extra_body=only(provider))
+    client.messages.create(
+        model=CLAUDE, max_tokens=4096, thinking=thinking, messages=history, extra_body=only(provider)
+    )
     sent = upstream(gateway, provider)[-1].json
     assert sent["thinking"] == thinking
     assert sent["messages"][1]["content"][0] == {
@@ -302,9 +302,7 @@ def test_images_and_documents_pass_through_to_claude(client: anthropic.Anthropic
 # --- BYOK first, fallback, credits and logs are chat's ----------------------------------------------------
 
 
-def test_byok_bedrock_falls_back_to_shared_anthropic(
-    client: anthropic.Anthropic, api: Any, gateway: Gateway
-) -> None:
+def test_byok_bedrock_falls_back_to_shared_anthropic(client: anthropic.Anthropic, api: Any, gateway: Gateway) -> None:
     credentials = byok_credentials(gateway.sim, "amazon-bedrock")
     key = add_key(api.url, gateway.api_key, "amazon-bedrock", credentials, region="eu-west-1")
     gateway.sim.fail("amazon-bedrock", status=503, credential=credential_id(credentials))

@@ -36,6 +36,8 @@ CONTRACT_ROUTES = {
     ("GET", "/v1/models/{model_id+}"): "PublicFunction",
     ("POST", "/v1/chat/completions"): "ChatFunction",
     ("GET", "/v1/account"): "KeysFunction",
+    ("POST", "/v1/messages"): "MessagesFunction",
+    ("POST", "/v1/messages/count_tokens"): "MessagesFunction",
     ("GET", "/v1/byok/providers"): "KeysFunction",
     ("GET", "/v1/byok/keys"): "KeysFunction",
     ("POST", "/v1/byok/keys"): "KeysFunction",
@@ -315,8 +317,8 @@ def test_every_function_gets_the_contract_environment(template: dict[str, Any]) 
                 assert defaults[environment[variable]["Ref"]] == "", variable
 
 
-def test_only_chat_and_key_test_can_decrypt_credentials(grants: dict[str, set[tuple[str, str]]]) -> None:
-    assert _holders(grants, {"kms:Decrypt", "kms:*"}) == {"ChatFunction", "KeyTestFunction"}
+def test_only_chat_messages_and_key_test_can_decrypt_credentials(grants: dict[str, set[tuple[str, str]]]) -> None:
+    assert _holders(grants, {"kms:Decrypt", "kms:*"}) == {"ChatFunction", "MessagesFunction", "KeyTestFunction"}
 
 
 def test_only_keys_can_encrypt_credentials(grants: dict[str, set[tuple[str, str]]]) -> None:
@@ -329,13 +331,14 @@ def test_table_writers_are_exactly_the_functions_that_need_to_write(
 ) -> None:
     assert _holders(grants, DYNAMODB_WRITES, "AccountsTable") == {
         "ChatFunction",
+        "MessagesFunction",
         "KeysFunction",
         "KeyTestFunction",
     }
-    # The chat function writes request records; the usage function only ADDs into hourly buckets.
-    assert _holders(grants, DYNAMODB_WRITES, "LogsTable") == {"ChatFunction", "UsageFunction"}
+    # The chat and messages functions write request records; the usage function only ADDs into hourly buckets.
+    assert _holders(grants, DYNAMODB_WRITES, "LogsTable") == {"ChatFunction", "MessagesFunction", "UsageFunction"}
     assert {action for action, _ in grants["UsageFunction"]} == {"dynamodb:UpdateItem"}
-    assert _holders(grants, DYNAMODB_WRITES, "RoutingTable") == {"ChatFunction"}
+    assert _holders(grants, DYNAMODB_WRITES, "RoutingTable") == {"ChatFunction", "MessagesFunction"}
     assert "LogsFunction" not in _holders(grants, DYNAMODB_WRITES)
     assert "PublicFunction" not in _holders(grants, DYNAMODB_WRITES)
 
