@@ -520,3 +520,20 @@ def test_stream_failing_before_the_first_delta_falls_back(client: anthropic.Anth
     with client.messages.stream(model=CLAUDE, max_tokens=64, messages=HELLO) as stream:
         text = "".join(stream.text_stream)
     assert "Hello from amazon-bedrock" in text
+
+
+def test_a_stream_broken_after_it_started_ends_with_an_error_event(api: Any, gateway: Gateway) -> None:
+    gateway.sim.fail("anthropic", mode="drop_mid_body")
+    response = httpx.post(
+        f"{api.url}/v1/messages",
+        json={"model": CLAUDE, "max_tokens": 64, "messages": HELLO, "stream": True, **only("anthropic")},
+        headers={"x-api-key": gateway.api_key},
+        timeout=20,
+    )
+    events = sse_events(response.text)
+    assert events[0][0] == "message_start"
+    name, data = events[-1]
+    assert name == "error" and data["type"] == "error" and data["error"]["type"] == "api_error"
+    assert "message_stop" not in [n for n, _ in events]
+    log = get_log(api.url, gateway.api_key, response.headers["x-request-id"])
+    assert log["api"] == "messages" and log["status"] == "error"

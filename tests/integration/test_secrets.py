@@ -133,12 +133,18 @@ def drive_and_search(
     def call(method: str, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
         response = http.request(method, path, json=body, **kwargs)
         responses.append(response)
-        assert response.status_code < 500 or path == "/v1/chat/completions", response.text
+        assert response.status_code < 500 or path in ("/v1/chat/completions", "/v1/messages"), response.text
         return response
 
     def chat(provider: str, **routing: Any) -> httpx.Response:
         body = {"model": MODELS[provider], "messages": [{"role": "user", "content": "hi"}]}
         return call("POST", "/v1/chat/completions", {**body, "provider": {"only": [provider], **routing}})
+
+    def message(provider: str) -> httpx.Response:
+        body = {"model": MODELS[provider], "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]}
+        # Anthropic's clients send the gateway key as x-api-key.
+        auth = {"Authorization": "", "x-api-key": gateway.api_key}
+        return call("POST", "/v1/messages", {**body, "provider": {"only": [provider]}}, headers=auth)
 
     credentials: dict[str, tuple[Any, str, list[str]]] = {
         provider: (key, key, [key]) for provider, key in api_keys.items()
@@ -177,6 +183,13 @@ def drive_and_search(
         sim.fail(provider, status=503, body=quoting(" ".join(quoted)))
         assert chat(provider).status_code == 502
         sim.clear_faults()
+        # messages: the same three cases through the Anthropic front door
+        assert message(provider).headers["x-gateway-byok"] == "true"
+        sim.fail(provider, status=401, body=quoting(" ".join(quoted)), credential=credential_id, times=1)
+        assert message(provider).headers["x-gateway-byok"] == "false"
+        sim.fail(provider, status=503, body=quoting(" ".join(quoted)))
+        assert message(provider).status_code == 502
+        sim.clear_faults()
         # another customer deleting it (404), then its owner (so the next round's chat uses only its own key)
         call("DELETE", f"/v1/byok/keys/{key_id}", headers={"Authorization": f"Bearer {other.api_key}"})
         assert call("DELETE", f"/v1/byok/keys/{key_id}").status_code == 204
@@ -193,7 +206,7 @@ def drive_and_search(
     said = "\n".join(json.dumps(dict(r.headers)) + r.text for r in responses)
     stored = rendered_tables(gateway)
     assert "byok key created" in logged and "upstream attempt" in logged  # the capture really captured
-    assert '"ok":false' in said and "all_attempts_failed" in said
+    assert '"ok":false' in said and "all_attempts_failed" in said and '"api":"messages"' in said
     assert "KEY#" in stored and "ciphertext" in stored and "attempts" in stored
     leaks = [
         (where, fragment)
