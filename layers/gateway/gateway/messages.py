@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import httpx
 
-from gateway import chat, keystore, store, transport
+from gateway import chat, store, transport
 from gateway.errors import BadRequest, BrokenKey, GatewayError
 from gateway.logs import redact
 from gateway.messages_schema import MessagesCall
@@ -125,17 +125,10 @@ def count_tokens(snapshot: store.AccountSnapshot, call: MessagesCall) -> dict[st
     counters = 0
     for planned in chat.planned_attempts(snapshot, call):
         try:
-            credentials = keystore.resolve(planned.key)
+            target = chat.target_for(planned)
         except BrokenKey:
             failures.append(f"{planned.provider} {planned.credential} broken key")
             continue
-        target = Target(
-            provider=planned.provider,
-            offer=planned.offer,
-            credentials=credentials,
-            region=planned.key.region,
-            provisioned_throughput=planned.key.provisioned_throughput,
-        )
         if not claude.is_claude(target):
             continue
         counters += 1

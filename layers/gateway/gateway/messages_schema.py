@@ -236,6 +236,14 @@ class _MessagesBase(_Strict):
     # Gateway routing, as in chat completions; never sent upstream.
     provider: ProviderPreferences | None = None
     models: Annotated[list[ModelId], Field(max_length=MAX_FALLBACK_MODELS)] | None = None
+    fallback_models: Annotated[list[ModelId], Field(max_length=MAX_FALLBACK_MODELS)] | None = None
+
+    @field_validator("fallback_models")
+    @classmethod
+    def _one_spelling(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is not None and info.data.get("models") is not None:
+            raise ValueError("give the fallback models as either models or fallback_models, not both")
+        return value
 
     @field_validator("tool_choice")
     @classmethod
@@ -279,7 +287,7 @@ class CountTokensRequest(_MessagesBase):
 
 
 # Fields the gateway reads for routing; every Claude upstream gets the body without them.
-GATEWAY_FIELDS = ("provider", "models", "stream")
+GATEWAY_FIELDS = ("provider", "models", "fallback_models", "stream")
 
 
 @dataclass(frozen=True)
@@ -302,3 +310,18 @@ class MessagesCall:
     @property
     def stream(self) -> bool:
         return isinstance(self.request, MessagesRequest) and self.request.stream
+
+    @property
+    def models(self) -> list[str] | None:
+        return self.request.models
+
+    @property
+    def fallback_models(self) -> list[str] | None:
+        return self.request.fallback_models
+
+    def model_chain(self) -> list[str]:
+        """``model``, then the fallback models in order (as the chat request gives them)."""
+        return [self.request.model, *(self.request.models or self.request.fallback_models or [])]
+
+    def output_limit(self) -> int | None:
+        return self.request.max_tokens if isinstance(self.request, MessagesRequest) else None
