@@ -22,6 +22,7 @@ from bench.stats import Verdict, at_most, format_table, median, ms, overheads, p
 RESULTS = REPO_ROOT / ".bench" / "results.json"
 PROFILE = REPO_ROOT / ".bench" / "profile.txt"
 CHAT = "POST", "/v1/chat/completions"
+MESSAGES_ROUTE = "POST", "/v1/messages"
 P99_LIMIT_S = 0.010
 
 
@@ -38,6 +39,13 @@ SCENARIOS = (
     Scenario("shared openai/gpt-5-mini", "openai/gpt-5-mini", False, "openai"),
     Scenario("BYOK anthropic/claude-sonnet-4.5", "anthropic/claude-sonnet-4.5", True, "anthropic"),
 )
+# The same BYOK Claude request through the Anthropic front door (its own function, same routing core),
+# against the same LiteLLM deployment.
+MESSAGES_SCENARIOS = (
+    Scenario("BYOK anthropic/claude-sonnet-4.5 via /v1/messages", "anthropic/claude-sonnet-4.5", True, "anthropic"),
+)
+ANTHROPIC_MESSAGES = [m for m in MESSAGES if m["role"] != "system"]
+ANTHROPIC_SYSTEM = " ".join(m["content"] for m in MESSAGES if m["role"] == "system")
 
 
 def litellm_deployments(stack: BenchStack) -> list[dict[str, str]]:
@@ -77,6 +85,21 @@ def warm_ours(stack: BenchStack, args: argparse.Namespace) -> dict[str, Any]:
             ),
         }
         for s in SCENARIOS
+    ]
+    # The Messages function's requests, interleaved with chat's in the same process (same drift, same AWS).
+    body = {"max_tokens": 256, "system": ANTHROPIC_SYSTEM, "messages": ANTHROPIC_MESSAGES}
+    scenarios += [
+        {
+            "name": s.name,
+            "expect_byok": s.byok,
+            "function_dir": function_dir(*MESSAGES_ROUTE),
+            "event": api_event(
+                *MESSAGES_ROUTE,
+                api_key=(stack.byok if s.byok else stack.shared).api_key,
+                body={"model": s.model, **body},
+            ),
+        }
+        for s in MESSAGES_SCENARIOS
     ]
     config = {
         "function_dir": function_dir(*CHAT),
@@ -223,6 +246,12 @@ def cold_cases(stack: BenchStack, interpreter: str) -> list[cold.ColdCase]:
     chat_body = {"model": "openai/gpt-5-mini", "messages": MESSAGES}
     requests = [
         ("chat", *CHAT, byok.api_key, chat_body),
+        (
+            "messages",
+            *MESSAGES_ROUTE,
+            byok.api_key,
+            {"model": "anthropic/claude-sonnet-4.5", "max_tokens": 256, "messages": ANTHROPIC_MESSAGES},
+        ),
         ("keys", "GET", "/v1/byok/keys", byok.api_key, None),
         ("key_test", "POST", f"/v1/byok/keys/{byok.key_ids['openai']}/test", byok.api_key, None),
         ("logs", "GET", "/v1/logs?limit=20", byok.api_key, None),
@@ -272,7 +301,7 @@ def warm_report(ours: dict[str, Any], theirs: dict[str, Any], requests: int, war
     calls_rows: list[list[str]] = []
     verdicts: list[Verdict] = []
     litellm_series = {name: _overhead_series(f) for name, f in theirs["scenarios"].items()}
-    for scenario in SCENARIOS:
+    for scenario in (*SCENARIOS, *MESSAGES_SCENARIOS):
         figures = ours["scenarios"][scenario.name]
         mine = _overhead_series(figures)
         rows.append(
@@ -463,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         verdicts += cold_verdicts
     if ours:
         sections.append(
-            f"Peak memory (max RSS) after the warm run: chat function process {ours['max_rss_mb']:.0f} MiB, "
+            f"Peak memory (max RSS) after the warm run: chat (+ messages) function process {ours['max_rss_mb']:.0f} MiB, "
             f"LiteLLM process {theirs['max_rss_mb']:.0f} MiB (litellm {theirs['version']})"
         )
     sections.append(verdict_table(verdicts))

@@ -1,4 +1,5 @@
-"""The warm run of our side, in its own process: the chat function's real ``lambda_handler``, many requests.
+"""The warm run of our side, in its own process: one function's real ``lambda_handler`` (chat, or messages),
+many requests.
 
 Reads its configuration as JSON on stdin and writes the per-request figures as JSON on the original stdout;
 fd 1 itself goes to /dev/null so the handler's Powertools log lines and EMF metrics are still formatted and
@@ -11,6 +12,7 @@ credit charge all run.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import sys
 import time
@@ -37,8 +39,19 @@ SERIES = (
 
 
 def load_handler(function_dir: str) -> Handler:
-    sys.path[:0] = [str(REPO_ROOT / function_dir), str(REPO_ROOT / "layers" / "gateway")]
-    handler: Handler = importlib.import_module("app").lambda_handler
+    """The function's ``lambda_handler``; each function's ``app.py`` gets its own module name, so several
+    functions' handlers can share one process (their requests are then interleaved like the others)."""
+    layer = str(REPO_ROOT / "layers" / "gateway")
+    if layer not in sys.path:
+        sys.path.insert(0, layer)
+    name = "app_" + Path(function_dir).name
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / function_dir / "app.py")
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"no handler module in {function_dir}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    handler: Handler = module.lambda_handler
     return handler
 
 
@@ -46,12 +59,20 @@ def check(name: str, result: dict[str, Any], expect_byok: bool) -> None:
     """Stop the run if a request did not do what the scenario claims (a failure would measure nothing)."""
     if result.get("statusCode") != 200:
         raise SystemExit(f"{name}: status {result.get('statusCode')}: {str(result.get('body'))[:300]}")
+    headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
+    headers.update({k.lower(): v[-1] for k, v in (result.get("multiValueHeaders") or {}).items() if v})
+    if "x-gateway-byok" in headers:  # the Messages API reports the route in headers only
+        if (headers["x-gateway-byok"] == "true") is not expect_byok:
+            raise SystemExit(f"{name}: expected BYOK={expect_byok}, got x-gateway-byok {headers['x-gateway-byok']}")
+        return
     usage = json.loads(result["body"]).get("usage", {})
     if usage.get("is_byok") is not expect_byok:
         raise SystemExit(f"{name}: expected is_byok={expect_byok}, got usage {usage}")
 
 
-def run(handler: Handler, scenarios: list[dict[str, Any]], requests: int, warmup: int, probe: Probe) -> dict[str, Any]:
+def run(
+    handlers: dict[str, Handler], scenarios: list[dict[str, Any]], requests: int, warmup: int, probe: Probe
+) -> dict[str, Any]:
     """Interleave the scenarios request by request, so drift on a shared machine hits them alike."""
     raw = {s["name"]: json.dumps(s["event"]) for s in scenarios}
     figures: dict[str, dict[str, list[float]]] = {
@@ -63,7 +84,7 @@ def run(handler: Handler, scenarios: list[dict[str, Any]], requests: int, warmup
             event = json.loads(raw[name])
             probe.begin()
             started = time.perf_counter()
-            result = handler(event, None)
+            result = handlers[name](event, None)
             total = time.perf_counter() - started
             check(name, result, scenario["expect_byok"])
             if index < warmup:
@@ -76,7 +97,7 @@ def run(handler: Handler, scenarios: list[dict[str, Any]], requests: int, warmup
     return figures
 
 
-def profile(handler: Handler, scenarios: list[dict[str, Any]], requests: int, path: str) -> None:
+def profile(handlers: dict[str, Handler], scenarios: list[dict[str, Any]], requests: int, path: str) -> None:
     import cProfile
     import io
     import pstats
@@ -86,7 +107,7 @@ def profile(handler: Handler, scenarios: list[dict[str, Any]], requests: int, pa
         raw = json.dumps(scenario["event"])
         profiler.enable()
         for _ in range(requests):
-            handler(json.loads(raw), None)
+            handlers[scenario["name"]](json.loads(raw), None)
         profiler.disable()
     text = io.StringIO()
     stats = pstats.Stats(profiler, stream=text).strip_dirs()
@@ -99,13 +120,16 @@ def main() -> None:
     config = json.load(sys.stdin)
     results = silence_stdout()
     handler = load_handler(config["function_dir"])
+    handlers = {
+        s["name"]: load_handler(s["function_dir"]) if "function_dir" in s else handler for s in config["scenarios"]
+    }
     probe = Probe()
     install_httpx(probe)
     install_botocore(probe)
-    figures = run(handler, config["scenarios"], config["requests"], config["warmup"], probe)
+    figures = run(handlers, config["scenarios"], config["requests"], config["warmup"], probe)
     peak = max_rss_mb()
     if config.get("profile"):
-        profile(handler, config["scenarios"], config["profile_requests"], config["profile"])
+        profile(handlers, config["scenarios"], config["profile_requests"], config["profile"])
     json.dump({"scenarios": figures, "max_rss_mb": peak}, results)
     results.close()
 
