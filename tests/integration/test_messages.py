@@ -246,7 +246,7 @@ def test_prompt_caching_fields_reach_the_upstream_intact(
 ) -> None:
     system: Any = [
         {"type": "text", "text": "You answer questions about a long handbook. " * 5},
-        {"type": "text", "text": "Handbook: " + "rule " * 40, "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+        {"type": "text", "text": "Handbook: " + "rule " * 80, "cache_control": {"type": "ephemeral", "ttl": "1h"}},
     ]
     tools: Any = [{**WEATHER_TOOL, "cache_control": {"type": "ephemeral"}}]
     messages: Any = [
@@ -255,14 +255,16 @@ def test_prompt_caching_fields_reach_the_upstream_intact(
             "content": [{"type": "text", "text": "Say hello", "cache_control": {"type": "ephemeral"}}],
         }
     ]
-    message = client.messages.create(
-        model=CLAUDE, max_tokens=64, system=system, tools=tools, messages=messages, extra_body=only(provider)
-    )
-    assert (message.usage.cache_creation_input_tokens or 0) > 0
-    sent = upstream(gateway, provider)[-1].json
-    assert sent["system"] == system
-    assert sent["tools"] == tools
-    assert sent["messages"] == messages
+    for _ in range(2):
+        message = client.messages.create(
+            model=CLAUDE, max_tokens=64, system=system, tools=tools, messages=messages, extra_body=only(provider)
+        )
+        sent = upstream(gateway, provider)[-1].json
+        assert sent["system"] == system
+        assert sent["tools"] == tools
+        assert sent["messages"] == messages
+    # The second time the host reads the long system prompt from its cache, and the usage says so.
+    assert (message.usage.cache_read_input_tokens or 0) > 0
 
 
 def test_anthropic_beta_is_forwarded_to_each_claude_host(client: anthropic.Anthropic, gateway: Gateway) -> None:
@@ -537,3 +539,10 @@ def test_a_stream_broken_after_it_started_ends_with_an_error_event(api: Any, gat
     assert "message_stop" not in [n for n, _ in events]
     log = get_log(api.url, gateway.api_key, response.headers["x-request-id"])
     assert log["api"] == "messages" and log["status"] == "error"
+
+
+def test_claude_code_model_ids_are_aliases(client: anthropic.Anthropic, gateway: Gateway) -> None:
+    # Claude Code sends Anthropic's own model ids; they are catalog aliases
+    message = client.messages.create(model="claude-sonnet-4-5-20250929", max_tokens=32, messages=HELLO)
+    assert message.model == "claude-sonnet-4-5-20250929"
+    assert upstream(gateway, "anthropic")[-1].json["model"] == "claude-sonnet-4-5-20250929"

@@ -16,11 +16,12 @@ from typing import Any, Literal
 
 import httpx
 
-from gateway import chat, store, transport
+from gateway import chat, credits, params, store, transport
+from gateway.catalog import Offer
 from gateway.errors import BadRequest, BrokenKey, GatewayError
 from gateway.logs import redact
-from gateway.messages_schema import MessagesCall
-from gateway.messages_translate import TranslatedAdapter
+from gateway.messages_schema import MessagesCall, MessagesRequest
+from gateway.messages_translate import TranslatedAdapter, to_chat
 from gateway.providers import AttemptFailed, Target, UnreadableResponse, adapter_for, claude
 from gateway.routing import TERMINAL_STATUSES
 from gateway.settings import get_settings
@@ -52,11 +53,52 @@ class MessagesCodec:
             return claude.ClaudeAdapter(target.provider)
         return TranslatedAdapter(adapter_for(target))
 
+    def honouring(self, call: MessagesCall, offers: list[Offer]) -> list[Offer]:
+        """Claude hosts take the Anthropic body as it is; other models' offers as the chat rules decide for the
+        translated request (which is a 400 naming the field when something cannot be translated at all)."""
+        if not isinstance(call.request, MessagesRequest) or all(claude.is_claude_offer(o) for o in offers):
+            return offers  # counting tokens asks only Claude hosts; Claude hosts honour the whole body
+        kept = set(params.honouring(to_chat(call), [o for o in offers if not claude.is_claude_offer(o)]))
+        return [o for o in offers if o in kept or claude.is_claude_offer(o)]
+
+    def max_cost(self, offer: Offer, call: MessagesCall) -> Decimal:
+        return offer.cost(prompt_token_bound(call), output_token_bound(offer, call))
+
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         return claude.tokens(answer.get("usage"))
 
 
 MESSAGES = MessagesCodec()
+
+
+def prompt_token_bound(call: MessagesCall) -> int:
+    """An upper bound of the prompt's tokens, as ``credits.prompt_token_bound`` reckons a chat prompt: the body's
+    UTF-8 size (base64 media counted apart, at an image's largest tiling each), plus framing and tools."""
+    body = json.loads(json.dumps(call.body))
+    media = _blank_media(body)
+    size = len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+    tools = credits.TOOLS_PROMPT_TOKENS if call.request.tools else 0
+    return size + credits.BASE_PROMPT_TOKENS + tools + media * credits.IMAGE_PROMPT_TOKENS
+
+
+def _blank_media(node: Any) -> int:
+    """Empty every base64 ``source.data`` in place (images, PDFs); how many there were."""
+    count = 0
+    if isinstance(node, dict):
+        source = node.get("source")
+        if isinstance(source, dict) and source.get("type") == "base64" and "data" in source:
+            source["data"] = ""
+            count += 1
+        count += sum(_blank_media(value) for value in node.values())
+    elif isinstance(node, list):
+        count += sum(_blank_media(value) for value in node)
+    return count
+
+
+def output_token_bound(offer: Offer, call: MessagesCall) -> int:
+    ceiling = offer.max_output_tokens or credits.DEFAULT_OUTPUT_TOKENS
+    asked = call.output_limit()
+    return ceiling if asked is None else min(asked, ceiling)
 
 
 def error_body(error: GatewayError) -> dict[str, Any]:
@@ -123,7 +165,7 @@ def count_tokens(snapshot: store.AccountSnapshot, call: MessagesCall) -> dict[st
     deadline = time.monotonic() + get_settings().key_test_timeout_ms / 1000
     failures: list[str] = []
     counters = 0
-    for planned in chat.planned_attempts(snapshot, call):
+    for planned in chat.planned_attempts(snapshot, call, MESSAGES):
         try:
             target = chat.target_for(planned)
         except BrokenKey:

@@ -196,6 +196,10 @@ def to_message(completion: dict[str, Any], model: str) -> dict[str, Any]:
     choice = common.as_dict((completion.get("choices") or [{}])[0])
     message = common.as_dict(choice.get("message"))
     content: list[dict[str, Any]] = []
+    reasoning = message.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        # A non-Claude model's reasoning, shown as thinking; it carries no signature (nothing to verify).
+        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
     if isinstance(message.get("content"), str) and message["content"]:
         content.append({"type": "text", "text": message["content"]})
     for call in message.get("tool_calls") or []:
@@ -248,7 +252,7 @@ class EventEncoder:
     model: str
     _id: str = field(default_factory=message_id)
     _index: int = -1
-    _open: str | None = None  # "text" or "tool"
+    _open: str | None = None  # "thinking", "text" or "tool"
     _tools: dict[int, int] = field(default_factory=dict)  # chat tool-call index -> content block index
     _stop_reason: str = "end_turn"
     _started: bool = False
@@ -257,6 +261,11 @@ class EventEncoder:
         events = self._start()
         for choice in chunk.get("choices") or []:
             delta = common.as_dict(common.as_dict(choice).get("delta"))
+            reasoning = delta.get("reasoning_content")
+            if isinstance(reasoning, str) and reasoning:
+                if self._open != "thinking":
+                    events += self._open_block({"type": "thinking", "thinking": "", "signature": ""}, "thinking")
+                events.append(_delta(self._index, {"type": "thinking_delta", "thinking": reasoning}))
             text = delta.get("content")
             if isinstance(text, str) and text:
                 if self._open != "text":

@@ -168,7 +168,7 @@ def test_sse_decoder_passes_events_through_and_counts_usage(size: int) -> None:
     events = feed_in_pieces(decoder, sse_bytes(EVENTS), size)
     assert [e["type"] for e in events] == [e["type"] for e in EVENTS]
     assert events[3]["delta"]["text"] == "Héllo"
-    assert decoder.usage == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    assert decoder.usage == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cached_tokens": 7}
 
 
 @pytest.mark.parametrize("size", [1, 13, 4096])
@@ -177,7 +177,7 @@ def test_bedrock_decoder_unwraps_base64_chunks_and_drops_bedrock_extras(size: in
     events = feed_in_pieces(decoder, bedrock_bytes(EVENTS), size)
     assert [e["type"] for e in events] == [e["type"] for e in EVENTS]
     assert events[-1] == {"type": "message_stop"}
-    assert decoder.usage == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    assert decoder.usage == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cached_tokens": 7}
 
 
 def test_bedrock_exception_frame_fails_the_attempt_with_its_status() -> None:

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.catalog import Offer
 from gateway.credentials import ApiKeyCredentials, AwsCredentials, ServiceAccountCredentials
 from gateway.messages_schema import GATEWAY_FIELDS, MessagesCall
 from gateway.providers import bedrock, common, endpoints
@@ -53,10 +54,14 @@ EVENT_TYPES = frozenset(
 
 def is_claude(target: Target) -> bool:
     """Whether ``target`` serves a Claude model that takes the Anthropic body as is."""
-    if target.offer.family == "anthropic":
+    return is_claude_offer(target.offer)
+
+
+def is_claude_offer(offer: Offer) -> bool:
+    if offer.family == "anthropic":
         return True
-    model = target.offer.model_id
-    return target.provider == "amazon-bedrock" and (model.startswith("anthropic.") or ".anthropic." in model)
+    model = offer.model_id
+    return offer.slug == "amazon-bedrock" and (model.startswith("anthropic.") or ".anthropic." in model)
 
 
 def parse_betas(header: str | None) -> tuple[str, ...]:
@@ -86,7 +91,7 @@ def _vertex_token(target: Target, timeout: float) -> str:
     from gateway.providers import google_oauth
 
     assert isinstance(target.credentials, ServiceAccountCredentials)
-    return google_oauth.access_token(target.credentials, timeout)
+    return google_oauth.access_token(target.credentials, timeout, owner=target.owner)
 
 
 def _bedrock_auth(url: str, content: bytes, headers: dict[str, str], target: Target) -> dict[str, str]:
@@ -194,12 +199,14 @@ def parse_message(target: Target, body: bytes) -> dict[str, Any]:
 
 
 def tokens(usage: Any) -> dict[str, int]:
-    """Anthropic usage as the routing core counts it: every input token (cached or not) is a prompt token."""
-    prompt = sum(
-        common.int_field(usage, key)
-        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    """Anthropic usage as the routing core counts it: every input token is a prompt token, the ones read from
+    and written to the cache named apart (they are priced apart)."""
+    read = common.int_field(usage, "cache_read_input_tokens")
+    written = common.int_field(usage, "cache_creation_input_tokens")
+    prompt = common.int_field(usage, "input_tokens") + read + written
+    return common.usage_dict(
+        prompt, common.int_field(usage, "output_tokens"), cached_tokens=read, cache_write_tokens=written
     )
-    return common.usage_dict(prompt, common.int_field(usage, "output_tokens"))
 
 
 @dataclass
