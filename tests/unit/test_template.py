@@ -202,7 +202,7 @@ def test_every_contract_route_is_declared_exactly_once_on_the_right_function(
     assert {(r.method, r.path): r.function for r in declared} == CONTRACT_ROUTES
 
 
-STREAMED_ROUTES = {("POST", "/v1/chat/completions")}
+STREAMED_ROUTES = {("POST", "/v1/chat/completions"), ("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens")}
 STREAMING_WRAPPER = "/opt/python/lambda-stream"
 
 
@@ -221,7 +221,7 @@ def _function_seconds(template: dict[str, Any], name: str) -> int:
     return int(defaults[timeout["Ref"]]) if isinstance(timeout, dict) else int(timeout)
 
 
-def test_chat_streams_and_every_other_route_is_buffered(template: dict[str, Any]) -> None:
+def test_chat_and_messages_stream_and_every_other_route_is_buffered(template: dict[str, Any]) -> None:
     streamed = {(p["Method"].upper(), p["Path"]) for _, p in _api_events(template) if p.get("ResponseTransferMode")}
 
     assert streamed == STREAMED_ROUTES
@@ -240,7 +240,7 @@ def test_exactly_the_streaming_functions_start_the_streaming_runtime_loop(templa
     }
     streaming = {name for name, p in _api_events(template) if p.get("ResponseTransferMode") == "RESPONSE_STREAM"}
 
-    assert wrapped == streaming == {"ChatFunction"}
+    assert wrapped == streaming == {"ChatFunction", "MessagesFunction"}
     for name, properties in _api_events(template):
         assert (name in wrapped) == (properties.get("ResponseTransferMode") == "RESPONSE_STREAM"), name
     for name in set(_resources(template, "AWS::Serverless::Function")) - wrapped:
