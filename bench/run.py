@@ -132,6 +132,22 @@ def stream_ours(stack: BenchStack, args: argparse.Namespace) -> dict[str, Any]:
         }
         for s in STREAM_SCENARIOS
     ]
+    # The BYOK Claude stream through /v1/messages, interleaved with chat's in the same process.
+    body = {"max_tokens": 256, "system": ANTHROPIC_SYSTEM, "messages": ANTHROPIC_MESSAGES, "stream": True}
+    scenarios += [
+        {
+            "name": s.name,
+            "expect_byok": s.byok,
+            "api": "messages",
+            "function_dir": function_dir(*MESSAGES_ROUTE),
+            "event": api_event(
+                *MESSAGES_ROUTE,
+                api_key=(stack.byok if s.byok else stack.shared).api_key,
+                body={"model": s.model, **body},
+            ),
+        }
+        for s in MESSAGES_SCENARIOS
+    ]
     config = {
         "function_dir": function_dir(*CHAT),
         "scenarios": scenarios,
@@ -171,7 +187,7 @@ def stream_report(ours: dict[str, Any], theirs: dict[str, Any], requests: int) -
             f"{max(aws):.0f}" if aws else "-",
         ]
 
-    for scenario in STREAM_SCENARIOS:
+    for scenario in (*STREAM_SCENARIOS, *MESSAGES_SCENARIOS):
         mine = ours["scenarios"][scenario.name]
         other = theirs["scenarios"][scenario.litellm]
         rows.append(row(f"ours {scenario.name}", mine))
@@ -492,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
         verdicts += cold_verdicts
     if ours:
         sections.append(
-            f"Peak memory (max RSS) after the warm run: chat (+ messages) function process {ours['max_rss_mb']:.0f} MiB, "
+            "Peak memory (max RSS) after the warm run: chat (+ messages) function process "
+            f"{ours['max_rss_mb']:.0f} MiB, "
             f"LiteLLM process {theirs['max_rss_mb']:.0f} MiB (litellm {theirs['version']})"
         )
     sections.append(verdict_table(verdicts))

@@ -1,5 +1,6 @@
 """Streaming figures of one side, in its own process: ours (``python -m bench.stream``, the chat function's
-real ``lambda_handler`` returning a ``StreamedResponse``) or LiteLLM's (``bench.litellm_side stream``).
+real ``lambda_handler`` returning a ``StreamedResponse``, and the messages function's for its scenarios) or
+LiteLLM's (``bench.litellm_side stream``).
 
 Per streamed request, with the simulator pacing its content chunks a little apart so each arrives in its own
 read:
@@ -16,7 +17,6 @@ growth of the process's max RSS), to show whether memory grows with the answer's
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import time
@@ -107,12 +107,21 @@ def run(
     return {"scenarios": figures, "memory": memory, "max_rss_mb": max_rss_mb()}
 
 
+# What marks an SSE item that carries content: a chat chunk's content delta, or an Anthropic content_block_delta.
+CHAT_CONTENT = (b'"content":"', b'"content":""')
+MESSAGES_CONTENT = (b'"type":"content_block_delta"', b"\x00")
+
+
 def our_consumer(function_dir: str) -> Consume:
-    sys.path[:0] = [str(REPO_ROOT / function_dir), str(REPO_ROOT / "layers" / "gateway")]
-    handler = importlib.import_module("app").lambda_handler
+    from bench.warm import load_handler
+
+    handlers = {function_dir: load_handler(function_dir)}  # puts the layer on sys.path, as Lambda does
     from gateway.streaming import StreamedResponse
 
     def consume(scenario: dict[str, Any]) -> Iterator[tuple[float, bool]]:
+        directory = scenario.get("function_dir", function_dir)
+        handler = handlers.get(directory) or handlers.setdefault(directory, load_handler(directory))
+        marker, not_content = MESSAGES_CONTENT if scenario.get("api") == "messages" else CHAT_CONTENT
         result = handler(json.loads(scenario["raw_event"]), None)
         if not isinstance(result, StreamedResponse) or result.status_code != 200:
             raise SystemExit(f"{scenario['name']}: not a streamed 200: {str(result)[:300]}")
@@ -121,7 +130,7 @@ def our_consumer(function_dir: str) -> Consume:
         try:
             for item in result.body:
                 moment = time.perf_counter()
-                yield moment, b'"content":"' in item and b'"content":""' not in item
+                yield moment, marker in item and not_content not in item
         finally:
             result.close()  # what the server does after the last byte: billing and the request record
 

@@ -7,9 +7,10 @@ import json
 from aws_lambda_powertools.event_handler import Response
 
 from gateway import messages
-from gateway.api import authenticate, create_app, handler, json_body, parse_model, request_id
+from gateway.api import authenticate, create_app, handler, json_body, parse_model, request_id, stream_response
 from gateway.messages_schema import CountTokensRequest, MessagesCall, MessagesRequest
 from gateway.providers.claude import parse_betas
+from gateway.streaming import StreamedResponse
 
 app = create_app(error_shape=messages.error_body)
 
@@ -24,7 +25,10 @@ def _call(model: type[MessagesRequest] | type[CountTokensRequest]) -> MessagesCa
 def create_message() -> Response:
     snapshot = authenticate(app, api_key_header="x-api-key")
     result = messages.create(snapshot, _call(MessagesRequest), request_id())
-    return Response(status_code=200, content_type=result.content_type, body=result.body, headers=result.headers)
+    if isinstance(result.body, str):
+        return Response(status_code=200, content_type=result.content_type, body=result.body, headers=result.headers)
+    headers = {"content-type": result.content_type, **result.headers}
+    return stream_response(StreamedResponse(status_code=200, headers=headers, body=result.body))
 
 
 @app.post("/v1/messages/count_tokens")

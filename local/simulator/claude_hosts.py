@@ -27,9 +27,7 @@ BEDROCK_VERSION = "bedrock-2023-05-31"
 INFERENCE_PROFILE_PREFIXES = ("global.", "us.", "eu.", "apac.", "jp.", "au.")
 
 
-def _answer(
-    body: dict[str, Any], provider: str, model: str, stream: bool, pacing: PacingHandle | None = None
-) -> Reply:
+def _answer(body: dict[str, Any], provider: str, model: str, stream: bool, pacing: PacingHandle | None = None) -> Reply:
     """The Messages simulation's answer for `body` (without the host's own fields) on `model`."""
     return anthropic_format.handle_messages({**body, "model": model, "stream": stream}, provider, pacing=pacing)
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from gateway import store
-from tests.conftest import Gateway
+from tests.conftest import Gateway, configure
 from tests.integration.helpers import add_key, byok_credentials, credential_id, get_log
 
 CLAUDE = "anthropic/claude-sonnet-4.5"
@@ -524,21 +524,110 @@ def test_stream_failing_before_the_first_delta_falls_back(client: anthropic.Anth
     assert "Hello from amazon-bedrock" in text
 
 
-def test_a_stream_broken_after_it_started_ends_with_an_error_event(api: Any, gateway: Gateway) -> None:
-    gateway.sim.fail("anthropic", mode="drop_mid_body")
-    response = httpx.post(
+# --- streaming: incremental, the commit rule, keep-alive pings (as for chat) ---------------------------------
+
+READ_TIMEOUT_S = 5.0  # a buffering gateway fails here: the simulator holds each chunk for twice as long
+HOLD_S = 2 * READ_TIMEOUT_S
+STREAMED = [*((CLAUDE, p) for p in CLAUDE_PROVIDERS), ("google/gemini-3-flash", "google-ai-studio")]
+
+
+def raw_stream(api: Any, gateway: Gateway, body: dict[str, Any]) -> Any:
+    return httpx.stream(
+        "POST",
         f"{api.url}/v1/messages",
-        json={"model": CLAUDE, "max_tokens": 64, "messages": HELLO, "stream": True, **only("anthropic")},
+        json={"max_tokens": 64, "messages": HELLO, "stream": True, **body},
         headers={"x-api-key": gateway.api_key},
-        timeout=20,
+        timeout=httpx.Timeout(READ_TIMEOUT_S),
     )
-    events = sse_events(response.text)
-    assert events[0][0] == "message_start"
+
+
+def line_events(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    names = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
+    datas = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
+    return list(zip(names, datas, strict=True))
+
+
+@pytest.mark.parametrize(("model", "provider"), STREAMED)
+def test_each_delta_reaches_the_sdk_while_the_upstream_still_produces_the_next(
+    api: Any, gateway: Gateway, model: str, provider: str
+) -> None:
+    # Given an upstream that sends content chunk N+1 only once the client has read chunk N
+    pacing = gateway.sim.pace(provider, chunks=6, sync=True, hold_timeout=HOLD_S)
+    client = anthropic.Anthropic(base_url=api.url, api_key=gateway.api_key, max_retries=0, timeout=READ_TIMEOUT_S)
+
+    # When the official SDK streams, releasing the next upstream chunk after each text delta
+    with client.messages.stream(model=model, max_tokens=64, messages=HELLO, extra_body=only(provider)) as stream:
+        pieces = []
+        for text in stream.text_stream:
+            pieces.append(text)
+            pacing.release()
+        final = stream.get_final_message()
+        headers = stream.response.headers
+
+    # Then every delta arrived one at a time, and the answer was billed and logged after the last byte
+    assert len(pieces) == 6
+    assert final.usage.output_tokens == 6
+    assert headers["x-gateway-provider"] == provider and headers["x-gateway-byok"] == "false"
+    assert headers.get("content-length") is None
+    record = get_log(api.url, gateway.api_key, headers["x-request-id"])
+    assert (record["status"], record["stream"], record["api"]) == ("success", True, "messages")
+    assert isinstance(record["time_to_first_token_ms"], int)
+    assert record["usage"]["completion_tokens"] == 6 and record["cost"] > 0
+
+
+def test_a_stream_that_breaks_before_its_first_delta_falls_back(api: Any, gateway: Gateway) -> None:
+    credentials = byok_credentials(gateway.sim, "amazon-bedrock")
+    add_key(api.url, gateway.api_key, "amazon-bedrock", credentials)
+    gateway.sim.pace("amazon-bedrock", credential=credential_id(credentials), drop_after=0)
+
+    with raw_stream(api, gateway, {"model": CLAUDE}) as response:
+        events = line_events(list(response.iter_lines()))
+        headers = response.headers
+
+    assert events[-1][0] == "message_stop"
+    assert (headers["x-gateway-provider"], headers["x-gateway-byok"], headers["x-gateway-attempts"]) == (
+        "anthropic",
+        "false",
+        "2",
+    )
+
+
+def test_a_break_after_the_commit_ends_with_one_error_event(api: Any, gateway: Gateway) -> None:
+    # Given a BYOK Bedrock key whose upstream hangs up after two content chunks
+    credentials = byok_credentials(gateway.sim, "amazon-bedrock")
+    add_key(api.url, gateway.api_key, "amazon-bedrock", credentials)
+    gateway.sim.pace("amazon-bedrock", credential=credential_id(credentials), chunks=8, drop_after=2)
+
+    with raw_stream(api, gateway, {"model": CLAUDE, **only("amazon-bedrock")}) as response:
+        events = line_events(list(response.iter_lines()))
+        headers = response.headers
+
+    # Then two text deltas, then one error event in Anthropic's shape, and no message_stop
+    names = [name for name, _ in events]
+    assert names.count("content_block_delta") == 2 and "message_stop" not in names
     name, data = events[-1]
-    assert name == "error" and data["type"] == "error" and data["error"]["type"] == "api_error"
-    assert "message_stop" not in [n for n, _ in events]
-    log = get_log(api.url, gateway.api_key, response.headers["x-request-id"])
-    assert log["api"] == "messages" and log["status"] == "error"
+    assert name == "error" and data["type"] == "error" and set(data["error"]) == {"type", "message"}
+    assert headers["x-gateway-byok"] == "true" and headers["x-gateway-cost"] == "0"
+    record = get_log(api.url, gateway.api_key, headers["x-request-id"])
+    [attempt] = record["attempts"]
+    assert (attempt["outcome"], record["status"], record["api"]) == ("stream_interrupted", "error", "messages")
+
+
+def test_a_silent_committed_upstream_gets_ping_events(
+    api: Any, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, STREAM_KEEPALIVE_MS="50")
+    pacing = gateway.sim.pace("anthropic", chunks=3, sync=True, hold_timeout=HOLD_S)
+
+    with raw_stream(api, gateway, {"model": CLAUDE, **only("anthropic")}) as response:
+        lines = response.iter_lines()
+        next(line for line in lines if line.startswith("event: content_block_delta"))
+        next(lines)  # its data line
+        # While the upstream holds its next chunk, Anthropic's own keep-alive arrives
+        assert next(line for line in lines if line) == "event: ping"
+        pacing.release(2)
+        rest = list(lines)
+    assert "event: message_stop" in rest
 
 
 def test_claude_code_model_ids_are_aliases(client: anthropic.Anthropic, gateway: Gateway) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
 import httpx
 
-from gateway import chat, credits, params, store, transport
+from gateway import chat, credits, messages_stream, params, store, transport
 from gateway.catalog import Offer
 from gateway.errors import BadRequest, BrokenKey, GatewayError
 from gateway.logs import redact
@@ -67,6 +68,9 @@ class MessagesCodec:
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         return claude.tokens(answer.get("usage"))
 
+    def commits(self, event: dict[str, Any]) -> bool:
+        return messages_stream.commits(event)
+
 
 MESSAGES = MessagesCodec()
 
@@ -109,18 +113,9 @@ def error_body(error: GatewayError) -> dict[str, Any]:
 
 @dataclass
 class MessagesResult:
-    body: str
+    body: str | Iterator[bytes]  # JSON text, or SSE bytes produced while they are sent (``close()`` it)
     content_type: str  # application/json or text/event-stream
     headers: dict[str, str]
-
-
-def gateway_headers(served: chat.Served) -> dict[str, str]:
-    return {
-        "x-gateway-provider": served.planned.provider,
-        "x-gateway-byok": "true" if served.is_byok else "false",
-        "x-gateway-attempts": str(served.attempts),
-        "x-gateway-cost": _usd(served.cost),
-    }
 
 
 def _usd(cost: Decimal) -> str:
@@ -129,34 +124,21 @@ def _usd(cost: Decimal) -> str:
 
 
 def create(snapshot: store.AccountSnapshot, call: MessagesCall, request_id: str) -> MessagesResult:
+    """The answer, routed by the chat core; ``x-gateway-*`` headers as for chat, plus ``x-gateway-cost``."""
     served = chat.serve(snapshot, call, request_id, MESSAGES)
-    headers = gateway_headers(served)
-    if call.stream:
-        return MessagesResult(
-            _event_stream(call, served), "text/event-stream", {**headers, "cache-control": "no-cache"}
+    headers = chat.route_headers(served.planned, served.attempts)
+    result = served.result
+    if result.live is not None and served.settle is not None:
+        # A shared stream's cost is known only after its last byte (its log record has it); BYOK costs nothing.
+        if served.is_byok:
+            headers["x-gateway-cost"] = "0"
+        stream = messages_stream.MessagesStream(
+            live=result.live, call=call, provider=served.planned.provider, on_end=served.settle
         )
-    message = dict(served.result.completion or {})
-    message["model"] = call.model
+        return MessagesResult(stream, "text/event-stream", {**headers, "cache-control": "no-cache"})
+    headers["x-gateway-cost"] = _usd(served.cost)
+    message = {**(result.completion or {}), "model": call.model}
     return MessagesResult(json.dumps(message, separators=(",", ":")), "application/json", headers)
-
-
-def sse(event: dict[str, Any]) -> str:
-    """One Anthropic stream event: its type names the SSE event, its JSON is the data."""
-    return f"event: {event.get('type', 'message')}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
-
-
-def _event_stream(call: MessagesCall, served: chat.Served) -> str:
-    parts: list[str] = []
-    for event in served.result.chunks:
-        if event.get("type") == "message_start":
-            message = {**(event.get("message") or {}), "model": call.model}
-            parts.append(sse({**event, "message": message}))
-        else:
-            parts.append(sse(event))
-    if served.result.stream_broken:
-        detail = f"upstream stream from {served.planned.provider} broke: {redact(served.result.record.error or '')}"
-        parts.append(sse({"type": "error", "error": {"type": "api_error", "message": detail}}))
-    return "".join(parts)
 
 
 def count_tokens(snapshot: store.AccountSnapshot, call: MessagesCall) -> dict[str, int]:
