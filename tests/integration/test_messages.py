@@ -635,3 +635,11 @@ def test_claude_code_model_ids_are_aliases(client: anthropic.Anthropic, gateway:
     message = client.messages.create(model="claude-sonnet-4-5-20250929", max_tokens=32, messages=HELLO)
     assert message.model == "claude-sonnet-4-5-20250929"
     assert upstream(gateway, "anthropic")[-1].json["model"] == "claude-sonnet-4-5-20250929"
+
+
+def test_fallback_models_are_refused_not_ignored(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(
+            model=CLAUDE, max_tokens=16, messages=HELLO, extra_body={"models": ["google/gemini-3-flash"]}
+        )
+    assert "models" in caught.value.message
