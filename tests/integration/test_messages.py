@@ -637,9 +637,15 @@ def test_claude_code_model_ids_are_aliases(client: anthropic.Anthropic, gateway:
     assert upstream(gateway, "anthropic")[-1].json["model"] == "claude-sonnet-4-5-20250929"
 
 
-def test_fallback_models_are_refused_not_ignored(client: anthropic.Anthropic) -> None:
-    with pytest.raises(anthropic.BadRequestError) as caught:
-        client.messages.create(
-            model=CLAUDE, max_tokens=16, messages=HELLO, extra_body={"models": ["google/gemini-3-flash"]}
-        )
-    assert "models" in caught.value.message
+def test_fallback_models_are_the_chat_ones(client: anthropic.Anthropic, gateway: Gateway) -> None:
+    # Given every Claude host failing, a fallback model (translated) answers, and the answer says which served
+    for provider in CLAUDE_PROVIDERS:
+        gateway.sim.fail(provider, status=503)
+    raw = client.messages.with_raw_response.create(
+        model=CLAUDE, max_tokens=16, messages=HELLO, extra_body={"models": ["google/gemini-3-flash"]}
+    )
+    message = raw.parse()
+    assert message.model == "google/gemini-3-flash"
+    # (the Vertex fault also fails Gemini on Vertex, so Google AI Studio serves it, at the fifth attempt)
+    assert raw.headers["x-gateway-provider"] == "google-ai-studio"
+    assert raw.headers["x-gateway-attempts"] == "5"

@@ -125,7 +125,6 @@ def _usd(cost: Decimal) -> str:
 
 def create(snapshot: store.AccountSnapshot, call: MessagesCall, request_id: str) -> MessagesResult:
     """The answer, routed by the chat core; ``x-gateway-*`` headers as for chat, plus ``x-gateway-cost``."""
-    _refuse_fallback_models(call)
     served = chat.serve(snapshot, call, request_id, MESSAGES)
     headers = chat.route_headers(served.planned, served.attempts)
     result = served.result
@@ -134,25 +133,17 @@ def create(snapshot: store.AccountSnapshot, call: MessagesCall, request_id: str)
         if served.is_byok:
             headers["x-gateway-cost"] = "0"
         stream = messages_stream.MessagesStream(
-            live=result.live, call=call, provider=served.planned.provider, on_end=served.settle
+            live=result.live, call=call, provider=served.planned.provider, model=served.served_as, on_end=served.settle
         )
         return MessagesResult(stream, "text/event-stream", {**headers, "cache-control": "no-cache"})
     headers["x-gateway-cost"] = _usd(served.cost)
-    message = {**(result.completion or {}), "model": call.model}
+    message = {**(result.completion or {}), "model": served.served_as}
     return MessagesResult(json.dumps(message, separators=(",", ":")), "application/json", headers)
-
-
-def _refuse_fallback_models(call: MessagesCall) -> None:
-    """The routing core plans ``model`` only (chat completions refuse ``models`` too): a 400, never ignored."""
-    for name in ("models", "fallback_models"):
-        if getattr(call, name):
-            raise BadRequest(f"{name} (fallback models) is not supported yet; send one model", param=name)
 
 
 def count_tokens(snapshot: store.AccountSnapshot, call: MessagesCall) -> dict[str, int]:
     """``{"input_tokens"}`` from the first provider of the plan that can count for the model (Anthropic's and
     Vertex's count_tokens, Bedrock's CountTokens), BYOK first. Counting is free upstream: nothing is charged."""
-    _refuse_fallback_models(call)
     deadline = time.monotonic() + get_settings().key_test_timeout_ms / 1000
     failures: list[str] = []
     counters = 0

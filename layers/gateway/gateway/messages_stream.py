@@ -45,11 +45,18 @@ def _generated_chars(event: dict[str, Any]) -> int:
 
 class MessagesStream(SettledStream):
     def __init__(
-        self, *, live: relay.LiveStream, call: MessagesCall, provider: str, on_end: Callable[[Ended], None]
+        self,
+        *,
+        live: relay.LiveStream,
+        call: MessagesCall,
+        provider: str,
+        model: str,
+        on_end: Callable[[Ended], None],
     ) -> None:
         self._live = live
         self._call = call
         self._provider = provider
+        self._model = model  # how the request named the model that served
         self._on_end = on_end
         self._generated = 0
         self._chunks = 0
@@ -75,7 +82,7 @@ class MessagesStream(SettledStream):
 
     def _event(self, event: dict[str, Any]) -> bytes:
         if event.get("type") == "message_start":
-            event = {**event, "message": {**(event.get("message") or {}), "model": self._call.model}}
+            event = {**event, "message": {**(event.get("message") or {}), "model": self._model}}
         self._generated += _generated_chars(event)
         self._chunks += 1
         return sse(event)
