@@ -150,7 +150,7 @@ def test_only_and_ignore_that_leave_nothing_still_say_so_and_not_max_price() -> 
     assert (error.status, error.code) == (400, "no_provider")
 
 
-# --- the plan over model and fallback models (chat._planned_attempts, I/O replaced) ---------------------
+# --- the plan over model and fallback models (chat.planned_attempts, I/O replaced) ---------------------
 
 
 def snapshot(*keys: Any, credits: str = "10") -> AccountSnapshot:
@@ -173,7 +173,7 @@ def injected(monkeypatch: pytest.MonkeyPatch) -> RouteSignals:
 
 
 def planned(snap: AccountSnapshot, req: ChatRequest) -> list[tuple[str, str, str]]:
-    return [(a.model, a.provider, a.credential) for a in chat._planned_attempts(snap, req)]
+    return [(a.model, a.provider, a.credential) for a in chat.planned_attempts(snap, req)]
 
 
 def test_fallback_models_follow_the_whole_plan_of_the_first_byok_first_within_each(
