@@ -222,6 +222,24 @@ def test_the_worker_thread_writes_a_failure_within_a_second_or_two(instances: An
     assert seen == {("anthropic", CLAUDE)}
 
 
+def test_the_worker_makes_no_aws_call_while_a_stream_relays(instances: Any) -> None:
+    a, b = instances
+    a.relay_started()
+    a.observe("acct", planned(), result("error", 503))  # queued, and the worker is woken
+    a.cycle()
+    b.cycle(force=True)
+    assert b.signals(snapshot()).failed_shared == frozenset()  # deferred: nothing written mid-stream
+
+    a.relay_ended()  # the last byte is out
+    deadline = time.monotonic() + 3
+    seen: frozenset[Any] = frozenset()
+    while time.monotonic() < deadline and not seen:
+        b.cycle(force=True)
+        seen = b.signals(snapshot()).failed_shared
+        time.sleep(0.05)
+    assert seen == {("anthropic", CLAUDE)}
+
+
 def test_a_table_outage_never_reaches_the_request(instances: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     a, _ = instances
 

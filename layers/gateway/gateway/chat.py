@@ -336,9 +336,11 @@ def serve(snapshot: store.AccountSnapshot, request: RoutedRequest, request_id: s
     if result.live is not None:
         committed_at = time.monotonic()
         committed_ms = int((committed_at - started) * 1000)
+        health.state().relay_started()
 
         def settle(ended: chat_stream.Ended) -> None:
             """After the last byte: bill what was generated, log the attempt, write the request record."""
+            health.state().relay_ended()
             prompt, completion, cost = _usage_of(ended.usage, planned)
             if winner_hold is not None:
                 credits.settle(winner_hold, cost)

@@ -128,6 +128,7 @@ class RoutingState:
         self._pending_counters: dict[tuple[int, Route], Counters] = {}
         self._next_health = 0.0
         self._next_stats = 0.0
+        self._relaying = 0  # committed streams of this process still relaying: the worker waits for their end
 
     # --- request path: memory only ------------------------------------------------------------------------
 
@@ -193,6 +194,22 @@ class RoutingState:
         """Wake the worker if its shared health is stale (the instance was idle or frozen), at request start."""
         self._wake_if_due(STALE_HEALTH_S)
 
+    def relay_started(self) -> None:
+        """A committed stream starts relaying: no AWS call from the worker until it has ended, so nothing of
+        ours competes with the relay between the upstream's first byte and the client's last."""
+        with self._lock:
+            self._relaying += 1
+
+    def relay_ended(self) -> None:
+        """The stream's last byte is out (or the client left): what the worker deferred runs now."""
+        with self._lock:
+            self._relaying = max(0, self._relaying - 1)
+        self._wake.set()
+
+    def _relay_in_progress(self) -> bool:
+        with self._lock:
+            return self._relaying > 0
+
     def _wake_if_due(self, slack_s: float) -> None:
         self._ensure_worker()
         now = clock()
@@ -232,11 +249,14 @@ class RoutingState:
             if self._stopped.is_set():
                 return
             now = clock()
+            # While a stream relays, nothing: each step re-checks, so at most the call already under way overlaps.
+            if not force and self._relay_in_progress():
+                return
             self._guarded("write failures", self._write_failures, now)
-            if force or now >= self._next_health:
+            if (force or now >= self._next_health) and (force or not self._relay_in_progress()):
                 self._next_health = now + HEALTH_REFRESH_S
                 self._guarded("read health", self._read_failures, now)
-            if force or now >= self._next_stats:
+            if (force or now >= self._next_stats) and (force or not self._relay_in_progress()):
                 self._next_stats = now + STATS_PERIOD_S
                 self._guarded("flush counters", self._flush_counters, now)
                 self._guarded("read counters", self._read_counters, now)
