@@ -47,20 +47,22 @@ def _free_port() -> int:
 
 def _seed(api_key: str) -> str:
     """100 keys and 1,000 records for the dev customer, and an empty account; returns the empty one's key."""
-    from gateway import admin, keys, store
-    from gateway.settings import get_settings
+    from gateway.apis import admin
+    from gateway.apis import byok as keys
+    from gateway.core.settings import get_settings
+    from gateway.data import accounts
     from local.sample_logs import write_sample_logs
 
     os.environ["MAX_KEYS_PER_ACCOUNT"] = str(KEYS)  # the template's default is 50: keys are made from here
     get_settings.cache_clear()
     for index in range(KEYS):
-        snapshot = store.authenticate(api_key)
+        snapshot = accounts.authenticate(api_key)
         assert snapshot is not None
         request = keys.CreateKeyRequest.model_validate(
             {"provider": "openai", "credentials": f"sk-bench-dashboard-{index:04d}", "name": f"key {index}"}
         )
         keys.create_key(snapshot, request)
-    account_id = store.account_id_from_api_key(api_key)
+    account_id = accounts.account_id_from_api_key(api_key)
     assert account_id is not None
     write_sample_logs(account_id, RECORDS)
     _, empty_key = admin.create_account("empty", Decimal("10"))
@@ -123,7 +125,9 @@ def _measure(base: str, api_key: str, runs: int, keys: int) -> dict[str, list[di
         for _ in range(runs):
             for page_name, rows, wanted in pages:
                 context = browser.new_context()
-                context.add_init_script(f"sessionStorage.setItem('byok-gateway.api-key', {json.dumps(api_key)})")
+                context.add_init_script(
+                    f"sessionStorage.setItem('byok-gateway.http.resolver-key', {json.dumps(api_key)})"
+                )
                 page = context.new_page()
                 page.goto(f"{base}/dashboard#{page_name}")
                 done = f"dashboard:{page_name}-complete"

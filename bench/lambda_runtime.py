@@ -1,6 +1,6 @@
 """What the Lambda streaming runtime loop costs: per relayed chunk, and at cold start.
 
-``.venv/bin/python -m bench.lambda_runtime`` streams 10,000 SSE-sized chunks through ``gateway.lambda_runtime``
+``.venv/bin/python -m bench.lambda_runtime`` streams 10,000 SSE-sized chunks through ``gateway.http.lambda_runtime``
 to the tests' fake Runtime API over real HTTP on 127.0.0.1 and reports, per chunk, the time between the body
 yielding it and the loop asking for the next one (the loop's whole work for that chunk: framing and one socket
 write). It then times, in fresh interpreters, importing the loop alone, the chat function's module alone, and
@@ -31,8 +31,8 @@ CHUNK = (
 def relay(chunks: int) -> list[float]:
     """Microseconds the loop spent on each chunk."""
     ensure_layer_importable()
-    from gateway import lambda_runtime
-    from gateway.streaming import StreamedResponse
+    from gateway.http import lambda_runtime
+    from gateway.http.streaming import StreamedResponse
     from tests.fake_runtime_api import FakeRuntimeApi
 
     spent: list[float] = []
@@ -83,9 +83,9 @@ def main() -> None:
     spent = relay(args.chunks)
     print(f"relay, {args.chunks} chunks of {len(CHUNK)} B, loop time per chunk:")
     print(f"  p50 {percentile(spent, 50):.1f} us   p99 {percentile(spent, 99):.1f} us   max {max(spent):.1f} us")
-    loop = import_ms("import gateway.lambda_runtime", args.runs)
+    loop = import_ms("import gateway.http.lambda_runtime", args.runs)
     chat = import_ms("import app", args.runs)
-    both = import_ms("import gateway.lambda_runtime; import app", args.runs)
+    both = import_ms("import gateway.http.lambda_runtime; import app", args.runs)
     print(f"cold imports, median of {args.runs} fresh interpreters:")
     print(f"  loop alone {loop:.1f} ms   chat app alone {chat:.1f} ms   loop + chat app {both:.1f} ms")
     print(f"  the loop's marginal cost in front of the chat handler: {both - chat:+.1f} ms")

@@ -91,16 +91,17 @@ def _powertools_env() -> dict[str, str]:
 
 
 def _add_byok_key(account_id: str, provider: str, secret: str) -> str:
-    from gateway import crypto, store
-    from gateway.credentials import parse_credentials, to_plaintext
-    from gateway.ids import new_key_id
-    from gateway.settings import get_settings
+    from gateway.core.ids import new_key_id
+    from gateway.core.settings import get_settings
+    from gateway.data import accounts
+    from gateway.security import crypto
+    from gateway.security.credentials import parse_credentials, to_plaintext
 
     parsed = parse_credentials(provider, secret)
     key_id = new_key_id()
-    now = store.now_iso()
-    store.put_key(
-        store.StoredKey(
+    now = accounts.now_iso()
+    accounts.put_key(
+        accounts.StoredKey(
             account_id=account_id,
             key_id=key_id,
             provider=provider,
@@ -120,7 +121,7 @@ def _add_byok_key(account_id: str, provider: str, secret: str) -> str:
 
 
 def _seed_platform(token_uri: str) -> None:
-    from gateway import admin
+    from gateway.apis import admin
     from local.seed import PLATFORM_API_KEYS, PLATFORM_AWS, PLATFORM_PROJECT
     from local.simulator import make_service_account
 
@@ -137,7 +138,8 @@ def start_stack() -> BenchStack:
     try:
         os.environ.update({**FAKE_AWS, "AWS_ENDPOINT_URL": aws.info["url"], **sim.info["env"]})
         sys.path[:0] = [p for p in (str(LAYER_DIR),) if p not in sys.path]
-        from gateway import admin, settings
+        from gateway.apis import admin
+        from gateway.core import settings
         from local.provision import provision
 
         stack_env = provision(stage="bench").environment()

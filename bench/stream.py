@@ -116,7 +116,7 @@ def our_consumer(function_dir: str) -> Consume:
     from bench.warm import load_handler
 
     handlers = {function_dir: load_handler(function_dir)}  # puts the layer on sys.path, as Lambda does
-    from gateway.streaming import StreamedResponse
+    from gateway.http.streaming import StreamedResponse
 
     def consume(scenario: dict[str, Any]) -> Iterator[tuple[float, bool]]:
         directory = scenario.get("function_dir", function_dir)

@@ -164,8 +164,9 @@ def _read_credentials(path: Path) -> Any:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     ensure_layer_importable()
-    from gateway import admin, store
-    from gateway.errors import GatewayError
+    from gateway.apis import admin
+    from gateway.core.errors import GatewayError
+    from gateway.data import accounts as store
 
     if args.command == "create-account":
         if args.credits < 0:

@@ -25,7 +25,7 @@ from local.handlers import LambdaContext, load_handler
 from local.template import Route, load_template, parameter_defaults, routes
 
 if TYPE_CHECKING:
-    from gateway.streaming import StreamedResponse
+    from gateway.http.streaming import StreamedResponse
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's hard limit on a request payload
 DEFAULT_STAGE = "dev"
@@ -223,7 +223,7 @@ def _streamed_http_response(result: StreamedResponse) -> HttpResponse:
 def to_http_response(result: Any) -> HttpResponse:
     """The HTTP answer for a proxy result; ``multiValueHeaders`` win over ``headers``, as in AWS. A
     ``StreamedResponse`` passes through unread: its body is the server's to send."""
-    from gateway.streaming import StreamedResponse
+    from gateway.http.streaming import StreamedResponse
 
     if isinstance(result, StreamedResponse):
         return _streamed_http_response(result)

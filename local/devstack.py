@@ -238,7 +238,7 @@ class DevStack:
 
     @staticmethod
     def _create_dev_customer(api_key: str | None) -> str:
-        from gateway import admin
+        from gateway.apis import admin
 
         try:
             _, key = admin.create_account("dev customer", DEV_CREDITS, api_key=api_key)

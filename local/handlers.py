@@ -20,7 +20,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAYER_DIR = REPO_ROOT / "layers" / "gateway"
 
-Handler = Callable[[dict[str, Any], Any], Any]  # a proxy result dict, or a gateway.streaming.StreamedResponse
+Handler = Callable[[dict[str, Any], Any], Any]  # a proxy result dict, or a gateway.http.streaming.StreamedResponse
 
 _lock = threading.Lock()
 _handlers: dict[str, Handler] = {}

@@ -1,6 +1,6 @@
 """Plausible request records spread over the last hours, for the dashboard's screenshots and its load benchmark.
 
-Records are written with ``gateway.logs.save_request``, exactly as the chat function stores them, so the logs
+Records are written with ``gateway.data.request_log.save_request``, exactly as the chat function stores them, so the logs
 API, the stream consumer that sums usage and the page all see them as real traffic: a BYOK or shared attempt
 that served, sometimes after failed attempts (the fallback chains the logs page shows), sometimes an error.
 """
@@ -17,7 +17,7 @@ from local.handlers import ensure_layer_importable
 
 ensure_layer_importable()
 
-from gateway.logs import AttemptRecord, RequestRecord, save_request  # noqa: E402 - after the layer is importable
+from gateway.data.request_log import AttemptRecord, RequestRecord, save_request  # noqa: E402 - after the layer is importable
 
 # model -> (providers in catalog order, USD per prompt token, USD per completion token)
 MODELS = {

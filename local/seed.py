@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from gateway import admin
+from gateway.apis import admin
 from local.simulator import ProviderSimulator, make_service_account
 
 PLATFORM_API_KEYS = {

@@ -35,14 +35,17 @@ def reset_process_state() -> None:
     """Forget every per-process cache the layer keeps (settings, clients, decrypted keys, tokens)."""
     import importlib
 
-    from gateway import aws, crypto, health, keystore, settings, store
+    from gateway.core import aws, settings
+    from gateway.data import accounts
+    from gateway.routing import signals
+    from gateway.security import credential_cache, crypto
 
     settings.get_settings.cache_clear()
-    store.clear_auth_cache()
+    accounts.clear_auth_cache()
     aws.reset()
     crypto.reset()
-    keystore.clear()
-    health.reset()
+    credential_cache.clear()
+    signals.reset()
     try:
         oauth = importlib.import_module("gateway.providers.google_oauth")
     except ImportError:
@@ -57,10 +60,10 @@ def forget_routing_signals() -> None:
     and the routing table is emptied (for fixtures that share one stack between tests)."""
     import boto3
 
-    from gateway import health
-    from gateway.settings import get_settings
+    from gateway.core.settings import get_settings
+    from gateway.routing import signals
 
-    health.reset()
+    signals.reset()
     table = boto3.resource("dynamodb").Table(get_settings().routing_table)
     for item in table.scan(ProjectionExpression="pk, sk")["Items"]:
         table.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
@@ -80,7 +83,7 @@ class CurrentStdout:
 @pytest.fixture
 def stdout_lines(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
     """A reader of everything printed to stdout as parsed JSON: Powertools log lines and EMF blobs alike."""
-    from gateway.observability import logger
+    from gateway.core.observability import logger
 
     monkeypatch.setattr(logger.registered_handler, "stream", CurrentStdout())
 
@@ -92,7 +95,7 @@ def stdout_lines(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyP
 
 def configure(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
     """Change the functions' environment mid-test (settings are parsed once per process, as in Lambda)."""
-    from gateway import settings
+    from gateway.core import settings
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -143,7 +146,7 @@ class Gateway:
         return self.customer.api_key
 
     def create_customer(self, name: str = "other", credits: str = "10") -> Customer:
-        from gateway import admin
+        from gateway.apis import admin
 
         account, api_key = admin.create_account(name, Decimal(credits))
         customer = Customer(account.account_id, api_key)
@@ -180,7 +183,7 @@ def provisioned_gateway(sim: ProviderSimulator, monkeypatch: pytest.MonkeyPatch)
     sim.clear_pacing()
     sim.clear_requests()
     seed_platform(sim)
-    from gateway import admin
+    from gateway.apis import admin
 
     account, api_key = admin.create_account("test customer", Decimal("10"))
     yield Gateway(sim=sim, env=env, customer=Customer(account.account_id, api_key))

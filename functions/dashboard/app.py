@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import NotFound
-from gateway.ids import new_request_id
+from gateway.core.errors import NotFound
+from gateway.core.ids import new_request_id
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 INDEX = "index.html"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway import keys
-from gateway.api import authenticate, create_app, handler
+from gateway.apis import byok as keys
+from gateway.http.resolver import authenticate, create_app, handler
 
 app = create_app()
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from gateway import keys
-from gateway.api import authenticate, create_app, handler, json_body, json_response, parse_model
-from gateway.settings import get_settings
+from gateway.apis import byok as keys
+from gateway.core.settings import get_settings
+from gateway.http.resolver import authenticate, create_app, handler, json_body, json_response, parse_model
 
 app = create_app()
 

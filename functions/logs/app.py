@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway import hourly_usage, logs
-from gateway.api import authenticate, create_app, handler
-from gateway.errors import BadRequest, NotFound
+from gateway.billing import hourly_usage
+from gateway.core.errors import BadRequest, NotFound
+from gateway.data import request_log as logs
+from gateway.http.resolver import authenticate, create_app, handler
 
 app = create_app()
 

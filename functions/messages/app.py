@@ -6,11 +6,11 @@ import json
 
 from aws_lambda_powertools.event_handler import Response
 
-from gateway import messages
-from gateway.api import authenticate, create_app, handler, json_body, parse_model, request_id, stream_response
-from gateway.messages_schema import CountTokensRequest, MessagesCall, MessagesRequest
+from gateway.apis.messages import service as messages
+from gateway.apis.messages.schema import CountTokensRequest, MessagesCall, MessagesRequest
+from gateway.http.resolver import authenticate, create_app, handler, json_body, parse_model, request_id, stream_response
+from gateway.http.streaming import StreamedResponse
 from gateway.providers.claude import parse_betas
-from gateway.streaming import StreamedResponse
 
 app = create_app(error_shape=messages.error_body)
 

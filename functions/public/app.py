@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.api import authenticate, create_app, handler
-from gateway.catalog import Model, get_catalog
-from gateway.errors import NotFound
+from gateway.core.catalog import Model, get_catalog
+from gateway.core.errors import NotFound
+from gateway.http.resolver import authenticate, create_app, handler
 
 app = create_app()
 

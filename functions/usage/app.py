@@ -10,8 +10,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from gateway import hourly_usage
-from gateway.observability import logger
+from gateway.billing import hourly_usage
+from gateway.core.observability import logger
 
 _deserializer = TypeDeserializer()
 

@@ -90,7 +90,7 @@ def save_log(
     completion_tokens: int = 30,
 ) -> str:
     """Store one request record the way the chat function does, with the given attempt chain."""
-    from gateway.logs import AttemptRecord, RequestRecord, save_request
+    from gateway.data.request_log import AttemptRecord, RequestRecord, save_request
 
     moment = moment or datetime.now(UTC)
     served = next((a for a in attempts if a["outcome"] == "success"), None)

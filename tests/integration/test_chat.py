@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from gateway import store
+from gateway.data import accounts as store
 from tests.conftest import Gateway, configure
 from tests.integration.helpers import BYOK_API_KEYS, ROUTES, add_key, byok_credentials, credential_id, get_log
 
@@ -290,9 +290,9 @@ def test_byok_request_never_reads_platform_credentials(
     openai_client: openai.OpenAI, api: Any, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_key(api.url, gateway.api_key, "openai", byok_credentials(gateway.sim, "openai"))
-    from gateway import keystore
+    from gateway.security import credential_cache
 
-    keystore.clear()
+    credential_cache.clear()
     reads: list[int] = []
     real = store.platform_keys
     monkeypatch.setattr(store, "platform_keys", lambda: reads.append(1) or real())

@@ -19,7 +19,7 @@ from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from gateway.catalog import get_catalog
+from gateway.core.catalog import get_catalog
 from local.simulator import ProviderSimulator
 from local.simulator.wire import RecordedRequest
 from tests.conftest import Gateway, mocked_aws, provisioned_gateway

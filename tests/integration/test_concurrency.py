@@ -17,9 +17,10 @@ import boto3
 import httpx
 import pytest
 
-from gateway import credits, store
-from gateway.catalog import get_catalog
-from gateway.schemas import ChatRequest
+from gateway.apis.chat.schema import ChatRequest
+from gateway.billing import credits
+from gateway.core.catalog import get_catalog
+from gateway.data import accounts
 from tests.conftest import Gateway
 
 N = 20
@@ -39,7 +40,7 @@ def api(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def balance(account_id: str) -> Decimal:
-    snapshot = store.load_account(account_id)
+    snapshot = accounts.load_account(account_id)
     assert snapshot is not None
     return snapshot.account.credits
 

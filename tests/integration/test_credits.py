@@ -15,9 +15,10 @@ import boto3
 import httpx
 import pytest
 
-from gateway import credits, store
-from gateway.catalog import get_catalog
-from gateway.schemas import ChatRequest
+from gateway.apis.chat.schema import ChatRequest
+from gateway.billing import credits
+from gateway.core.catalog import get_catalog
+from gateway.data import accounts
 from tests.conftest import Gateway, configure
 from tests.integration.helpers import add_key, byok_credentials
 
@@ -33,13 +34,13 @@ def request(content: Any = "hi", **fields: Any) -> ChatRequest:
 
 
 def nanos(account_id: str) -> int:
-    item = store.profile_item(account_id)
+    item = accounts.profile_item(account_id)
     assert item is not None
     return int(item["credits_nanos"])
 
 
 def holds(account_id: str) -> dict[str, Any]:
-    item = store.profile_item(account_id)
+    item = accounts.profile_item(account_id)
     assert item is not None
     return dict(item.get("holds", {}))
 
@@ -133,7 +134,7 @@ def test_a_stranded_hold_is_released_by_the_next_reservation_after_it_expires(
     monkeypatch.setattr(time, "time", lambda: later)
 
     # Then the account shows the money as available, and the next reservation releases the hold and succeeds
-    snapshot = store.load_account(account)
+    snapshot = accounts.load_account(account)
     assert snapshot is not None and snapshot.account.credits == Decimal(1)
     assert credits.reserve(account, Decimal("0.5")) is not None
     assert nanos(account) == 500_000_000
@@ -145,7 +146,7 @@ def test_settling_after_the_hold_was_swept_still_charges_once(gateway: Gateway) 
     before = nanos(account)
     hold = credits.reserve(account, Decimal("1"))
     assert hold is not None
-    assert store.close_hold(account, hold.hold_id, hold.nanos)  # what the sweep does to an expired hold
+    assert accounts.close_hold(account, hold.hold_id, hold.nanos)  # what the sweep does to an expired hold
 
     credits.settle(hold, Decimal("0.25"))
 
@@ -163,7 +164,7 @@ def test_a_profile_written_before_holds_existed_gets_a_hold_map(gateway: Gateway
 
 
 def gateway_deadline_s() -> float:
-    from gateway.settings import get_settings
+    from gateway.core.settings import get_settings
 
     return get_settings().request_deadline_ms / 1000
 

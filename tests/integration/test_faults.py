@@ -23,7 +23,9 @@ import openai
 import pytest
 from moto import mock_aws
 
-from gateway import admin, settings, store
+from gateway.apis import admin
+from gateway.core import settings
+from gateway.data import accounts
 from gateway.providers import google_oauth
 from local.seed import PLATFORM_API_KEYS, PLATFORM_AWS, PLATFORM_PROJECT
 from local.simulator import ProviderSimulator
@@ -146,7 +148,7 @@ def customer_credentials(sim: ProviderSimulator, provider: str) -> Any:
 
 
 def balance(account_id: str) -> Decimal:
-    snapshot = store.load_account(account_id)
+    snapshot = accounts.load_account(account_id)
     assert snapshot is not None
     return snapshot.account.credits
 

@@ -17,7 +17,9 @@ import openai
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from gateway import keystore, logs, store
+from gateway.data import accounts as store
+from gateway.data import request_log as logs
+from gateway.security import credential_cache
 from local.seed import PLATFORM_API_KEYS
 from tests.conftest import Gateway
 from tests.integration import test_faults as matrix
@@ -112,7 +114,7 @@ def test_nothing_decrypts_gives_502_never_500_and_no_secret(
     # The KMS key itself is unusable (disabled, pending deletion, policy broken): every cold decrypt fails.
     credentials = customer_credentials(gateway.sim, "openai")
     key = add_key(api.url, gateway.api_key, "openai", credentials)
-    keystore.clear()  # a cold process: platform keys are not in the decrypt cache either
+    credential_cache.clear()  # a cold process: platform keys are not in the decrypt cache either
     deny_kms_decrypt(monkeypatch, lambda _: True)
 
     response = httpx.post(

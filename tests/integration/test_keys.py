@@ -15,7 +15,7 @@ import boto3
 import httpx
 import pytest
 
-from gateway.catalog import PROVIDERS, get_catalog
+from gateway.core.catalog import PROVIDERS, get_catalog
 from local.simulator import make_service_account
 
 OPENAI_KEY = "sk-proj-Live0123456789abcdefghijKLMN"

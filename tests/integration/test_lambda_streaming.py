@@ -1,7 +1,7 @@
 """The real chat handler behind the streaming runtime loop, as the deployed chat function runs it.
 
 Events from events/ (API Gateway REST proxy events) go through the fake Lambda Runtime API into
-gateway.lambda_runtime, which calls the chat function's handler against moto and the provider simulator; what
+gateway.http.lambda_runtime, which calls the chat function's handler against moto and the provider simulator; what
 reaches the Runtime API is read the way API Gateway's streaming integration reads it (prelude, 8 NULs, body).
 For every provider, the simulator releases content chunk N+1 only once chunk N has reached the fake Runtime API,
 so a loop or pipeline that buffers fails by a bounded read timeout, never by a race.
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from gateway import lambda_runtime, streaming
+from gateway.http import lambda_runtime, streaming
 from local.handlers import LambdaContext, load_handler
 from tests.conftest import Gateway
 from tests.fake_runtime_api import DELIMITER, FakeRuntimeApi, Invocation

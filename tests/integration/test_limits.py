@@ -146,7 +146,7 @@ def test_max_attempts_cuts_the_plan_of_a_request_with_many_dead_keys(
 
 
 def test_max_attempts_defaults_to_ten(gateway: Gateway) -> None:
-    from gateway.settings import get_settings
+    from gateway.core.settings import get_settings
 
     assert get_settings().max_attempts == 10
     assert get_settings().max_keys_per_account == 50
@@ -158,7 +158,7 @@ def test_max_attempts_defaults_to_ten(gateway: Gateway) -> None:
 def test_a_create_botocore_retries_after_its_write_went_through_is_one_key_and_one_201(
     client: httpx.Client, gateway: Gateway
 ) -> None:
-    from gateway import aws
+    from gateway.core import aws
 
     # Given DynamoDB applies the key's write but its answer is lost, so botocore sends the same call again
     retried: list[str] = []
@@ -184,7 +184,7 @@ def test_a_create_botocore_retries_after_its_write_went_through_is_one_key_and_o
     assert response.status_code == 201, response.text
     assert [k["id"] for k in client.get("/v1/byok/keys").json()["data"]] == [response.json()["id"]]
     assert client.get("/v1/account").json()["keys"]["count"] == 1
-    from gateway import store
+    from gateway.data import accounts
 
-    profile = store.profile_item(gateway.customer.account_id)
+    profile = accounts.profile_item(gateway.customer.account_id)
     assert profile is not None and int(profile["key_count"]) == 1

@@ -1,6 +1,6 @@
 """GET /v1/logs and GET /v1/logs/{request_id} through API Gateway's proxy events, over moto's logs table.
 
-Records are written with ``gateway.logs.save_request``, the routing loop's own write path, then read back as a
+Records are written with ``gateway.data.request_log.save_request``, the routing loop's own write path, then read back as a
 customer would: newest first, paginated with opaque cursors, filtered, and never another customer's.
 """
 
@@ -17,9 +17,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from gateway import aws, logs
-from gateway.logs import AttemptRecord, RequestRecord
-from gateway.settings import get_settings
+from gateway.core import aws
+from gateway.core.settings import get_settings
+from gateway.data import request_log as logs
+from gateway.data.request_log import AttemptRecord, RequestRecord
 from local.apigw import HttpRequest, Router
 from tests.conftest import Customer, Gateway
 

@@ -15,7 +15,7 @@ import anthropic
 import httpx
 import pytest
 
-from gateway import store
+from gateway.data import accounts
 from tests.conftest import Gateway, configure
 from tests.integration.helpers import add_key, byok_credentials, credential_id, get_log
 
@@ -49,7 +49,7 @@ def upstream(gateway: Gateway, provider: str) -> list[Any]:
 
 
 def balance(account_id: str) -> Decimal:
-    snapshot = store.load_account(account_id)
+    snapshot = accounts.load_account(account_id)
     assert snapshot is not None
     return snapshot.account.credits
 
@@ -359,7 +359,7 @@ def test_byok_claude_keys_of_every_kind_serve_at_no_cost(
 
 
 def test_zero_credits_and_no_key_is_a_billing_error(client: anthropic.Anthropic, gateway: Gateway) -> None:
-    store.add_credits(gateway.customer.account_id, -balance(gateway.customer.account_id))
+    accounts.add_credits(gateway.customer.account_id, -balance(gateway.customer.account_id))
     with pytest.raises(anthropic.PaymentRequiredError) as caught:
         client.messages.create(model=CLAUDE, max_tokens=16, messages=HELLO)
     assert caught.value.body["error"]["type"] == "billing_error"  # type: ignore[index]

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway import health
+from gateway.routing import signals as health
 from tests.conftest import Gateway, configure
 from tests.integration.helpers import add_key, byok_credentials, get_log
 

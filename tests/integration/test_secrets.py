@@ -21,7 +21,7 @@ import httpx
 import pytest
 from boto3.dynamodb.types import Binary
 
-from gateway.observability import logger
+from gateway.core.observability import logger
 from local.apigw import Router
 from local.simulator import make_service_account
 from local.simulator.dispatch import ECHOED_HEADERS as ECHOED
@@ -340,14 +340,15 @@ def test_a_secret_quoted_back_by_the_upstream_is_scrubbed_everywhere(
 def test_the_operators_key_quoted_in_a_shared_400_never_reaches_the_customer(
     gateway: Gateway, capfd: Any, caplog: Any, monkeypatch: Any
 ) -> None:
-    from gateway import admin, keystore
+    from gateway.apis import admin
+    from gateway.security import credential_cache
 
     monkeypatch.setattr(logger.registered_handler, "stream", CurrentStdout())
     caplog.set_level(logging.DEBUG)
     operator_key = plain(16)
     gateway.sim.accept_api_key("deepseek", operator_key)
     admin.set_platform_key("deepseek", operator_key)
-    keystore.clear()
+    credential_cache.clear()
     gateway.sim.fail("deepseek", status=400, message=f"Bad request for key {operator_key}", credential=operator_key)
     http = httpx.Client(
         transport=in_process(Router.from_template(stage="test")),

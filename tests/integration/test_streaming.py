@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from gateway import store
+from gateway.data import accounts
 from tests.conftest import Gateway, configure
 from tests.integration.helpers import ROUTES, add_key, byok_credentials, credential_id, get_log
 
@@ -27,7 +27,7 @@ HOLD_S = 2 * READ_TIMEOUT_S
 
 
 def balance(account_id: str) -> Decimal:
-    snapshot = store.load_account(account_id)
+    snapshot = accounts.load_account(account_id)
     assert snapshot is not None
     return snapshot.account.credits
 

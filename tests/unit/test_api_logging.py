@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.api import authenticate, create_app, handler
-from gateway.observability import logger
+from gateway.core.observability import logger
+from gateway.http.resolver import authenticate, create_app, handler
 from tests.conftest import CurrentStdout, Gateway
 
 
@@ -60,7 +60,7 @@ def test_log_keys_do_not_leak_from_one_invocation_to_the_next(
 def test_a_secret_pasted_as_a_field_name_is_not_repeated_in_the_error() -> None:
     from pydantic import BaseModel, ConfigDict, ValidationError
 
-    from gateway.api import validation_message
+    from gateway.http.resolver import validation_message
 
     class Body(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -1,4 +1,4 @@
-"""gateway.api: a request in flight keeps its own event while another request is resolved on another thread.
+"""gateway.http.resolver: a request in flight keeps its own event while another request is resolved on another thread.
 
 Powertools stores the current event on a class shared by every resolver; the dev server and the tests run
 handlers on concurrent threads (the dashboard fetches logs and usage at once), so without a per-thread event
@@ -11,7 +11,7 @@ import json
 import threading
 from typing import Any
 
-from gateway.api import create_app
+from gateway.http.resolver import create_app
 from local.apigw import HttpRequest, RouteMatch, build_event
 from local.handlers import LambdaContext
 from local.template import Route

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from gateway import settings
-from gateway.credentials import (
+from gateway.core import settings
+from gateway.core.errors import Unprocessable
+from gateway.security.credentials import (
     ApiKeyCredentials,
     AwsCredentials,
     ServiceAccountCredentials,
@@ -17,7 +18,6 @@ from gateway.credentials import (
     parse_credentials,
     to_plaintext,
 )
-from gateway.errors import Unprocessable
 from local.simulator import make_service_account
 
 TOKEN_URI = "https://oauth2.test.invalid/token"

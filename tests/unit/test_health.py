@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from gateway import health, store
-from gateway.logs import AttemptRecord
-from gateway.plan import PlannedAttempt
-from gateway.routing import AttemptResult
+from gateway.data import accounts
+from gateway.data.request_log import AttemptRecord
+from gateway.routing import signals as health
+from gateway.routing.attempt import AttemptResult
+from gateway.routing.plan import PlannedAttempt
 from tests.conftest import Gateway
 from tests.unit.test_plan import CLAUDE, key, model
 
@@ -97,8 +98,8 @@ def test_retry_after_in_seconds_milliseconds_or_an_http_date(clock: list[float])
 def snapshot(account_id: str = "acct_0000000000000001", cooldowns: dict[str, int] | None = None) -> Any:
     from decimal import Decimal
 
-    account = store.Account(account_id=account_id, name="t", credits=Decimal(1), created_at="2026-01-01T00:00:00Z")
-    return store.AccountSnapshot(account=account, key_cooldowns=cooldowns or {})
+    account = accounts.Account(account_id=account_id, name="t", credits=Decimal(1), created_at="2026-01-01T00:00:00Z")
+    return accounts.AccountSnapshot(account=account, key_cooldowns=cooldowns or {})
 
 
 @pytest.fixture
@@ -187,7 +188,7 @@ def test_a_key_cooldown_reaches_every_instance_through_the_account_query(instanc
     a.observe(account_id, planned(credential="byok", key_id="key_a"), result("error", 429, retry_after_s=120))
     a.cycle(force=True)
 
-    loaded = store.load_account(account_id)
+    loaded = accounts.load_account(account_id)
     assert loaded is not None
     assert set(loaded.key_cooldowns) == {"key_a"}
     assert loaded.keys == []  # a cooldown is not a key
@@ -259,20 +260,20 @@ def test_a_table_outage_never_reaches_the_request(instances: Any, monkeypatch: p
 
 
 def test_items_past_their_expiry_are_ignored_though_ttl_has_not_deleted_them(instances: Any) -> None:
-    from gateway import routing_table
+    from gateway.data import routing_signals
 
     now = time.time()
-    routing_table.record_failure(("anthropic", CLAUDE), int(now * 1000) - 120_000, int(now) - 1)
-    routing_table.record_failure(("amazon-bedrock", CLAUDE), int(now * 1000), int(now) + 60)
+    routing_signals.record_failure(("anthropic", CLAUDE), int(now * 1000) - 120_000, int(now) - 1)
+    routing_signals.record_failure(("amazon-bedrock", CLAUDE), int(now * 1000), int(now) + 60)
 
-    assert set(routing_table.failures(now)) == {("amazon-bedrock", CLAUDE)}
+    assert set(routing_signals.failures(now)) == {("amazon-bedrock", CLAUDE)}
 
 
 def test_a_later_failure_is_never_overwritten_by_an_earlier_one(instances: Any) -> None:
-    from gateway import routing_table
+    from gateway.data import routing_signals
 
     now = time.time()
-    routing_table.record_failure(("anthropic", CLAUDE), 2_000, int(now) + 60)
-    routing_table.record_failure(("anthropic", CLAUDE), 1_000, int(now) + 60)  # a slower instance, late
+    routing_signals.record_failure(("anthropic", CLAUDE), 2_000, int(now) + 60)
+    routing_signals.record_failure(("anthropic", CLAUDE), 1_000, int(now) + 60)  # a slower instance, late
 
-    assert routing_table.failures(now) == {("anthropic", CLAUDE): 2_000}
+    assert routing_signals.failures(now) == {("anthropic", CLAUDE): 2_000}

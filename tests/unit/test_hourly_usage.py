@@ -1,4 +1,4 @@
-"""gateway.hourly_usage and UsageFunction: which stream records count, into which hour, what a failure resends.
+"""gateway.billing.hourly_usage and UsageFunction: which stream records count, into which hour, what a failure resends.
 
 Given moto with the template's tables, the handler gets DynamoDB stream events shaped as Lambda delivers them.
 """
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from gateway import hourly_usage
+from gateway.billing import hourly_usage
 from local.handlers import LambdaContext, load_handler
 from tests.conftest import Gateway
 

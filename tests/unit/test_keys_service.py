@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gateway import crypto, keys, routing, store
-from gateway.credentials import ApiKeyCredentials, from_plaintext
-from gateway.errors import NotFound, Unprocessable
+from gateway.apis import byok
+from gateway.core.errors import NotFound, Unprocessable
+from gateway.data import accounts
+from gateway.routing import attempt as routing
+from gateway.security import crypto
+from gateway.security.credentials import ApiKeyCredentials, from_plaintext
 from local.simulator import make_service_account
 
 API_KEY = "sk-unit-0123456789abcdefghijWXYZ"
@@ -65,25 +68,25 @@ def account_id(gateway: Any) -> str:
     return str(gateway.customer.account_id)
 
 
-def snapshot(account_id: str) -> store.AccountSnapshot:
-    loaded = store.load_account(account_id)
+def snapshot(account_id: str) -> accounts.AccountSnapshot:
+    loaded = accounts.load_account(account_id)
     assert loaded is not None
     return loaded
 
 
-def create(account_id: str, **body: Any) -> store.StoredKey:
-    return keys.create_key(snapshot(account_id), keys.CreateKeyRequest.model_validate(body))
+def create(account_id: str, **body: Any) -> accounts.StoredKey:
+    return byok.create_key(snapshot(account_id), byok.CreateKeyRequest.model_validate(body))
 
 
-def patch(account_id: str, key_id: str, **body: Any) -> store.StoredKey:
-    return keys.update_key(snapshot(account_id), key_id, keys.UpdateKeyRequest.model_validate(body))
+def patch(account_id: str, key_id: str, **body: Any) -> accounts.StoredKey:
+    return byok.update_key(snapshot(account_id), key_id, byok.UpdateKeyRequest.model_validate(body))
 
 
 # --- request models ----------------------------------------------------------------------------------------
 
 
 def test_create_request_hides_the_credentials_in_its_repr() -> None:
-    request = keys.CreateKeyRequest.model_validate({"provider": "openai", "credentials": API_KEY})
+    request = byok.CreateKeyRequest.model_validate({"provider": "openai", "credentials": API_KEY})
 
     assert API_KEY not in repr(request)
     assert API_KEY not in str(request.model_dump())
@@ -104,7 +107,7 @@ def test_create_request_hides_the_credentials_in_its_repr() -> None:
 )
 def test_create_request_is_strict(body: dict[str, Any], field_name: str) -> None:
     with pytest.raises(ValidationError) as info:
-        keys.CreateKeyRequest.model_validate(body)
+        byok.CreateKeyRequest.model_validate(body)
 
     assert [e["loc"][0] for e in info.value.errors()] == [field_name]
 
@@ -113,7 +116,7 @@ def test_name_of_exactly_100_printable_characters_is_accepted() -> None:
     name = "Prod key — ünïcode ok " + "x" * 78
     assert len(name) == 100
 
-    request = keys.CreateKeyRequest.model_validate({"provider": "openai", "credentials": API_KEY, "name": name})
+    request = byok.CreateKeyRequest.model_validate({"provider": "openai", "credentials": API_KEY, "name": name})
 
     assert request.name == name
 
@@ -195,7 +198,7 @@ def test_rotation_re_encrypts_bumps_the_revision_and_clears_the_last_test(
     account_id: str, upstream: FakeConnectionTest
 ) -> None:
     key = create(account_id, provider="openai", credentials=API_KEY)
-    keys.test_key(snapshot(account_id), key.key_id)
+    byok.test_key(snapshot(account_id), key.key_id)
     tested = snapshot(account_id).key(key.key_id)
     assert tested is not None
     assert tested.last_test is not None
@@ -239,12 +242,12 @@ def test_region_change_is_validated_for_the_keys_provider(account_id: str) -> No
 def test_a_key_deleted_meanwhile_is_not_found(account_id: str) -> None:
     key = create(account_id, provider="openai", credentials=API_KEY)
     stale = snapshot(account_id)
-    keys.delete_key(snapshot(account_id), key.key_id)
+    byok.delete_key(snapshot(account_id), key.key_id)
 
     with pytest.raises(NotFound):
-        keys.update_key(stale, key.key_id, keys.UpdateKeyRequest.model_validate({"enabled": False}))
+        byok.update_key(stale, key.key_id, byok.UpdateKeyRequest.model_validate({"enabled": False}))
     with pytest.raises(NotFound):
-        keys.delete_key(stale, key.key_id)
+        byok.delete_key(stale, key.key_id)
 
 
 # --- test --------------------------------------------------------------------------------------------------
@@ -257,7 +260,7 @@ def test_a_result_for_credentials_rotated_meanwhile_is_not_recorded(
     stale = snapshot(account_id)
     patch(account_id, key.key_id, credentials="sk-unit-rotated-000000000000ABCD")
 
-    result = keys.test_key(stale, key.key_id)
+    result = byok.test_key(stale, key.key_id)
 
     assert result["ok"] is True
     current = snapshot(account_id).key(key.key_id)
@@ -270,25 +273,25 @@ def test_undecryptable_key_is_reported_broken_without_calling_upstream(
 ) -> None:
     key = create(account_id, provider="openai", credentials=API_KEY)
     other = create(account_id, provider="anthropic", credentials=API_KEY)
-    store.update_key(account_id, key.key_id, {"ciphertext": other.ciphertext})
+    accounts.update_key(account_id, key.key_id, {"ciphertext": other.ciphertext})
 
-    result = keys.test_key(snapshot(account_id), key.key_id)
+    result = byok.test_key(snapshot(account_id), key.key_id)
 
     assert result["ok"] is False
-    assert result["error"] == {"status_code": None, "message": keys.BROKEN_KEY_MESSAGE}
+    assert result["error"] == {"status_code": None, "message": byok.BROKEN_KEY_MESSAGE}
     assert upstream.calls == []
 
 
 def test_unknown_key_is_not_found(account_id: str, upstream: FakeConnectionTest) -> None:
     with pytest.raises(NotFound):
-        keys.test_key(snapshot(account_id), "key_doesnotexist")
+        byok.test_key(snapshot(account_id), "key_doesnotexist")
 
 
 # --- providers ---------------------------------------------------------------------------------------------
 
 
 def test_provider_schemas_accept_what_the_validator_accepts(gateway: Any) -> None:
-    described = {p["slug"]: p for p in keys.describe_providers()}
+    described = {p["slug"]: p for p in byok.describe_providers()}
     aws = described["amazon-bedrock"]["formats"][1]["schema"]["properties"]
     vertex = described["google-vertex"]["formats"][0]["schema"]["properties"]
 

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from gateway import keystore, store
+from gateway.data import accounts as store
+from gateway.security import credential_cache as keystore
 
 
 @pytest.fixture(autouse=True)

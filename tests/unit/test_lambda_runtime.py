@@ -1,4 +1,4 @@
-"""gateway.lambda_runtime against a fake Lambda Runtime API speaking the documented protocol over real HTTP.
+"""gateway.http.lambda_runtime against a fake Lambda Runtime API speaking the documented protocol over real HTTP.
 
 The loop runs in a thread of the test process (so a handler can synchronise with the test through events), or,
 where the process itself matters, as the real process the ``lambda-stream`` exec wrapper starts.
@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from gateway import lambda_runtime, streaming
-from gateway.streaming import StreamedResponse, lambda_entry, proxy_result
+from gateway.http import lambda_runtime, streaming
+from gateway.http.streaming import StreamedResponse, lambda_entry, proxy_result
 from tests.fake_runtime_api import DELIMITER, FakeRuntimeApi
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -392,7 +392,7 @@ def start_process(
 STREAMING_FUNCTION = """
 import sys
 
-from gateway.streaming import StreamedResponse, lambda_entry
+from gateway.http.streaming import StreamedResponse, lambda_entry
 
 
 def body():

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from gateway import logs
-from gateway.errors import BadRequest
-from gateway.logs import AttemptRecord, RequestRecord, redact
+from gateway.core.errors import BadRequest
+from gateway.data import request_log as logs
+from gateway.data.request_log import AttemptRecord, RequestRecord, redact
 
 REQUEST_ID = "req_019a2b3c4d5e0123456789abcdef"
 ACCOUNT_ID = "acct_00000000000000aa"

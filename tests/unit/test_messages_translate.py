@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gateway.errors import BadRequest
-from gateway.messages import error_body
-from gateway.messages_schema import MessagesCall, MessagesRequest
-from gateway.messages_translate import EventEncoder, to_chat, to_message
-from gateway.schemas import AssistantMessage, SystemMessage, ToolMessage, UserMessage
+from gateway.apis.chat.schema import AssistantMessage, SystemMessage, ToolMessage, UserMessage
+from gateway.apis.messages.schema import MessagesCall, MessagesRequest
+from gateway.apis.messages.service import error_body
+from gateway.apis.messages.translate import EventEncoder, to_chat, to_message
+from gateway.core.errors import BadRequest
 
 MODEL = "openai/gpt-5-mini"
 PNG = "iVBORw0KGgo="
@@ -210,7 +210,7 @@ def test_the_request_schema_refuses_what_anthropic_refuses(body: dict[str, Any])
 
 
 def test_errors_take_anthropic_types_by_status() -> None:
-    from gateway.errors import GatewayError, NotFound, PaymentRequired, Unauthorized
+    from gateway.core.errors import GatewayError, NotFound, PaymentRequired, Unauthorized
 
     assert error_body(Unauthorized("nope")) == {
         "type": "error",

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway import params
-from gateway.catalog import get_catalog
-from gateway.errors import BadRequest
+from gateway.apis.chat.schema import ChatRequest
+from gateway.core.catalog import get_catalog
+from gateway.core.errors import BadRequest
 from gateway.providers import adapter_for
 from gateway.providers.emulation import UnwrappingDecoder
-from gateway.schemas import ChatRequest
+from gateway.routing import capabilities
 from tests.unit.providers.helpers import api_key_target, bedrock_key_target, body_of, chat
 
 ROOT = Path(__file__).parents[2]
@@ -42,23 +42,23 @@ def build(provider: str, model_id: str, family: Any, request: ChatRequest) -> di
 
 
 def test_every_parameter_has_an_answer_for_every_dialect() -> None:
-    for name, rules in params.TABLE.items():
-        assert set(rules) == set(params.DIALECTS), name
+    for name, rules in capabilities.TABLE.items():
+        assert set(rules) == set(capabilities.DIALECTS), name
         for rule in rules.values():
             assert rule.support != "unsupported" or rule.how, f"{name}: an unsupported rule says why"
     # hints are exactly the contract's, and never unsupported anywhere
-    for name in params.HINTS:
-        assert {rule.support for rule in params.TABLE[name].values()} <= {"forwarded", "translated", "hint"}
+    for name in capabilities.HINTS:
+        assert {rule.support for rule in capabilities.TABLE[name].values()} <= {"forwarded", "translated", "hint"}
 
 
 def test_every_request_field_is_in_the_table_or_is_structural() -> None:
     structural = {"model", "messages", "stream", "stream_options", "provider", "models", "fallback_models"}
-    covered = {field for row in params.TABLE for field in params.ROW_FIELDS.get(row, (row,))}
+    covered = {field for row in capabilities.TABLE for field in capabilities.ROW_FIELDS.get(row, (row,))}
     assert set(ChatRequest.model_fields) - structural == covered
 
 
 def test_readme_and_openapi_carry_the_table_as_rendered() -> None:
-    table = params.table_markdown()
+    table = capabilities.table_markdown()
     assert table in (ROOT / "README.md").read_text()
     spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
     assert table in spec["paths"]["/v1/chat/completions"]["post"]["description"]
@@ -68,29 +68,29 @@ def test_defaults_are_not_given_parameters() -> None:
     request = chat(
         n=1, modalities=["text"], logprobs=False, parallel_tool_calls=False, response_format={"type": "text"}
     )
-    assert params.given(request) == []
+    assert capabilities.given(request) == []
 
 
 def test_hints_are_dropped_where_there_is_no_field_and_kept_where_there_is() -> None:
     request = chat(user="u", metadata={"a": "b"}, prompt_cache_key="k")
     assert GEMINI is not None and CLAUDE is not None
-    gemini = params.assess(request, GEMINI.providers[0])
+    gemini = capabilities.assess(request, GEMINI.providers[0])
     assert gemini.ok and set(gemini.ignored) == {"user", "metadata", "prompt_cache_key"}
-    claude = params.assess(request, CLAUDE.providers[0])
+    claude = capabilities.assess(request, CLAUDE.providers[0])
     assert claude.ok and set(claude.ignored) == {"metadata", "prompt_cache_key"}  # user -> metadata.user_id
 
 
 def test_honouring_removes_providers_that_cannot_and_keeps_order() -> None:
     assert DEEPSEEK is not None
     offers = list(reversed(DEEPSEEK.providers))  # vertex first
-    kept = params.honouring(chat(reasoning_effort="high"), offers)
+    kept = capabilities.honouring(chat(reasoning_effort="high"), offers)
     assert [o.slug for o in kept] == ["deepseek"]
 
 
 def test_no_candidate_left_is_a_400_naming_the_parameter_and_each_reason() -> None:
     assert CLAUDE is not None
     with pytest.raises(BadRequest) as exc:
-        params.honouring(chat(logprobs=True), list(CLAUDE.providers))
+        capabilities.honouring(chat(logprobs=True), list(CLAUDE.providers))
     assert exc.value.param == "logprobs" and exc.value.code == "unsupported_parameter"
     for offer in CLAUDE.providers:
         assert offer.slug in exc.value.message
@@ -100,9 +100,9 @@ def test_require_parameters_makes_hints_strict() -> None:
     assert GEMINI is not None
     request = chat(user="u", provider={"require_parameters": True})
     with pytest.raises(BadRequest) as exc:
-        params.honouring(request, list(GEMINI.providers))
+        capabilities.honouring(request, list(GEMINI.providers))
     assert exc.value.param == "user"
-    assert params.honouring(chat(user="u"), list(GEMINI.providers)) == list(GEMINI.providers)
+    assert capabilities.honouring(chat(user="u"), list(GEMINI.providers)) == list(GEMINI.providers)
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ def test_require_parameters_makes_hints_strict() -> None:
 )
 def test_thinking_refuses_what_anthropic_refuses_with_it(fields: dict[str, Any], reason: str) -> None:
     assert CLAUDE is not None
-    assessment = params.assess(chat(reasoning_effort="low", **fields), CLAUDE.providers[0])
+    assessment = capabilities.assess(chat(reasoning_effort="low", **fields), CLAUDE.providers[0])
     ((name, why),) = assessment.unsupported
     assert name == "reasoning_effort" and reason in why
 

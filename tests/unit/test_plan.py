@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.catalog import Model, Offer, get_catalog
-from gateway.errors import BadRequest
-from gateway.plan import build_plan, candidate_offers
-from gateway.schemas import ProviderPreferences
-from gateway.store import StoredKey
+from gateway.apis.chat.schema import ProviderPreferences
+from gateway.core.catalog import Model, Offer, get_catalog
+from gateway.core.errors import BadRequest
+from gateway.data.accounts import StoredKey
+from gateway.routing.plan import build_plan, candidate_offers
 
 CLAUDE = "anthropic/claude-sonnet-4.5"  # catalog order: anthropic, amazon-bedrock, google-vertex
 GEMINI = "google/gemini-3-flash"  # catalog order: google-vertex, google-ai-studio

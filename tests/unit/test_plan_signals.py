@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from gateway import chat, health, keystore
-from gateway.errors import GatewayError, PaymentRequired
-from gateway.plan import (
+from gateway.apis.chat.schema import ChatRequest, ProviderPreferences
+from gateway.core.errors import GatewayError, PaymentRequired
+from gateway.data.accounts import Account, AccountSnapshot
+from gateway.routing import engine
+from gateway.routing import signals as health
+from gateway.routing.plan import (
     EmptyModelPlan,
     RouteSignals,
     build_plan,
@@ -18,8 +21,7 @@ from gateway.plan import (
     candidate_offers,
     empty_plan_error,
 )
-from gateway.schemas import ChatRequest, ProviderPreferences
-from gateway.store import Account, AccountSnapshot
+from gateway.security import credential_cache as keystore
 from tests.unit.test_plan import ALL_PLATFORM, CLAUDE, GEMINI, key, model, slugs, steps
 
 DEEPSEEK = "deepseek/deepseek-v3.2"
@@ -150,7 +152,7 @@ def test_only_and_ignore_that_leave_nothing_still_say_so_and_not_max_price() -> 
     assert (error.status, error.code) == (400, "no_provider")
 
 
-# --- the plan over model and fallback models (chat.planned_attempts, I/O replaced) ---------------------
+# --- the plan over model and fallback models (engine.planned_attempts, I/O replaced) ---------------------
 
 
 def snapshot(*keys: Any, credits: str = "10") -> AccountSnapshot:
@@ -173,7 +175,7 @@ def injected(monkeypatch: pytest.MonkeyPatch) -> RouteSignals:
 
 
 def planned(snap: AccountSnapshot, req: ChatRequest) -> list[tuple[str, str, str]]:
-    return [(a.model, a.provider, a.credential) for a in chat.planned_attempts(snap, req)]
+    return [(a.model, a.provider, a.credential) for a in engine.planned_attempts(snap, req)]
 
 
 def test_fallback_models_follow_the_whole_plan_of_the_first_byok_first_within_each(

@@ -1,4 +1,4 @@
-"""gateway.relay from recorded bytes: where a stream commits, how a break before it is reported, and the
+"""gateway.routing.relay from recorded bytes: where a stream commits, how a break before it is reported, and the
 keep-alive marker while a committed upstream is silent."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway import relay
 from gateway.providers.openai_compat import OpenAIStreamDecoder
-from gateway.transport import UpstreamRequest
+from gateway.providers.transport import UpstreamRequest
+from gateway.routing import relay
 
 ROLE = b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n'
 HELLO = b'data: {"choices":[{"index":0,"delta":{"content":"Hello"}}]}\n\n'

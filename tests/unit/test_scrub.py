@@ -9,9 +9,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from gateway import routing, scrub, transport
-from gateway.credentials import ApiKeyCredentials, AwsCredentials
-from gateway.logs import redact
+from gateway.data.request_log import redact
+from gateway.providers import transport
+from gateway.routing import attempt
+from gateway.security import redact as scrub
+from gateway.security.credentials import ApiKeyCredentials, AwsCredentials
 
 SHORT_KEY = "plainkeyq"  # no prefix, short, no digits: no pattern of redact() matches it
 
@@ -60,7 +62,7 @@ def test_a_connection_test_result_never_quotes_the_key(monkeypatch: pytest.Monke
     creds = ApiKeyCredentials(api_key=SecretStr(SHORT_KEY))
 
     # When the key is tested
-    result = routing.run_connection_test("openai", creds, None, False, 5, owner="acct_x/new")
+    result = attempt.run_connection_test("openai", creds, None, False, 5, owner="acct_x/new")
 
     # Then the result says why, without the key
     assert result["ok"] is False
@@ -79,7 +81,7 @@ def test_a_key_quoted_across_the_length_cut_leaves_no_prefix_behind(
 
     monkeypatch.setattr(transport, "client", lambda: transport.new_client(httpx.MockTransport(upstream)))
 
-    result = routing.run_connection_test(
+    result = attempt.run_connection_test(
         "openai", ApiKeyCredentials(api_key=SecretStr(key)), None, False, 5, owner="acct_x/new"
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from gateway.streaming import StreamedResponse
+from gateway.http.streaming import StreamedResponse
 from local.apigw import HttpRequest, Router, to_http_response
 from local.apiserver import ApiServer
 from local.handlers import LambdaContext

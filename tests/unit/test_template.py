@@ -256,7 +256,7 @@ def test_the_wrapper_ships_in_the_layer_where_lambda_looks_for_it(template: dict
     assert script.is_file()
     assert os.access(script, os.X_OK)
     assert script.read_text(encoding="utf-8").startswith("#!/bin/sh\n")
-    assert "-m gateway.lambda_runtime" in script.read_text(encoding="utf-8")
+    assert "-m gateway.http.lambda_runtime" in script.read_text(encoding="utf-8")
 
 
 def test_routes_use_their_transfer_modes_integration_timeout(template: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from gateway import transport
+from gateway.providers import transport
 
 
 def test_a_cookie_set_by_an_upstream_is_never_sent_with_the_next_request() -> None:

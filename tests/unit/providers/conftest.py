@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.credentials import ServiceAccountCredentials
+from gateway.core.settings import get_settings
 from gateway.providers import google_oauth
-from gateway.settings import get_settings
+from gateway.security.credentials import ServiceAccountCredentials
 from tests.unit.providers.helpers import UPSTREAM_ENV
 
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from gateway.catalog import Offer
-from gateway.credentials import ApiKeyCredentials, AwsCredentials, ServiceAccountCredentials
+from gateway.apis.chat.schema import ChatRequest
+from gateway.core.catalog import Offer
+from gateway.core.settings import get_settings
 from gateway.providers import Target
-from gateway.schemas import ChatRequest
-from gateway.settings import get_settings
+from gateway.security.credentials import ApiKeyCredentials, AwsCredentials, ServiceAccountCredentials
 
 UPSTREAM_ENV = (
     "UPSTREAM_OPENAI_URL",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import BadRequest
+from gateway.core.errors import BadRequest
 from gateway.providers import AttemptFailed, UnreadableResponse, adapter_for
 from tests.unit.providers.helpers import (
     api_key_target,

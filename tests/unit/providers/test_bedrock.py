@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import BadRequest
+from gateway.core.errors import BadRequest
 from gateway.providers import AttemptFailed, UnreadableResponse, adapter_for
 from tests.unit.providers.helpers import (
     assemble,

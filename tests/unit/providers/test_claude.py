@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import BadRequest
-from gateway.messages_schema import MessagesCall, MessagesRequest
+from gateway.apis.messages.schema import MessagesCall, MessagesRequest
+from gateway.core.errors import BadRequest
 from gateway.providers import AttemptFailed, UnreadableResponse, claude
 from local.simulator.eventstream import encode_event, encode_exception
 from tests.unit.providers.helpers import (

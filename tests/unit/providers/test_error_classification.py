@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway import routing, transport
-from gateway.providers import adapter_for
-from gateway.schemas import ChatRequest
+from gateway.apis.chat.schema import ChatRequest
+from gateway.providers import adapter_for, transport
+from gateway.routing import attempt as routing
 from tests.unit.providers.helpers import api_key_target, aws_target
 
 STUDIO = api_key_target("google-ai-studio", "gemini-3-flash-preview", "gemini")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.errors import BadRequest
+from gateway.core.errors import BadRequest
 from gateway.providers import AttemptFailed, UnreadableResponse, adapter_for
 from gateway.providers.common import redact
 from tests.unit.providers.helpers import (

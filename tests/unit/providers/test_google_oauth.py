@@ -10,8 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from gateway import transport
-from gateway.providers import AttemptFailed, adapter_for, google_oauth
+from gateway.providers import AttemptFailed, adapter_for, google_oauth, transport
 from tests.unit.providers.helpers import TOKEN_URI, chat, service_account, set_env, vertex_target
 
 Handler = Callable[[httpx.Request], httpx.Response]

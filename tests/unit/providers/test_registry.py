@@ -43,7 +43,7 @@ def test_unknown_combination_fails_the_attempt() -> None:
 
 def test_importing_adapters_loads_neither_botocore_nor_google_auth() -> None:
     code = (
-        "import sys, gateway.providers, gateway.schemas\n"
+        "import sys, gateway.providers, gateway.apis.chat.schema\n"
         "heavy = [m for m in sys.modules if m.startswith(('botocore', 'google.auth', 'google.oauth2'))]\n"
         "assert not heavy, heavy\n"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from gateway.schemas import ChatRequest, ResponseFormatJsonSchema
+from gateway.apis.chat.schema import ChatRequest, ResponseFormatJsonSchema
 from tests.unit.providers.helpers import chat
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.providers import UnreadableResponse
-from gateway.providers.sse import SseEvent, SseParser
+from gateway.providers.wire.sse import SseEvent, SseParser
 
 STREAM = (
     ": keep-alive comment\r\n"

@@ -6,13 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway import params
-from gateway.catalog import Offer
-from gateway.credentials import ApiKeyCredentials, ServiceAccountCredentials
-from gateway.providers import common, endpoints
-from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
-from gateway.providers.sse import SseEvent, SseParser
-from gateway.schemas import (
+from gateway.apis.chat.schema import (
     AssistantMessage,
     ChatRequest,
     DeveloperMessage,
@@ -22,7 +16,13 @@ from gateway.schemas import (
     ToolMessage,
     UserMessage,
 )
-from gateway.transport import UpstreamRequest
+from gateway.core.catalog import Offer
+from gateway.providers import common, endpoints
+from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
+from gateway.providers.transport import UpstreamRequest
+from gateway.providers.wire.sse import SseEvent, SseParser
+from gateway.routing import capabilities
+from gateway.security.credentials import ApiKeyCredentials, ServiceAccountCredentials
 
 ANTHROPIC_VERSION = "2023-06-01"
 VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
@@ -150,13 +150,13 @@ def _usage(usage: Any) -> dict[str, int]:
 def thinking(request: ChatRequest) -> tuple[dict[str, Any], int] | None:
     """Extended thinking for ``reasoning_effort`` and the ``max_tokens`` it needs (above the budget; OpenAI's
     limit counts reasoning too, so a caller's limit stays the limit and the budget fits inside it)."""
-    if not params.thinking_requested(request):
+    if not capabilities.thinking_requested(request):
         return None
-    budget = params.THINKING_BUDGETS[str(request.reasoning_effort)]
+    budget = capabilities.THINKING_BUDGETS[str(request.reasoning_effort)]
     limit = request.output_limit()
     if limit is None:
         return {"type": "enabled", "budget_tokens": budget}, budget + DEFAULT_MAX_TOKENS
-    return {"type": "enabled", "budget_tokens": max(params.THINKING_MIN_BUDGET, min(budget, limit - 1))}, limit
+    return {"type": "enabled", "budget_tokens": max(capabilities.THINKING_MIN_BUDGET, min(budget, limit - 1))}, limit
 
 
 def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
@@ -202,7 +202,7 @@ def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
         body["tool_choice"] = tool_choice
     if request.end_user() is not None:
         body["metadata"] = {"user_id": request.end_user()}
-    if params.native_json_schema(request, offer):
+    if capabilities.native_json_schema(request, offer):
         assert isinstance(request.response_format, ResponseFormatJsonSchema)
         schema = request.response_format.json_schema.schema_
         body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}

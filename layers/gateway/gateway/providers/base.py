@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from gateway.catalog import Offer
-from gateway.credentials import ApiKeyCredentials, AwsCredentials, ServiceAccountCredentials
-from gateway.schemas import ChatRequest
-from gateway.transport import UpstreamRequest
+from gateway.apis.chat.schema import ChatRequest
+from gateway.core.catalog import Offer
+from gateway.providers.transport import UpstreamRequest
+from gateway.security.credentials import ApiKeyCredentials, AwsCredentials, ServiceAccountCredentials
 
 Outcome = Literal["error", "timeout", "connection_error"]
 AnyCredentials = ApiKeyCredentials | AwsCredentials | ServiceAccountCredentials

@@ -10,12 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway import params
-from gateway.catalog import Offer
-from gateway.credentials import ApiKeyCredentials, AwsCredentials
-from gateway.providers import common, endpoints
-from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
-from gateway.schemas import (
+from gateway.apis.chat.schema import (
     AssistantMessage,
     ChatRequest,
     DeveloperMessage,
@@ -25,7 +20,12 @@ from gateway.schemas import (
     ToolMessage,
     UserMessage,
 )
-from gateway.transport import UpstreamRequest
+from gateway.core.catalog import Offer
+from gateway.providers import common, endpoints
+from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
+from gateway.providers.transport import UpstreamRequest
+from gateway.routing import capabilities
+from gateway.security.credentials import ApiKeyCredentials, AwsCredentials
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -167,13 +167,13 @@ def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
     limit = request.output_limit()
     if limit is not None:
         inference["maxTokens"] = limit
-    if params.thinking_requested(request):
+    if capabilities.thinking_requested(request):
         # Claude's extended thinking, passed through as the model's own request field.
-        budget = params.THINKING_BUDGETS[str(request.reasoning_effort)]
+        budget = capabilities.THINKING_BUDGETS[str(request.reasoning_effort)]
         if limit is None:
             inference["maxTokens"] = budget + THINKING_ANSWER_TOKENS
         else:
-            budget = max(params.THINKING_MIN_BUDGET, min(budget, limit - 1))
+            budget = max(capabilities.THINKING_MIN_BUDGET, min(budget, limit - 1))
         body["additionalModelRequestFields"] = {"thinking": {"type": "enabled", "budget_tokens": budget}}
     elif request.temperature is not None:
         inference["temperature"] = request.temperature
@@ -187,7 +187,7 @@ def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
     tool_config = _tool_config(request, provider, uses_tools)
     if tool_config:
         body["toolConfig"] = tool_config
-    if params.native_json_schema(request, offer):
+    if capabilities.native_json_schema(request, offer):
         assert isinstance(request.response_format, ResponseFormatJsonSchema)
         spec = request.response_format.json_schema
         schema = {"schema": json.dumps(spec.schema_), "name": spec.name}

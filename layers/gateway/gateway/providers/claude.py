@@ -25,14 +25,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.catalog import Offer
-from gateway.credentials import ApiKeyCredentials, AwsCredentials, ServiceAccountCredentials
-from gateway.messages_schema import GATEWAY_FIELDS, MessagesCall
+from gateway.apis.messages.schema import GATEWAY_FIELDS, MessagesCall
+from gateway.core.catalog import Offer
 from gateway.providers import bedrock, common, endpoints
 from gateway.providers.anthropic import ANTHROPIC_VERSION, VERTEX_ANTHROPIC_VERSION, AnthropicAdapter
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
-from gateway.providers.sse import SseEvent, SseParser
-from gateway.transport import UpstreamRequest
+from gateway.providers.transport import UpstreamRequest
+from gateway.providers.wire.sse import SseEvent, SseParser
+from gateway.security.credentials import ApiKeyCredentials, AwsCredentials, ServiceAccountCredentials
 
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 BETA_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{0,99}$")
@@ -71,7 +71,7 @@ def parse_betas(header: str | None) -> tuple[str, ...]:
     flags = tuple(flag.strip() for flag in header.split(",") if flag.strip())
     for flag in flags:
         if not BETA_RE.fullmatch(flag):
-            from gateway.errors import BadRequest
+            from gateway.core.errors import BadRequest
 
             raise BadRequest(
                 "anthropic-beta: each flag must be a lowercase name such as 'interleaved-thinking-2025-05-14'"

@@ -10,9 +10,9 @@ import secrets
 import time
 from typing import Any
 
-from gateway.errors import BadRequest
+from gateway.apis.chat.schema import ChatRequest, TextPart
+from gateway.core.errors import BadRequest
 from gateway.providers.base import UnreadableResponse
-from gateway.schemas import ChatRequest, TextPart
 
 ERROR_MESSAGE_MAX = 200
 IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")

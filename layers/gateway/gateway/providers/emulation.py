@@ -1,6 +1,6 @@
 """What every adapter does the same way around its own transform: honour the parameter table.
 
-``TableAdapter`` wraps a provider adapter. Before building it checks the request against ``gateway.params``
+``TableAdapter`` wraps a provider adapter. Before building it checks the request against ``gateway.routing.capabilities``
 (an unsupported parameter is a 400 naming it, never silently lost). Where the table says ``response_format``
 is emulated, it rewrites the request so the answer comes as a forced tool call (the format's schema as the
 tool's parameters) and turns that call back into the message content with ``finish_reason`` ``stop``, in whole
@@ -13,9 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway import params
-from gateway.providers.base import Adapter, StreamDecoder, Target
-from gateway.schemas import (
+from gateway.apis.chat.schema import (
     ChatRequest,
     FunctionDefinition,
     NamedFunction,
@@ -23,7 +21,9 @@ from gateway.schemas import (
     ResponseFormatJsonSchema,
     Tool,
 )
-from gateway.transport import UpstreamRequest
+from gateway.providers.base import Adapter, StreamDecoder, Target
+from gateway.providers.transport import UpstreamRequest
+from gateway.routing import capabilities
 
 JSON_OBJECT_TOOL = "json_response"
 ANY_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
@@ -132,12 +132,12 @@ class TableAdapter:
     inner: Adapter
 
     def _prepared(self, request: ChatRequest, target: Target) -> tuple[ChatRequest, str | None]:
-        if params.emulates_response_format(request, target.offer):
+        if capabilities.emulates_response_format(request, target.offer):
             return as_forced_tool(request)
         return request, None
 
     def build_request(self, request: ChatRequest, target: Target, *, stream: bool, timeout: float) -> UpstreamRequest:
-        params.require_supported(request, target.offer)
+        capabilities.require_supported(request, target.offer)
         prepared, _ = self._prepared(request, target)
         return self.inner.build_request(prepared, target, stream=stream, timeout=timeout)
 

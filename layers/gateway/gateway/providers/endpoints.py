@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from gateway.credentials import AWS_REGION_RE, GCP_REGION_RE, PROJECT_ID_RE
+from gateway.core.settings import DEFAULT_UPSTREAMS, VERTEX_GLOBAL_URL, get_settings
 from gateway.providers.base import AttemptFailed
-from gateway.settings import DEFAULT_UPSTREAMS, VERTEX_GLOBAL_URL, get_settings
+from gateway.security.credentials import AWS_REGION_RE, GCP_REGION_RE, PROJECT_ID_RE
 
 MODEL_ID_RE = re.compile(r"^[A-Za-z0-9._:@/\-]{1,128}$")
 VERTEX_GLOBAL = "global"

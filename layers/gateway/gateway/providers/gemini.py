@@ -12,13 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway import params
-from gateway.credentials import ApiKeyCredentials, ServiceAccountCredentials
-from gateway.errors import BadRequest
-from gateway.providers import common, endpoints
-from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
-from gateway.providers.sse import SseParser
-from gateway.schemas import (
+from gateway.apis.chat.schema import (
     AssistantMessage,
     ChatRequest,
     DeveloperMessage,
@@ -29,7 +23,13 @@ from gateway.schemas import (
     ToolMessage,
     UserMessage,
 )
-from gateway.transport import UpstreamRequest
+from gateway.core.errors import BadRequest
+from gateway.providers import common, endpoints
+from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
+from gateway.providers.transport import UpstreamRequest
+from gateway.providers.wire.sse import SseParser
+from gateway.routing import capabilities
+from gateway.security.credentials import ApiKeyCredentials, ServiceAccountCredentials
 
 # Gemini 3 rejects replayed function calls without the thought signature it issued; OpenAI-shaped history
 # cannot carry one, so we send Google's documented sentinel that skips the check.
@@ -251,7 +251,7 @@ def _thinking_config(request: ChatRequest, gemini_3: bool) -> dict[str, Any] | N
     config: dict[str, Any] = (
         {"thinkingLevel": THINKING_LEVELS[effort]} if gemini_3 else {"thinkingBudget": THINKING_BUDGETS[effort]}
     )
-    if params.thinking_requested(request):
+    if capabilities.thinking_requested(request):
         config["includeThoughts"] = True
     return config
 

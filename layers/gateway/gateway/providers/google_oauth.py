@@ -6,7 +6,7 @@ included, plus the token endpoint and scopes. Never by ``client_email`` / ``priv
 type those, and a customer storing a victim's email and key id with a key of their own must mint (and fail) its
 own token, not be handed the victim's. The token endpoint
 is re-checked against the allowlist before every fetch (the allowlist can change between deploys), requests go
-through ``gateway.transport`` (shared pool, no redirects, the caller's timeout), and google-auth's own retry
+through ``gateway.providers.transport`` (shared pool, no redirects, the caller's timeout), and google-auth's own retry
 loop is cut short: the routing loop owns retries and the deadline.
 """
 
@@ -22,10 +22,10 @@ from typing import Any
 
 import httpx
 
-from gateway import transport
-from gateway.credentials import ServiceAccountCredentials
+from gateway.core.settings import get_settings
+from gateway.providers import transport
 from gateway.providers.base import AttemptFailed, Outcome
-from gateway.settings import get_settings
+from gateway.security.credentials import ServiceAccountCredentials
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 REFRESH_MARGIN_S = 300.0

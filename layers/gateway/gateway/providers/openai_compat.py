@@ -2,7 +2,7 @@
 
 The request is rebuilt field by field from the typed model (never forwarded blindly) with the offer's
 model id.
-Which request fields go as they are is the parameter table's word (``params.forwarded``); the rest is
+Which request fields go as they are is the parameter table's word (``capabilities.forwarded``); the rest is
 translated here: DeepSeek has no vision and switches thinking with ``thinking``; reasoning models on OpenAI
 take ``max_completion_tokens``; non-OpenAI hosts take ``max_tokens`` and the ``system`` role.
 """
@@ -15,12 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gateway import params
-from gateway.credentials import ApiKeyCredentials, ServiceAccountCredentials
-from gateway.providers import common, endpoints
-from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
-from gateway.providers.sse import SseParser
-from gateway.schemas import (
+from gateway.apis.chat.schema import (
     AssistantMessage,
     ChatRequest,
     DeveloperMessage,
@@ -28,7 +23,12 @@ from gateway.schemas import (
     ResponseFormatJsonObject,
     UserMessage,
 )
-from gateway.transport import UpstreamRequest
+from gateway.providers import common, endpoints
+from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
+from gateway.providers.transport import UpstreamRequest
+from gateway.providers.wire.sse import SseParser
+from gateway.routing import capabilities
+from gateway.security.credentials import ApiKeyCredentials, ServiceAccountCredentials
 
 REASONING_MODEL_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 _DELTA_KEYS = ("role", "content", "reasoning_content", "tool_calls", "refusal")
@@ -86,7 +86,7 @@ class OpenAICompatAdapter:
                 body["max_completion_tokens"] = request.max_completion_tokens
         elif limit is not None:
             body["max_tokens"] = limit
-        for name in params.forwarded(params.dialect_of(target.offer)):
+        for name in capabilities.forwarded(capabilities.dialect_of(target.offer)):
             value = getattr(request, name)
             if value is None or (name == "parallel_tool_calls" and not request.tools):
                 continue

@@ -1,0 +1,101 @@
+"""Domain errors. Each maps to one HTTP answer in the OpenAI error shape (see ``gateway.http.resolver``).
+
+Messages are written for the customer and never contain a secret: callers pass only field names, statuses
+and redacted provider text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    status: int = 500
+    error_type: str = "api_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if error_type is not None:
+            self.error_type = error_type
+        if code is not None:
+            self.code = code
+        self.param = param
+        self.extra = extra or {}
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {
+            "message": self.message,
+            "type": self.error_type,
+            "code": self.code,
+            "param": self.param,
+        }
+        error.update(self.extra)
+        return {"error": error}
+
+
+class BadRequest(GatewayError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class Unauthorized(GatewayError):
+    status = 401
+    error_type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PaymentRequired(GatewayError):
+    status = 402
+    error_type = "insufficient_credits"
+    code = "insufficient_credits"
+
+
+class NotFound(GatewayError):
+    status = 404
+    error_type = "not_found_error"
+    code = "not_found"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    error_type = "invalid_request_error"
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    error_type = "invalid_request_error"
+    code = "unsupported_media_type"
+
+
+class Conflict(GatewayError):
+    status = 409
+    error_type = "invalid_request_error"
+    code = "conflict"
+
+
+class Unprocessable(GatewayError):
+    status = 422
+    error_type = "invalid_request_error"
+    code = "validation_error"
+
+
+class BrokenKey(GatewayError):
+    """A stored credential could not be decrypted or parsed: never used, reported as broken."""
+
+    status = 502
+    error_type = "byok_key_broken"
+    code = "byok_key_broken"

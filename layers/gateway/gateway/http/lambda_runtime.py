@@ -1,0 +1,432 @@
+"""A Lambda runtime loop that streams a function's response, for the managed Python runtime.
+
+Python's managed runtime posts every answer in one piece, so API Gateway's response streaming would get nothing
+before the handler returns. This loop takes its place: the layer's ``lambda-stream`` script, set as
+``AWS_LAMBDA_EXEC_WRAPPER``, starts it with the runtime's own interpreter, and it speaks the Lambda Runtime API
+(``2018-06-01``) itself, as Lambda's Node.js runtime does for ``streamifyResponse``:
+
+- ``GET /runtime/invocation/next`` gives the event, with the request id, deadline, function ARN and X-Ray trace
+  header as ``Lambda-Runtime-*`` headers.
+- The answer is one ``POST /runtime/invocation/{id}/response`` with ``Lambda-Runtime-Function-Response-Mode:
+  streaming`` and ``Transfer-Encoding: chunked``, whose body is API Gateway's HTTP integration response: a JSON
+  prelude (``statusCode``, ``headers``, ``multiValueHeaders``, ``cookies``), eight NUL bytes, then the body. A
+  ``StreamedResponse`` item goes out as one chunk the moment it is yielded; a proxy dict goes out whole.
+- A handler that raises before anything was sent is reported on ``/runtime/invocation/{id}/error``; a body that
+  raises once streaming has begun ends the chunked body with the ``Lambda-Runtime-Function-Error-Type`` and
+  ``Lambda-Runtime-Function-Error-Body`` trailers. A handler that cannot be loaded is ``/runtime/init/error``.
+
+Under ``sam local`` (``AWS_SAM_LOCAL=true``), whose emulator and ``start-api`` expect a buffered proxy result, the
+loop posts the whole answer instead (a ``StreamedResponse`` joined). Exception messages never leave the process:
+they can quote request data, so errors carry the type and the stack frames only.
+
+Imports stay to the standard library's HTTP client: this module is on every cold start of a streaming function.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import importlib
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from gateway.http.streaming import StreamedResponse, declare_streaming_runtime, proxy_result
+
+API_VERSION = "2018-06-01"
+RESPONSE_MODE_HEADER = "Lambda-Runtime-Function-Response-Mode"
+ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+ERROR_BODY_TRAILER = "Lambda-Runtime-Function-Error-Body"
+# The content type Lambda's Node.js runtime sets for HttpResponseStream: the prelude + delimiter + body format.
+INTEGRATION_RESPONSE_TYPE = "application/vnd.awslambda.http-integration-response"
+DELIMITER = b"\x00" * 8
+# API Gateway reads the prelude from the first 16 KB of the stream.
+MAX_PRELUDE_BYTES = 16 * 1024
+TRACE_ENV = "_X_AMZN_TRACE_ID"
+
+Handler = Callable[[Any, Any], Any]
+
+
+class RuntimeApiError(Exception):
+    """The Runtime API refused a call or went away: the execution environment is ending."""
+
+
+class InvalidResult(Exception):
+    """The handler returned something that is neither a proxy result nor a StreamedResponse."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    request_id: str
+    event: bytes
+    deadline_ms: int
+    function_arn: str
+    trace_id: str | None
+    client_context: str | None
+    cognito_identity: str | None
+    tenant_id: str | None
+
+
+class LambdaContext:
+    """The context object of Python's managed runtime: what Powertools and handlers read."""
+
+    def __init__(self, invocation: Invocation) -> None:
+        self.aws_request_id = invocation.request_id
+        self.invoked_function_arn = invocation.function_arn
+        self.tenant_id = invocation.tenant_id
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        # A string, as the managed runtime gives it.
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.client_context = json.loads(invocation.client_context) if invocation.client_context else None
+        self.identity = json.loads(invocation.cognito_identity) if invocation.cognito_identity else None
+        self._deadline_ms = invocation.deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+class _Connection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        # Each chunk is written the moment it exists; Nagle's algorithm would hold small ones back.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class ResponseStream:
+    """One streamed ``/response`` POST: ``write`` sends a chunk now, ``finish`` ends the body."""
+
+    def __init__(self, connection: http.client.HTTPConnection) -> None:
+        self._connection = connection
+
+    def write(self, data: bytes) -> None:
+        if data:  # a zero-length chunk would end the body
+            self._connection.send(b"%X\r\n%b\r\n" % (len(data), data))
+
+    def finish(self, error: dict[str, Any] | None = None) -> None:
+        """End the body; with ``error``, through the error trailers. Raises RuntimeApiError if it was refused."""
+        trailers = b""
+        if error is not None:
+            encoded = base64.b64encode(json.dumps(error).encode("utf-8"))
+            trailers = b"%s: %s\r\n%s: %s\r\n" % (
+                ERROR_TYPE_HEADER.encode("ascii"),
+                str(error["errorType"]).encode("ascii", "replace"),
+                ERROR_BODY_TRAILER.encode("ascii"),
+                encoded,
+            )
+        self._connection.send(b"0\r\n" + trailers + b"\r\n")
+        _expect(self._connection, "response", http.HTTPStatus.ACCEPTED)
+
+
+class RuntimeApiClient:
+    """The Lambda Runtime API at ``address`` (``AWS_LAMBDA_RUNTIME_API``), over one kept-alive connection."""
+
+    def __init__(self, address: str) -> None:
+        # No timeout: /next blocks until there is an event, and the process may be frozen while it waits.
+        self._connection = _Connection(address, timeout=None)
+
+    def next_invocation(self) -> Invocation:
+        try:
+            self._connection.request("GET", f"/{API_VERSION}/runtime/invocation/next")
+            response = self._connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self._connection.close()
+            raise RuntimeApiError(f"next invocation: {type(exc).__name__}") from None
+        if response.status != http.HTTPStatus.OK:
+            raise RuntimeApiError(f"next invocation: HTTP {response.status}")
+        headers = response.headers
+        return Invocation(
+            request_id=headers.get("Lambda-Runtime-Aws-Request-Id", ""),
+            event=body,
+            deadline_ms=int(headers.get("Lambda-Runtime-Deadline-Ms") or 0),
+            function_arn=headers.get("Lambda-Runtime-Invoked-Function-Arn", ""),
+            trace_id=headers.get("Lambda-Runtime-Trace-Id"),
+            client_context=headers.get("Lambda-Runtime-Client-Context"),
+            cognito_identity=headers.get("Lambda-Runtime-Cognito-Identity"),
+            tenant_id=headers.get("Lambda-Runtime-Aws-Tenant-Id"),
+        )
+
+    def open_stream(self, request_id: str, content_type: str = INTEGRATION_RESPONSE_TYPE) -> ResponseStream:
+        connection = self._connection
+        try:
+            connection.putrequest("POST", _invocation_path(request_id, "response"), skip_accept_encoding=True)
+            connection.putheader(RESPONSE_MODE_HEADER, "streaming")
+            connection.putheader("Transfer-Encoding", "chunked")
+            connection.putheader("Trailer", f"{ERROR_TYPE_HEADER}, {ERROR_BODY_TRAILER}")
+            connection.putheader("Content-Type", content_type)
+            connection.endheaders()
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            raise
+        return ResponseStream(connection)
+
+    def post_response(self, request_id: str, body: bytes) -> None:
+        self._post(_invocation_path(request_id, "response"), body, {"Content-Type": "application/json"})
+
+    def post_error(self, request_id: str, error: dict[str, Any]) -> None:
+        self._post(_invocation_path(request_id, "error"), _json(error), _error_headers(error))
+
+    def post_init_error(self, error: dict[str, Any]) -> None:
+        self._post(f"/{API_VERSION}/runtime/init/error", _json(error), _error_headers(error))
+
+    def reset(self) -> None:
+        """Drop the connection (after a failed write); the next call opens a fresh one."""
+        self._connection.close()
+
+    def _post(self, path: str, body: bytes, headers: Mapping[str, str]) -> None:
+        try:
+            self._connection.request("POST", path, body=body, headers=dict(headers))
+        except (OSError, http.client.HTTPException) as exc:
+            self._connection.close()
+            raise RuntimeApiError(f"{path}: {type(exc).__name__}") from None
+        _expect(self._connection, path, http.HTTPStatus.ACCEPTED)
+
+
+def _invocation_path(request_id: str, action: str) -> str:
+    return f"/{API_VERSION}/runtime/invocation/{quote(request_id, safe='')}/{action}"
+
+
+def _expect(connection: http.client.HTTPConnection, what: str, status: int) -> None:
+    try:
+        response = connection.getresponse()
+        response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        connection.close()
+        raise RuntimeApiError(f"{what}: {type(exc).__name__}") from None
+    if response.status != status:
+        raise RuntimeApiError(f"{what}: HTTP {response.status}")
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+def _error_headers(error: Mapping[str, Any]) -> dict[str, str]:
+    return {"Content-Type": "application/json", ERROR_TYPE_HEADER: str(error["errorType"])}
+
+
+def error_document(exc: BaseException, request_id: str | None = None, *, message: str | None = None) -> dict[str, Any]:
+    """The Runtime API's error body. The exception's own message is left out unless ``message`` is given."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    document: dict[str, Any] = {
+        "errorMessage": message or f"{type(exc).__name__} raised while handling the request",
+        "errorType": type(exc).__name__,
+        "stackTrace": traceback.format_list(frames),
+    }
+    if request_id is not None:
+        document["requestId"] = request_id
+    return document
+
+
+def _log(level: str, message: str, **fields: Any) -> None:
+    """One JSON line on stdout, as the functions' Powertools logger writes them (this module stays light)."""
+    sys.stdout.write(json.dumps({"level": level, "message": message, **fields}, default=str) + "\n")
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------------- the answer's framing
+
+
+def _header_map(value: Any, name: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidResult(f"{name} is not an object")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def prelude(result: Mapping[str, Any]) -> bytes:
+    """The JSON prelude of API Gateway's HTTP integration response for a proxy result's status and headers."""
+    try:
+        status = int(result.get("statusCode", 200))
+    except (TypeError, ValueError):
+        raise InvalidResult("statusCode is not an integer") from None
+    metadata: dict[str, Any] = {"statusCode": status, "headers": _header_map(result.get("headers"), "headers")}
+    multi = result.get("multiValueHeaders")
+    if multi is not None:
+        if not isinstance(multi, Mapping) or not all(isinstance(v, list) for v in multi.values()):
+            raise InvalidResult("multiValueHeaders is not an object of lists")
+        metadata["multiValueHeaders"] = {str(k): [str(v) for v in values] for k, values in multi.items()}
+    cookies = result.get("cookies")
+    if cookies is not None:
+        if not isinstance(cookies, list):
+            raise InvalidResult("cookies is not a list")
+        metadata["cookies"] = [str(c) for c in cookies]
+    encoded = _json(metadata)  # JSON escapes NUL, so the delimiter cannot occur inside the prelude
+    if len(encoded) > MAX_PRELUDE_BYTES:
+        raise InvalidResult(f"status and headers take {len(encoded)} bytes; API Gateway reads at most 16 KB")
+    return encoded
+
+
+def proxy_body(result: Mapping[str, Any]) -> bytes:
+    body = result.get("body")
+    if body is None:
+        return b""
+    if not isinstance(body, str):
+        raise InvalidResult("body is not a string")
+    if result.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except ValueError:
+            raise InvalidResult("body is not valid base64") from None
+    return body.encode("utf-8")
+
+
+# ---------------------------------------------------------------------------- one invocation
+
+
+def invoke(client: RuntimeApiClient, handler: Handler, invocation: Invocation, *, streaming: bool = True) -> None:
+    """Run the handler on one invocation and deliver its answer (or its error) to the Runtime API."""
+    if invocation.trace_id:
+        os.environ[TRACE_ENV] = invocation.trace_id
+    else:
+        os.environ.pop(TRACE_ENV, None)
+    try:
+        event = json.loads(invocation.event)
+        result = handler(event, LambdaContext(invocation))
+        if isinstance(result, StreamedResponse):
+            head = prelude({"statusCode": result.status_code, "headers": result.headers})
+            chunks: Iterable[Any] = result.body
+        elif isinstance(result, Mapping):
+            head = prelude(result)
+            chunks = [proxy_body(result)]
+        else:
+            raise InvalidResult(f"the handler returned {type(result).__name__}, not a proxy result")
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, InvalidResult) else None
+        error = error_document(exc, invocation.request_id, message=message)
+        _log("ERROR", "the handler failed before answering", error_type=error["errorType"], trace=error["stackTrace"])
+        client.post_error(invocation.request_id, error)
+        return
+
+    if not streaming:
+        _post_whole(client, invocation.request_id, result)
+        return
+    try:
+        _stream(client, invocation.request_id, head, chunks)
+    finally:
+        if isinstance(result, StreamedResponse):
+            result.close()
+
+
+def _post_whole(client: RuntimeApiClient, request_id: str, result: StreamedResponse | Mapping[str, Any]) -> None:
+    """The buffered answer ``sam local`` expects: the proxy result, a StreamedResponse's body joined."""
+    try:
+        answer = _json(proxy_result(result) if isinstance(result, StreamedResponse) else dict(result))
+    except Exception as exc:
+        error = error_document(exc, request_id)
+        _log("ERROR", "the answer could not be assembled", error_type=error["errorType"], trace=error["stackTrace"])
+        client.post_error(request_id, error)
+        return
+    client.post_response(request_id, answer)
+
+
+def _stream(client: RuntimeApiClient, request_id: str, head: bytes, chunks: Iterable[Any]) -> None:
+    """Send the prelude at once, then each chunk as the body yields it; a body error ends it with trailers."""
+    try:
+        stream = client.open_stream(request_id)
+        stream.write(head + DELIMITER)
+        error: dict[str, Any] | None = None
+        items = iter(chunks)
+        while True:
+            try:
+                chunk = _as_bytes(next(items))
+            except StopIteration:
+                break
+            except Exception as exc:
+                error = error_document(exc, request_id)
+                _log(
+                    "ERROR",
+                    "the response body failed while streaming",
+                    error_type=error["errorType"],
+                    trace=error["stackTrace"],
+                )
+                break
+            stream.write(chunk)
+        stream.finish(error)
+    except (OSError, http.client.HTTPException) as exc:
+        # The Runtime API stopped reading: the client went away, or the environment is ending.
+        client.reset()
+        _log("WARNING", "the response stream was cut", error_type=type(exc).__name__)
+
+
+def _as_bytes(item: Any) -> bytes:
+    if isinstance(item, str):
+        return item.encode("utf-8")
+    if isinstance(item, bytes | bytearray | memoryview):
+        return bytes(item)
+    raise TypeError(f"a StreamedResponse body yielded {type(item).__name__}, not bytes")
+
+
+# ---------------------------------------------------------------------------- the process
+
+
+class InitError(Exception):
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def load_handler(spec: str) -> Handler:
+    """The function ``module.name`` of ``_HANDLER``, imported the way the managed runtime imports it."""
+    module_name, _, function_name = spec.rpartition(".")
+    if not module_name or not function_name:
+        raise InitError("Runtime.MalformedHandlerName", f"Bad handler '{spec}': expected module.function")
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+    except SyntaxError as exc:
+        raise InitError("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}") from exc
+    except ImportError as exc:
+        raise InitError("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}") from exc
+    handler = getattr(module, function_name, None)
+    if not callable(handler):
+        raise InitError("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
+    return handler
+
+
+def serve(client: RuntimeApiClient, handler: Handler, *, streaming: bool = True) -> None:
+    """Answer invocations until the Runtime API goes away (raises RuntimeApiError then)."""
+    declare_streaming_runtime()
+    while True:
+        invocation = client.next_invocation()
+        invoke(client, handler, invocation, streaming=streaming)
+
+
+def main() -> int:
+    task_root = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
+    if task_root not in sys.path:
+        sys.path.insert(0, task_root)
+    client = RuntimeApiClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    try:
+        handler = load_handler(os.environ.get("_HANDLER", ""))
+    except InitError as exc:
+        error = {"errorMessage": str(exc), "errorType": exc.error_type, "stackTrace": []}
+        _log("ERROR", "the function could not be loaded", error_type=exc.error_type, error=str(exc))
+        client.post_init_error(error)
+        return 1
+    except Exception as exc:
+        # An error while importing the handler's module (its own code, or a missing setting).
+        error = error_document(exc)
+        _log("ERROR", "the function failed while loading", error_type=error["errorType"], trace=error["stackTrace"])
+        client.post_init_error(error)
+        return 1
+    try:
+        serve(client, handler, streaming=os.environ.get("AWS_SAM_LOCAL") != "true")
+    except RuntimeApiError as exc:
+        _log("ERROR", "the Runtime API went away", reason=str(exc))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Streamed attempts: upstream bytes -> the adapter's decoder -> OpenAI chunk deltas, one at a time.
+
+The chain, each stage a small piece with its own state:
+
+1. ``UpstreamReader``: one background thread per streamed attempt sends the request and puts the response
+   bytes on a small bounded queue as they arrive. Reading on a thread lets the relay wait for the next bytes
+   with a timeout (the first-byte timeout, ``: keep-alive`` comments, the request deadline) and stop the read at
+   any moment (a client that went away) without tearing an httpx stream from another thread.
+2. ``open_stream``: reads until the attempt *commits*: its first content, tool-call or reasoning delta, or its
+   end. Anything that goes wrong before that is an ordinary failed attempt (the caller falls back); nothing has
+   been sent to the client yet.
+3. ``LiveStream.deltas``: the committed stream: the chunks read while committing, then each decoded chunk as
+   its bytes arrive, with ``KEEPALIVE`` markers when the upstream is silent for the keep-alive interval.
+
+Nothing here buffers an answer: memory is bounded by the queue depth and one decoder event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from gateway.providers import AttemptFailed, UnreadableResponse, transport
+from gateway.providers.base import StreamDecoder
+
+QUEUE_DEPTH = 16  # upstream reads in flight between the reader thread and the relay
+_PUT_POLL_S = 0.05
+KEEPALIVE = object()  # yielded by LiveStream.deltas when the upstream has been silent for the interval
+
+
+class StreamTimeout(Exception):
+    """The request or attempt deadline passed while the committed stream was still open."""
+
+
+@dataclass(frozen=True)
+class _Status:
+    code: int
+    body: bytes  # the error body for a non-2xx answer, else empty
+    headers: Mapping[str, str] = field(default_factory=dict)  # of a non-2xx answer (retry-after)
+
+
+@dataclass(frozen=True)
+class _Data:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class _End:
+    pass
+
+
+@dataclass(frozen=True)
+class _Error:
+    error: BaseException
+
+
+_Item = _Status | _Data | _End | _Error
+
+
+class UpstreamReader:
+    """Sends ``upstream`` and reads its streamed answer on a daemon thread; ``next`` hands over what arrived."""
+
+    def __init__(self, upstream: transport.UpstreamRequest, timeout: float) -> None:
+        # A SimpleQueue (C-implemented, the fastest handoff between threads) bounded by a semaphore of free slots.
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._free = threading.Semaphore(QUEUE_DEPTH)
+        self._stopped = threading.Event()
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, args=(upstream, timeout), name="upstream-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self, upstream: transport.UpstreamRequest, timeout: float) -> None:
+        try:
+            self._read(upstream, timeout)
+        finally:
+            with self._lock:
+                self._socket = None  # the connection is back in the pool (or closed): never shut it from here on
+
+    def _read(self, upstream: transport.UpstreamRequest, timeout: float) -> None:
+        try:
+            with transport.stream(upstream, timeout) as response:
+                network = response.extensions.get("network_stream")
+                with self._lock:
+                    self._socket = network.get_extra_info("socket") if network is not None else None
+                    if self._stopped.is_set():
+                        return
+                status = response.status_code
+                if not 200 <= status < 300:
+                    self._put(_Status(status, response.read(), dict(response.headers)))
+                    return
+                self._put(_Status(status, b""))
+                for data in response.iter_bytes():
+                    if self._stopped.is_set() or not self._put(_Data(data)):
+                        return
+                with self._lock:
+                    self._socket = None  # read to its end: the connection goes back to the pool intact
+            self._put(_End())
+        except BaseException as exc:  # handed to the relay, which classifies it
+            self._put(_Error(exc))
+
+    def _put(self, item: _Item) -> bool:
+        """Queue ``item``, waiting while the relay is behind; False once the relay has stopped reading."""
+        while not self._stopped.is_set():
+            if self._free.acquire(timeout=_PUT_POLL_S):
+                self._queue.put(item)
+                return True
+        return False
+
+    def next(self, timeout: float) -> _Item | None:
+        """The next item, or None when nothing arrived within ``timeout`` seconds."""
+        try:
+            item = self._queue.get(timeout=max(timeout, 0.0))
+        except queue.Empty:
+            return None
+        self._free.release()
+        return item
+
+    def close(self) -> None:
+        """Stop reading: the reader thread ends and the upstream connection is shut, mid-body or not."""
+        with self._lock:
+            self._stopped.set()
+            sock = self._socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the reader's blocking recv; the connection is discarded
+
+
+def is_substantive(chunk: dict[str, Any]) -> bool:
+    """Whether a chunk commits the stream: a content, tool-call or reasoning delta, or a finish reason."""
+    for choice in chunk.get("choices") or []:
+        if choice.get("finish_reason"):
+            return True
+        if any(value for key, value in (choice.get("delta") or {}).items() if key != "role"):
+            return True
+    return False
+
+
+@dataclass
+class LiveStream:
+    """A committed streamed attempt."""
+
+    reader: UpstreamReader
+    decoder: StreamDecoder
+    status: int
+    head: list[dict[str, Any]]  # the chunks read while committing, the first content delta last
+    finished: bool  # the upstream stream ended (decoder closed) while committing
+    deadline: float
+    keepalive_s: float
+    _closed: bool = field(default=False, init=False)
+
+    @property
+    def usage(self) -> dict[str, int] | None:
+        return self.decoder.usage
+
+    def deltas(self) -> Iterator[Any]:
+        """Chunk deltas (and ``KEEPALIVE``) to the end of the upstream stream. Raises ``StreamTimeout``,
+        ``AttemptFailed``, ``UnreadableResponse`` or an httpx error when the upstream breaks."""
+        try:
+            yield from self.head
+            self.head = []
+            if self.finished:
+                return
+            while True:
+                now = time.monotonic()
+                if now >= self.deadline:
+                    raise StreamTimeout
+                item = self.reader.next(min(self.keepalive_s, self.deadline - now))
+                if item is None:
+                    if time.monotonic() < self.deadline:
+                        yield KEEPALIVE
+                    continue
+                if isinstance(item, _Data):
+                    yield from self.decoder.feed(item.data)
+                elif isinstance(item, _End):
+                    yield from self.decoder.close()
+                    return
+                elif isinstance(item, _Error):
+                    raise item.error
+                else:
+                    raise UnreadableResponse("upstream stream status repeated")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.reader.close()
+
+
+@dataclass
+class OpenFailure:
+    """Why a streamed attempt failed before it committed: what the attempt record says."""
+
+    outcome: str  # "error" | "timeout" | "connection_error"
+    status: int | None
+    message: str
+    error_body: bytes | None = None  # an upstream non-2xx answer, for the adapter to classify
+    error_headers: Mapping[str, str] = field(default_factory=dict)  # and its headers (retry-after)
+
+
+def open_stream(
+    decoder: StreamDecoder,
+    upstream: transport.UpstreamRequest,
+    *,
+    deadline: float,
+    first_byte_deadline: float | None,
+    keepalive_s: float,
+    commits: Callable[[dict[str, Any]], bool] = is_substantive,
+    reader_factory: Callable[[transport.UpstreamRequest, float], UpstreamReader] = UpstreamReader,
+) -> LiveStream | OpenFailure:
+    """Start the upstream stream and read it up to its commit point (see the module docstring); ``commits``
+    says which decoded event is that point (the API's codec decides: chat chunks, Anthropic events)."""
+    reader = reader_factory(upstream, max(deadline - time.monotonic(), 0.001))
+    limit = deadline if first_byte_deadline is None else min(deadline, first_byte_deadline)
+    status: int | None = None
+    head: list[dict[str, Any]] = []
+    committed = False
+    try:
+        while True:
+            item = reader.next(limit - time.monotonic())
+            if item is None:
+                if first_byte_deadline is not None and first_byte_deadline <= deadline:
+                    return OpenFailure("timeout", status, "no first delta within the first-byte timeout")
+                return OpenFailure("timeout", status, "upstream timed out")
+            if isinstance(item, _Status):
+                status = item.code
+                if not 200 <= item.code < 300:
+                    return OpenFailure("error", item.code, "", error_body=item.body, error_headers=item.headers)
+                continue
+            if isinstance(item, _Error):
+                return _failure(item.error, status)
+            chunks = decoder.feed(item.data) if isinstance(item, _Data) else decoder.close()
+            head.extend(chunks)
+            finished = isinstance(item, _End)
+            if status is not None and (finished or any(commits(chunk) for chunk in chunks)):
+                committed = True
+                return LiveStream(reader, decoder, status, head, finished, deadline, keepalive_s)
+    except (AttemptFailed, UnreadableResponse) as exc:
+        return _failure(exc, status)
+    finally:
+        if not committed:
+            reader.close()
+
+
+def _failure(error: BaseException, status: int | None) -> OpenFailure:
+    if isinstance(error, AttemptFailed):
+        return OpenFailure(error.outcome, error.status_code or status, error.message)
+    if isinstance(error, UnreadableResponse):
+        return OpenFailure("error", status, "unreadable upstream stream")
+    if isinstance(error, httpx.TimeoutException):
+        return OpenFailure("timeout", status, "upstream timed out")
+    if isinstance(error, httpx.TransportError | httpx.StreamError | OSError):
+        return OpenFailure("connection_error", status, f"connection failed ({type(error).__name__})")
+    raise error
+
+
+def failure_of(error: BaseException) -> OpenFailure:
+    """How a break after the commit is recorded (the attempt becomes ``stream_interrupted``)."""
+    if isinstance(error, StreamTimeout):
+        return OpenFailure("timeout", None, "upstream stream timed out")
+    return _failure(error, None)
