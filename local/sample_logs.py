@@ -1,7 +1,7 @@
 """Plausible request records spread over the last hours, for the dashboard's screenshots and its load benchmark.
 
-Records are written with ``gateway.data.request_log.save_request``, exactly as the chat function stores them, so the logs
-API, the stream consumer that sums usage and the page all see them as real traffic: a BYOK or shared attempt
+Records are written with ``gateway.data.request_log.save_request``, exactly as the chat function stores them, so the
+logs API, the stream consumer that sums usage and the page all see them as real traffic: a BYOK or shared attempt
 that served, sometimes after failed attempts (the fallback chains the logs page shows), sometimes an error.
 """
 

@@ -1,7 +1,7 @@
 """GET /v1/logs and GET /v1/logs/{request_id} through API Gateway's proxy events, over moto's logs table.
 
-Records are written with ``gateway.data.request_log.save_request``, the routing loop's own write path, then read back as a
-customer would: newest first, paginated with opaque cursors, filtered, and never another customer's.
+Records are written with ``gateway.data.request_log.save_request``, the routing loop's own write path, then read
+back as a customer would: newest first, paginated with opaque cursors, filtered, and never another customer's.
 """
 
 from __future__ import annotations

@@ -247,8 +247,8 @@ def test_a_table_outage_never_reaches_the_request(instances: Any, monkeypatch: p
     def down(*_: Any, **__: Any) -> None:
         raise ConnectionError("dynamodb unreachable")
 
-    monkeypatch.setattr(health.routing_table, "record_failure", down)
-    monkeypatch.setattr(health.routing_table, "add_counters", down)
+    monkeypatch.setattr(health.routing_signals, "record_failure", down)
+    monkeypatch.setattr(health.routing_signals, "add_counters", down)
     a.observe("acct", planned(), result("error", 503))
     a.observe("acct", planned(), result(latency_ms=100, tokens=10))
     a.cycle(force=True)

@@ -342,7 +342,7 @@ def add_credits(account_id: str, amount: Decimal) -> Decimal:
     return to_usd(result["Attributes"]["credits_nanos"])
 
 
-# --- credit holds (see gateway.billing.credits) -------------------------------------------------------------------------
+# --- credit holds (see gateway.billing.credits) -----------------------------------------------------------------------
 #
 # A hold is an entry of the profile's ``holds`` map, {hold id: {"nanos", "expires_at"}}, written in the same
 # conditional update that takes its amount off ``credits_nanos``: the balance never counts money a request in
