@@ -222,17 +222,22 @@ def test_stream_without_message_stop_is_unreadable() -> None:
         decoder.close()
 
 
-def test_stream_error_event_is_unreadable() -> None:
+@pytest.mark.parametrize(
+    ("error_type", "status"), [("overloaded_error", 529), ("rate_limit_error", 429), ("api_error", 502)]
+)
+def test_stream_error_event_fails_the_attempt_with_the_status_health_reads(error_type: str, status: int) -> None:
+    """The chat path reads Anthropic's error events as the Messages path does: overloaded is a 5xx for health."""
     decoder = adapter_for(TARGET).stream_decoder(chat(), TARGET)
-    event = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
-    with pytest.raises(UnreadableResponse, match="overloaded_error"):
+    event = b'event: error\ndata: {"type":"error","error":{"type":"%s","message":"x"}}\n\n' % error_type.encode()
+    with pytest.raises(AttemptFailed, match=error_type) as raised:
         decoder.feed(event)
+    assert raised.value.status_code == status
 
 
 def test_a_stream_error_type_that_is_not_anthropics_is_not_repeated() -> None:
     decoder = adapter_for(TARGET).stream_decoder(chat(), TARGET)
     event = b'event: error\ndata: {"type":"error","error":{"type":"plainkeyquoted","message":"x"}}\n\n'
-    with pytest.raises(UnreadableResponse) as raised:
+    with pytest.raises(AttemptFailed) as raised:
         decoder.feed(event)
     assert "plainkeyquoted" not in str(raised.value)
 

@@ -11,6 +11,7 @@ import pytest
 from gateway.apis.messages.schema import MessagesCall, MessagesRequest
 from gateway.core.errors import BadRequest
 from gateway.providers import AttemptFailed, UnreadableResponse, claude
+from gateway.providers.wire.anthropic_events import AnthropicEvents
 from local.simulator.eventstream import encode_event, encode_exception
 from tests.unit.providers.helpers import (
     api_key_target,
@@ -164,7 +165,7 @@ def bedrock_bytes(events: list[dict[str, Any]]) -> bytes:
 
 @pytest.mark.parametrize("size", [1, 7, 4096])
 def test_sse_decoder_passes_events_through_and_counts_usage(size: int) -> None:
-    decoder = claude.SseEventsDecoder("anthropic")
+    decoder = AnthropicEvents("anthropic")
     events = feed_in_pieces(decoder, sse_bytes(EVENTS), size)
     assert [e["type"] for e in events] == [e["type"] for e in EVENTS]
     assert events[3]["delta"]["text"] == "Héllo"
@@ -173,7 +174,7 @@ def test_sse_decoder_passes_events_through_and_counts_usage(size: int) -> None:
 
 @pytest.mark.parametrize("size", [1, 13, 4096])
 def test_bedrock_decoder_unwraps_base64_chunks_and_drops_bedrock_extras(size: int) -> None:
-    decoder = claude.BedrockEventsDecoder("amazon-bedrock")
+    decoder = AnthropicEvents("amazon-bedrock", bedrock=True)
     events = feed_in_pieces(decoder, bedrock_bytes(EVENTS), size)
     assert [e["type"] for e in events] == [e["type"] for e in EVENTS]
     assert events[-1] == {"type": "message_stop"}
@@ -181,27 +182,27 @@ def test_bedrock_decoder_unwraps_base64_chunks_and_drops_bedrock_extras(size: in
 
 
 def test_bedrock_exception_frame_fails_the_attempt_with_its_status() -> None:
-    decoder = claude.BedrockEventsDecoder("amazon-bedrock")
+    decoder = AnthropicEvents("amazon-bedrock", bedrock=True)
     with pytest.raises(AttemptFailed) as caught:
         decoder.feed(bedrock_bytes(EVENTS[:1]) + encode_exception("throttlingException", "slow down"))
     assert caught.value.status_code == 429
 
 
 def test_streams_that_stop_early_or_report_errors_are_failures() -> None:
-    decoder = claude.SseEventsDecoder("anthropic")
+    decoder = AnthropicEvents("anthropic")
     decoder.feed(sse_bytes(EVENTS[:4]))
     with pytest.raises(UnreadableResponse):
         decoder.close()
     overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     with pytest.raises(AttemptFailed) as caught:
-        claude.SseEventsDecoder("anthropic").feed(sse_bytes([EVENTS[0], overloaded]))
+        AnthropicEvents("anthropic").feed(sse_bytes([EVENTS[0], overloaded]))
     assert caught.value.status_code == 529
     with pytest.raises(UnreadableResponse):
-        claude.BedrockEventsDecoder("amazon-bedrock").feed(encode_event("chunk", {"bytes": "not base64!"}))
+        AnthropicEvents("amazon-bedrock", bedrock=True).feed(encode_event("chunk", {"bytes": "not base64!"}))
 
 
 def test_unknown_event_types_are_skipped() -> None:
-    decoder = claude.SseEventsDecoder("anthropic")
+    decoder = AnthropicEvents("anthropic")
     events = feed_in_pieces(decoder, sse_bytes([*EVENTS[:2], {"type": "future_event"}, *EVENTS[2:]]), 4096)
     assert "future_event" not in [e["type"] for e in events]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.apis.chat.schema import (
@@ -20,7 +20,7 @@ from gateway.core.catalog import Offer
 from gateway.providers import common, endpoints
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
 from gateway.providers.transport import UpstreamRequest
-from gateway.providers.wire.sse import SseEvent, SseParser
+from gateway.providers.wire.anthropic_events import AnthropicEvents, tokens
 from gateway.routing import capabilities
 from gateway.security.credentials import ApiKeyCredentials, ServiceAccountCredentials
 
@@ -28,20 +28,6 @@ ANTHROPIC_VERSION = "2023-06-01"
 VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 # Anthropic requires max_tokens; when the caller sets no limit we ask for this many.
 DEFAULT_MAX_TOKENS = 4096
-STREAM_ERROR_TYPES = frozenset(
-    {
-        "invalid_request_error",
-        "authentication_error",
-        "permission_error",
-        "not_found_error",
-        "request_too_large",
-        "rate_limit_error",
-        "api_error",
-        "overloaded_error",
-        "billing_error",
-        "timeout_error",
-    }
-)
 # How Anthropic words a 400 that is about the account's balance, not the request.
 CREDIT_BALANCE_TOO_LOW = "credit balance is too low"
 STOP_REASONS = {
@@ -115,7 +101,7 @@ class AnthropicAdapter:
             content="".join(texts) if texts or not tool_calls else None,
             tool_calls=tool_calls,
             finish_reason=STOP_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop",
-            usage=_usage(data.get("usage")),
+            usage=tokens(data.get("usage")),
             upstream_id=data.get("id"),
             reasoning="".join(thoughts) or None,
         )
@@ -135,16 +121,6 @@ class AnthropicAdapter:
         if isinstance(message, str) and CREDIT_BALANCE_TOO_LOW in message.lower():
             return 402
         return status
-
-
-def _usage(usage: Any) -> dict[str, int]:
-    """Anthropic's ``input_tokens`` leaves out the tokens read from and written to the cache."""
-    read = common.int_field(usage, "cache_read_input_tokens")
-    written = common.int_field(usage, "cache_creation_input_tokens")
-    prompt = common.int_field(usage, "input_tokens") + read + written
-    return common.usage_dict(
-        prompt, common.int_field(usage, "output_tokens"), cached_tokens=read, cache_write_tokens=written
-    )
 
 
 def thinking(request: ChatRequest) -> tuple[dict[str, Any], int] | None:
@@ -266,48 +242,34 @@ def _text_block(text: str) -> list[dict[str, Any]]:
     return [{"type": "text", "text": text}] if text else []
 
 
-@dataclass
 class AnthropicStreamDecoder:
-    """Messages SSE events -> chunk deltas. Tool calls are numbered in order of appearance."""
+    """Anthropic events (``wire.anthropic_events``) -> chunk deltas. Tool calls are numbered in order of appearance."""
 
-    provider: str
-    usage: dict[str, int] | None = None
-    _sse: SseParser = field(default_factory=SseParser)
-    _tool_index: dict[int, int] = field(default_factory=dict)
-    _prompt_usage: dict[str, int] = field(default_factory=dict)
-    _completion_tokens: int = 0
-    _stopped: bool = False
+    def __init__(self, provider: str) -> None:
+        self._events = AnthropicEvents(provider)
+        self._tool_index: dict[int, int] = {}
+        self.provider = provider
+
+    @property
+    def usage(self) -> dict[str, int] | None:
+        return self._events.usage
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return [chunk for event in self._sse.feed(data) for chunk in self._event(event)]
+        return [chunk for event in self._events.feed(data) for chunk in self._chunks(event)]
 
     def close(self) -> list[dict[str, Any]]:
-        chunks = [chunk for event in self._sse.close() for chunk in self._event(event)]
-        if not self._stopped:
-            raise UnreadableResponse(f"{self.provider} stream ended before message_stop")
-        return chunks
+        return [chunk for event in self._events.close() for chunk in self._chunks(event)]
 
-    def _event(self, event: SseEvent) -> list[dict[str, Any]]:
-        if not event.data.strip():
-            return []
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            raise UnreadableResponse(f"{self.provider} stream event is not JSON") from None
-        if not isinstance(payload, dict):
-            raise UnreadableResponse(f"{self.provider} stream event is not an object")
-        kind = payload.get("type", event.event)
+    def _chunks(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = event["type"]
         if kind == "message_start":
-            usage = common.as_dict(payload.get("message")).get("usage")
-            self._prompt_usage = _usage(usage)
-            self._completion_tokens = common.int_field(usage, "output_tokens")
             return [common.delta_chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
-            block = common.as_dict(payload.get("content_block"))
+            block = common.as_dict(event.get("content_block"))
             if block.get("type") != "tool_use":
                 return []
             position = len(self._tool_index)
-            self._tool_index[common.int_field(payload, "index")] = position
+            self._tool_index[common.int_field(event, "index")] = position
             call = {
                 "index": position,
                 "id": block.get("id") or common.tool_call_id(),
@@ -316,39 +278,23 @@ class AnthropicStreamDecoder:
             }
             return [common.delta_chunk({"tool_calls": [call]})]
         if kind == "content_block_delta":
-            delta = common.as_dict(payload.get("delta"))
-            if delta.get("type") == "text_delta" and delta.get("text"):
-                return [common.delta_chunk({"content": delta["text"]})]
-            if delta.get("type") == "thinking_delta" and delta.get("thinking"):
-                return [common.delta_chunk({"reasoning_content": delta["thinking"]})]
-            if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
-                known = self._tool_index.get(common.int_field(payload, "index"))
-                if known is None:
-                    raise UnreadableResponse(f"{self.provider} stream has arguments for an unknown tool call")
-                call = {"index": known, "function": {"arguments": delta["partial_json"]}}
-                return [common.delta_chunk({"tool_calls": [call]})]
-            return []
+            return self._delta(event)
         if kind == "message_delta":
-            usage = payload.get("usage")
-            if isinstance(usage, dict) and "output_tokens" in usage:
-                self._completion_tokens = common.int_field(usage, "output_tokens")
-            if isinstance(usage, dict) and "input_tokens" in usage:
-                self._prompt_usage = _usage(usage)
-            self.usage = {
-                **self._prompt_usage,
-                "completion_tokens": self._completion_tokens,
-                "total_tokens": self._prompt_usage.get("prompt_tokens", 0) + self._completion_tokens,
-            }
-            reason = common.as_dict(payload.get("delta")).get("stop_reason")
+            reason = common.as_dict(event.get("delta")).get("stop_reason")
             if isinstance(reason, str):
                 return [common.delta_chunk({}, STOP_REASONS.get(reason, "stop"))]
-            return []
-        if kind == "message_stop":
-            self._stopped = True
-            return []
-        if kind == "error":
-            error_type = common.as_dict(payload.get("error")).get("type")
-            # Only Anthropic's own error types are repeated: this text reaches the client after the commit.
-            label = error_type if error_type in STREAM_ERROR_TYPES else "error"
-            raise UnreadableResponse(f"{self.provider} reported {label} mid-stream")
+        return []
+
+    def _delta(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        delta = common.as_dict(event.get("delta"))
+        if delta.get("type") == "text_delta" and delta.get("text"):
+            return [common.delta_chunk({"content": delta["text"]})]
+        if delta.get("type") == "thinking_delta" and delta.get("thinking"):
+            return [common.delta_chunk({"reasoning_content": delta["thinking"]})]
+        if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+            known = self._tool_index.get(common.int_field(event, "index"))
+            if known is None:
+                raise UnreadableResponse(f"{self.provider} stream has arguments for an unknown tool call")
+            call = {"index": known, "function": {"arguments": delta["partial_json"]}}
+            return [common.delta_chunk({"tool_calls": [call]})]
         return []

@@ -50,7 +50,8 @@ class UnreadableResponse(Exception):
 
 
 class StreamDecoder(Protocol):
-    usage: dict[str, int] | None
+    @property
+    def usage(self) -> dict[str, int] | None: ...
 
     def feed(self, data: bytes) -> list[dict[str, Any]]: ...
 

@@ -24,6 +24,7 @@ from gateway.core.catalog import Offer
 from gateway.providers import common, endpoints
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
 from gateway.providers.transport import UpstreamRequest
+from gateway.providers.wire.eventstream import EventStreamFrames
 from gateway.routing import capabilities
 from gateway.security.credentials import ApiKeyCredentials, AwsCredentials
 
@@ -35,15 +36,6 @@ STOP_REASONS = {
     "tool_use": "tool_calls",
     "guardrail_intervened": "content_filter",
     "content_filtered": "content_filter",
-}
-EXCEPTION_STATUS = {
-    "throttlingException": 429,
-    "serviceUnavailableException": 503,
-    "internalServerException": 500,
-    "modelStreamErrorException": 502,
-    "validationException": 400,
-    "accessDeniedException": 403,
-    "resourceNotFoundException": 404,
 }
 # Converse requires no maxTokens, but thinking needs one above its budget: this much room for the answer.
 THINKING_ANSWER_TOKENS = 4096
@@ -267,41 +259,24 @@ class BedrockStreamDecoder:
 
     provider: str
     usage: dict[str, int] | None = None
-    _buffer: Any = None
+    _frames: EventStreamFrames = field(init=False)
     _tool_index: dict[int, int] = field(default_factory=dict)
     _started: bool = False
     _stopped: bool = False
 
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        from botocore.eventstream import EventStreamBuffer, ParserError
+    def __post_init__(self) -> None:
+        self._frames = EventStreamFrames(self.provider)
 
-        if self._buffer is None:
-            self._buffer = EventStreamBuffer()
-        self._buffer.add_data(data)
-        chunks: list[dict[str, Any]] = []
-        try:
-            for message in self._buffer:
-                chunks.extend(self._frame(message.headers, message.payload))
-        except ParserError:
-            raise UnreadableResponse(f"{self.provider} stream frame is corrupt") from None
-        return chunks
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        return [chunk for headers, payload in self._frames.feed(data) for chunk in self._frame(headers, payload)]
 
     def close(self) -> list[dict[str, Any]]:
-        # EventStreamBuffer keeps unparsed bytes in _data; anything left there is a truncated frame.
-        if self._buffer is not None and bytes(getattr(self._buffer, "_data", b"")):
-            raise UnreadableResponse(f"{self.provider} stream ended inside a frame")
+        self._frames.close()
         if not self._stopped:
             raise UnreadableResponse(f"{self.provider} stream ended before messageStop")
         return []
 
     def _frame(self, headers: dict[str, Any], payload: bytes) -> list[dict[str, Any]]:
-        message_type = headers.get(":message-type", "event")
-        if message_type != "event":
-            name = headers.get(":exception-type") or headers.get(":error-code") or "error"
-            name = name if isinstance(name, str) and name.isidentifier() else "error"
-            raise AttemptFailed(
-                f"{self.provider} stream {name}", status_code=EXCEPTION_STATUS.get(name, 502), outcome="error"
-            )
         try:
             body = json.loads(payload) if payload else {}
         except ValueError:

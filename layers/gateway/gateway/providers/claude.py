@@ -19,10 +19,9 @@ only check them, note usage and drop host-specific extras.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.apis.messages.schema import GATEWAY_FIELDS, MessagesCall
@@ -31,25 +30,13 @@ from gateway.providers import bedrock, common, endpoints
 from gateway.providers.anthropic import ANTHROPIC_VERSION, VERTEX_ANTHROPIC_VERSION, AnthropicAdapter
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
 from gateway.providers.transport import UpstreamRequest
-from gateway.providers.wire.sse import SseEvent, SseParser
+from gateway.providers.wire.anthropic_events import AnthropicEvents
 from gateway.security.credentials import ApiKeyCredentials, AwsCredentials, ServiceAccountCredentials
 
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 BETA_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{0,99}$")
 # Cross-region inference profiles prefix a foundation model id; CountTokens takes the foundation model.
 BEDROCK_PROFILE_PREFIX = re.compile(r"^(?:global|us|eu|apac|jp|au|ca|us-gov)\.(?=anthropic\.)")
-BEDROCK_EXTRA_KEY = "amazon-bedrock-invocationMetrics"
-EVENT_TYPES = frozenset(
-    {
-        "message_start",
-        "content_block_start",
-        "content_block_delta",
-        "content_block_stop",
-        "message_delta",
-        "message_stop",
-        "ping",
-    }
-)
 
 
 def is_claude(target: Target) -> bool:
@@ -198,139 +185,6 @@ def parse_message(target: Target, body: bytes) -> dict[str, Any]:
     return data
 
 
-def tokens(usage: Any) -> dict[str, int]:
-    """Anthropic usage as the routing core counts it: every input token is a prompt token, the ones read from
-    and written to the cache named apart (they are priced apart)."""
-    read = common.int_field(usage, "cache_read_input_tokens")
-    written = common.int_field(usage, "cache_creation_input_tokens")
-    prompt = common.int_field(usage, "input_tokens") + read + written
-    return common.usage_dict(
-        prompt, common.int_field(usage, "output_tokens"), cached_tokens=read, cache_write_tokens=written
-    )
-
-
-@dataclass
-class ClaudeEvents:
-    """Checks Anthropic stream events, keeps their usage, and tells when the message is complete."""
-
-    provider: str
-    usage: dict[str, int] | None = None
-    anthropic_usage: dict[str, Any] = field(default_factory=dict)
-    stopped: bool = False
-
-    def event(self, payload: Any) -> list[dict[str, Any]]:
-        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-            raise UnreadableResponse(f"{self.provider} stream event is not an Anthropic event")
-        kind = payload["type"]
-        if kind == "error":
-            error_type = common.as_dict(payload.get("error")).get("type")
-            label = error_type if isinstance(error_type, str) and error_type.isidentifier() else "error"
-            status = 429 if label == "rate_limit_error" else 529 if label == "overloaded_error" else 502
-            raise AttemptFailed(f"{self.provider} reported {label} mid-stream", status_code=status)
-        if kind not in EVENT_TYPES:
-            return []  # an event type newer than this gateway: skipped, as the SDKs skip unknown events
-        payload = {k: v for k, v in payload.items() if k != BEDROCK_EXTRA_KEY}
-        if kind == "message_start":
-            usage = common.as_dict(common.as_dict(payload.get("message")).get("usage"))
-            self.anthropic_usage = dict(usage)
-        elif kind == "message_delta":
-            self.anthropic_usage.update(common.as_dict(payload.get("usage")))
-        elif kind == "message_stop":
-            self.stopped = True
-        if kind in ("message_start", "message_delta"):
-            self.usage = tokens(self.anthropic_usage)
-        return [payload]
-
-    def finish(self) -> None:
-        if not self.stopped:
-            raise UnreadableResponse(f"{self.provider} stream ended before message_stop")
-
-
-@dataclass
-class SseEventsDecoder:
-    """Anthropic's and Vertex's ``text/event-stream`` -> Anthropic events."""
-
-    provider: str
-    _events: ClaudeEvents = field(init=False)
-    _sse: SseParser = field(default_factory=SseParser)
-
-    def __post_init__(self) -> None:
-        self._events = ClaudeEvents(self.provider)
-
-    @property
-    def usage(self) -> dict[str, int] | None:
-        return self._events.usage
-
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return [out for event in self._sse.feed(data) for out in self._event(event)]
-
-    def close(self) -> list[dict[str, Any]]:
-        events = [out for event in self._sse.close() for out in self._event(event)]
-        self._events.finish()
-        return events
-
-    def _event(self, event: SseEvent) -> list[dict[str, Any]]:
-        if not event.data.strip():
-            return []
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            raise UnreadableResponse(f"{self.provider} stream event is not JSON") from None
-        return self._events.event(payload)
-
-
-@dataclass
-class BedrockEventsDecoder:
-    """InvokeModelWithResponseStream frames -> Anthropic events: each ``chunk`` event's ``bytes`` is one
-    base64-encoded Anthropic event; exception frames fail the attempt with the status Bedrock gives them."""
-
-    provider: str
-    _events: ClaudeEvents = field(init=False)
-    _buffer: Any = None
-
-    def __post_init__(self) -> None:
-        self._events = ClaudeEvents(self.provider)
-
-    @property
-    def usage(self) -> dict[str, int] | None:
-        return self._events.usage
-
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        from botocore.eventstream import EventStreamBuffer, ParserError
-
-        if self._buffer is None:
-            self._buffer = EventStreamBuffer()
-        self._buffer.add_data(data)
-        events: list[dict[str, Any]] = []
-        try:
-            for message in self._buffer:
-                events.extend(self._frame(message.headers, message.payload))
-        except ParserError:
-            raise UnreadableResponse(f"{self.provider} stream frame is corrupt") from None
-        return events
-
-    def close(self) -> list[dict[str, Any]]:
-        if self._buffer is not None and bytes(getattr(self._buffer, "_data", b"")):
-            raise UnreadableResponse(f"{self.provider} stream ended inside a frame")
-        self._events.finish()
-        return []
-
-    def _frame(self, headers: dict[str, Any], payload: bytes) -> list[dict[str, Any]]:
-        if headers.get(":message-type", "event") != "event":
-            name = headers.get(":exception-type") or headers.get(":error-code") or "error"
-            name = name if isinstance(name, str) and name.isidentifier() else "error"
-            status = bedrock.EXCEPTION_STATUS.get(name, 502)
-            raise AttemptFailed(f"{self.provider} stream {name}", status_code=status)
-        if headers.get(":event-type") != "chunk":
-            return []
-        try:
-            part = json.loads(payload)
-            event = json.loads(base64.b64decode(common.as_dict(part).get("bytes") or "", validate=True))
-        except (ValueError, binascii.Error):
-            raise UnreadableResponse(f"{self.provider} stream chunk is not a base64 Anthropic event") from None
-        return self._events.event(event)
-
-
 @dataclass(frozen=True)
 class ClaudeAdapter:
     """The Adapter surface of the routing loop for a Messages request to a Claude target on ``provider``."""
@@ -343,10 +197,8 @@ class ClaudeAdapter:
     def parse_response(self, call: MessagesCall, target: Target, body: bytes) -> dict[str, Any]:
         return parse_message(target, body)
 
-    def stream_decoder(self, call: MessagesCall, target: Target) -> SseEventsDecoder | BedrockEventsDecoder:
-        if target.provider == "amazon-bedrock":
-            return BedrockEventsDecoder(target.provider)
-        return SseEventsDecoder(target.provider)
+    def stream_decoder(self, call: MessagesCall, target: Target) -> AnthropicEvents:
+        return AnthropicEvents(target.provider, bedrock=target.provider == "amazon-bedrock")
 
     def error_message(self, status: int, body: bytes) -> str:
         return self._errors().error_message(status, body)

@@ -1,11 +1,11 @@
 """What every adapter does the same way around its own transform: honour the parameter table.
 
-``TableAdapter`` wraps a provider adapter. Before building it checks the request against ``gateway.routing.capabilities``
-(an unsupported parameter is a 400 naming it, never silently lost). Where the table says ``response_format``
-is emulated, it rewrites the request so the answer comes as a forced tool call (the format's schema as the
-tool's parameters) and turns that call back into the message content with ``finish_reason`` ``stop``, in whole
-answers and in streams alike. The caller's own tools stay callable: with them the model must call some tool,
-and a call to one of the caller's tools comes back as a tool call.
+``TableAdapter`` wraps a provider adapter. Before building it checks the request against
+``gateway.routing.capabilities`` (an unsupported parameter is a 400 naming it, never silently lost). Where the table
+says ``response_format`` is emulated, it rewrites the request so the answer comes as a forced tool call (the
+format's schema as the tool's parameters) and turns that call back into the message content with ``finish_reason``
+``stop``, in whole answers and in streams alike. The caller's own tools stay callable: with them the model must call
+some tool, and a call to one of the caller's tools comes back as a tool call.
 """
 
 from __future__ import annotations
@@ -92,10 +92,6 @@ class UnwrappingDecoder:
     @property
     def usage(self) -> dict[str, int] | None:
         return self.inner.usage
-
-    @usage.setter
-    def usage(self, value: dict[str, int] | None) -> None:
-        self.inner.usage = value
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         return [c for chunk in self.inner.feed(data) for c in self._chunk(chunk)]

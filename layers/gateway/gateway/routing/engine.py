@@ -1,10 +1,10 @@
 """The routing core and chat completions: plan the attempts, run them until one succeeds, charge, record.
 
 ``serve`` is the one attempt loop of both front doors (chat completions and Anthropic Messages): the plan,
-BYOK-first order, fallback models, health, deadline, credit holds, the streaming commit and the request record
-are the same; the API's ``Codec`` (see ``gateway.routing.attempt``) says how a target is asked, how its answer reads and
-what an attempt can cost. ``complete`` shapes what ``serve`` returns into a chat completion (``gateway.apis.messages.service``
-into an Anthropic message).
+BYOK-first order, fallback models, health, deadline, credit holds, the streaming commit and the request record are
+the same; the API's ``Codec`` (see ``gateway.routing.attempt``) says how a target is asked, how its answer reads and
+what an attempt can cost. ``complete`` shapes what ``serve`` returns into a chat completion
+(``gateway.apis.messages.service`` into an Anthropic message).
 
 Knows nothing of HTTP events: ``complete`` takes the caller's account snapshot and the parsed request and
 returns a ``ChatResult`` (a JSON completion, or a committed stream whose SSE body is produced while it is

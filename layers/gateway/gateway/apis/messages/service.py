@@ -27,6 +27,7 @@ from gateway.core.settings import get_settings
 from gateway.data import accounts
 from gateway.data.request_log import redact
 from gateway.providers import AttemptFailed, Target, UnreadableResponse, adapter_for, claude, transport
+from gateway.providers.wire import anthropic_events
 from gateway.routing import capabilities
 from gateway.routing import engine as chat
 from gateway.routing.attempt import TERMINAL_STATUSES
@@ -70,7 +71,7 @@ class MessagesCodec:
         return offer.cost(prompt_token_bound(call), output_token_bound(offer, call))
 
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
-        return claude.tokens(answer.get("usage"))
+        return anthropic_events.tokens(answer.get("usage"))
 
     def commits(self, event: dict[str, Any]) -> bool:
         return messages_stream.commits(event)
