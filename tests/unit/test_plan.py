@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
 import pytest
 
-from gateway.apis.chat.schema import ProviderPreferences
+from gateway.apis.chat.schema import ChatRequest, ProviderPreferences
 from gateway.core.catalog import Model, Offer, get_catalog
-from gateway.core.errors import BadRequest
-from gateway.data.accounts import StoredKey
-from gateway.routing.plan import build_plan, candidate_offers
+from gateway.core.errors import BadRequest, GatewayError, PaymentRequired
+from gateway.data.accounts import Account, AccountSnapshot, StoredKey
+from gateway.routing import engine, signals
+from gateway.routing.plan import PlannedAttempt, RouteSignals, candidate_offers
+from gateway.security import credential_cache
 
 CLAUDE = "anthropic/claude-sonnet-4.5"  # catalog order: anthropic, amazon-bedrock, google-vertex
 GEMINI = "google/gemini-3-flash"  # catalog order: google-vertex, google-ai-studio
@@ -40,6 +46,39 @@ def platform(*providers: str) -> list[StoredKey]:
 
 
 ALL_PLATFORM = platform("openai", "deepseek", "anthropic", "google-ai-studio", "amazon-bedrock", "google-vertex")
+
+
+Plan = Callable[..., list[PlannedAttempt]]
+
+
+@pytest.fixture
+def plan(monkeypatch: pytest.MonkeyPatch) -> Plan:
+    """The production plan (``engine.planned_attempts``) with its I/O replaced: the operator's platform keys and
+    the routing signals (none: nothing failed recently) are injected."""
+    platform_keys: list[list[StoredKey]] = [ALL_PLATFORM]
+    monkeypatch.setattr(credential_cache, "platform_keys", lambda: platform_keys[0])
+    monkeypatch.setattr(signals.RoutingState, "signals", lambda self, snap, wake=True: RouteSignals())
+
+    def planned(
+        keys: list[StoredKey],
+        *,
+        platform: list[StoredKey] = ALL_PLATFORM,
+        credits: str = "10",
+        provider: dict[str, Any] | None = None,
+        model_id: str = CLAUDE,
+    ) -> list[PlannedAttempt]:
+        platform_keys[0] = platform
+        account = Account(
+            account_id="acct_0000000000000001", name="t", credits=Decimal(credits), created_at="2026-01-01T00:00:00Z"
+        )
+        body: dict[str, Any] = {"model": model_id, "messages": [{"role": "user", "content": "hi"}]}
+        if provider is not None:
+            body["provider"] = provider
+        return list(
+            engine.planned_attempts(AccountSnapshot(account=account, keys=keys), ChatRequest.model_validate(body))
+        )
+
+    return planned
 
 
 def steps(plan_attempts: list) -> list[tuple[str, str]]:
@@ -101,11 +140,10 @@ def test_unknown_provider_slug_is_a_400_naming_the_field() -> None:
     assert err.value.param == "provider.order"
 
 
-def test_contract_example_keys_for_all_three() -> None:
-    prefs = ProviderPreferences(order=["amazon-bedrock", "google-vertex", "anthropic"])
+def test_contract_example_keys_for_all_three(plan: Plan) -> None:
+    prefs = {"order": ["amazon-bedrock", "google-vertex", "anthropic"]}
     keys = [key("anthropic"), key("google-vertex"), key("amazon-bedrock")]
-    plan = build_plan(candidate_offers(model(CLAUDE), prefs), keys, ALL_PLATFORM, has_credits=True)
-    assert steps(plan.attempts) == [
+    assert steps(plan(keys, provider=prefs)) == [
         ("amazon-bedrock", "byok"),
         ("google-vertex", "byok"),
         ("anthropic", "byok"),
@@ -115,85 +153,69 @@ def test_contract_example_keys_for_all_three() -> None:
     ]
 
 
-def test_contract_example_key_only_for_vertex() -> None:
-    prefs = ProviderPreferences(order=["amazon-bedrock", "google-vertex"], allow_fallbacks=False)
-    plan = build_plan(candidate_offers(model(CLAUDE), prefs), [key("google-vertex")], ALL_PLATFORM, has_credits=True)
-    assert steps(plan.attempts) == [
+def test_contract_example_key_only_for_vertex(plan: Plan) -> None:
+    prefs = {"order": ["amazon-bedrock", "google-vertex"], "allow_fallbacks": False}
+    assert steps(plan([key("google-vertex")], provider=prefs)) == [
         ("google-vertex", "byok"),
         ("amazon-bedrock", "shared"),
         ("google-vertex", "shared"),
     ]
 
 
-def test_vertex_provisioned_throughput_key_for_gemini() -> None:
+def test_vertex_provisioned_throughput_key_for_gemini(plan: Plan) -> None:
     pt_key = key("google-vertex", provisioned_throughput=True)
-    plan = build_plan(candidate_offers(model(GEMINI), None), [pt_key], ALL_PLATFORM, has_credits=True)
-    assert steps(plan.attempts) == [
+    attempts = plan([pt_key], model_id=GEMINI)
+    assert steps(attempts) == [
         ("google-vertex", "byok"),
         ("google-vertex", "shared"),
         ("google-ai-studio", "shared"),
     ]
-    assert plan.attempts[0].key.provisioned_throughput is True
-    assert plan.attempts[1].key.provisioned_throughput is False
+    assert attempts[0].key.provisioned_throughput is True
+    assert attempts[1].key.provisioned_throughput is False
 
 
-def test_several_keys_per_provider_are_all_tried_oldest_first() -> None:
+def test_several_keys_per_provider_are_all_tried_oldest_first(plan: Plan) -> None:
     newer = key("anthropic", key_id="key_b", created_at="2026-02-01T00:00:00.000Z")
     older = key("anthropic", key_id="key_a", created_at="2026-01-01T00:00:00.000Z")
     # store.load_account returns keys oldest first
     keys = sorted([newer, older], key=lambda k: (k.created_at, k.key_id))
-    plan = build_plan(candidate_offers(model(CLAUDE), None), keys, platform("anthropic"), has_credits=True)
-    assert [(a.key.key_id, a.credential) for a in plan.attempts] == [
+    assert [(a.key.key_id, a.credential) for a in plan(keys, platform=platform("anthropic"))] == [
         ("key_a", "byok"),
         ("key_b", "byok"),
         ("anthropic", "shared"),
     ]
 
 
-def test_disabled_keys_are_not_tried() -> None:
-    plan = build_plan(
-        candidate_offers(model(CLAUDE), None),
-        [key("anthropic", enabled=False)],
-        ALL_PLATFORM,
-        has_credits=True,
-    )
-    assert ("anthropic", "byok") not in steps(plan.attempts)
+def test_disabled_keys_are_not_tried(plan: Plan) -> None:
+    assert ("anthropic", "byok") not in steps(plan([key("anthropic", enabled=False)]))
 
 
-def test_always_use_key_removes_shared_fallback_for_its_provider_only() -> None:
-    keys = [key("anthropic", always_use=True)]
-    plan = build_plan(candidate_offers(model(CLAUDE), None), keys, ALL_PLATFORM, has_credits=True)
-    assert steps(plan.attempts) == [
+def test_always_use_key_removes_shared_fallback_for_its_provider_only(plan: Plan) -> None:
+    assert steps(plan([key("anthropic", always_use=True)])) == [
         ("anthropic", "byok"),
         ("amazon-bedrock", "shared"),
         ("google-vertex", "shared"),
     ]
 
 
-def test_disabled_always_use_key_does_not_block_shared_capacity() -> None:
-    keys = [key("anthropic", always_use=True, enabled=False)]
-    plan = build_plan(candidate_offers(model(CLAUDE), None), keys, ALL_PLATFORM, has_credits=True)
-    assert ("anthropic", "shared") in steps(plan.attempts)
+def test_disabled_always_use_key_does_not_block_shared_capacity(plan: Plan) -> None:
+    assert ("anthropic", "shared") in steps(plan([key("anthropic", always_use=True, enabled=False)]))
 
 
-def test_no_credits_keeps_byok_and_drops_shared() -> None:
-    plan = build_plan(candidate_offers(model(CLAUDE), None), [key("google-vertex")], ALL_PLATFORM, has_credits=False)
-    assert steps(plan.attempts) == [("google-vertex", "byok")]
-    assert plan.shared_excluded_for_credits is True
+def test_no_credits_keeps_byok_and_drops_shared(plan: Plan) -> None:
+    assert steps(plan([key("google-vertex")], credits="0")) == [("google-vertex", "byok")]
 
 
-def test_no_credits_and_no_keys_is_an_empty_plan_flagged_for_402() -> None:
-    plan = build_plan(candidate_offers(model(CLAUDE), None), [], ALL_PLATFORM, has_credits=False)
-    assert plan.attempts == []
-    assert plan.shared_excluded_for_credits is True
+def test_no_credits_and_no_keys_is_a_402(plan: Plan) -> None:
+    with pytest.raises(PaymentRequired):
+        plan([], credits="0")
 
 
-def test_providers_without_platform_credentials_get_no_shared_attempt() -> None:
-    plan = build_plan(candidate_offers(model(CLAUDE), None), [], platform("google-vertex"), has_credits=True)
-    assert steps(plan.attempts) == [("google-vertex", "shared")]
+def test_providers_without_platform_credentials_get_no_shared_attempt(plan: Plan) -> None:
+    assert steps(plan([], platform=platform("google-vertex"))) == [("google-vertex", "shared")]
 
 
-def test_keys_for_providers_that_do_not_serve_the_model_are_ignored() -> None:
-    plan = build_plan(candidate_offers(model(CLAUDE), None), [key("openai")], [], has_credits=True)
-    assert plan.attempts == []
-    assert plan.shared_excluded_for_credits is False
+def test_keys_for_providers_that_do_not_serve_the_model_are_ignored(plan: Plan) -> None:
+    with pytest.raises(GatewayError) as err:
+        plan([key("openai")], platform=[])
+    assert not isinstance(err.value, PaymentRequired)

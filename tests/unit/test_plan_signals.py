@@ -16,13 +16,12 @@ from gateway.routing import signals as health
 from gateway.routing.plan import (
     EmptyModelPlan,
     RouteSignals,
-    build_plan,
     byok_attempts,
     candidate_offers,
     empty_plan_error,
 )
 from gateway.security import credential_cache as keystore
-from tests.unit.test_plan import ALL_PLATFORM, CLAUDE, GEMINI, key, model, slugs, steps
+from tests.unit.test_plan import ALL_PLATFORM, CLAUDE, GEMINI, key, model, slugs
 
 DEEPSEEK = "deepseek/deepseek-v3.2"
 
@@ -102,13 +101,14 @@ def test_a_key_in_cooldown_goes_after_the_customers_other_keys_for_the_model() -
     assert {a.model for a in attempts} == {CLAUDE}
 
 
-def test_cooled_keys_still_come_before_shared_capacity() -> None:
-    keys = [key("anthropic", "key_a1")]
-    plan = build_plan(candidate_offers(model(CLAUDE), None), keys, ALL_PLATFORM, has_credits=True)
-    cooled = byok_attempts(plan.candidates, keys, cooling=frozenset({"key_a1"}))
+def test_cooled_keys_still_come_before_shared_capacity(monkeypatch: pytest.MonkeyPatch) -> None:
+    cooling = RouteSignals(cooling_keys=frozenset({"key_a1"}))
+    monkeypatch.setattr(keystore, "platform_keys", lambda: ALL_PLATFORM)
+    monkeypatch.setattr(health.RoutingState, "signals", lambda self, snap, wake=True: cooling)
 
-    assert steps(cooled) == [("anthropic", "byok")]
-    assert steps(plan.attempts)[0] == ("anthropic", "byok")
+    plan = planned(snapshot(key("anthropic", "key_a1")), request())
+
+    assert [(p, c) for _, p, c in plan][:2] == [("anthropic", "byok"), ("anthropic", "shared")]
 
 
 def test_max_price_drops_offers_above_either_price() -> None:

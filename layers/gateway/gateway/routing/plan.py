@@ -58,13 +58,6 @@ class PlannedAttempt:
         return self.offer.slug
 
 
-@dataclass
-class Plan:
-    attempts: list[PlannedAttempt] = field(default_factory=list)
-    candidates: list[Offer] = field(default_factory=list)
-    shared_excluded_for_credits: bool = False
-
-
 def _check_slugs(prefs: ProviderPreferences) -> None:
     for name in ("order", "only", "ignore"):
         for slug in getattr(prefs, name):
@@ -175,21 +168,6 @@ def shared_attempts(
             continue
         attempts.append(PlannedAttempt(offer, "shared", platform_key, model_id))
     return attempts, excluded_for_credits
-
-
-def build_plan(
-    candidates: list[Offer],
-    byok_keys: list[StoredKey],
-    platform_keys: list[StoredKey],
-    *,
-    has_credits: bool,
-) -> Plan:
-    shared, excluded = shared_attempts(candidates, byok_keys, platform_keys, has_credits=has_credits)
-    return Plan(
-        attempts=byok_attempts(candidates, byok_keys) + shared,
-        candidates=list(candidates),
-        shared_excluded_for_credits=excluded,
-    )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from gateway.apis.chat.schema import MAX_ID, MAX_MESSAGES, MAX_PARTS, MAX_TEXT, 
 MAX_STOP_SEQUENCES = 16
 MAX_STOP_LEN = 512
 MAX_FALLBACK_MODELS = 8
-MAX_BETA_HEADER = 2048
 
 ModelId = Annotated[str, Field(min_length=1, max_length=256)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
