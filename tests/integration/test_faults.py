@@ -52,6 +52,7 @@ ROUTES = [
 ]
 ATTEMPT_TIMEOUT_MS = "500"
 SLOW_UPSTREAM_S = 0.7  # above the attempt cap
+UPSTREAM_SILENT_S = 6.0  # far above a request deadline of 1 s
 # fault armed on the BYOK credential -> (attempt outcome, attempt status_code) in the request record
 FAULTS: dict[str, tuple[dict[str, Any], str, int | None]] = {
     "429": ({"status": 429}, "error", 429),
@@ -486,18 +487,20 @@ def test_the_request_deadline_bounds_every_attempt_together(
     """No attempt cap: the first slow attempt gets the whole deadline, and none is started after it."""
     configure(monkeypatch, REQUEST_DEADLINE_MS="1000")
     for provider in CLAUDE_PROVIDERS:
-        gateway.sim.fail(provider, mode="timeout", delay=1.5)
+        gateway.sim.fail(provider, mode="timeout", delay=UPSTREAM_SILENT_S)
     started = time.monotonic()
 
     with pytest.raises(openai.APIStatusError) as err:
         create(openai_client, "anthropic/claude-sonnet-4.5")
 
-    assert time.monotonic() - started < 1.0 + 0.4
+    # The upstream stays silent far longer than the deadline: answering before it speaks proves the deadline
+    # cut the attempt (a loaded machine may be slow, but never this slow).
+    assert time.monotonic() - started < UPSTREAM_SILENT_S - 2
     assert err.value.status_code == 504
     record = get_log(api.url, gateway.api_key, err.value.response.headers["x-request-id"])
     assert record["http_status"] == 504
     assert [(a["provider"], a["outcome"]) for a in record["attempts"]] == [("anthropic", "timeout")]
-    upstream_credentials(gateway.sim, "anthropic", 1, wait_s=3)
+    upstream_credentials(gateway.sim, "anthropic", 1, wait_s=UPSTREAM_SILENT_S + 2)
 
 
 # --- Google's token endpoint ---------------------------------------------------------------------------------
