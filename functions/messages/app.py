@@ -11,6 +11,7 @@ from gateway.apis.messages.schema import CountTokensRequest, MessagesCall, Messa
 from gateway.http.resolver import authenticate, create_app, handler, json_body, parse_model, request_id, stream_response
 from gateway.http.streaming import StreamedResponse
 from gateway.providers.claude import parse_betas
+from gateway.routing import signals
 
 app = create_app(error_shape=messages.error_body)
 
@@ -23,6 +24,7 @@ def _call(model: type[MessagesRequest] | type[CountTokensRequest]) -> MessagesCa
 
 @app.post("/v1/messages")
 def create_message() -> Response:
+    signals.state().prefetch()  # a thawed instance re-reads shared health while the caller is authenticated
     snapshot = authenticate(app, api_key_header="x-api-key")
     result = messages.create(snapshot, _call(MessagesRequest), request_id())
     if isinstance(result.body, str):

@@ -10,9 +10,21 @@ from typing import Any
 
 
 class GatewayError(Exception):
+    """A domain error; a subclass fixes its answer's defaults in its class line
+    (``class NotFound(GatewayError, status=404, error_type=..., code=...)``)."""
+
     status: int = 500
     error_type: str = "api_error"
     code: str | None = None
+
+    def __init_subclass__(cls, *, status: int = 0, error_type: str = "", code: str | None = None) -> None:
+        super().__init_subclass__()
+        if status:
+            cls.status = status
+        if error_type:
+            cls.error_type = error_type
+        if code is not None:
+            cls.code = code
 
     def __init__(
         self,
@@ -46,56 +58,37 @@ class GatewayError(Exception):
         return {"error": error}
 
 
-class BadRequest(GatewayError):
-    status = 400
-    error_type = "invalid_request_error"
+class BadRequest(GatewayError, status=400, error_type="invalid_request_error"):
+    pass
 
 
-class Unauthorized(GatewayError):
-    status = 401
-    error_type = "authentication_error"
-    code = "invalid_api_key"
+class Unauthorized(GatewayError, status=401, error_type="authentication_error", code="invalid_api_key"):
+    pass
 
 
-class PaymentRequired(GatewayError):
-    status = 402
-    error_type = "insufficient_credits"
-    code = "insufficient_credits"
+class PaymentRequired(GatewayError, status=402, error_type="insufficient_credits", code="insufficient_credits"):
+    pass
 
 
-class NotFound(GatewayError):
-    status = 404
-    error_type = "not_found_error"
-    code = "not_found"
+class NotFound(GatewayError, status=404, error_type="not_found_error", code="not_found"):
+    pass
 
 
-class PayloadTooLarge(GatewayError):
-    status = 413
-    error_type = "invalid_request_error"
-    code = "payload_too_large"
+class PayloadTooLarge(GatewayError, status=413, error_type="invalid_request_error", code="payload_too_large"):
+    pass
 
 
-class UnsupportedMediaType(GatewayError):
-    status = 415
-    error_type = "invalid_request_error"
-    code = "unsupported_media_type"
+class UnsupportedMediaType(GatewayError, status=415, error_type="invalid_request_error", code="unsupported_media_type"):
+    pass
 
 
-class Conflict(GatewayError):
-    status = 409
-    error_type = "invalid_request_error"
-    code = "conflict"
+class Conflict(GatewayError, status=409, error_type="invalid_request_error", code="conflict"):
+    pass
 
 
-class Unprocessable(GatewayError):
-    status = 422
-    error_type = "invalid_request_error"
-    code = "validation_error"
+class Unprocessable(GatewayError, status=422, error_type="invalid_request_error", code="validation_error"):
+    pass
 
 
-class BrokenKey(GatewayError):
+class BrokenKey(GatewayError, status=502, error_type="byok_key_broken", code="byok_key_broken"):
     """A stored credential could not be decrypted or parsed: never used, reported as broken."""
-
-    status = 502
-    error_type = "byok_key_broken"
-    code = "byok_key_broken"
