@@ -217,7 +217,30 @@ class ProviderPreferences(_Strict):
     max_price: MaxPrice | None = None
 
 
-class ChatRequest(_Strict):
+class RoutingFields(BaseModel):
+    """The gateway's own routing fields, the same on every front door (chat, messages, responses, embeddings);
+    never sent upstream. A request model lists them last: ``class XRequest(_Strict, RoutingFields)``."""
+
+    provider: ProviderPreferences | None = None
+    # Models to try, in turn, once every attempt for ``model`` has failed (OpenRouter's ``models``; Infron
+    # calls it ``fallback_models``). Either spelling, never both.
+    models: Annotated[list[ModelId], Field(max_length=MAX_FALLBACK_MODELS)] | None = None
+    fallback_models: Annotated[list[ModelId], Field(max_length=MAX_FALLBACK_MODELS)] | None = None
+
+    @field_validator("fallback_models")
+    @classmethod
+    def _one_spelling(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is not None and info.data.get("models") is not None:
+            raise ValueError("give the fallback models as either models or fallback_models, not both")
+        return value
+
+    def model_chain(self) -> list[str]:
+        """``model``, then each fallback model in the order given."""
+        model: str = getattr(self, "model")  # noqa: B009 - every request model declares ``model``
+        return [model, *(self.models or self.fallback_models or [])]
+
+
+class ChatRequest(_Strict, RoutingFields):
     model: ModelId
     messages: Annotated[list[Message], Field(min_length=1, max_length=MAX_MESSAGES)]
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
@@ -260,18 +283,6 @@ class ChatRequest(_Strict):
     modalities: Annotated[list[Literal["text", "audio"]], Field(min_length=1, max_length=2)] | None = None
     audio: AudioOutput | None = None
     web_search_options: WebSearchOptions | None = None
-    provider: ProviderPreferences | None = None
-    # Models to try, in turn, once every attempt for ``model`` has failed (OpenRouter's ``models``; Infron
-    # calls it ``fallback_models``). Either spelling, never both.
-    models: Annotated[list[ModelId], Field(max_length=MAX_FALLBACK_MODELS)] | None = None
-    fallback_models: Annotated[list[ModelId], Field(max_length=MAX_FALLBACK_MODELS)] | None = None
-
-    @field_validator("fallback_models")
-    @classmethod
-    def _one_spelling(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        if value is not None and info.data.get("models") is not None:
-            raise ValueError("give the fallback models as either models or fallback_models, not both")
-        return value
 
     @field_validator("top_logprobs")
     @classmethod
@@ -293,10 +304,6 @@ class ChatRequest(_Strict):
         if value is not None and not info.data.get("tools"):
             raise ValueError("tool_choice is only allowed when tools are given")  # as OpenAI answers
         return value
-
-    def model_chain(self) -> list[str]:
-        """``model``, then each fallback model in the order given."""
-        return [self.model, *(self.models or self.fallback_models or [])]
 
     def output_limit(self) -> int | None:
         """The caller's cap on generated tokens, whichever of the two spellings was used."""

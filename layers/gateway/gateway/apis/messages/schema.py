@@ -13,11 +13,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from gateway.apis.chat.schema import MAX_ID, MAX_MESSAGES, MAX_PARTS, MAX_TEXT, MAX_TOOLS, MAX_URL, ProviderPreferences
+from gateway.apis.chat.schema import (
+    MAX_ID,
+    MAX_MESSAGES,
+    MAX_PARTS,
+    MAX_TEXT,
+    MAX_TOOLS,
+    MAX_URL,
+    ProviderPreferences,
+    RoutingFields,
+)
 
 MAX_STOP_SEQUENCES = 16
 MAX_STOP_LEN = 512
-MAX_FALLBACK_MODELS = 8
 
 ModelId = Annotated[str, Field(min_length=1, max_length=256)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
@@ -223,7 +231,7 @@ class Metadata(_Strict):
     user_id: Annotated[str, Field(max_length=256)] | None = None
 
 
-class _MessagesBase(_Strict):
+class _MessagesBase(_Strict, RoutingFields):
     model: ModelId
     messages: Annotated[list[Message], Field(min_length=1, max_length=MAX_MESSAGES)]
     system: Text | Annotated[list[TextBlock], Field(max_length=MAX_PARTS)] | None = None
@@ -232,17 +240,6 @@ class _MessagesBase(_Strict):
     thinking: Thinking | None = None
     cache_control: CacheControl | None = None  # top level: marks the last cacheable block
     output_config: dict[str, Any] | None = None
-    # Gateway routing, as in chat completions; never sent upstream.
-    provider: ProviderPreferences | None = None
-    models: Annotated[list[ModelId], Field(max_length=MAX_FALLBACK_MODELS)] | None = None
-    fallback_models: Annotated[list[ModelId], Field(max_length=MAX_FALLBACK_MODELS)] | None = None
-
-    @field_validator("fallback_models")
-    @classmethod
-    def _one_spelling(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        if value is not None and info.data.get("models") is not None:
-            raise ValueError("give the fallback models as either models or fallback_models, not both")
-        return value
 
     @field_validator("tool_choice")
     @classmethod
@@ -320,7 +317,7 @@ class MessagesCall:
 
     def model_chain(self) -> list[str]:
         """``model``, then the fallback models in order (as the chat request gives them)."""
-        return [self.request.model, *(self.request.models or self.request.fallback_models or [])]
+        return self.request.model_chain()
 
     def output_limit(self) -> int | None:
         return self.request.max_tokens if isinstance(self.request, MessagesRequest) else None
