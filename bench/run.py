@@ -15,11 +15,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from bench import cold, litellm_env
+from bench import cold, litellm_env, quiet
 from bench.stack import MESSAGES, REPO_ROOT, BenchStack, child_env, start_stack
 from bench.stats import Verdict, at_most, format_table, median, ms, overheads, percentile, ratio
 
 RESULTS = REPO_ROOT / ".bench" / "results.json"
+LOG = REPO_ROOT / ".bench" / "run.log"
 PROFILE = REPO_ROOT / ".bench" / "profile.txt"
 CHAT = "POST", "/v1/chat/completions"
 MESSAGES_ROUTE = "POST", "/v1/messages"
@@ -474,25 +475,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     interpreter = str(litellm_env.ensure())
-    print("starting the simulator and the AWS emulation, provisioning", file=sys.stderr, flush=True)
-    stack = start_stack()
     ours: dict[str, Any] = {}
     theirs: dict[str, Any] = {}
     cold_results: list[cold.ColdRuns] = []
-    try:
-        if not args.only_stream:
-            print("warm run: ours", file=sys.stderr, flush=True)
-            ours = warm_ours(stack, args)
-            print("warm run: LiteLLM", file=sys.stderr, flush=True)
-            theirs = warm_litellm(stack, args, interpreter)
-        print("streaming run: ours", file=sys.stderr, flush=True)
-        ours_stream = stream_ours(stack, args)
-        print("streaming run: LiteLLM", file=sys.stderr, flush=True)
-        theirs_stream = stream_litellm(stack, args, interpreter)
-        if not (args.skip_cold or args.only_stream):
-            cold_results = cold.measure(cold_cases(stack, interpreter), args.cold_runs)
-    finally:
-        stack.stop()
+    with quiet.output_to(LOG) as (_, progress):
+        print(f"everything but this report goes to {LOG.relative_to(REPO_ROOT)}", file=progress)
+        print("starting the simulator and the AWS emulation, provisioning", file=progress)
+        stack = start_stack()
+        try:
+            if not args.only_stream:
+                print("warm run: ours", file=progress)
+                ours = warm_ours(stack, args)
+                print("warm run: LiteLLM", file=progress)
+                theirs = warm_litellm(stack, args, interpreter)
+            print("streaming run: ours", file=progress)
+            ours_stream = stream_ours(stack, args)
+            print("streaming run: LiteLLM", file=progress)
+            theirs_stream = stream_litellm(stack, args, interpreter)
+            if not (args.skip_cold or args.only_stream):
+                print("cold starts", file=progress)
+                cold_results = cold.measure(cold_cases(stack, interpreter), args.cold_runs)
+        finally:
+            stack.stop()
 
     sections: list[str] = []
     verdicts: list[Verdict] = []
