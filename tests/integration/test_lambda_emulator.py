@@ -42,13 +42,16 @@ from local.invoke import (
     lambda_function,
     with_api_key,
 )
-from tests.integration.test_events import EVENT_FILES, route_of, with_path_parameter
+from local.template import load_template, stream_consumers
+from tests.integration.test_events import EVENT_FILES, EVENTS_DIR, route_of, with_path_parameter
 from tests.runtime_api_relay import RelayedCall, RuntimeApiRelay
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lambda-emulator")]
 
 DEV_API_KEY = "gwk_00000000000000ee_emulator-test-secret-0123456789abcdef"
 START_TIMEOUT_S = 90
+# DynamoDB stream batches for the functions the logs table's stream feeds (not API routes, so not in events/ itself)
+STREAM_EVENT_FILES = sorted((EVENTS_DIR / "streams").glob("*.json"))
 FAULTY_FUNCTION_DIR = REPO_ROOT / "tests" / "fixtures" / "lambda_functions" / "faulty"
 
 
@@ -216,12 +219,27 @@ def test_every_function_answers_every_event_under_aws_s_runtime_interface_emulat
                         problems.append(f"{logical_id} {name} ({'key' if authorized else 'placeholder'}): {problem}")
         return problems
 
-    with ThreadPoolExecutor(max_workers=len(by_function)) as pool:
+    def run_stream_consumer(logical_id: str) -> list[str]:
+        function = lambda_function(logical_id, dev_stack.addresses)
+        with emulator_for(function, tmp_path).start() as emulator:
+            answers = {path.stem: emulator.invoke(json.loads(path.read_text())) for path in STREAM_EVENT_FILES}
+        # A batch whose records were all counted reports no failures (anything else would be retried by Lambda)
+        return [
+            f"{logical_id} {name}: {answer.status} {answer.body[:300]!r}"
+            for name, answer in answers.items()
+            if answer.status != 200 or answer.json() != {"batchItemFailures": []}
+        ]
+
+    (consumer,) = {consumer.function for consumer in stream_consumers(load_template())}
+    with ThreadPoolExecutor(max_workers=len(by_function) + 1) as pool:
+        consumed = pool.submit(run_stream_consumer, consumer)
         problems = [problem for found in pool.map(run, sorted(by_function)) for problem in found]
+        problems += consumed.result()
 
     # Then each answer has its status, x-request-id and the body its client reads
     assert not problems, "\n".join(problems)
     assert {"ChatFunction", "MessagesFunction", "PublicFunction", "KeysFunction"} <= set(by_function)
+    assert STREAM_EVENT_FILES
 
 
 # ---------------------------------------------------------------------------- streaming at the Runtime API
