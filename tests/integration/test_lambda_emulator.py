@@ -59,6 +59,7 @@ FAULTY_FUNCTION_DIR = REPO_ROOT / "tests" / "fixtures" / "lambda_functions" / "f
 class DevStack:
     addresses: StackAddresses
     api_url: str
+    state_file: Path
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         response = httpx.request(method, f"{self.addresses.simulator_url}/_sim/{path}", json=body, timeout=10)
@@ -100,6 +101,7 @@ def dev_stack(emulator_installed: None, tmp_path_factory: pytest.TempPathFactory
         yield DevStack(
             addresses=StackAddresses(**{name: state[name] for name in StackAddresses.__dataclass_fields__}),
             api_url=state["api_url"],
+            state_file=state_file,
         )
     finally:
         process.send_signal(signal.SIGTERM)
@@ -240,6 +242,29 @@ def test_every_function_answers_every_event_under_aws_s_runtime_interface_emulat
     assert not problems, "\n".join(problems)
     assert {"ChatFunction", "MessagesFunction", "PublicFunction", "KeysFunction"} <= set(by_function)
     assert STREAM_EVENT_FILES
+
+
+def test_make_invoke_prints_a_streamed_function_s_prelude_then_its_body(dev_stack: DevStack) -> None:
+    # Given `make dev` running, and its key pinned as a developer pins it
+    environment = {**os.environ, "DEVSTACK_STATE": str(dev_stack.state_file), "DEV_API_KEY": DEV_API_KEY}
+
+    # When a developer runs `make invoke FN=ChatFunction EVENT=events/chat_completions_stream.json`
+    run = subprocess.run(
+        [sys.executable, "-m", "local.invoke", "ChatFunction", "events/chat_completions_stream.json"],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+    # Then stdout has the prelude on its first line, then the event stream, and the logs went to stderr
+    assert run.returncode == 0, run.stderr[-2000:]
+    prelude, _, body = run.stdout.partition(b"\n")
+    assert json.loads(prelude)["statusCode"] == 200
+    assert json.loads(prelude)["headers"]["content-type"] == "text/event-stream"
+    assert sse_data(body)[-1] == "[DONE]"
+    assert b"REPORT RequestId" in run.stderr
 
 
 # ---------------------------------------------------------------------------- streaming at the Runtime API
