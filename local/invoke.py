@@ -336,15 +336,8 @@ def running_stack() -> StackAddresses | None:
 
 
 def _addresses(state: Any) -> StackAddresses:
-    return StackAddresses(
-        aws_endpoint_url=state.aws_endpoint_url,
-        region=state.region,
-        accounts_table=state.accounts_table,
-        logs_table=state.logs_table,
-        routing_table=state.routing_table,
-        kms_key_arn=state.kms_key_arn,
-        simulator_url=state.simulator_url,
-    )
+    """The addresses of a ``DevState``."""
+    return StackAddresses(**{name: getattr(state, name) for name in StackAddresses.__dataclass_fields__})
 
 
 @contextlib.contextmanager

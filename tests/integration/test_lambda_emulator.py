@@ -44,6 +44,7 @@ from local.invoke import (
 )
 from local.template import load_template, stream_consumers
 from tests.integration.test_events import EVENT_FILES, EVENTS_DIR, route_of, with_path_parameter
+from tests.integration.test_lambda_streaming import content_deltas, sse_data
 from tests.runtime_api_relay import RelayedCall, RuntimeApiRelay
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lambda-emulator")]
@@ -280,21 +281,6 @@ def relayed_chat(dev_stack: DevStack, tmp_path: Path) -> Iterator[tuple[Emulator
     emulator.stop()
     relay.stop()
     dev_stack.control("DELETE", "pacing")
-
-
-def sse_data(chunk: bytes) -> list[str]:
-    return [line.removeprefix("data: ") for line in chunk.decode("utf-8").splitlines() if line.startswith("data: ")]
-
-
-def content_deltas(chunk: bytes) -> list[str]:
-    pieces = []
-    for item in sse_data(chunk):
-        if item.startswith("{"):
-            choices = json.loads(item).get("choices") or [{}]
-            text = (choices[0].get("delta") or {}).get("content")
-            if text:
-                pieces.append(text)
-    return pieces
 
 
 def streamed_call(relay: RuntimeApiRelay) -> RelayedCall:
