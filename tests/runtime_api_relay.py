@@ -83,7 +83,7 @@ class RuntimeApiRelay:
     def next_call(self, timeout: float = 60) -> RelayedCall:
         return self.calls.get(timeout=timeout)
 
-    def _upstream(self) -> http.client.HTTPConnection:
+    def upstream_connection(self) -> http.client.HTTPConnection:
         host, _, port = self.upstream.rpartition(":")
         return http.client.HTTPConnection(host, int(port), timeout=None)
 
@@ -96,7 +96,7 @@ def _handler_class(relay: RuntimeApiRelay) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
-            upstream = relay._upstream()
+            upstream = relay.upstream_connection()
             upstream.request("GET", self.path)
             response = upstream.getresponse()
             body = response.read()
@@ -113,7 +113,7 @@ def _handler_class(relay: RuntimeApiRelay) -> type[BaseHTTPRequestHandler]:
             headers = {name: self.headers[name] for name in _FORWARDED if self.headers.get(name) is not None}
             call = RelayedCall(path=self.path, headers=headers)
             relay.calls.put(call)
-            upstream = relay._upstream()
+            upstream = relay.upstream_connection()
             if self.headers.get("Transfer-Encoding") == "chunked":
                 upstream.putrequest("POST", self.path, skip_accept_encoding=True)
                 for name, value in headers.items():
