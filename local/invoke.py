@@ -166,7 +166,7 @@ def lambda_function(logical_id: str, stack: StackAddresses) -> LambdaFunction:
         memory_mb=memory_mb,
         environment=environment,
         exec_wrapper=_layer_file(wrapper) if wrapper else None,
-        streamed=_streams(properties),
+        streamed=response_streamed(properties),
     )
 
 
@@ -176,13 +176,19 @@ def _layer_file(path: str) -> Path:
     return LAYER_DIR / path.removeprefix(LAYER_MOUNT)
 
 
-def _streams(properties: Mapping[str, Any]) -> bool:
-    """Whether API Gateway streams this function's answer (an Api event with ResponseTransferMode)."""
+def response_streamed(properties: Mapping[str, Any]) -> bool:
+    """Whether API Gateway streams this function's answer (an Api event with ResponseTransferMode RESPONSE_STREAM).
+
+    Any other value than SAM's two is refused: SAM would quietly buffer on a misspelt mode.
+    """
     modes = {
-        event.get("Properties", {}).get("ResponseTransferMode")
+        event.get("Properties", {}).get("ResponseTransferMode", "BUFFERED")
         for event in properties.get("Events", {}).values()
         if event.get("Type") == "Api"
     }
+    unknown = modes - {"BUFFERED", STREAMING_TRANSFER_MODE}
+    if unknown:
+        raise InvokeError(f"ResponseTransferMode {sorted(unknown)}: expected BUFFERED or {STREAMING_TRANSFER_MODE}")
     return STREAMING_TRANSFER_MODE in modes
 
 

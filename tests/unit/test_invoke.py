@@ -13,6 +13,7 @@ from local.invoke import (
     InvokeError,
     StackAddresses,
     lambda_function,
+    response_streamed,
     with_api_key,
 )
 
@@ -75,3 +76,10 @@ def test_only_the_placeholder_key_of_an_event_is_replaced() -> None:
     assert replaced["multiValueHeaders"]["Authorization"] == ["Bearer gwk_0123456789abcdef_secret"]
     assert with_api_key(own, "gwk_0123456789abcdef_secret") == own
     assert with_api_key(event, None) == event
+
+
+def test_a_misspelt_response_transfer_mode_is_refused_rather_than_buffered() -> None:
+    events = {"Chat": {"Type": "Api", "Properties": {"Path": "/v1/chat", "ResponseTransferMode": "RESPONSE_STREAMING"}}}
+
+    with pytest.raises(InvokeError, match="RESPONSE_STREAMING"):
+        response_streamed({"Events": events})
