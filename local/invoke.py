@@ -227,11 +227,12 @@ class Emulator:
     """One function under AWS's Runtime Interface Emulator: the runtime starts on the first invocation and
     stays warm for the next ones, as a Lambda execution environment does."""
 
-    def __init__(self, function: LambdaFunction, log: IO[bytes] | None = None) -> None:
+    def __init__(self, function: LambdaFunction, log_path: Path | None = None) -> None:
+        """``log_path``: where the emulator's and the function's output go (default: this process's stderr)."""
         self.function = function
         self.invoke_address = ("127.0.0.1", free_port())
         self.runtime_api_address = f"127.0.0.1:{free_port()}"
-        self._log = log
+        self._log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, runtime_api: str | None = None) -> Emulator:
@@ -250,14 +251,16 @@ class Emulator:
             *self.function.bootstrap(),
         ]
         environment = {name: os.environ[name] for name in _INHERITED if name in os.environ}
-        self._process = subprocess.Popen(
-            command,
-            cwd=self.function.code_dir,
-            env={**environment, **self.function.environment},
-            stdout=self._log if self._log is not None else sys.stderr,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # the emulator and the runtime it starts stop together
-        )
+        with contextlib.ExitStack() as files:
+            log = files.enter_context(self._log_path.open("ab")) if self._log_path else sys.stderr
+            self._process = subprocess.Popen(
+                command,
+                cwd=self.function.code_dir,
+                env={**environment, **self.function.environment},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # the emulator and the runtime it starts stop together
+            )
         return self
 
     def invoke(self, event: Mapping[str, Any], timeout_s: float | None = None) -> EmulatorAnswer:

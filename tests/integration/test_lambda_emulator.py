@@ -114,7 +114,7 @@ def dev_stack(emulator_installed: None, tmp_path_factory: pytest.TempPathFactory
 
 
 def emulator_for(function: LambdaFunction, log_dir: Path) -> Emulator:
-    return Emulator(function, log=(log_dir / f"{function.logical_id}.log").open("wb"))
+    return Emulator(function, log_path=log_dir / f"{function.logical_id}.log")
 
 
 # ---------------------------------------------------------------------------- every function, every event
