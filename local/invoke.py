@@ -48,6 +48,8 @@ LAYER_MOUNT = "/opt/python/"
 PLACEHOLDER_AUTHORIZATION = "Bearer gwk_0000000000000000_example"
 DELIMITER = b"\x00" * 8
 STREAMING_TRANSFER_MODE = "RESPONSE_STREAM"
+# The managed runtime's bootstrap hands its start command to the exec wrapper when one is set.
+_RUNTIME_BOOTSTRAP = 'exec ${AWS_LAMBDA_EXEC_WRAPPER:+"$AWS_LAMBDA_EXEC_WRAPPER"} "$@"'
 # The emulator's binaries are named by Go's architecture names.
 _EMULATOR_ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 # What a Lambda execution environment inherits from outside: nothing of the developer's shell but these.
@@ -100,9 +102,14 @@ class LambdaFunction:
     streamed: bool
 
     def bootstrap(self) -> list[str]:
-        """The runtime's start command: the runtime client under the interpreter, behind the wrapper if any."""
-        command = [sys.executable, "-m", "awslambdaric", self.handler]
-        return [str(self.exec_wrapper), *command] if self.exec_wrapper else command
+        """The runtime's start command: AWS's runtime client under the interpreter, started through
+        ``$AWS_LAMBDA_EXEC_WRAPPER`` when it is set, as the managed runtime's bootstrap starts it."""
+        return ["/bin/sh", "-c", _RUNTIME_BOOTSTRAP, "bootstrap", sys.executable, "-m", "awslambdaric", self.handler]
+
+    def process_environment(self) -> dict[str, str]:
+        """What the emulator passes on to the runtime: the function's environment and its exec wrapper."""
+        wrapper = {"AWS_LAMBDA_EXEC_WRAPPER": str(self.exec_wrapper)} if self.exec_wrapper else {}
+        return {**self.environment, **wrapper}
 
 
 def lambda_function(logical_id: str, stack: StackAddresses) -> LambdaFunction:
@@ -256,7 +263,7 @@ class Emulator:
             self._process = subprocess.Popen(
                 command,
                 cwd=self.function.code_dir,
-                env={**environment, **self.function.environment},
+                env={**environment, **self.function.process_environment()},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # the emulator and the runtime it starts stop together
