@@ -8,12 +8,26 @@ STAMP := $(VENV)/.installed
 # The dashboard's browser tests and screenshots drive Debian's chromium (Playwright cannot download browsers here).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: test dev admin bench lint typecheck unit clean screenshots
+# AWS's Runtime Interface Emulator ships inside the aws-sam-cli package (samcli/local/rapid/aws-lambda-rie-*): only
+# that binary is used, so the package goes into its own venv without its dependencies. awslambdaric, AWS's Python
+# runtime interface client, plays the managed runtime's /var/runtime (built for this project's interpreter).
+SAM_CLI_VERSION := 1.170.0
+AWSLAMBDARIC_VERSION := 4.2.2
+EMULATOR_STAMP := .cache/emulator-$(SAM_CLI_VERSION)-$(AWSLAMBDARIC_VERSION).installed
+
+.PHONY: test dev admin bench lint typecheck unit clean screenshots emulator invoke
 
 $(STAMP): requirements-dev.txt layers/gateway/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(EMULATOR_STAMP): $(STAMP)
+	rm -rf .cache/samcli-venv .cache/lambda-runtime .cache/emulator-*.installed
+	$(PYTHON) -m venv .cache/samcli-venv
+	.cache/samcli-venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps aws-sam-cli==$(SAM_CLI_VERSION)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --target .cache/lambda-runtime awslambdaric==$(AWSLAMBDARIC_VERSION)
 	touch $@
 
 $(CHROMIUM):
@@ -27,14 +41,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck $(CHROMIUM)
-	$(BIN)/pytest -n auto
+test: lint typecheck $(CHROMIUM) $(EMULATOR_STAMP)
+	$(BIN)/pytest -n auto --dist loadgroup
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 dev: $(STAMP)
 	exec $(BIN)/python -m local.devstack
+
+emulator: $(EMULATOR_STAMP)
+
+# make invoke FN=ChatFunction EVENT=events/chat_completions_stream.json (uses `make dev`'s stack, or starts one)
+invoke: $(EMULATOR_STAMP)
+	$(BIN)/python -m local.invoke $(FN) $(EVENT)
 
 admin: $(STAMP)
 	$(BIN)/python -m local.admin $(ARGS)
@@ -47,4 +67,4 @@ screenshots: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m local.screenshots
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .bench
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .bench .cache

@@ -22,7 +22,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -62,11 +62,13 @@ class DevState:
     logs_table: str
     kms_key_arn: str
     simulator_url: str
+    routing_table: str = ""
 
     @classmethod
     def read(cls, path: Path) -> DevState:
+        """The state at ``path``; a field a newer stack added may be missing from an older stack's file."""
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,9 +120,13 @@ def resolve_intrinsic(value: Any, parameters: Mapping[str, str], resources: Mapp
 
 
 def function_env(
-    stack_env: Mapping[str, str], simulator_env: Mapping[str, str], token_uri: str, outer: Mapping[str, str]
+    stack_env: Mapping[str, str],
+    simulator_env: Mapping[str, str],
+    token_uri: str,
+    outer: Mapping[str, str],
+    functions: Iterable[str] | None = None,
 ) -> dict[str, str]:
-    """The environment every function gets in the dev stack.
+    """The environment every function (or each of ``functions``, by logical id) gets in the dev stack.
 
     The template's Globals and per-function variables (parameters at their defaults), the stack's names, the
     simulator's UPSTREAM_* unless ``outer`` (the developer's environment) already sets one, and the
@@ -137,7 +143,7 @@ def function_env(
         "GatewayKey.Arn": stack_env["KMS_KEY_ARN"],
     }
     env: dict[str, str] = {}
-    for function in sorted({route.function for route in routes(template)}):
+    for function in sorted(functions if functions is not None else {route.function for route in routes(template)}):
         for name, value in function_environment(template, function).items():
             env[name] = resolve_intrinsic(value, parameters, resources)
     env.update(stack_env)
@@ -208,6 +214,7 @@ class DevStack:
             logs_table=stack.logs_table,
             kms_key_arn=stack.kms_key_arn,
             simulator_url=simulator.url,
+            routing_table=stack.routing_table,
         )
         self.state_file = state_path(self.port)
         state.write(self.state_file)

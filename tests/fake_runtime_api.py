@@ -120,8 +120,9 @@ class FakeRuntimeApi:
         timeout_s: float = 60,
         cut_after: int | None = None,
         trace_id: str | None = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1",
+        extra_headers: dict[str, str] | None = None,
     ) -> Invocation:
-        """Queue one event for the runtime's next ``/next`` call."""
+        """Queue one event for the runtime's next ``/next`` call (``extra_headers``: more ``Lambda-Runtime-*``)."""
         request_id = str(uuid.uuid4())
         headers = {
             "Lambda-Runtime-Aws-Request-Id": request_id,
@@ -131,6 +132,7 @@ class FakeRuntimeApi:
         }
         if trace_id is not None:
             headers["Lambda-Runtime-Trace-Id"] = trace_id
+        headers.update(extra_headers or {})
         invocation = Invocation(request_id=request_id, event=event, headers=headers, cut_after=cut_after)
         with self._lock:
             self._invocations[request_id] = invocation

@@ -79,19 +79,10 @@ class ProviderSimulator:
 
     @property
     def token_uri(self) -> str:
-        return f"{self.url}/google/token"
+        return token_uri(self.url)
 
     def upstream_env(self) -> dict[str, str]:
-        url = self.url
-        return {
-            "UPSTREAM_OPENAI_URL": f"{url}/openai/v1",
-            "UPSTREAM_DEEPSEEK_URL": f"{url}/deepseek",
-            "UPSTREAM_ANTHROPIC_URL": f"{url}/anthropic/v1",
-            "UPSTREAM_GOOGLE_AI_STUDIO_URL": f"{url}/google-ai-studio/v1beta",
-            "UPSTREAM_AMAZON_BEDROCK_URL": f"{url}/bedrock",
-            "UPSTREAM_GOOGLE_VERTEX_URL": f"{url}/vertex/v1",
-            "GOOGLE_TOKEN_URI_ALLOWLIST": self.token_uri,
-        }
+        return upstream_env(self.url)
 
     def accept_api_key(self, provider: str, api_key: str) -> None:
         if provider not in API_KEY_PROVIDERS:
@@ -327,3 +318,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         else:
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def upstream_env(url: str) -> dict[str, str]:
+    """The UPSTREAM_* variables (and the token endpoint allowlist) that send every provider to the simulator at
+    ``url``: what a function in another process needs to reach a running simulator."""
+    return {
+        "UPSTREAM_OPENAI_URL": f"{url}/openai/v1",
+        "UPSTREAM_DEEPSEEK_URL": f"{url}/deepseek",
+        "UPSTREAM_ANTHROPIC_URL": f"{url}/anthropic/v1",
+        "UPSTREAM_GOOGLE_AI_STUDIO_URL": f"{url}/google-ai-studio/v1beta",
+        "UPSTREAM_AMAZON_BEDROCK_URL": f"{url}/bedrock",
+        "UPSTREAM_GOOGLE_VERTEX_URL": f"{url}/vertex/v1",
+        "GOOGLE_TOKEN_URI_ALLOWLIST": token_uri(url),
+    }
+
+
+def token_uri(url: str) -> str:
+    """The simulator's Google OAuth token endpoint."""
+    return f"{url}/google/token"

@@ -145,8 +145,6 @@ def content_deltas(chunk: bytes) -> list[str]:
 def test_each_delta_reaches_the_runtime_api_while_the_upstream_still_produces_the_next(
     chat_function: FakeRuntimeApi, gateway: Gateway, model: str, provider: str
 ) -> None:
-    if not hasattr(gateway.sim, "pace"):
-        pytest.skip("needs the simulator's stream pacing (issue 11, pipeline side)")
     # Given an upstream that sends content chunk N+1 only once chunk N has reached the Lambda Runtime API
     pacing = gateway.sim.pace(provider, chunks=6, sync=True, hold_timeout=HOLD_S)
     event = with_authorization(load_event("chat_completions_stream"), f"Bearer {gateway.api_key}")

@@ -176,6 +176,31 @@ def test_a_handler_that_raises_is_an_invocation_error_without_its_message(
     assert SECRET not in capsys.readouterr().out
 
 
+def test_an_invocation_error_carries_the_xray_error_cause_aws_clients_send(fake_api: FakeRuntimeApi) -> None:
+    # Given a handler that raises
+    def handler(event: Any, context: Any) -> Any:
+        raise KeyError(SECRET)
+
+    serve_in_thread(fake_api, handler)
+
+    # When it is invoked
+    invocation = fake_api.invoke(EVENT).wait()
+
+    # Then /error carries the X-Ray cause in the shape of AWS's Python runtime client, still without the message
+    cause = json.loads(invocation.request_headers["lambda-runtime-function-xray-error-cause"])
+    assert set(cause) == {"working_directory", "exceptions", "paths"}
+    assert cause["working_directory"] == os.getcwd()
+    (exception,) = cause["exceptions"]
+    assert exception["type"] == "KeyError"
+    assert invocation.error is not None
+    assert exception["message"] == invocation.error["errorMessage"]
+    assert exception["stack"][-1]["label"] == "handler"
+    assert exception["stack"][-1]["path"] == __file__
+    assert isinstance(exception["stack"][-1]["line"], int)
+    assert __file__ in cause["paths"]
+    assert SECRET not in json.dumps(cause)
+
+
 def test_a_body_that_fails_mid_stream_ends_with_the_error_trailers(
     fake_api: FakeRuntimeApi, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -273,6 +298,50 @@ def test_the_context_carries_what_powertools_and_handlers_read(
     assert first["trace"] == traced.headers["Lambda-Runtime-Trace-Id"]
     assert second["request_id"] == untraced.request_id
     assert second["trace"] is None
+
+
+def test_the_context_gives_identity_client_context_and_log_as_aws_s_python_client(
+    fake_api: FakeRuntimeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a handler that reads the mobile SDK fields of its context and logs through it
+    seen: list[Any] = []
+
+    def handler(event: Any, context: Any) -> Any:
+        seen.append(context)
+        context.log("logged through the context\n")
+        return {"statusCode": 204}
+
+    serve_in_thread(fake_api, handler)
+    client_context = {
+        "client": {"installation_id": "inst-1", "app_title": "Notes", "app_package_name": "com.example"},
+        "custom": {"theme": "dark"},
+        "env": {"locale": "en_GB"},
+    }
+    identity = {"cognitoIdentityId": "us-east-1:abc", "cognitoIdentityPoolId": "us-east-1:pool"}
+
+    # When it is invoked by a mobile SDK caller, then by a plain one
+    fake_api.invoke(
+        EVENT,
+        extra_headers={
+            "Lambda-Runtime-Client-Context": json.dumps(client_context),
+            "Lambda-Runtime-Cognito-Identity": json.dumps(identity),
+        },
+    ).wait()
+    fake_api.invoke(EVENT).wait()
+
+    # Then the fields are objects with attributes, as AWS's client builds them, and log() writes to the log
+    mobile, plain = seen
+    assert mobile.identity.cognito_identity_id == "us-east-1:abc"
+    assert mobile.identity.cognito_identity_pool_id == "us-east-1:pool"
+    assert mobile.client_context.client.installation_id == "inst-1"
+    assert mobile.client_context.client.app_title == "Notes"
+    assert mobile.client_context.client.app_version_name is None
+    assert mobile.client_context.custom == {"theme": "dark"}
+    assert mobile.client_context.env == {"locale": "en_GB"}
+    assert plain.client_context is None
+    assert plain.identity.cognito_identity_id is None
+    assert plain.identity.cognito_identity_pool_id is None
+    assert "logged through the context\n" in capsys.readouterr().out
 
 
 def test_a_client_that_goes_away_stops_the_body_and_the_loop_serves_on(fake_api: FakeRuntimeApi) -> None:

@@ -11,7 +11,9 @@ before the handler returns. This loop takes its place: the layer's ``lambda-stre
   streaming`` and ``Transfer-Encoding: chunked``, whose body is API Gateway's HTTP integration response: a JSON
   prelude (``statusCode``, ``headers``, ``multiValueHeaders``, ``cookies``), eight NUL bytes, then the body. A
   ``StreamedResponse`` item goes out as one chunk the moment it is yielded; a proxy dict goes out whole.
-- A handler that raises before anything was sent is reported on ``/runtime/invocation/{id}/error``; a body that
+- A handler that raises before anything was sent is reported on ``/runtime/invocation/{id}/error``, with the
+  ``Lambda-Runtime-Function-XRay-Error-Cause`` header AWS's Python runtime client sends (the exception's type and
+  frames, for the function's X-Ray segment); a body that
   raises once streaming has begun ends the chunked body with the ``Lambda-Runtime-Function-Error-Type`` and
   ``Lambda-Runtime-Function-Error-Body`` trailers. A handler that cannot be loaded is ``/runtime/init/error``.
 
@@ -44,6 +46,9 @@ API_VERSION = "2018-06-01"
 RESPONSE_MODE_HEADER = "Lambda-Runtime-Function-Response-Mode"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 ERROR_BODY_TRAILER = "Lambda-Runtime-Function-Error-Body"
+XRAY_ERROR_CAUSE_HEADER = "Lambda-Runtime-Function-XRay-Error-Cause"
+# AWS's Python runtime client leaves the cause out when it would make a header of a megabyte or more.
+MAX_XRAY_ERROR_CAUSE_BYTES = 1024 * 1024
 # The content type Lambda's Node.js runtime sets for HttpResponseStream: the prelude + delimiter + body format.
 INTEGRATION_RESPONSE_TYPE = "application/vnd.awslambda.http-integration-response"
 DELIMITER = b"\x00" * 8
@@ -74,8 +79,43 @@ class Invocation:
     tenant_id: str | None
 
 
+class CognitoIdentity:
+    """``context.identity``: the Amazon Cognito identity of a mobile SDK caller (None fields otherwise)."""
+
+    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
+
+    def __init__(self, identity: Mapping[str, Any]) -> None:
+        self.cognito_identity_id = identity.get("cognitoIdentityId")
+        self.cognito_identity_pool_id = identity.get("cognitoIdentityPoolId")
+
+
+class Client:
+    """``context.client_context.client``: the calling mobile application."""
+
+    __slots__ = ("app_package_name", "app_title", "app_version_code", "app_version_name", "installation_id")
+
+    def __init__(self, client: Mapping[str, Any]) -> None:
+        self.installation_id = client.get("installation_id")
+        self.app_title = client.get("app_title")
+        self.app_version_name = client.get("app_version_name")
+        self.app_version_code = client.get("app_version_code")
+        self.app_package_name = client.get("app_package_name")
+
+
+class ClientContext:
+    """``context.client_context``: what a mobile SDK caller sent in ``X-Amz-Client-Context``."""
+
+    __slots__ = ("client", "custom", "env")
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        self.custom = context.get("custom")
+        self.env = context.get("env")
+        client = context.get("client")
+        self.client = Client(client) if isinstance(client, Mapping) else None
+
+
 class LambdaContext:
-    """The context object of Python's managed runtime: what Powertools and handlers read."""
+    """The context object of Python's managed runtime, with the fields and methods AWS's Python client gives."""
 
     def __init__(self, invocation: Invocation) -> None:
         self.aws_request_id = invocation.request_id
@@ -87,12 +127,35 @@ class LambdaContext:
         self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
         self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
         self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
-        self.client_context = json.loads(invocation.client_context) if invocation.client_context else None
-        self.identity = json.loads(invocation.cognito_identity) if invocation.cognito_identity else None
+        client_context = _json_header(invocation.client_context, "Client Context")
+        self.client_context = ClientContext(client_context) if client_context is not None else None
+        # Always an object, as in AWS's client: its fields are None when the caller is no Cognito identity.
+        self.identity = CognitoIdentity(_json_header(invocation.cognito_identity, "Cognito Identity") or {})
         self._deadline_ms = invocation.deadline_ms
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, self._deadline_ms - int(time.time() * 1000))
+
+    def log(self, message: Any) -> None:
+        """Write a line to the function's log (stdout, which Lambda sends to CloudWatch Logs)."""
+        sys.stdout.write(str(message))
+        sys.stdout.flush()
+
+
+class ContextUnmarshalError(Exception):
+    """A ``Lambda-Runtime-Client-Context`` or ``-Cognito-Identity`` header that is not a JSON object."""
+
+
+def _json_header(value: str | None, name: str) -> Mapping[str, Any] | None:
+    if not value:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise ContextUnmarshalError(f"Unable to parse {name} JSON") from None
+    if not isinstance(parsed, Mapping):
+        raise ContextUnmarshalError(f"{name} is not a JSON object")
+    return parsed
 
 
 class _Connection(http.client.HTTPConnection):
@@ -173,8 +236,12 @@ class RuntimeApiClient:
     def post_response(self, request_id: str, body: bytes) -> None:
         self._post(_invocation_path(request_id, "response"), body, {"Content-Type": "application/json"})
 
-    def post_error(self, request_id: str, error: dict[str, Any]) -> None:
-        self._post(_invocation_path(request_id, "error"), _json(error), _error_headers(error))
+    def post_error(self, request_id: str, error: dict[str, Any], cause: dict[str, Any] | None = None) -> None:
+        headers = _error_headers(error)
+        encoded_cause = _json(cause).decode("utf-8") if cause is not None else ""
+        if encoded_cause and len(encoded_cause) < MAX_XRAY_ERROR_CAUSE_BYTES:
+            headers[XRAY_ERROR_CAUSE_HEADER] = encoded_cause
+        self._post(_invocation_path(request_id, "error"), _json(error), headers)
 
     def post_init_error(self, error: dict[str, Any]) -> None:
         self._post(f"/{API_VERSION}/runtime/init/error", _json(error), _error_headers(error))
@@ -226,6 +293,23 @@ def error_document(exc: BaseException, request_id: str | None = None, *, message
     if request_id is not None:
         document["requestId"] = request_id
     return document
+
+
+def xray_error_cause(exc: BaseException, error: Mapping[str, Any]) -> dict[str, Any]:
+    """The X-Ray error cause AWS's Python runtime client sends with ``/error``: the error's type and message (ours,
+    never the exception's) and the frames it was raised through."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return {
+        "working_directory": os.getcwd(),
+        "exceptions": [
+            {
+                "message": error["errorMessage"],
+                "type": error["errorType"],
+                "stack": [{"label": frame.name, "path": frame.filename, "line": frame.lineno} for frame in frames],
+            }
+        ],
+        "paths": sorted({frame.filename for frame in frames}),
+    }
 
 
 def _log(level: str, message: str, **fields: Any) -> None:
@@ -303,10 +387,10 @@ def invoke(client: RuntimeApiClient, handler: Handler, invocation: Invocation, *
         else:
             raise InvalidResult(f"the handler returned {type(result).__name__}, not a proxy result")
     except Exception as exc:
-        message = str(exc) if isinstance(exc, InvalidResult) else None
+        message = str(exc) if isinstance(exc, InvalidResult | ContextUnmarshalError) else None
         error = error_document(exc, invocation.request_id, message=message)
         _log("ERROR", "the handler failed before answering", error_type=error["errorType"], trace=error["stackTrace"])
-        client.post_error(invocation.request_id, error)
+        client.post_error(invocation.request_id, error, xray_error_cause(exc, error))
         return
 
     if not streaming:
@@ -326,7 +410,7 @@ def _post_whole(client: RuntimeApiClient, request_id: str, result: StreamedRespo
     except Exception as exc:
         error = error_document(exc, request_id)
         _log("ERROR", "the answer could not be assembled", error_type=error["errorType"], trace=error["stackTrace"])
-        client.post_error(request_id, error)
+        client.post_error(request_id, error, xray_error_cause(exc, error))
         return
     client.post_response(request_id, answer)
 
