@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 
-from gateway import aws
+from gateway import aws, store
 from gateway.errors import BadRequest
 from gateway.observability import logger, metrics
 from gateway.settings import get_settings
@@ -268,6 +269,9 @@ def _from_item(item: dict[str, Any]) -> RequestRecord:
 def save_request(record: RequestRecord) -> None:
     """Store ``record`` (expiring after LOG_TTL_DAYS) and count it. Never raises and never loses the record:
     if the table write fails, the whole record goes to CloudWatch Logs as one JSON line instead."""
+    pending = _pending.get()
+    if pending is not None and pending[0].request_id == record.request_id:
+        _pending.set(None)  # routing recorded the request itself
     try:
         _table().put_item(Item=_to_item(record))
     except Exception as error:  # any failure at all: the record must survive it
@@ -285,6 +289,64 @@ def save_request(record: RequestRecord) -> None:
             _count("RequestFailures", MetricUnit.Count, 1)
     except Exception:  # noqa: S110 - metrics are best effort; the record is already safe
         pass
+
+
+# The record an authenticated request gets if it ends in an error answer before routing records it (bad JSON,
+# validation, limits, a gateway fault): set after authentication, saved by the HTTP layer's error handlers.
+_pending: contextvars.ContextVar[tuple[RequestRecord, float] | None] = contextvars.ContextVar(
+    "pending_record", default=None
+)
+# A model id worth storing on a refused request: the caller's own text, kept only when it is printable ASCII.
+_STORABLE_MODEL = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+def expect_record(request_id: str, account_id: str, api: Literal["chat", "messages"]) -> None:
+    """Make sure the current request leaves a record: ``save_refusal`` writes it unless ``save_request`` did."""
+    record = RequestRecord(
+        request_id=request_id,
+        account_id=account_id,
+        created_at=store.now_iso(),
+        model="",
+        provider=None,
+        is_byok=False,
+        status="error",
+        http_status=0,
+        latency_ms=0,
+        prompt_tokens=0,
+        completion_tokens=0,
+        cost=Decimal(0),
+        stream=False,
+        api=api,
+    )
+    _pending.set((record, time.monotonic()))
+
+
+def describe_expected(body: dict[str, Any]) -> None:
+    """Name the model and stream flag of the body on the expected record (what a refusal can still tell)."""
+    pending = _pending.get()
+    if pending is None:
+        return
+    model = body.get("model")
+    record = replace(
+        pending[0],
+        model=model if isinstance(model, str) and _STORABLE_MODEL.fullmatch(model) else "",
+        stream=body.get("stream") is True,
+    )
+    _pending.set((record, pending[1]))
+
+
+def save_refusal(http_status: int) -> None:
+    """Record the current request as refused with ``http_status`` (no attempts), unless it is recorded already."""
+    pending = _pending.get()
+    if pending is None:
+        return
+    record, started = pending
+    save_request(replace(record, http_status=http_status, latency_ms=int((time.monotonic() - started) * 1000)))
+
+
+def forget_expected() -> None:
+    """Between invocations: a warm process must never record one request under the previous one's id."""
+    _pending.set(None)
 
 
 def is_request_id(value: str) -> bool:
