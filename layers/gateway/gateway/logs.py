@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from boto3.dynamodb.conditions import Attr, ConditionBase, Key
+from boto3.dynamodb.conditions import Key
 
 from gateway import aws, store
 from gateway.errors import BadRequest
@@ -35,8 +35,17 @@ _MAX_REDACT_INPUT = 16_384
 _REQUEST_ID = re.compile(r"req_[0-9a-f]{28}")
 _CURSOR_VERSION = 1
 _CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]{1,128}")
-# Items a filtered Query evaluates per page; unfiltered pages read exactly what the answer needs.
-_FILTERED_PAGE_SIZE = 200
+# GET /v1/logs filters: each combination is a Query on its own index, never a filtered read of the partition.
+# A request record carries one key attribute per index (named as the index): the account plus the filter values,
+# with the request id as the sort key, so a filtered page reads exactly the records it returns (plus one, to know
+# whether a next page exists), whatever the account holds. Other items of the table (usage buckets) carry none
+# of them and stay out of the indexes. A new filter (``api_key_id``) adds its combinations here and the
+# matching GlobalSecondaryIndexes in template.yaml.
+_FILTER_INDEXES: dict[frozenset[str], str] = {
+    frozenset({"status"}): "by_status",
+    frozenset({"is_byok"}): "by_byok",
+    frozenset({"is_byok", "status"}): "by_byok_status",
+}
 _DAY_SECONDS = 86_400
 
 _REDACTED = "[redacted]"
@@ -216,13 +225,25 @@ def emit_spillover(request_id: str, account_id: str, served: AttemptRecord, fail
     _count("ByokSpillover", MetricUnit.Count, 1, provider=served.provider)
 
 
+def _filter_key(account_id: str, filters: dict[str, Any]) -> str:
+    """The partition of one filter combination in its index: ``acct_...#is_byok=true#status=error``."""
+    values = (f"{name}={str(value).lower()}" for name, value in sorted(filters.items()))
+    return "#".join([account_id, *values])
+
+
 def _to_item(record: RequestRecord) -> dict[str, Any]:
     item = record.fields()
     del item["request_id"], item["account_id"]
+    filterable = {"status": record.status, "is_byok": record.is_byok}
+    index_keys = {
+        index: _filter_key(record.account_id, {name: filterable[name] for name in names})
+        for names, index in _FILTER_INDEXES.items()
+    }
     return {
         "pk": record.account_id,
         "sk": record.request_id,
         **item,
+        **index_keys,
         "cost": record.cost,
         "expires_at": int(time.time()) + get_settings().log_ttl_days * _DAY_SECONDS,
     }
@@ -391,37 +412,32 @@ def list_requests(
 ) -> tuple[list[RequestRecord], str | None]:
     """Up to ``limit`` of the caller's records, newest first, and the cursor of the next page (None at the end).
 
-    Filters run server side, so a Query page may hold fewer matches than asked; pages are read until one match
-    more than ``limit`` is found (proving a next page exists) or the partition ends. The start key is always
-    built on the caller's own partition: a cursor carries only a position, never whose records to read.
+    Unfiltered, a Query of the caller's partition; filtered, a Query of the filter combination's index on the
+    caller's own partition of it. Either reads ``limit + 1`` items (one more proves a next page exists). The
+    start key is always built on the caller's own partition: a cursor carries only a position, never whose
+    records to read. Index reads are eventually consistent: a record written a moment ago may show a moment late.
     """
-    conditions: list[ConditionBase] = []
-    if is_byok is not None:
-        conditions.append(Attr("is_byok").eq(is_byok))
-    if status is not None:
-        conditions.append(Attr("status").eq(status))
-    query: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(account_id),
-        "ScanIndexForward": False,
-        "ConsistentRead": True,
-        "Limit": limit + 1,
-    }
-    if conditions:
-        combined = conditions[0]
-        for condition in conditions[1:]:
-            combined = combined & condition
-        query["FilterExpression"] = combined
-        query["Limit"] = max(limit + 1, _FILTERED_PAGE_SIZE)
-    start_key = {"pk": account_id, "sk": decode_cursor(cursor)} if cursor else None
+    filters = {name: value for name, value in (("is_byok", is_byok), ("status", status)) if value is not None}
+    query: dict[str, Any] = {"ScanIndexForward": False, "Limit": limit + 1}
+    start_key: dict[str, str] | None = {"pk": account_id, "sk": decode_cursor(cursor)} if cursor else None
+    if filters:
+        index = _FILTER_INDEXES[frozenset(filters)]
+        partition = _filter_key(account_id, filters)
+        query |= {"IndexName": index, "KeyConditionExpression": Key(index).eq(partition)}
+        if start_key is not None:
+            start_key[index] = partition
+    else:
+        query |= {"KeyConditionExpression": Key("pk").eq(account_id), "ConsistentRead": True}
 
     table = _table()
     items: list[dict[str, Any]] = []
-    while len(items) <= limit:
+    while len(items) <= limit:  # more than one Query only when a page hits DynamoDB's 1 MB read limit
         page = table.query(**query, **({"ExclusiveStartKey": start_key} if start_key else {}))
         items.extend(page.get("Items", []))
         start_key = page.get("LastEvaluatedKey")
         if start_key is None:
             break
+        query["Limit"] = limit + 1 - len(items)
     records = [_from_item(item) for item in items[:limit]]
     next_cursor = encode_cursor(records[-1].request_id) if len(items) > limit else None
     return records, next_cursor
