@@ -834,3 +834,21 @@ def test_a_lone_surrogate_reaches_the_provider_as_its_json_escape(client: httpx.
     assert any(b'"b\\ud800"' in body for body in bodies), bodies
     records = [client.get(f"/v1/logs/{a.headers['x-request-id']}").json() for a in answers]
     assert [r["status"] for r in records] == ["success", "success"]
+
+
+def test_a_gateway_fault_after_authentication_is_still_recorded(
+    client: httpx.Client, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a fault inside routing that no handler foresaw
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("gateway.chat.complete", broken)
+
+    response = client.post("/v1/chat/completions", json=_chat())
+
+    # Then the caller gets the opaque 500, and the request is in their logs as that 500 with no attempts
+    assert response.status_code == 500
+    assert _record_problems(client, response, refused=True) == []
+    record = client.get(f"/v1/logs/{response.headers['x-request-id']}").json()
+    assert (record["model"], record["status"], record["api"]) == ("openai/gpt-5-mini", "error", "chat")
