@@ -852,3 +852,30 @@ def test_a_gateway_fault_after_authentication_is_still_recorded(
     assert _record_problems(client, response, refused=True) == []
     record = client.get(f"/v1/logs/{response.headers['x-request-id']}").json()
     assert (record["model"], record["status"], record["api"]) == ("openai/gpt-5-mini", "error", "chat")
+
+
+def test_lone_surrogates_in_free_form_fields_are_never_a_5xx_on_any_provider(
+    client: httpx.Client, gateway: Gateway
+) -> None:
+    # Given a surrogate as a schema key, a schema value and a json_schema title, on every route of every API
+    schema = {"type": "object", "properties": {SURROGATE: {"type": "string", "description": SURROGATE}}}
+    failures: list[str] = []
+    statuses: dict[str, int] = {}
+
+    for model, provider in ROUTES:
+        chat = _chat(
+            model=model,
+            provider={"only": [provider]},
+            tools=[_tool(schema)],
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"title": SURROGATE}}},
+        )
+        claude = _claude(model=model, provider={"only": [provider]}, tools=[_claude_tool(schema)])
+        for route, body in (("/v1/chat/completions", chat), ("/v1/messages", claude)):
+            response = client.post(route, content=json.dumps(body), headers={"content-type": "application/json"})
+            statuses[f"{route} {model} via {provider}"] = response.status_code
+            if response.status_code >= 500:
+                failures.append(f"{route} {model} via {provider}: {response.status_code} {response.text[:200]}")
+            check(failures, f"{route} {model} via {provider}", _record_problems(client, response))
+
+    assert failures == []
+    assert {label: status for label, status in statuses.items() if status != 200} == {}  # every provider serves it
