@@ -7,6 +7,7 @@ status and latency; request bodies and headers, Authorization included, never re
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import time
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 from local.apigw import MAX_PAYLOAD_BYTES, HttpRequest, HttpResponse, Router, gateway_error, payload_too_large
 
-_CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+_CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 _PARSE_ERRORS = {
     431: ("request header fields too large", "request_header_fields_too_large"),
     414: ("request URI too long", "request_uri_too_long"),
@@ -25,6 +26,13 @@ _PARSE_ERRORS = {
     505: ("HTTP version not supported", "http_version_not_supported"),
 }
 _LAST_CHUNK = b"0\r\n\r\n"
+# RFC 9112: Content-Length = 1*DIGIT; chunk-size = 1*HEXDIG, then optional chunk extensions. Python's int()
+# would also take "+49", "4_9", " 49", "0x49" and non-ASCII digits, which another parser reads differently.
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
+_MAX_FRAMING_LINE = 4096  # a chunk-size line with its extensions, or one trailer field
+_MAX_TRAILERS = 64
+IDLE_TIMEOUT_S = 60.0  # a keep-alive connection with no request in flight is closed after this long
 SHUTDOWN_POLL_S = 0.1  # how often serve_forever checks for stop(): make dev stops well within 5 s of SIGTERM
 logger = logging.getLogger(__name__)
 
@@ -37,6 +45,10 @@ class _PayloadTooLarge(ValueError):
     pass
 
 
+class _NotImplementedCoding(ValueError):
+    """A transfer coding other than chunked (gzip, compress, deflate): the server does not decode them."""
+
+
 class ApiServer:
     """``ApiServer(host, port).start()`` serves the template's routes; port 0 picks a free port."""
 
@@ -46,7 +58,9 @@ class ApiServer:
         port: int = 3000,
         router: Router | None = None,
         access_log: TextIO | None = sys.stderr,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
     ) -> None:
+        self._idle_timeout_s = idle_timeout_s
         self._host = host
         self._port = port
         self._router = router
@@ -58,7 +72,7 @@ class ApiServer:
         if self._server is not None:
             raise RuntimeError("API server already started")
         router = self._router or Router.from_template()
-        self._server = _Server((self._host, self._port), router, self._access_log)
+        self._server = _Server((self._host, self._port), router, self._access_log, self._idle_timeout_s)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,), name="api-server", daemon=True
         )
@@ -90,7 +104,10 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # socketserver's default of 5 resets bursts of concurrent clients
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], router: Router, access_log: TextIO | None) -> None:
+    def __init__(
+        self, address: tuple[str, int], router: Router, access_log: TextIO | None, idle_timeout_s: float
+    ) -> None:
+        self.idle_timeout_s = idle_timeout_s
         self.router = router
         self.access_log = access_log
         self.log_lock = threading.Lock()
@@ -101,6 +118,13 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # small answers otherwise wait ~40 ms for delayed ACKs
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # A socket timeout: a connection that sends nothing for this long (between keep-alive requests, or
+        # mid-request) is closed by the stdlib's request loop instead of holding a thread forever; a client that
+        # stops reading a response for as long is gone too.
+        self.connection.settimeout(self.server.idle_timeout_s)
 
     def do_GET(self) -> None:
         self._serve()
@@ -156,6 +180,10 @@ class _Handler(BaseHTTPRequestHandler):
             except _BadRequestBody as exc:
                 self.close_connection = True
                 response = gateway_error(400, str(exc), "invalid_request_error", "bad_request", str(uuid.uuid4()))
+            except _NotImplementedCoding:
+                self.close_connection = True
+                text = "only the chunked transfer coding is supported"
+                response = gateway_error(501, text, "invalid_request_error", "not_implemented", str(uuid.uuid4()))
             else:
                 request = HttpRequest(
                     method=self.command,
@@ -172,38 +200,63 @@ class _Handler(BaseHTTPRequestHandler):
         self._log(response.status, started)
 
     def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+        """The request body, framed as RFC 9112 section 6 says; anything ambiguous is refused, never guessed
+        (a request smuggled past one parser is read differently by the next)."""
+        codings = [
+            coding.strip().lower()
+            for value in self.headers.get_all("transfer-encoding") or []
+            for coding in value.split(",")
+            if coding.strip()
+        ]
+        lengths = self.headers.get_all("content-length") or []
+        if codings:
+            if lengths:
+                raise _BadRequestBody("a request must not send both Content-Length and Transfer-Encoding")
+            if codings[-1] != "chunked" or codings.count("chunked") > 1:
+                raise _BadRequestBody("Transfer-Encoding must end with chunked, once")
+            if len(codings) > 1:
+                raise _NotImplementedCoding
             return self._read_chunked()
-        raw_length = self.headers.get("content-length")
-        if raw_length is None:
+        if not lengths:
             return b""
-        try:
-            length = int(raw_length)
-        except ValueError:
-            raise _BadRequestBody("invalid Content-Length header") from None
-        if length < 0:
+        if len({value.strip() for value in lengths}) > 1 or not _DIGITS.fullmatch(lengths[0].strip()):
             raise _BadRequestBody("invalid Content-Length header")
+        length = int(lengths[0])
         if length > MAX_PAYLOAD_BYTES:
             raise _PayloadTooLarge
-        return self.rfile.read(length)
+        return self._read_exactly(length)
+
+    def _read_exactly(self, size: int) -> bytes:
+        data = self.rfile.read(size)
+        if len(data) != size:
+            raise _BadRequestBody("the request body ended early")
+        return data
+
+    def _read_line(self) -> bytes:
+        """One line of the chunked framing, without its CRLF (a bare LF is accepted, as RFC 9112 allows)."""
+        line = self.rfile.readline(_MAX_FRAMING_LINE + 1)
+        if not line.endswith(b"\n") or len(line) > _MAX_FRAMING_LINE:
+            raise _BadRequestBody("invalid chunked request body")
+        return line.rstrip(b"\n").removesuffix(b"\r")
 
     def _read_chunked(self) -> bytes:
         body = bytearray()
         while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-            except ValueError:
-                raise _BadRequestBody("invalid chunked request body") from None
+            match = _CHUNK_SIZE.fullmatch(self._read_line())
+            if match is None:
+                raise _BadRequestBody("invalid chunk size in a chunked request body")
+            size = int(match.group(1), 16)
             if size == 0:
                 break
             if len(body) + size > MAX_PAYLOAD_BYTES:
                 raise _PayloadTooLarge
-            body += self.rfile.read(size)
-            self.rfile.readline(1024)
-        while self.rfile.readline(1024) not in {b"\r\n", b"\n", b""}:
-            pass  # trailers
-        return bytes(body)
+            body += self._read_exactly(size)
+            if self._read_line() != b"":
+                raise _BadRequestBody("a chunk's data must end with CRLF")
+        for _ in range(_MAX_TRAILERS + 1):
+            if self._read_line() == b"":
+                return bytes(body)
+        raise _BadRequestBody("too many trailer fields")
 
     def _send(self, response: HttpResponse) -> None:
         if response.stream is not None:

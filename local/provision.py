@@ -48,6 +48,7 @@ def provision(stage: str = "dev", prefix: str = "byok-gateway", region: str | No
             AttributeDefinitions=spec.attribute_definitions,
             BillingMode="PAY_PER_REQUEST",
             **({"StreamSpecification": stream} if stream else {}),
+            **({"GlobalSecondaryIndexes": spec.global_secondary_indexes} if spec.global_secondary_indexes else {}),
         )
         if spec.ttl_attribute:
             dynamodb.update_time_to_live(

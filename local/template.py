@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,7 @@ class TableSpec:
     attribute_definitions: list[dict[str, Any]]
     ttl_attribute: str | None
     stream_view_type: str | None = None
+    global_secondary_indexes: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ def tables(template: dict[str, Any]) -> list[TableSpec]:
                 attribute_definitions=list(properties.get("AttributeDefinitions", [])),
                 ttl_attribute=ttl.get("AttributeName") if ttl.get("Enabled") is True else None,
                 stream_view_type=(properties.get("StreamSpecification") or {}).get("StreamViewType"),
+                global_secondary_indexes=list(properties.get("GlobalSecondaryIndexes", [])),
             )
         )
     return found

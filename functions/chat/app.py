@@ -16,7 +16,7 @@ app = create_app()
 @app.post("/v1/chat/completions")
 def chat_completions() -> Response:
     health.state().prefetch()  # a thawed instance re-reads shared health while the caller is authenticated
-    snapshot = authenticate(app)
+    snapshot = authenticate(app, recorded_as="chat")
     request = parse_model(json_body(app), ChatRequest, status=400)
     result = chat.complete(snapshot, request, request_id())
     headers = dict(result.headers)

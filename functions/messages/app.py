@@ -25,7 +25,7 @@ def _call(model: type[MessagesRequest] | type[CountTokensRequest]) -> MessagesCa
 @app.post("/v1/messages")
 def create_message() -> Response:
     signals.state().prefetch()  # a thawed instance re-reads shared health while the caller is authenticated
-    snapshot = authenticate(app, api_key_header="x-api-key")
+    snapshot = authenticate(app, api_key_header="x-api-key", recorded_as="messages")
     result = messages.create(snapshot, _call(MessagesRequest), request_id())
     if isinstance(result.body, str):
         return Response(status_code=200, content_type=result.content_type, body=result.body, headers=result.headers)
@@ -35,7 +35,7 @@ def create_message() -> Response:
 
 @app.post("/v1/messages/count_tokens")
 def count_tokens() -> Response:
-    snapshot = authenticate(app, api_key_header="x-api-key")
+    snapshot = authenticate(app, api_key_header="x-api-key", recorded_as="messages")
     return Response(
         status_code=200,
         content_type="application/json",

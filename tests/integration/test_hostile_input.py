@@ -411,9 +411,13 @@ def test_oversized_deep_non_json_and_non_object_bodies_are_refused(client: httpx
                 request.headers.pop("content-type", None)
             response = client.send(request)
             check(failures, f"{method} {path} {label}", error_problems(response, {status}))
+            if path == "/v1/chat/completions":  # a model request refused after authentication is still recorded
+                check(failures, f"{method} {path} {label}", _record_problems(client, response, refused=True))
 
     assert failures == []
-    assert table_state(gateway) == before
+    after = table_state(gateway)
+    assert after["ACCOUNTS_TABLE"] == before["ACCOUNTS_TABLE"]
+    assert len(after["LOGS_TABLE"]) == len(before["LOGS_TABLE"]) + len(bodies)
     assert gateway.sim.requests == []
 
 
@@ -675,3 +679,203 @@ def test_tool_choice_without_tools_is_a_400_for_every_provider(api: Any, gateway
         assert response.status_code == 400, model
         assert response.json()["error"]["param"] == "tool_choice"
     assert gateway.sim.requests == []
+
+
+# --- every JSON a parser accepts: a 4xx or a success, and a record ------------------------------------------
+
+SURROGATE = "\ud800"
+DEEP_SCHEMA: dict[str, Any] = {"type": "object"}
+for _ in range(40):
+    DEEP_SCHEMA = {"type": "object", "properties": {"x": DEEP_SCHEMA}}
+
+
+def _chat(**fields: Any) -> dict[str, Any]:
+    return {"model": "openai/gpt-5-mini", "messages": MESSAGES, **fields}
+
+
+def _claude(**fields: Any) -> dict[str, Any]:
+    return {"model": "anthropic/claude-sonnet-4.5", "max_tokens": 64, "messages": MESSAGES, **fields}
+
+
+def _tool(parameters: Any) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": "look", "parameters": parameters}}
+
+
+def _claude_tool(schema: Any) -> dict[str, Any]:
+    return {"name": "look", "input_schema": schema}
+
+
+# Each body as the JSON text sent: json.dumps writes a lone surrogate as the \ud800 escape a parser accepts.
+PARSEABLE_CHAT: list[tuple[str, str]] = [
+    ("surrogate in tool parameters", json.dumps(_chat(tools=[_tool({"type": "object", "description": SURROGATE})]))),
+    ("surrogate as a schema key", json.dumps(_chat(tools=[_tool({"type": "object", "properties": {SURROGATE: {}}})]))),
+    (
+        "surrogate in a json_schema",
+        json.dumps(
+            _chat(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"title": SURROGATE}}})
+        ),
+    ),
+    ("surrogate in content", json.dumps(_chat(messages=[{"role": "user", "content": "hi " + SURROGATE}]))),
+    ("surrogate in metadata", json.dumps(_chat(metadata={"k": SURROGATE}))),
+    ("surrogate in model", json.dumps(_chat(model=SURROGATE))),
+    ("surrogate in user", json.dumps(_chat(user=SURROGATE))),
+    ("low surrogate then high", json.dumps(_chat(tools=[_tool({"description": "\udc00\ud800"})]))),
+    ("deep tool parameters", json.dumps(_chat(tools=[_tool(DEEP_SCHEMA)]))),
+    ("huge integer max_tokens", json.dumps(_chat(max_tokens=10**400))),
+    (
+        "huge float temperature",
+        '{"model":"openai/gpt-5-mini","messages":[{"role":"user","content":"hi"}],"temperature":1e400}',
+    ),
+    (
+        "huge float in parameters",
+        json.dumps(_chat(tools=[_tool({"maximum": 1})])).replace('"maximum": 1', '"maximum": 1e999'),
+    ),
+    ("tiny float", '{"model":"openai/gpt-5-mini","messages":[{"role":"user","content":"hi"}],"temperature":1e-400}'),
+    ("negative zero", '{"model":"openai/gpt-5-mini","messages":[{"role":"user","content":"hi"}],"seed":-0}'),
+    ("NaN as a string", json.dumps(_chat(temperature="NaN"))),
+    ("Infinity as a string", json.dumps(_chat(max_tokens="Infinity"))),
+    ("duplicate model key", '{"model":"x","model":"openai/gpt-5-mini","messages":[{"role":"user","content":"hi"}]}'),
+    (
+        "duplicate messages key",
+        '{"model":"openai/gpt-5-mini","messages":[],"messages":[{"role":"user","content":"hi"}]}',
+    ),
+    (
+        "duplicate keys in parameters",
+        json.dumps(_chat(tools=[_tool({"type": "object"})])).replace(
+            '"type": "object"', '"type": "object", "type": "string"'
+        ),
+    ),
+    ("escaped NUL", json.dumps(_chat(messages=[{"role": "user", "content": "\x00"}]))),
+    ("BOM in a key", json.dumps({**_chat(), "\ufeffmodel": "x"})),
+]
+PARSEABLE_MESSAGES: list[tuple[str, str]] = [
+    ("surrogate in input_schema", json.dumps(_claude(tools=[_claude_tool({"type": "object", "title": SURROGATE})]))),
+    ("surrogate in system", json.dumps(_claude(system=SURROGATE))),
+    ("surrogate in system blocks", json.dumps(_claude(system=[{"type": "text", "text": SURROGATE}]))),
+    ("surrogate in content", json.dumps(_claude(messages=[{"role": "user", "content": SURROGATE}]))),
+    ("surrogate in metadata", json.dumps(_claude(metadata={"user_id": SURROGATE}))),
+    ("surrogate in model", json.dumps(_claude(model=SURROGATE))),
+    ("deep input_schema", json.dumps(_claude(tools=[_claude_tool(DEEP_SCHEMA)]))),
+    ("huge integer max_tokens", json.dumps(_claude(max_tokens=10**400))),
+    ("huge float max_tokens", json.dumps(_claude()).replace('"max_tokens": 64', '"max_tokens": 1e400')),
+    (
+        "huge float in input_schema",
+        json.dumps(_claude(tools=[_claude_tool({"maximum": 1})])).replace('"maximum": 1', '"maximum": -1e999'),
+    ),
+    ("NaN as a string", json.dumps(_claude(temperature="NaN"))),
+    ("duplicate model key", json.dumps(_claude()).replace('"model":', '"model": "x", "model":', 1)),
+    (
+        "duplicate keys in input_schema",
+        json.dumps(_claude(tools=[_claude_tool({"type": "object"})])).replace(
+            '"type": "object"', '"type": "object", "type": 5'
+        ),
+    ),
+]
+
+
+def _record_problems(client: httpx.Client, response: httpx.Response, *, refused: bool = False) -> list[str]:
+    """What is wrong with the log record ``response`` should have left (empty when it is right)."""
+    request_id = response.headers.get("x-request-id", "")
+    found = client.get(f"/v1/logs/{request_id}")
+    if found.status_code != 200:
+        return [f"no log record ({found.status_code})"]
+    record = found.json()
+    problems = []
+    if record["http_status"] != response.status_code:
+        problems.append(f"record http_status {record['http_status']} for a {response.status_code}")
+    if response.status_code >= 400 and record["status"] != "error":
+        problems.append(f"record status {record['status']} for a {response.status_code}")
+    if refused and (record["attempts"] or record["provider"] is not None):
+        problems.append("a request refused before routing lists attempts or a provider")
+    return problems
+
+
+@pytest.mark.parametrize(
+    ("route", "cases"),
+    [
+        ("/v1/chat/completions", PARSEABLE_CHAT),
+        ("/v1/messages", PARSEABLE_MESSAGES),
+        ("/v1/messages/count_tokens", [(label, body) for label, body in PARSEABLE_MESSAGES]),
+    ],
+)
+def test_every_body_a_json_parser_accepts_is_a_4xx_or_a_success_and_leaves_a_record(
+    client: httpx.Client, gateway: Gateway, route: str, cases: list[tuple[str, str]]
+) -> None:
+    failures: list[str] = []
+
+    for label, body in cases:
+        json.loads(body)  # Given a body Python's own parser accepts
+        response = client.post(route, content=body, headers={"content-type": "application/json"})
+        if response.status_code >= 500 or response.status_code < 200:
+            failures.append(f"{label}: {response.status_code} {response.text[:200]}")
+            continue
+        if not response.headers.get("x-request-id"):
+            failures.append(f"{label}: no x-request-id")
+        if route != "/v1/messages/count_tokens" or response.status_code >= 400:
+            check(failures, label, _record_problems(client, response))
+
+    assert failures == []
+
+
+def test_a_lone_surrogate_reaches_the_provider_as_its_json_escape(client: httpx.Client, gateway: Gateway) -> None:
+    # Given a tool schema holding a lone surrogate, sent to OpenAI and to Anthropic on the operator's keys
+    chat = _chat(tools=[_tool({"type": "object", "description": "a" + SURROGATE})], provider={"only": ["openai"]})
+    claude = _claude(tools=[_claude_tool({"type": "object", "title": "b" + SURROGATE})])
+
+    answers = [
+        client.post("/v1/chat/completions", content=json.dumps(chat), headers={"content-type": "application/json"}),
+        client.post("/v1/messages", content=json.dumps(claude), headers={"content-type": "application/json"}),
+    ]
+
+    # Then both are served, and each upstream body carries the character as the JSON escape a parser accepts
+    assert [a.status_code for a in answers] == [200, 200], [a.text[:200] for a in answers]
+    bodies = [r.raw_body for r in gateway.sim.requests]
+    assert any(b'"a\\ud800"' in body for body in bodies), bodies
+    assert any(b'"b\\ud800"' in body for body in bodies), bodies
+    records = [client.get(f"/v1/logs/{a.headers['x-request-id']}").json() for a in answers]
+    assert [r["status"] for r in records] == ["success", "success"]
+
+
+def test_a_gateway_fault_after_authentication_is_still_recorded(
+    client: httpx.Client, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a fault inside routing that no handler foresaw
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("gateway.routing.engine.complete", broken)
+
+    response = client.post("/v1/chat/completions", json=_chat())
+
+    # Then the caller gets the opaque 500, and the request is in their logs as that 500 with no attempts
+    assert response.status_code == 500
+    assert _record_problems(client, response, refused=True) == []
+    record = client.get(f"/v1/logs/{response.headers['x-request-id']}").json()
+    assert (record["model"], record["status"], record["api"]) == ("openai/gpt-5-mini", "error", "chat")
+
+
+def test_lone_surrogates_in_free_form_fields_are_never_a_5xx_on_any_provider(
+    client: httpx.Client, gateway: Gateway
+) -> None:
+    # Given a surrogate as a schema key, a schema value and a json_schema title, on every route of every API
+    schema = {"type": "object", "properties": {SURROGATE: {"type": "string", "description": SURROGATE}}}
+    failures: list[str] = []
+    statuses: dict[str, int] = {}
+
+    for model, provider in ROUTES:
+        chat = _chat(
+            model=model,
+            provider={"only": [provider]},
+            tools=[_tool(schema)],
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"title": SURROGATE}}},
+        )
+        claude = _claude(model=model, provider={"only": [provider]}, tools=[_claude_tool(schema)])
+        for route, body in (("/v1/chat/completions", chat), ("/v1/messages", claude)):
+            response = client.post(route, content=json.dumps(body), headers={"content-type": "application/json"})
+            statuses[f"{route} {model} via {provider}"] = response.status_code
+            if response.status_code >= 500:
+                failures.append(f"{route} {model} via {provider}: {response.status_code} {response.text[:200]}")
+            check(failures, f"{route} {model} via {provider}", _record_problems(client, response))
+
+    assert failures == []
+    assert {label: status for label, status in statuses.items() if status != 200} == {}  # every provider serves it

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -293,3 +293,53 @@ def test_logs_need_a_gateway_api_key(call: Call, gateway: Gateway) -> None:
 
 def test_an_empty_history_is_one_empty_page(call: Call, gateway: Gateway) -> None:
     assert call(gateway.customer, "/v1/logs") == (200, {"data": [], "next_cursor": None})
+
+
+@pytest.fixture
+def query_reads(gateway: Gateway) -> Iterator[list[dict[str, Any]]]:
+    """Every DynamoDB Query the logs table's client makes: its parameters and how many items it read."""
+    name = get_settings().logs_table
+    client = aws.table(name).meta.client
+    seen: list[dict[str, Any]] = []
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        seen.append({"table": params["TableName"], "index": params.get("IndexName")})
+
+    def read(parsed: dict[str, Any], **_: Any) -> None:
+        seen[-1]["scanned"] = parsed.get("ScannedCount", 0)
+
+    client.meta.events.register("provide-client-params.dynamodb.Query", count)
+    client.meta.events.register("after-call.dynamodb.Query", read)
+    yield seen  # Queries of other tables (authentication) are filtered out by the test
+    client.meta.events.unregister("provide-client-params.dynamodb.Query", count)
+    client.meta.events.unregister("after-call.dynamodb.Query", read)
+
+
+def test_a_filtered_page_reads_a_bounded_number_of_items_whatever_the_account_holds(
+    call: Call, gateway: Gateway, query_reads: list[dict[str, Any]]
+) -> None:
+    # Given 2,000 records, of which 7 are BYOK errors, 40 shared errors and the rest successes
+    start = int(time.time() * 1000) - 3_600_000
+    byok_errors = set()
+    table = aws.table(get_settings().logs_table)
+    with table.batch_writer() as batch:
+        for i in range(2000):
+            is_byok = i % 300 == 7 or i % 2 == 0
+            status = "error" if i % 300 == 7 or i % 50 == 3 else "success"
+            record = record_at(gateway.customer.account_id, start + i * 1000, is_byok=is_byok, status=status)
+            byok_errors |= {record.request_id} if is_byok and status == "error" else set()
+            batch.put_item(Item=logs._to_item(record))
+    query_reads.clear()
+
+    # When the customer pages through their BYOK errors three at a time, and asks for shared errors and successes
+    pages = all_pages(call, gateway.customer, status="error", is_byok="true", limit=3)
+    for query in ({"status": "error"}, {"is_byok": "false"}, {"status": "success", "is_byok": "true"}):
+        status, _ = call(gateway.customer, "/v1/logs", limit=5, **query)
+        assert status == 200
+
+    # Then every page is one Query on the filter's index that reads one item more than it returns, at most
+    query_reads[:] = [q for q in query_reads if q["table"] == get_settings().logs_table]
+    assert sorted((r["request_id"] for page in pages for r in page), reverse=True) == sorted(byok_errors, reverse=True)
+    assert len(pages) == 3
+    assert [q["index"] for q in query_reads] == ["by_byok_status"] * 3 + ["by_status", "by_byok", "by_byok_status"]
+    assert [q["scanned"] for q in query_reads] == [4, 4, 1, 6, 6, 6]

@@ -453,11 +453,35 @@ def test_tables_reader_returns_the_declared_keys_and_ttl(template: dict[str, Any
         assert spec.key_schema == pk_sk
         # Accounts: only BYOK key cooldown items carry expires_at; logs and routing signals all expire.
         assert spec.ttl_attribute == "expires_at"
+    # Every declared attribute is a key: the table's own, or the one index key of each logs filter combination.
+    filter_indexes = {"by_status", "by_byok", "by_byok_status"}
     for spec in specs.values():
+        indexes = {i["IndexName"]: i for i in spec.global_secondary_indexes}
         assert {d["AttributeName"]: d["AttributeType"] for d in spec.attribute_definitions} == {
             "pk": "S",
             "sk": "S",
+            **dict.fromkeys(indexes, "S"),
         }
+        for name, index in indexes.items():
+            assert index["KeySchema"] == [
+                {"AttributeName": name, "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ]
+    assert (
+        set(
+            specs["LogsTable"].global_secondary_indexes
+            and [i["IndexName"] for i in specs["LogsTable"].global_secondary_indexes]
+        )
+        == filter_indexes
+    )
+
+
+def test_the_logs_function_reads_the_logs_indexes_and_nothing_more(template: dict[str, Any]) -> None:
+    # SAM's DynamoDBReadPolicy grants the table and its indexes (table/<name>/index/*) for reads only.
+    policies = template["Resources"]["LogsFunction"]["Properties"]["Policies"]
+
+    assert {"DynamoDBReadPolicy": {"TableName": {"Ref": "LogsTable"}}} in policies
+    assert not [p for p in policies if "Statement" in p]
 
 
 def _alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:

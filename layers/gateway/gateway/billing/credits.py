@@ -51,11 +51,19 @@ class Reservation:
 
 def prompt_token_bound(request: ChatRequest) -> int:
     """An upper bound of the prompt's tokens: its UTF-8 size as JSON (images counted apart), plus framing."""
-    body = request.model_dump(mode="json", exclude_none=True, by_alias=True)
+    # Python mode, then a copy through the stdlib: pydantic's JSON mode fails on a lone surrogate in a dict key
+    # (valid JSON in a tool schema), and the images are blanked on the copy, never on the request.
+    body = json.loads(json.dumps(request.model_dump(exclude_none=True, by_alias=True), default=str))
     images = _blank_images(body)
-    size = len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+    size = json_size(body)
     tools = TOOLS_PROMPT_TOKENS if request.tools else 0
     return size + BASE_PROMPT_TOKENS + tools + images * IMAGE_PROMPT_TOKENS
+
+
+def json_size(value: Any) -> int:
+    """The UTF-8 size of ``value`` as compact JSON. A lone surrogate (``"\\ud800"`` is valid JSON, and reaches
+    the provider as that escape) counts its three bytes rather than failing the encoding."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
 
 
 def _blank_images(node: Any) -> int:

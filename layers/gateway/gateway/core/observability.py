@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-logger = Logger(service="byok-gateway")
+
+def _json_line(value: Any) -> str:
+    """One log line, readable UTF-8 as Powertools writes it; with ``\\u`` escapes when a value holds a lone
+    surrogate (valid in a JSON request, unwritable as UTF-8), so the line is never lost."""
+    line = json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, default=str, separators=(",", ":"))
+    return line
+
+
+logger = Logger(service="byok-gateway", json_serializer=_json_line)
 metrics = Metrics(namespace="ByokGateway", service="byok-gateway")
 
 # Below INFO these libraries print what must never be logged: botocore the SigV4 canonical request (a

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from boto3.dynamodb.conditions import Attr, ConditionBase, Key
+from boto3.dynamodb.conditions import Key
 
 from gateway.core import aws
 from gateway.core.errors import BadRequest
 from gateway.core.observability import logger, metrics
 from gateway.core.settings import get_settings
+from gateway.data import accounts
 
 Credential = Literal["byok", "shared"]
 Outcome = Literal["success", "error", "timeout", "connection_error", "stream_interrupted"]
@@ -34,8 +36,17 @@ _MAX_REDACT_INPUT = 16_384
 _REQUEST_ID = re.compile(r"req_[0-9a-f]{28}")
 _CURSOR_VERSION = 1
 _CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]{1,128}")
-# Items a filtered Query evaluates per page; unfiltered pages read exactly what the answer needs.
-_FILTERED_PAGE_SIZE = 200
+# GET /v1/logs filters: each combination is a Query on its own index, never a filtered read of the partition.
+# A request record carries one key attribute per index (named as the index): the account plus the filter values,
+# with the request id as the sort key, so a filtered page reads exactly the records it returns (plus one, to know
+# whether a next page exists), whatever the account holds. Other items of the table (usage buckets) carry none
+# of them and stay out of the indexes. A new filter (``api_key_id``) adds its combinations here and the
+# matching GlobalSecondaryIndexes in template.yaml.
+_FILTER_INDEXES: dict[frozenset[str], str] = {
+    frozenset({"status"}): "by_status",
+    frozenset({"is_byok"}): "by_byok",
+    frozenset({"is_byok", "status"}): "by_byok_status",
+}
 _DAY_SECONDS = 86_400
 
 _REDACTED = "[redacted]"
@@ -215,13 +226,25 @@ def emit_spillover(request_id: str, account_id: str, served: AttemptRecord, fail
     _count("ByokSpillover", MetricUnit.Count, 1, provider=served.provider)
 
 
+def _filter_key(account_id: str, filters: dict[str, Any]) -> str:
+    """The partition of one filter combination in its index: ``acct_...#is_byok=true#status=error``."""
+    values = (f"{name}={str(value).lower()}" for name, value in sorted(filters.items()))
+    return "#".join([account_id, *values])
+
+
 def _to_item(record: RequestRecord) -> dict[str, Any]:
     item = record.fields()
     del item["request_id"], item["account_id"]
+    filterable = {"status": record.status, "is_byok": record.is_byok}
+    index_keys = {
+        index: _filter_key(record.account_id, {name: filterable[name] for name in names})
+        for names, index in _FILTER_INDEXES.items()
+    }
     return {
         "pk": record.account_id,
         "sk": record.request_id,
         **item,
+        **index_keys,
         "cost": record.cost,
         "expires_at": int(time.time()) + get_settings().log_ttl_days * _DAY_SECONDS,
     }
@@ -268,6 +291,9 @@ def _from_item(item: dict[str, Any]) -> RequestRecord:
 def save_request(record: RequestRecord) -> None:
     """Store ``record`` (expiring after LOG_TTL_DAYS) and count it. Never raises and never loses the record:
     if the table write fails, the whole record goes to CloudWatch Logs as one JSON line instead."""
+    pending = _pending.get()
+    if pending is not None and pending[0].request_id == record.request_id:
+        _pending.set(None)  # routing recorded the request itself
     try:
         _table().put_item(Item=_to_item(record))
     except Exception as error:  # any failure at all: the record must survive it
@@ -285,6 +311,64 @@ def save_request(record: RequestRecord) -> None:
             _count("RequestFailures", MetricUnit.Count, 1)
     except Exception:  # noqa: S110 - metrics are best effort; the record is already safe
         pass
+
+
+# The record an authenticated request gets if it ends in an error answer before routing records it (bad JSON,
+# validation, limits, a gateway fault): set after authentication, saved by the HTTP layer's error handlers.
+_pending: contextvars.ContextVar[tuple[RequestRecord, float] | None] = contextvars.ContextVar(
+    "pending_record", default=None
+)
+# A model id worth storing on a refused request: the caller's own text, kept only when it is printable ASCII.
+_STORABLE_MODEL = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+def expect_record(request_id: str, account_id: str, api: Literal["chat", "messages"]) -> None:
+    """Make sure the current request leaves a record: ``save_refusal`` writes it unless ``save_request`` did."""
+    record = RequestRecord(
+        request_id=request_id,
+        account_id=account_id,
+        created_at=accounts.now_iso(),
+        model="",
+        provider=None,
+        is_byok=False,
+        status="error",
+        http_status=0,
+        latency_ms=0,
+        prompt_tokens=0,
+        completion_tokens=0,
+        cost=Decimal(0),
+        stream=False,
+        api=api,
+    )
+    _pending.set((record, time.monotonic()))
+
+
+def describe_expected(body: dict[str, Any]) -> None:
+    """Name the model and stream flag of the body on the expected record (what a refusal can still tell)."""
+    pending = _pending.get()
+    if pending is None:
+        return
+    model = body.get("model")
+    record = replace(
+        pending[0],
+        model=model if isinstance(model, str) and _STORABLE_MODEL.fullmatch(model) else "",
+        stream=body.get("stream") is True,
+    )
+    _pending.set((record, pending[1]))
+
+
+def save_refusal(http_status: int) -> None:
+    """Record the current request as refused with ``http_status`` (no attempts), unless it is recorded already."""
+    pending = _pending.get()
+    if pending is None:
+        return
+    record, started = pending
+    save_request(replace(record, http_status=http_status, latency_ms=int((time.monotonic() - started) * 1000)))
+
+
+def forget_expected() -> None:
+    """Between invocations: a warm process must never record one request under the previous one's id."""
+    _pending.set(None)
 
 
 def is_request_id(value: str) -> bool:
@@ -329,37 +413,32 @@ def list_requests(
 ) -> tuple[list[RequestRecord], str | None]:
     """Up to ``limit`` of the caller's records, newest first, and the cursor of the next page (None at the end).
 
-    Filters run server side, so a Query page may hold fewer matches than asked; pages are read until one match
-    more than ``limit`` is found (proving a next page exists) or the partition ends. The start key is always
-    built on the caller's own partition: a cursor carries only a position, never whose records to read.
+    Unfiltered, a Query of the caller's partition; filtered, a Query of the filter combination's index on the
+    caller's own partition of it. Either reads ``limit + 1`` items (one more proves a next page exists). The
+    start key is always built on the caller's own partition: a cursor carries only a position, never whose
+    records to read. Index reads are eventually consistent: a record written a moment ago may show a moment late.
     """
-    conditions: list[ConditionBase] = []
-    if is_byok is not None:
-        conditions.append(Attr("is_byok").eq(is_byok))
-    if status is not None:
-        conditions.append(Attr("status").eq(status))
-    query: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(account_id),
-        "ScanIndexForward": False,
-        "ConsistentRead": True,
-        "Limit": limit + 1,
-    }
-    if conditions:
-        combined = conditions[0]
-        for condition in conditions[1:]:
-            combined = combined & condition
-        query["FilterExpression"] = combined
-        query["Limit"] = max(limit + 1, _FILTERED_PAGE_SIZE)
-    start_key = {"pk": account_id, "sk": decode_cursor(cursor)} if cursor else None
+    filters = {name: value for name, value in (("is_byok", is_byok), ("status", status)) if value is not None}
+    query: dict[str, Any] = {"ScanIndexForward": False, "Limit": limit + 1}
+    start_key: dict[str, str] | None = {"pk": account_id, "sk": decode_cursor(cursor)} if cursor else None
+    if filters:
+        index = _FILTER_INDEXES[frozenset(filters)]
+        partition = _filter_key(account_id, filters)
+        query |= {"IndexName": index, "KeyConditionExpression": Key(index).eq(partition)}
+        if start_key is not None:
+            start_key[index] = partition
+    else:
+        query |= {"KeyConditionExpression": Key("pk").eq(account_id), "ConsistentRead": True}
 
     table = _table()
     items: list[dict[str, Any]] = []
-    while len(items) <= limit:
+    while len(items) <= limit:  # more than one Query only when a page hits DynamoDB's 1 MB read limit
         page = table.query(**query, **({"ExclusiveStartKey": start_key} if start_key else {}))
         items.extend(page.get("Items", []))
         start_key = page.get("LastEvaluatedKey")
         if start_key is None:
             break
+        query["Limit"] = limit + 1 - len(items)
     records = [_from_item(item) for item in items[:limit]]
     next_cursor = encode_cursor(records[-1].request_id) if len(items) > limit else None
     return records, next_cursor

@@ -13,7 +13,7 @@ import json
 import re
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -34,7 +34,7 @@ from gateway.core.errors import (
 from gateway.core.ids import new_request_id
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
-from gateway.data import accounts
+from gateway.data import accounts, request_log
 from gateway.http.streaming import StreamedResponse, lambda_entry
 
 T = TypeVar("T", bound=BaseModel)
@@ -124,8 +124,9 @@ def create_app(error_shape: ErrorShape = openai_error) -> APIGatewayRestResolver
     """The resolver with the domain-error handlers; ``error_shape`` is the error body of the API it serves."""
     app = _Resolver()
 
-    def error_response(error: GatewayError) -> Response:
-        return json_response(error.status, error_shape(error))
+    def error_response(error: GatewayError, headers: dict[str, str] | None = None) -> Response:
+        request_log.save_refusal(error.status)  # an authenticated model request refused before routing recorded it
+        return json_response(error.status, error_shape(error), headers)
 
     @app.exception_handler(GatewayError)
     def _gateway_error(error: GatewayError) -> Response:
@@ -161,7 +162,7 @@ def create_app(error_shape: ErrorShape = openai_error) -> APIGatewayRestResolver
             error_type="service_unavailable",
             code="service_unavailable",
         )
-        return json_response(unavailable.status, error_shape(unavailable), headers={"retry-after": RETRY_AFTER_S})
+        return error_response(unavailable, headers={"retry-after": RETRY_AFTER_S})
 
     return app
 
@@ -181,6 +182,7 @@ def handler(
         # label one request's lines with the previous caller's account.
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(correlation_id=rid)
+        request_log.forget_expected()
         try:
             result = app.resolve(event, context)
             streamed = _streamed.get()
@@ -188,6 +190,7 @@ def handler(
             _request_id.reset(token)
             _streamed.reset(streamed_token)
             logger.thread_safe_clear_keys()
+            request_log.forget_expected()
         if streamed is not None:
             streamed.headers = {**streamed.headers, "x-request-id": rid}
             return streamed
@@ -201,9 +204,15 @@ def handler(
     return lambda_entry(lambda_handler)
 
 
-def authenticate(app: APIGatewayRestResolver, *, api_key_header: str | None = None) -> accounts.AccountSnapshot:
+def authenticate(
+    app: APIGatewayRestResolver,
+    *,
+    api_key_header: str | None = None,
+    recorded_as: Literal["chat", "messages"] | None = None,
+) -> accounts.AccountSnapshot:
     """The caller's account from ``Authorization: Bearer <key>``, or from ``api_key_header`` (e.g. Anthropic's
-    ``x-api-key``) when the API accepts one and it is present."""
+    ``x-api-key``) when the API accepts one and it is present. A model route names its API in ``recorded_as``:
+    from here on the request leaves a log record whatever its answer (see ``request_log.expect_record``)."""
     headers = app.current_event.headers  # Powertools headers are case-insensitive
     header = headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
@@ -213,12 +222,14 @@ def authenticate(app: APIGatewayRestResolver, *, api_key_header: str | None = No
     if scheme.lower() != "bearer" or not token:
         hint = f"{api_key_header}: <key> or " if api_key_header else ""
         raise Unauthorized(f"missing gateway API key: send {hint}Authorization: Bearer <key>")
-    if len(token) > 256:
+    if len(token) > 256 or not token.isascii():  # gateway keys are ASCII; nothing else is worth a lookup
         raise Unauthorized("invalid gateway API key")
     snapshot = accounts.authenticate(token)
     if snapshot is None:
         raise Unauthorized("invalid gateway API key")
     logger.thread_safe_append_keys(account_id=snapshot.account.account_id)
+    if recorded_as is not None:
+        request_log.expect_record(request_id(), snapshot.account.account_id, recorded_as)
     return snapshot
 
 
@@ -263,6 +274,7 @@ def json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
         raise BadRequest("request body is not valid JSON", code="invalid_json") from None
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object", code="invalid_json")
+    request_log.describe_expected(data)
     if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise BadRequest(f"request body nests deeper than {MAX_JSON_DEPTH} levels", code="invalid_json")
     return data

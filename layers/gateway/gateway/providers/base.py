@@ -25,6 +25,8 @@ class Target:
 
     ``owner`` names who stored the credentials (``<account>/<key id>``, or ``<account>/new`` for a key being
     tested before it is stored): per-process state derived from them (OAuth tokens) is kept per owner.
+    ``cache_scope`` is set on shared credentials only: the account the attempt serves, whose own prompt-cache
+    partition the upstream request names where the provider offers one (``openai_compat.shared_cache_key``).
     """
 
     provider: str
@@ -33,6 +35,7 @@ class Target:
     region: str | None
     provisioned_throughput: bool = False
     owner: str = ""
+    cache_scope: str | None = None
 
 
 class AttemptFailed(Exception):

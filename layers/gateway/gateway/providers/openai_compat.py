@@ -9,6 +9,7 @@ take ``max_completion_tokens``; non-OpenAI hosts take ``max_tokens`` and the ``s
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,16 @@ from gateway.security.credentials import ApiKeyCredentials, ServiceAccountCreden
 
 REASONING_MODEL_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 _DELTA_KEYS = ("role", "content", "reasoning_content", "tool_calls", "refusal")
+
+
+def shared_cache_key(account_id: str, own_key: str | None) -> str:
+    """The ``prompt_cache_key`` of a request on the operator's OpenAI key: one per account, and within it one per
+    key the customer sent. OpenAI routes a request by its prompt prefix combined with this key, so customers on
+    the shared key no longer land on each other's cached prefixes (it is a routing key, not a guarantee: see
+    docs/security.md). A hash, so no customer can name another's partition, and neither the account id nor the
+    customer's own key reaches OpenAI."""
+    digest = hashlib.sha256(f"{account_id}\n{own_key or ''}".encode("utf-8", "surrogatepass")).hexdigest()
+    return f"gw-{digest[:40]}"
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,8 @@ class OpenAICompatAdapter:
             if value is None or (name == "parallel_tool_calls" and not request.tools):
                 continue
             body[name] = _wire(value)
+        if native and target.cache_scope is not None:
+            body["prompt_cache_key"] = shared_cache_key(target.cache_scope, request.prompt_cache_key)
         if self.dialect == "deepseek":
             if isinstance(request.response_format, ResponseFormatJsonObject):
                 body["response_format"] = {"type": "json_object"}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_UP, Decimal
 from typing import Any, Protocol
 
@@ -151,7 +151,7 @@ def planned_attempts(
             has_credits=snapshot.account.credits > 0,
             model_id=model.id,
         )
-        yield from shared
+        yield from (replace(attempt, cache_scope=snapshot.account.account_id) for attempt in shared)
         if byok or shared:
             planned_any = True
         else:
@@ -172,6 +172,7 @@ def target_for(planned: PlannedAttempt) -> Target:
         region=planned.key.region,
         provisioned_throughput=planned.key.provisioned_throughput,
         owner=f"{planned.key.account_id}/{planned.key.key_id}",
+        cache_scope=planned.cache_scope,
     )
 
 

@@ -52,6 +52,9 @@ class PlannedAttempt:
     credential: Credential
     key: StoredKey
     model: str = ""  # catalog id of the model this attempt is for
+    # Shared attempts: the account whose request this is, so the upstream request can name the customer's own
+    # prompt-cache partition where the provider has one (customers on one shared key must not share a cache).
+    cache_scope: str | None = None
 
     @property
     def provider(self) -> str:

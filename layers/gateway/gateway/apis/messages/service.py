@@ -85,7 +85,7 @@ def prompt_token_bound(call: MessagesCall) -> int:
     UTF-8 size (base64 media counted apart, at an image's largest tiling each), plus framing and tools."""
     body = json.loads(json.dumps(call.body))
     media = _blank_media(body)
-    size = len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+    size = credits.json_size(body)
     tools = credits.TOOLS_PROMPT_TOKENS if call.request.tools else 0
     return size + credits.BASE_PROMPT_TOKENS + tools + media * credits.IMAGE_PROMPT_TOKENS
 
