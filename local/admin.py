@@ -1,7 +1,7 @@
 """``make admin ARGS="..."``: operator commands against the running dev stack or a deployed stack.
 
     create-account --name NAME --credits USD            -> {"account_id", "api_key"}
-    add-credits --account ACCOUNT_ID --credits USD      -> {"account_id", "credits"}
+    add-credits --account ACCOUNT_ID --credits USD      -> {"account_id", "credits", "debt"} (pays the debt first)
     set-platform-key --provider SLUG --credentials-file F [--region R]
                                                         -> {"provider", "hint", "region"}
     list-accounts          -> {"data": [{"account_id", "name", "credits", "created_at"}]}
@@ -177,7 +177,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             balance = store.add_credits(args.account, args.credits)
         except KeyError:
             raise AdminError(f"no account {args.account!r}") from None
-        return {"account_id": args.account, "credits": balance}
+        snapshot = store.load_account(args.account)
+        return {"account_id": args.account, "credits": balance, "debt": snapshot.account.debt if snapshot else 0}
     if args.command == "set-platform-key":
         credentials = _read_credentials(args.credentials_file)
         try:

@@ -131,6 +131,10 @@ def planned_attempts(
     empties: list[EmptyModelPlan] = []
     refusals: list[BadRequest] = []
     planned_any = False
+    # Shared capacity is not planned for an account in debt, nor for a request it cannot price (BYOK still is).
+    debt = snapshot.account.debt
+    unpriced = codec.shared_refusal(request)
+    shared_refused: GatewayError | None = None
     for model in models:
         try:
             candidates = codec.honouring(request, candidate_offers(model, request.provider, signals))
@@ -143,9 +147,11 @@ def planned_attempts(
             candidates,
             snapshot.keys,
             keystore.platform_keys(),
-            has_credits=snapshot.account.credits > 0,
+            has_credits=snapshot.account.credits > 0 and debt <= 0,
             model_id=model.id,
         )
+        if shared and unpriced is not None:
+            shared, shared_refused = [], unpriced
         yield from shared
         if byok or shared:
             planned_any = True
@@ -153,6 +159,10 @@ def planned_attempts(
             empties.append(EmptyModelPlan(model, candidates, excluded_for_credits))
     if planned_any:
         return
+    if shared_refused is not None:
+        raise shared_refused
+    if debt > 0 and any(e.shared_excluded_for_credits for e in empties):
+        raise credits.in_debt(debt)
     if refusals and not any(e.shared_excluded_for_credits for e in empties):
         raise refusals[0]
     raise empty_plan_error(empties, request.provider)

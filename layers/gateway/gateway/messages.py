@@ -65,6 +65,9 @@ class MessagesCodec:
     def max_cost(self, offer: Offer, call: MessagesCall) -> Decimal:
         return offer.cost(prompt_token_bound(call), output_token_bound(offer, call))
 
+    def shared_refusal(self, call: MessagesCall) -> BadRequest | None:
+        return shared_refusal(call)
+
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         return claude.tokens(answer.get("usage"))
 
@@ -86,17 +89,65 @@ def prompt_token_bound(call: MessagesCall) -> int:
 
 
 def _blank_media(node: Any) -> int:
-    """Empty every base64 ``source.data`` in place (images, PDFs); how many there were."""
+    """Empty every base64 ``source.data`` in place (images, PDFs); how many media there were (an image by URL
+    or file id counts as one too: the upstream fetches it and bills it at its tiling)."""
     count = 0
     if isinstance(node, dict):
         source = node.get("source")
         if isinstance(source, dict) and source.get("type") == "base64" and "data" in source:
             source["data"] = ""
             count += 1
+        elif isinstance(source, dict) and node.get("type") == "image":
+            count += 1
         count += sum(_blank_media(value) for value in node.values())
     elif isinstance(node, list):
         count += sum(_blank_media(value) for value in node)
     return count
+
+
+# Anthropic-defined tools the client runs itself (their definitions cost prompt tokens, which the body's size
+# bounds); every other typed tool (web search, web fetch, code execution, tool search...) runs on Anthropic's
+# side, billed per use and feeding results back as prompt tokens no bound of the request can foresee.
+CLIENT_TOOL_TYPES = ("custom", "bash_", "text_editor_", "computer_", "memory_")
+# Betas that switch on a pricing tier above the offer's prices (prompts past 200k tokens at long-context rates).
+PRICED_BETAS = ("context-1m",)
+
+
+def shared_refusal(call: MessagesCall) -> BadRequest | None:
+    """Why shared capacity must not serve ``call``, or None: what it forwards would be fetched, run or priced
+    upstream beyond any hold (see ``credits.unpriced``)."""
+    if not isinstance(call.request, MessagesRequest):
+        return None  # counting tokens is free upstream: nothing to hold
+    body = call.body
+    if body.get("mcp_servers"):
+        return credits.unpriced("mcp_servers", "mcp_servers (tools run by remote MCP servers)")
+    if body.get("container") is not None:
+        return credits.unpriced("container", "container (a code execution container)")
+    for tool in body.get("tools") or []:
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if isinstance(kind, str) and not kind.startswith(CLIENT_TOOL_TYPES):
+            return credits.unpriced("tools", f"the server tool {kind!r} (run and billed per use upstream)")
+    for beta in call.betas:
+        if beta.startswith(PRICED_BETAS):
+            return credits.unpriced("anthropic-beta", f"the {beta} beta (long-context pricing)")
+    source = _fetched_source(body.get("messages"))
+    if source is not None:
+        return credits.unpriced("messages", f"a {source} (its content is fetched upstream)")
+    return None
+
+
+def _fetched_source(node: Any) -> str | None:
+    """The first content the upstream would fetch itself: a document by URL or file id, an uploaded file."""
+    if isinstance(node, dict):
+        kind, source = node.get("type"), node.get("source")
+        if kind == "container_upload":
+            return "container_upload block"
+        if kind == "document" and isinstance(source, dict) and source.get("type") in ("url", "file"):
+            return f"document with a {source['type']} source"
+        return next((found for found in map(_fetched_source, node.values()) if found), None)
+    if isinstance(node, list):
+        return next((found for found in map(_fetched_source, node) if found), None)
+    return None
 
 
 def output_token_bound(offer: Offer, call: MessagesCall) -> int:

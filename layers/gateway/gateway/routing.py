@@ -32,7 +32,8 @@ Outcome = Literal["success", "error", "timeout", "connection_error", "stream_int
 
 class Codec(Protocol):
     """One API's side of the routing core: how a target is asked and how its answer reads (the adapter), which
-    offers can honour the request, what an attempt may cost at most (its credit hold), how many tokens an
+    offers can honour the request, what an attempt may cost at most (its credit hold) and what shared capacity
+    must refuse because no hold can price it, how many tokens an
     answer used, and which decoded stream event commits a stream."""
 
     api: Literal["chat", "messages"]
@@ -42,6 +43,10 @@ class Codec(Protocol):
     def honouring(self, request: Any, offers: list[Offer]) -> list[Offer]: ...
 
     def max_cost(self, offer: Offer, request: Any) -> Decimal: ...
+
+    def shared_refusal(self, request: Any) -> BadRequest | None:
+        """Why shared capacity must not serve ``request`` (it forwards what no hold can price), or None."""
+        ...
 
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         """Flat usage (``prompt_tokens``, ``completion_tokens``, ``cached_tokens``...) of a non-streamed answer."""
@@ -63,6 +68,9 @@ class ChatCodec:
 
     def max_cost(self, offer: Offer, request: Any) -> Decimal:
         return credits.max_cost(offer, request)
+
+    def shared_refusal(self, request: Any) -> BadRequest | None:
+        return credits.chat_shared_refusal(request)
 
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         usage = answer.get("usage")
