@@ -94,7 +94,7 @@ def unpriced(param: str, what: str) -> BadRequest:
     """The answer when a request forwards something whose cost no hold can bound (the upstream fetches it,
     runs it or prices it by a tier): shared capacity does not serve it, a BYOK key still does."""
     return BadRequest(
-        f"{what} cannot be priced into a credit hold, so shared capacity does not serve this request; "
+        f"{param}: {what} cannot be priced into a credit hold, so shared capacity does not serve this request; "
         "a BYOK key for one of the model's providers serves it",
         code="not_served_on_shared_capacity",
         param=param,

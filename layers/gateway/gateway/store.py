@@ -340,7 +340,7 @@ def add_credits(account_id: str, amount: Decimal) -> Decimal:
             UpdateExpression="ADD credits_nanos :amount",
             ConditionExpression=Attr("pk").exists(),
             ExpressionAttributeValues={":amount": nanos},
-            ReturnValues="UPDATED_NEW",
+            ReturnValues="ALL_NEW",  # adding 0 (all of it paid debt) updates nothing UPDATED_NEW would show
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
