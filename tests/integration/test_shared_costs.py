@@ -89,7 +89,6 @@ UNPRICED: list[tuple[str, dict[str, Any], str | None, str]] = [
         "mcp_servers",
     ),
     ("container", {"messages": HELLO, "container": "container_011CQPX4xd8p7f9YGQhcVQzs"}, None, "container"),
-    ("1M context", {"messages": HELLO}, "context-1m-2025-08-07", "anthropic-beta"),
 ]
 IDS = [case for case, *_ in UNPRICED]
 
@@ -142,6 +141,35 @@ def test_client_side_tools_stay_on_shared_capacity(api: Any, gateway: Gateway) -
 
     assert served.status_code == 200, served.text
     assert served.headers["x-gateway-byok"] == "false"
+
+
+LONG_PROMPT = [{"role": "user", "content": "word " * 55_000}]  # 275 kB: a bound past the 200k-token tier
+ONE_M = {"anthropic-beta": "context-1m-2025-08-07"}
+
+
+def test_a_1m_context_request_is_held_at_the_long_context_rates(api: Any, gateway: Gateway) -> None:
+    # Given a customer with $1: a 275k-token bound with 1,000 output tokens is $0.84 at Sonnet's base rates,
+    # $1.67 at the long-context rates ($6 and $22.50 per million)
+    customer = gateway.create_customer("long context", credits="1")
+
+    refused = messages(api, customer.api_key, {"messages": LONG_PROMPT, "max_tokens": 1000}, ONE_M)
+    without_beta = messages(api, customer.api_key, {"messages": LONG_PROMPT, "max_tokens": 1000})
+
+    assert refused.status_code == 402, refused.text
+    assert refused.json()["error"]["type"] == "billing_error"
+    assert without_beta.status_code == 200, without_beta.text  # below 200k tokens only with the beta's 1M window
+
+
+def test_a_1m_context_request_past_200k_tokens_is_settled_at_the_long_context_rates(api: Any, gateway: Gateway) -> None:
+    gateway.sim.pace("anthropic", prompt_tokens=300_000, times=2)
+
+    long = messages(api, gateway.api_key, {"messages": LONG_PROMPT, "max_tokens": 1000}, ONE_M)
+    base = messages(api, gateway.api_key, {"messages": LONG_PROMPT, "max_tokens": 1000})
+
+    assert long.status_code == 200 and base.status_code == 200, (long.text, base.text)
+    completion = long.json()["usage"]["output_tokens"]
+    assert Decimal(long.headers["x-gateway-cost"]) == (300_000 * 6 + completion * Decimal("22.5")) / 10**6
+    assert Decimal(base.headers["x-gateway-cost"]) == (300_000 * 3 + completion * 15) / Decimal(10**6)
 
 
 def test_chat_web_search_is_refused_on_shared_capacity_and_served_by_byok(api: Any, gateway: Gateway) -> None:
@@ -286,9 +314,10 @@ def stalled_stream(api: Any, api_key: str, body: dict[str, Any]) -> socket.socke
 def test_a_stalled_reader_is_cut_at_the_deadline_billed_and_recorded_and_its_hold_outlives_the_function(
     api: Any, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a 3 s request deadline, a 620 s function timeout, and a shared upstream whose answer (50,000 chunks,
-    # several MB) is far more than the sockets between the gateway and the client can buffer
-    configure(monkeypatch, REQUEST_DEADLINE_MS="3000", FUNCTION_TIMEOUT_S="620")
+    # Given an 8 s request deadline (time for the simulator to fill the sockets even on a busy machine), a 620 s
+    # function timeout, and a shared upstream whose answer (50,000 chunks, about 8 MB) is far more than the
+    # sockets between the gateway and the client can buffer (about 1 MB with the client's tiny window)
+    configure(monkeypatch, REQUEST_DEADLINE_MS="8000", FUNCTION_TIMEOUT_S="620")
     customer = gateway.create_customer("stalls", credits="10")
     pacing = gateway.sim.pace("anthropic", chunks=50_000, times=1)
     body = {"model": CLAUDE, "messages": HELLO, "stream": True, **ONLY_ANTHROPIC}

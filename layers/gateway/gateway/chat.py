@@ -25,7 +25,7 @@ from decimal import ROUND_UP, Decimal
 from typing import Any, Protocol
 
 from gateway import chat_stream, credits, health, keystore, params, store, usage
-from gateway.catalog import Model, get_catalog
+from gateway.catalog import Model, Offer, get_catalog
 from gateway.errors import BadRequest, BrokenKey, GatewayError, NotFound, PaymentRequired
 from gateway.logs import AttemptRecord, RequestRecord, emit_attempt, emit_spillover, redact, save_request
 from gateway.plan import (
@@ -40,6 +40,9 @@ from gateway.providers import Target
 from gateway.routing import CHAT, MIN_ATTEMPT_SECONDS, AttemptResult, Codec, run_attempt
 from gateway.schemas import ChatRequest, ProviderPreferences
 from gateway.settings import get_settings
+
+# What usage costs on an offer (the API's codec decides: a pricing tier may depend on the request).
+Pricing = Callable[[Offer, dict[str, int] | None], Decimal]
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Served:
     completion_tokens: int = 0
     cost: Decimal = Decimal(0)
     settle: Callable[[chat_stream.Ended], None] | None = None
+    pricing: Pricing = usage.cost  # the codec's price of usage on an offer, for this request
 
     @property
     def is_byok(self) -> bool:
@@ -91,7 +95,7 @@ class Served:
 
     def price(self, reported: dict[str, int] | None) -> tuple[int, int, Decimal]:
         """(prompt tokens, completion tokens, cost) of ``reported`` usage on this attempt's offer and credential."""
-        return _usage_of(reported, self.planned)
+        return _usage_of(reported, self.planned, self.pricing)
 
 
 def _models(request: RoutedRequest) -> list[Model]:
@@ -237,13 +241,9 @@ def _final_error(results: list[AttemptResult]) -> GatewayError:
     )
 
 
-def _usage(result: AttemptResult, planned: PlannedAttempt) -> tuple[int, int, Decimal]:
-    return _usage_of(result.usage, planned)
-
-
-def _usage_of(reported: dict[str, int] | None, planned: PlannedAttempt) -> tuple[int, int, Decimal]:
+def _usage_of(reported: dict[str, int] | None, planned: PlannedAttempt, pricing: Pricing) -> tuple[int, int, Decimal]:
     prompt, completion = usage.tokens(reported)
-    cost = usage.cost(planned.offer, reported) if planned.credential == "shared" else Decimal(0)
+    cost = pricing(planned.offer, reported) if planned.credential == "shared" else Decimal(0)
     return prompt, completion, cost
 
 
@@ -343,6 +343,10 @@ def serve(snapshot: store.AccountSnapshot, request: RoutedRequest, request_id: s
     if not is_byok and failed_byok:
         emit_spillover(request_id, account_id, result.record, failed_byok)
     served_as = _served_as(request, planned.model)
+
+    def pricing(offer: Offer, reported: dict[str, int] | None) -> Decimal:
+        return codec.cost(offer, request, reported)
+
     if result.live is not None:
         committed_at = time.monotonic()
         committed_ms = int((committed_at - started) * 1000)
@@ -351,7 +355,7 @@ def serve(snapshot: store.AccountSnapshot, request: RoutedRequest, request_id: s
         def settle(ended: chat_stream.Ended) -> None:
             """After the last byte: bill what was generated, log the attempt, write the request record."""
             health.state().relay_ended()
-            prompt, completion, cost = _usage_of(ended.usage, planned)
+            prompt, completion, cost = _usage_of(ended.usage, planned, pricing)
             if winner_hold is not None:
                 credits.settle(winner_hold, cost)
             record = result.record
@@ -368,12 +372,12 @@ def serve(snapshot: store.AccountSnapshot, request: RoutedRequest, request_id: s
                 time_to_first_token_ms=committed_ms,
             )
 
-        return Served(planned, result, len(results), served_as, settle=settle)
-    prompt, completion, cost = _usage(result, planned)
+        return Served(planned, result, len(results), served_as, settle=settle, pricing=pricing)
+    prompt, completion, cost = _usage_of(result.usage, planned, pricing)
     if winner_hold is not None:
         credits.settle(winner_hold, cost)
     save(200, planned, (prompt, completion), cost)
-    return Served(planned, result, len(results), served_as, prompt, completion, cost)
+    return Served(planned, result, len(results), served_as, prompt, completion, cost, pricing=pricing)
 
 
 def complete(snapshot: store.AccountSnapshot, request: ChatRequest, request_id: str) -> ChatResult:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import httpx
 
-from gateway import chat, credits, messages_stream, params, store, transport
+from gateway import chat, credits, messages_stream, params, store, transport, usage
 from gateway.catalog import Offer
 from gateway.errors import BadRequest, BrokenKey, GatewayError
 from gateway.logs import redact
@@ -63,7 +63,25 @@ class MessagesCodec:
         return [o for o in offers if o in kept or claude.is_claude_offer(o)]
 
     def max_cost(self, offer: Offer, call: MessagesCall) -> Decimal:
-        return offer.cost(prompt_token_bound(call), output_token_bound(offer, call))
+        prompt, output = prompt_token_bound(call), output_token_bound(offer, call)
+        if long_context(call) and prompt > LONG_CONTEXT_THRESHOLD:
+            return offer.cost(prompt, 0) * LONG_CONTEXT_PROMPT + offer.cost(0, output) * LONG_CONTEXT_COMPLETION
+        return offer.cost(prompt, output)
+
+    def cost(self, offer: Offer, call: MessagesCall, reported: dict[str, int] | None) -> Decimal:
+        """List price; with the 1M-context beta, a prompt past 200k tokens puts the whole request at the
+        long-context rates (Anthropic's, Bedrock's and Vertex's pricing for the 1M context window)."""
+        prompt, completion = usage.tokens(reported)
+        if not (long_context(call) and prompt > LONG_CONTEXT_THRESHOLD):
+            return usage.cost(offer, reported)
+        flat = reported or {}
+        input_cost = offer.cost(
+            prompt,
+            0,
+            cached_tokens=int(flat.get("cached_tokens") or 0),
+            cache_write_tokens=int(flat.get("cache_write_tokens") or 0),
+        )
+        return input_cost * LONG_CONTEXT_PROMPT + offer.cost(0, completion) * LONG_CONTEXT_COMPLETION
 
     def shared_refusal(self, call: MessagesCall) -> BadRequest | None:
         return shared_refusal(call)
@@ -109,8 +127,16 @@ def _blank_media(node: Any) -> int:
 # bounds); every other typed tool (web search, web fetch, code execution, tool search...) runs on Anthropic's
 # side, billed per use and feeding results back as prompt tokens no bound of the request can foresee.
 CLIENT_TOOL_TYPES = ("custom", "bash_", "text_editor_", "computer_", "memory_")
-# Betas that switch on a pricing tier above the offer's prices (prompts past 200k tokens at long-context rates).
-PRICED_BETAS = ("context-1m",)
+# The 1M-context beta: a request whose input passes 200k tokens is priced whole at the long-context rates, twice
+# the input prices and one and a half times the output price. Held and settled at them (``MessagesCodec``).
+LONG_CONTEXT_BETA = "context-1m"
+LONG_CONTEXT_THRESHOLD = 200_000
+LONG_CONTEXT_PROMPT = Decimal(2)
+LONG_CONTEXT_COMPLETION = Decimal("1.5")
+
+
+def long_context(call: MessagesCall) -> bool:
+    return any(beta.startswith(LONG_CONTEXT_BETA) for beta in call.betas)
 
 
 def shared_refusal(call: MessagesCall) -> BadRequest | None:
@@ -127,9 +153,6 @@ def shared_refusal(call: MessagesCall) -> BadRequest | None:
         kind = tool.get("type") if isinstance(tool, dict) else None
         if isinstance(kind, str) and not kind.startswith(CLIENT_TOOL_TYPES):
             return credits.unpriced("tools", f"the server tool {kind!r} (run and billed per use upstream)")
-    for beta in call.betas:
-        if beta.startswith(PRICED_BETAS):
-            return credits.unpriced("anthropic-beta", f"the {beta} beta (long-context pricing)")
     source = _fetched_source(body.get("messages"))
     if source is not None:
         return credits.unpriced("messages", f"a {source} (its content is fetched upstream)")

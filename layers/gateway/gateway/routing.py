@@ -22,6 +22,7 @@ from gateway.logs import AttemptRecord, redact
 from gateway.providers import AttemptFailed, Target, UnreadableResponse, adapter_for, common
 from gateway.schemas import ChatRequest
 from gateway.settings import get_settings
+from gateway.usage import cost as usage_cost
 
 # Upstream answers that end the request: the request itself is wrong, another provider would say the same.
 TERMINAL_STATUSES = frozenset({400, 413, 422})
@@ -48,6 +49,10 @@ class Codec(Protocol):
         """Why shared capacity must not serve ``request`` (it forwards what no hold can price), or None."""
         ...
 
+    def cost(self, offer: Offer, request: Any, usage: dict[str, int] | None) -> Decimal:
+        """What ``usage`` of an attempt of ``request`` costs on ``offer`` (a request may select a pricing tier)."""
+        ...
+
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         """Flat usage (``prompt_tokens``, ``completion_tokens``, ``cached_tokens``...) of a non-streamed answer."""
         ...
@@ -71,6 +76,9 @@ class ChatCodec:
 
     def shared_refusal(self, request: Any) -> BadRequest | None:
         return credits.chat_shared_refusal(request)
+
+    def cost(self, offer: Offer, request: Any, usage: dict[str, int] | None) -> Decimal:
+        return usage_cost(offer, usage)
 
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         usage = answer.get("usage")
