@@ -360,18 +360,25 @@ def pay_debt(account_id: str, nanos: int) -> int:
         paid = min(owed, nanos)
         if paid <= 0:
             return 0
-        try:
-            _table().update_item(
-                Key={"pk": _pk(account_id), "sk": "PROFILE"},
-                UpdateExpression="SET debt_nanos = debt_nanos - :paid",
-                ConditionExpression="debt_nanos = :owed",
-                ExpressionAttributeValues={":paid": paid, ":owed": owed},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            continue  # the debt moved meanwhile: read it again
-        return paid
+        if _update_if(
+            Key={"pk": _pk(account_id), "sk": "PROFILE"},
+            UpdateExpression="SET debt_nanos = debt_nanos - :paid",
+            ConditionExpression="debt_nanos = :owed",
+            ExpressionAttributeValues={":paid": paid, ":owed": owed},
+        ):
+            return paid
+        # the debt moved meanwhile: read it again
+
+
+def _update_if(**kwargs: Any) -> bool:
+    """One conditional UpdateItem on the accounts table; False (and no change) when its condition fails."""
+    try:
+        _table().update_item(**kwargs)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 # --- credit holds (see gateway.credits) -------------------------------------------------------------------------
@@ -423,35 +430,23 @@ def hold_credits(account_id: str, hold_id: str, nanos: int, expires_at: int) -> 
 def close_hold(account_id: str, hold_id: str, refund_nanos: int) -> bool:
     """Remove a hold, giving ``refund_nanos`` back (negative: taking that much more, only if the balance covers
     it). False if the hold was already closed, or the extra is not covered (then nothing changes)."""
-    try:
-        _table().update_item(
-            Key={"pk": _pk(account_id), "sk": "PROFILE"},
-            UpdateExpression="SET credits_nanos = credits_nanos + :refund REMOVE holds.#h",
-            ConditionExpression="attribute_exists(holds.#h) AND credits_nanos >= :extra",
-            ExpressionAttributeNames={"#h": hold_id},
-            ExpressionAttributeValues={":refund": refund_nanos, ":extra": max(0, -refund_nanos)},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _update_if(
+        Key={"pk": _pk(account_id), "sk": "PROFILE"},
+        UpdateExpression="SET credits_nanos = credits_nanos + :refund REMOVE holds.#h",
+        ConditionExpression="attribute_exists(holds.#h) AND credits_nanos >= :extra",
+        ExpressionAttributeNames={"#h": hold_id},
+        ExpressionAttributeValues={":refund": refund_nanos, ":extra": max(0, -refund_nanos)},
+    )
 
 
 def take_credits(account_id: str, nanos: int) -> bool:
     """Take ``nanos`` off the balance only if it covers them; False (and no change) otherwise."""
-    try:
-        _table().update_item(
-            Key={"pk": _pk(account_id), "sk": "PROFILE"},
-            UpdateExpression="SET credits_nanos = credits_nanos - :n",
-            ConditionExpression="credits_nanos >= :n",
-            ExpressionAttributeValues={":n": nanos},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _update_if(
+        Key={"pk": _pk(account_id), "sk": "PROFILE"},
+        UpdateExpression="SET credits_nanos = credits_nanos - :n",
+        ConditionExpression="credits_nanos >= :n",
+        ExpressionAttributeValues={":n": nanos},
+    )
 
 
 def charge_over_hold(account_id: str, nanos: int, hold_id: str | None = None) -> bool:
@@ -474,19 +469,15 @@ def charge_over_hold(account_id: str, nanos: int, hold_id: str | None = None) ->
             update += " REMOVE holds.#h"
             condition += " AND attribute_exists(holds.#h)"
             kwargs["ExpressionAttributeNames"] = {"#h": hold_id}
-        try:
-            _table().update_item(
-                Key={"pk": _pk(account_id), "sk": "PROFILE"},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeValues={":balance": balance, ":taken": taken, ":owed": nanos - taken, ":zero": 0},
-                **kwargs,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            continue  # the balance moved, or the hold closed: read again
-        return True
+        if _update_if(
+            Key={"pk": _pk(account_id), "sk": "PROFILE"},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues={":balance": balance, ":taken": taken, ":owed": nanos - taken, ":zero": 0},
+            **kwargs,
+        ):
+            return True
+        # the balance moved, or the hold closed: read again
 
 
 def profile_item(account_id: str) -> dict[str, Any] | None:
