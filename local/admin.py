@@ -4,7 +4,7 @@
     add-credits --account ACCOUNT_ID --credits USD      -> {"account_id", "credits", "debt"} (pays the debt first)
     set-platform-key --provider SLUG --credentials-file F [--region R]
                                                         -> {"provider", "hint", "region"}
-    list-accounts          -> {"data": [{"account_id", "name", "credits", "created_at"}]}
+    list-accounts          -> {"data": [{"account_id", "name", "credits", "debt", "created_at"}]}
     create-api-key --account ACCOUNT_ID                  -> {"account_id", "api_key"}  (another key, e.g. to rotate)
     list-api-keys --account ACCOUNT_ID                   -> {"data": [{"fingerprint", "created_at", "revoked"}]}
     revoke-api-key --account ACCOUNT_ID --fingerprint FP -> {"account_id", "fingerprint", "revoked": true}
@@ -199,7 +199,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     accounts = store.list_accounts()
     return {
         "data": [
-            {"account_id": a.account_id, "name": a.name, "credits": a.credits, "created_at": a.created_at}
+            {
+                "account_id": a.account_id,
+                "name": a.name,
+                "credits": a.credits,
+                "debt": a.debt,
+                "created_at": a.created_at,
+            }
             for a in accounts
         ]
     }
