@@ -12,7 +12,9 @@ sent, see ``chat_stream``) or raises a ``GatewayError``.
 Credits (``gateway.credits``): a shared attempt first reserves its maximum cost, and is skipped when the
 balance cannot cover it; a success settles the actual cost, a failure releases the hold (a streamed attempt
 fails only before its commit; it is settled after its last byte, also when it breaks or the client leaves).
-No number of concurrent requests can take a balance below zero.
+No number of concurrent requests can take a balance below zero. Shared capacity is not planned for an account
+in debt (a settlement above its hold) nor for a request that forwards what no hold can price (the codec's
+``shared_refusal``): BYOK still serves those, and without it the answer says why (402 / 400).
 """
 
 from __future__ import annotations
