@@ -1,10 +1,10 @@
 """``make admin ARGS="..."``: operator commands against the running dev stack or a deployed stack.
 
     create-account --name NAME --credits USD            -> {"account_id", "api_key"}
-    add-credits --account ACCOUNT_ID --credits USD      -> {"account_id", "credits"}
+    add-credits --account ACCOUNT_ID --credits USD      -> {"account_id", "credits", "debt"} (pays the debt first)
     set-platform-key --provider SLUG --credentials-file F [--region R]
                                                         -> {"provider", "hint", "region"}
-    list-accounts          -> {"data": [{"account_id", "name", "credits", "created_at"}]}
+    list-accounts          -> {"data": [{"account_id", "name", "credits", "debt", "created_at"}]}
     create-api-key --account ACCOUNT_ID                  -> {"account_id", "api_key"}  (another key, e.g. to rotate)
     list-api-keys --account ACCOUNT_ID                   -> {"data": [{"fingerprint", "created_at", "revoked"}]}
     revoke-api-key --account ACCOUNT_ID --fingerprint FP -> {"account_id", "fingerprint", "revoked": true}
@@ -178,7 +178,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             balance = store.add_credits(args.account, args.credits)
         except KeyError:
             raise AdminError(f"no account {args.account!r}") from None
-        return {"account_id": args.account, "credits": balance}
+        snapshot = store.load_account(args.account)
+        return {"account_id": args.account, "credits": balance, "debt": snapshot.account.debt if snapshot else 0}
     if args.command == "set-platform-key":
         credentials = _read_credentials(args.credentials_file)
         try:
@@ -199,7 +200,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     accounts = store.list_accounts()
     return {
         "data": [
-            {"account_id": a.account_id, "name": a.name, "credits": a.credits, "created_at": a.created_at}
+            {
+                "account_id": a.account_id,
+                "name": a.name,
+                "credits": a.credits,
+                "debt": a.debt,
+                "created_at": a.created_at,
+            }
             for a in accounts
         ]
     }

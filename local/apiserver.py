@@ -276,7 +276,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_stream(self, response: HttpResponse) -> None:
         """Status and headers, then each body item as one HTTP chunk, flushed as soon as it is produced.
         The stream is closed in every case: after the last chunk, when the client went away mid-stream (the
-        write fails), or when the producer itself failed (the connection is then cut without a last chunk)."""
+        write fails), when the client stopped reading until the request deadline (the write times out there), or
+        when the producer itself failed (the connection is then cut without a last chunk)."""
+        from gateway.http.streaming import write_timeout
+
         streamed = response.stream
         assert streamed is not None
         try:
@@ -290,10 +293,15 @@ class _Handler(BaseHTTPRequestHandler):
                 try:
                     for item in streamed.body:
                         if item:
+                            # A client that stops reading blocks the write; never past the request deadline.
+                            self.connection.settimeout(write_timeout(streamed.deadline))
                             self.wfile.write(b"%X\r\n%s\r\n" % (len(item), item))
                             self.wfile.flush()
                 except _CLIENT_GONE:
                     raise
+                except TimeoutError:
+                    self.close_connection = True  # the deadline passed with the client not reading: cut it
+                    return
                 except Exception as exc:  # the function failed mid-body: what API Gateway does is cut the stream
                     logger.error("streamed body failed: %s", type(exc).__name__, exc_info=exc)
                     self.close_connection = True
@@ -301,6 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(_LAST_CHUNK)
             self.wfile.flush()
         finally:
+            self.connection.settimeout(self.timeout)  # the keep-alive connection's own timeout again
             streamed.close()
 
     def _log(self, status: int, started: float) -> None:

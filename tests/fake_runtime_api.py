@@ -45,6 +45,9 @@ class Invocation:
     error_type: str | None = None
     cut_after: int | None = None  # drop the connection after this many chunks, as when the client goes away
     cut: threading.Event = field(default_factory=threading.Event)
+    # stop reading (without closing) after this many chunks until ``unstall`` is set, as a client that stalls
+    stall_after: int | None = None
+    unstall: threading.Event = field(default_factory=threading.Event)
     _arrived: queue.Queue[bytes] = field(default_factory=queue.Queue)
     _done: threading.Event = field(default_factory=threading.Event)
 
@@ -119,6 +122,7 @@ class FakeRuntimeApi:
         *,
         timeout_s: float = 60,
         cut_after: int | None = None,
+        stall_after: int | None = None,
         trace_id: str | None = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1",
         extra_headers: dict[str, str] | None = None,
     ) -> Invocation:
@@ -133,7 +137,9 @@ class FakeRuntimeApi:
         if trace_id is not None:
             headers["Lambda-Runtime-Trace-Id"] = trace_id
         headers.update(extra_headers or {})
-        invocation = Invocation(request_id=request_id, event=event, headers=headers, cut_after=cut_after)
+        invocation = Invocation(
+            request_id=request_id, event=event, headers=headers, cut_after=cut_after, stall_after=stall_after
+        )
         with self._lock:
             self._invocations[request_id] = invocation
         self._pending.put(invocation)
@@ -227,6 +233,11 @@ def _handler_class(api: FakeRuntimeApi) -> type[BaseHTTPRequestHandler]:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     invocation.cut.set()
+                    return False
+                if invocation.stall_after is not None and len(invocation.chunks) >= invocation.stall_after:
+                    invocation.unstall.wait(30)
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
                     return False
                 size_line = self.rfile.readline()
                 size = int(size_line.split(b";")[0].strip(), 16)

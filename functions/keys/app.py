@@ -21,7 +21,9 @@ def get_account() -> dict[str, Any]:
         "account_id": account.account_id,
         "name": account.name,
         "credits": float(account.credits),
+        "debt": float(account.debt),
         "keys": {"count": len(snapshot.keys), "limit": get_settings().max_keys_per_account},
+        "shared_limit": None,
     }
 
 

@@ -178,7 +178,8 @@ def compose(prompt: Prompt) -> Answer:
 
 
 def paced(answer: Answer, handle: PacingHandle | None) -> Answer:
-    """``answer`` under an armed pacing: exactly ``chunks`` words of text when set, and its stream paced."""
+    """``answer`` under an armed pacing: exactly ``chunks`` words of text when set, the ``prompt_tokens`` it
+    reports when set, and its stream paced."""
     if handle is None:
         return answer
     chunks = handle.pacing.chunks
@@ -186,6 +187,8 @@ def paced(answer: Answer, handle: PacingHandle | None) -> Answer:
         words = answer.text.split()
         words = (words + [f"w{i}" for i in range(len(words), chunks)])[:chunks]
         answer.text, answer.completion_tokens = " ".join(words), chunks + answer.reasoning_tokens
+    if handle.pacing.prompt_tokens is not None:
+        answer.prompt_tokens, answer.cached_tokens = handle.pacing.prompt_tokens, 0
     answer.pacer = handle.pacer()
     return answer
 

@@ -9,6 +9,8 @@ once, then each content chunk passes ``Pacer.before(index)``, which can wait, ho
 - ``delay``: seconds between two content chunks.
 - ``drop_after``: hang up (no terminating chunk) after this many content chunks; 0 drops right after the
   preamble.
+- ``prompt_tokens``: the usage the answer reports has this many prompt tokens, whatever the prompt (an upstream
+  that fetched a document, ran a server tool or billed a long context reports far more than the body holds).
 - ``sync``: hold each content chunk after the first until the test calls ``release()``, so a test of
   incremental delivery reads chunk N before the simulator even produces chunk N+1. A gateway that buffers
   then fails the test by the client's read timeout, never by a race. ``hold_timeout`` bounds each hold.
@@ -44,6 +46,7 @@ class Pacing(BaseModel):
     drop_after: int | None = Field(default=None, ge=0)
     sync: bool = False
     hold_timeout: float = Field(default=DEFAULT_HOLD_TIMEOUT_S, gt=0.0, le=600.0)
+    prompt_tokens: int | None = Field(default=None, ge=1, le=100_000_000)
 
     @field_validator("provider")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -137,6 +138,27 @@ def test_header_shows_credits_and_key_count(dashboard: Dashboard) -> None:
     header = dashboard.page.get_by_role("banner")
     expect(header.get_by_text(f"${account['credits']:.2f}")).to_be_visible()
     expect(header.get_by_text(f"1 of {account['keys']['limit']}")).to_be_visible()
+
+
+def test_header_shows_the_debt_beside_the_credits(dashboard: Dashboard) -> None:
+    from gateway.data import accounts
+
+    # Given an account whose $10 did not cover a settlement of $12.50 (the rest is debt)
+    account_id = dashboard.gateway.customer.account_id
+    assert accounts.charge_over_hold(account_id, accounts.to_nanos(Decimal("12.5")))
+
+    dashboard.sign_in()
+
+    header = dashboard.page.get_by_role("banner")
+    expect(header.get_by_text("Debt")).to_be_visible()
+    expect(header.get_by_text("$2.50")).to_be_visible()
+    expect(header.get_by_text("$0", exact=True)).to_be_visible()
+
+
+def test_no_debt_shows_no_debt_entry(dashboard: Dashboard) -> None:
+    dashboard.sign_in()
+
+    expect(dashboard.page.get_by_role("banner").get_by_text("Debt")).to_be_hidden()
 
 
 def test_a_wrong_key_stays_on_sign_in(dashboard: Dashboard) -> None:

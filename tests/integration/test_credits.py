@@ -18,6 +18,7 @@ import pytest
 from gateway.apis.chat.schema import ChatRequest
 from gateway.billing import credits
 from gateway.core.catalog import get_catalog
+from gateway.core.settings import get_settings
 from gateway.data import accounts
 from tests.conftest import Gateway, configure
 from tests.integration.helpers import add_key, byok_credentials
@@ -129,8 +130,8 @@ def test_a_stranded_hold_is_released_by_the_next_reservation_after_it_expires(
     account = gateway.create_customer("stranded", credits="1").account_id
     assert credits.reserve(account, Decimal("1")) is not None
     assert credits.reserve(account, Decimal("0.5")) is None  # while it may still be running, the hold stands
-    # When its expiry (the request deadline plus a margin) has passed
-    later = time.time() + gateway_deadline_s() + credits.HOLD_MARGIN_S + 1
+    # When its expiry (the function's timeout plus a margin: the request cannot be running any more) has passed
+    later = time.time() + get_settings().function_timeout_s + credits.HOLD_MARGIN_S + 1
     monkeypatch.setattr(time, "time", lambda: later)
 
     # Then the account shows the money as available, and the next reservation releases the hold and succeeds
@@ -161,12 +162,6 @@ def test_a_profile_written_before_holds_existed_gets_a_hold_map(gateway: Gateway
     hold = credits.reserve(account, Decimal("1"))
 
     assert hold is not None and nanos(account) == 2_000_000_000
-
-
-def gateway_deadline_s() -> float:
-    from gateway.core.settings import get_settings
-
-    return get_settings().request_deadline_ms / 1000
 
 
 # --- what the customer sees ------------------------------------------------------------------------------------

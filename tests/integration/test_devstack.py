@@ -147,7 +147,7 @@ def test_dev_stack_serves_the_api_and_admin_and_stops_on_sigterm(tmp_path: Path)
         assert httpx.get(f"{stack.url}/v1/models", headers={"Authorization": f"Bearer {new_key}"}).status_code == 200
         added = stack.admin("add-credits", "--account", account["account_id"], "--credits", "0.25")
         assert added.returncode == 0, added.stderr
-        assert json.loads(added.stdout) == {"account_id": account["account_id"], "credits": 12.75}
+        assert json.loads(added.stdout) == {"account_id": account["account_id"], "credits": 12.75, "debt": 0}
         listed = json.loads(stack.admin("list-accounts").stdout)["data"]
         assert {"acme", "dev customer"} <= {a["name"] for a in listed}
         credentials = tmp_path / "deepseek.txt"

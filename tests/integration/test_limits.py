@@ -48,7 +48,9 @@ def test_account_gives_id_name_credits_and_key_count_of_its_limit(
         "account_id": gateway.customer.account_id,
         "name": "test customer",
         "credits": 10.0,
+        "debt": 0.0,
         "keys": {"count": 2, "limit": 7},
+        "shared_limit": None,
     }
 
 

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -370,6 +371,44 @@ def test_a_client_that_goes_away_stops_the_body_and_the_loop_serves_on(fake_api:
     assert closed.wait(10)
     assert len(produced) < 10_000
     assert after.wait().integration_response()[1] == b"next"
+
+
+class DeadlineBody:
+    """An endless body with a request deadline, as the gateway's stream bodies carry one."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.closed = threading.Event()
+        self.produced = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        self.produced += 1
+        return b"data: " + b"x" * 65_536 + b"\n\n"
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_a_stalled_reader_gets_its_stream_cut_at_the_request_deadline(fake_api: FakeRuntimeApi) -> None:
+    # Given a body whose request deadline is 1 s away, and a Runtime API that stops reading after two chunks
+    # (it holds the connection open for 30 s, far past the deadline)
+    body = DeadlineBody(time.monotonic() + 1)
+    calls = iter([StreamedResponse(200, {}, body), {"statusCode": 200, "body": "next"}])
+    serve_in_thread(fake_api, lambda event, context: next(calls))
+
+    stalled = fake_api.invoke(EVENT, stall_after=2)
+    after = fake_api.invoke(EVENT)
+
+    # Then the runtime loop gives up the blocked write at the deadline and closes the body (which settles and
+    # records it), and the next invocation is served
+    try:
+        assert body.closed.wait(10), "the body was not closed: the blocked write outlived the deadline"
+        assert after.wait().integration_response()[1] == b"next"
+    finally:
+        stalled.unstall.set()
 
 
 def test_under_sam_local_a_streamed_answer_is_posted_whole(fake_api: FakeRuntimeApi) -> None:

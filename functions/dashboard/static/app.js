@@ -1,4 +1,4 @@
-// The dashboard: sign-in, the header (account, credits, key count), and the hash router between pages.
+// The dashboard: sign-in, the header (account, credits, debt, key count), and the hash router between pages.
 // State lives in the page objects; everything from the API is rendered as text.
 
 import { ApiError, gateway, onUnauthorized, session } from "./api.js";
@@ -30,10 +30,13 @@ async function refreshAccount() {
     const account = await gateway.account();
     byId("account-name").textContent = account.name || account.account_id;
     byId("credits").textContent = usd(account.credits);
+    // Debt (usage above its credit hold) is shown only while there is some: BYOK alone serves until it is paid.
+    byId("debt").textContent = usd(account.debt || 0);
+    byId("debt-entry").hidden = !(account.debt > 0);
     byId("key-count").textContent = `${account.keys.count} of ${account.keys.limit}`;
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return false;
-    for (const id of ["account-name", "credits", "key-count"]) byId(id).textContent = "—";
+    for (const id of ["account-name", "credits", "debt", "key-count"]) byId(id).textContent = "—";
   }
   return true;
 }

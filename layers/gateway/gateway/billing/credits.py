@@ -7,12 +7,16 @@ Concurrent requests therefore each hold their own worst case, and the sum of the
 was there. After the answer ``settle`` charges the actual cost and gives the rest back; a failed attempt is
 ``release``d whole. Settle and release close the hold conditionally, so each happens exactly once.
 
-Stranded holds (the process was killed mid-request): every hold carries an expiry, the request deadline plus
-``HOLD_MARGIN_S``, past which the request that made it cannot be running any more. An expired hold counts as
+A settlement above the hold (an upstream that reported more than the bound) is never dropped: the balance pays
+what it can and the rest is recorded as the account's debt; while an account is in debt only BYOK serves it
+(``gateway.routing.plan``), and credits added pay the debt first (``accounts.add_credits``).
+
+Stranded holds (the process was killed mid-request): every hold carries an expiry, the function's timeout
+(``FUNCTION_TIMEOUT_S``, the template's) plus ``HOLD_MARGIN_S`` after it was made, past which the request that
+made it cannot be running any more, whatever its client does. An expired hold counts as
 available in the account snapshot, and the next ``reserve`` that finds the balance short releases the
 account's expired holds (each conditionally, so a race with a late ``settle`` still counts once) and tries
-again. A request that outlives its hold (it cannot, below the function
-timeout) is charged its actual cost only if the balance still covers it.
+again.
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ from typing import Any
 
 from gateway.apis.chat.schema import ChatRequest
 from gateway.core.catalog import Offer
+from gateway.core.errors import BadRequest, PaymentRequired
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
 from gateway.data import accounts
 
-# A hold outlives its request's deadline by this much before it may be swept (settling takes milliseconds).
+# A hold outlives its function's timeout by this much before it may be swept (settling takes milliseconds).
 HOLD_MARGIN_S = 60
 # Token bounds beyond the request's bytes (every provider's tokenizer spends at least one byte per token):
 # chat-template framing, the system prompt a provider adds for tools, and one image at its largest tiling.
@@ -93,6 +98,35 @@ def max_cost(offer: Offer, request: ChatRequest) -> Decimal:
     return offer.cost(prompt_token_bound(request), output_token_bound(offer, request))
 
 
+def unpriced(param: str, what: str) -> BadRequest:
+    """The answer when a request forwards something whose cost no hold can bound (the upstream fetches it,
+    runs it or prices it by a tier): shared capacity does not serve it, a BYOK key still does."""
+    return BadRequest(
+        f"{param}: {what} cannot be priced into a credit hold, so shared capacity does not serve this request; "
+        "a BYOK key for one of the model's providers serves it",
+        code="not_served_on_shared_capacity",
+        param=param,
+    )
+
+
+def chat_shared_refusal(request: ChatRequest) -> BadRequest | None:
+    """Why shared capacity must not serve a chat request, or None: an upstream web search is billed per call
+    and its results come back as prompt tokens no bound of the request can foresee."""
+    if request.web_search_options is not None:
+        return unpriced("web_search_options", "web_search_options (the provider's web search)")
+    return None
+
+
+def in_debt(debt: Decimal) -> PaymentRequired:
+    """The answer when only shared capacity could serve an account in debt."""
+    owed = debt.quantize(Decimal("0.000001"))
+    return PaymentRequired(
+        f"the account is in debt (${owed} of usage above its credit holds): shared capacity serves it again "
+        "once added credits have paid the debt; BYOK keys still serve it",
+        code="account_in_debt",
+    )
+
+
 def _nanos(usd: Decimal) -> int:
     return math.ceil(usd * accounts.NANOS_PER_USD)
 
@@ -104,7 +138,7 @@ def reserve(account_id: str, amount: Decimal) -> Reservation | None:
     reservation = Reservation(account_id, f"h{secrets.token_hex(8)}", nanos)
     if nanos <= 0:
         return reservation
-    expires_at = int(time.time() + get_settings().request_deadline_ms / 1000 + HOLD_MARGIN_S)
+    expires_at = int(time.time() + get_settings().function_timeout_s + HOLD_MARGIN_S)
     if accounts.hold_credits(account_id, reservation.hold_id, nanos, expires_at):
         return reservation
     if release_expired(account_id) and accounts.hold_credits(account_id, reservation.hold_id, nanos, expires_at):
@@ -113,24 +147,26 @@ def reserve(account_id: str, amount: Decimal) -> Reservation | None:
 
 
 def settle(reservation: Reservation, actual_cost: Decimal) -> None:
-    """Charge ``actual_cost`` against the hold and give the rest back. Never raises: the answer is already
-    paid for upstream, so a failure here is logged for reconciliation instead of failing the request."""
+    """Charge ``actual_cost`` against the hold and give the rest back. What the hold and the balance do not
+    cover becomes the account's debt (``accounts.charge_over_hold``): a charge is never dropped. Never raises: the
+    answer is already paid for upstream, so a failure here is logged for reconciliation."""
     actual = _nanos(actual_cost) if actual_cost > 0 else 0
+    account_id, held = reservation.account_id, reservation.nanos
     try:
-        if reservation.nanos <= 0:
-            settled = actual == 0 or accounts.take_credits(reservation.account_id, actual)
-        elif accounts.close_hold(reservation.account_id, reservation.hold_id, reservation.nanos - actual):
-            settled = True
-        elif actual > reservation.nanos and accounts.close_hold(reservation.account_id, reservation.hold_id, 0):
-            settled = False  # billed above the bound and the balance cannot cover the extra: keep the hold only
+        if held <= 0:
+            charged = actual == 0 or accounts.charge_over_hold(account_id, actual)
+        elif accounts.close_hold(account_id, reservation.hold_id, held - actual):
+            charged = True
+        elif actual > held and accounts.charge_over_hold(account_id, actual - held, reservation.hold_id):
+            charged = True  # billed above the hold: the balance pays what it can, the rest is debt
         else:
-            # The hold was swept after its expiry: charge the cost afresh, only if the balance covers it.
-            settled = accounts.take_credits(reservation.account_id, actual)
+            # The hold was swept after its expiry: charge the cost afresh (debt for what the balance lacks).
+            charged = accounts.charge_over_hold(account_id, actual)
     except Exception as exc:
         _report("credit settlement failed", reservation, actual, type(exc).__name__)
         return
-    if not settled:
-        _report("credit settlement not covered", reservation, actual, None)
+    if not charged:
+        _report("credit settlement found no account", reservation, actual, None)
 
 
 def release(reservation: Reservation) -> None:

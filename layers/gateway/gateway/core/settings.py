@@ -38,6 +38,9 @@ class Settings(BaseModel):
     kms_key_arn: str = Field("", alias="KMS_KEY_ARN")
     log_ttl_days: int = Field(30, alias="LOG_TTL_DAYS", ge=1)
     request_deadline_ms: int = Field(600_000, alias="REQUEST_DEADLINE_MS", ge=1_000)  # the template's default
+    # The Lambda timeout of the function serving the request (the template sets it; Lambda's maximum when
+    # unset): a credit hold expires only after it, so it is never swept while its request can still run.
+    function_timeout_s: int = Field(900, alias="FUNCTION_TIMEOUT_S", ge=1, le=900)
     # Optional cap on one attempt (0 = none: each attempt gets what is left of the request deadline). A cap keeps
     # time for fallbacks when an upstream hangs, at the price of cutting off very long generations.
     attempt_timeout_ms: int = Field(0, alias="ATTEMPT_TIMEOUT_MS", ge=0)

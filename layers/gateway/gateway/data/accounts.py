@@ -68,6 +68,8 @@ class Account(BaseModel):
     name: str
     credits: Decimal
     created_at: str
+    # USD owed from settlements above their hold (see ``charge_over_hold``); while above 0 only BYOK serves.
+    debt: Decimal = Decimal(0)
     # BYOK keys counted on the profile (see ``put_key``); None on a profile written before the count existed.
     key_count: int | None = None
 
@@ -169,6 +171,7 @@ def load_account(account_id: str) -> AccountSnapshot | None:
                 # available again (``credits.reserve`` releases them for real when it needs the room).
                 credits=to_usd(int(item.get("credits_nanos", 0)) + sum(expired_holds(item).values())),
                 created_at=item["created_at"],
+                debt=to_usd(item.get("debt_nanos", 0)),
                 key_count=None if item.get("key_count") is None else int(item["key_count"]),
             )
         elif sk.startswith("APIKEY#"):
@@ -326,14 +329,18 @@ def to_usd(nanos: Any) -> Decimal:
 
 
 def add_credits(account_id: str, amount: Decimal) -> Decimal:
-    """Atomically add (or, negative, take) USD credits; returns the new balance. KeyError if no account."""
+    """Atomically add (or, negative, take) USD credits; returns the new balance. KeyError if no account.
+    Credits added pay the account's debt first (``pay_debt``); only the rest reaches the balance."""
+    nanos = to_nanos(amount)
+    if nanos > 0:
+        nanos -= pay_debt(account_id, nanos)
     try:
         result = _table().update_item(
             Key={"pk": _pk(account_id), "sk": "PROFILE"},
             UpdateExpression="ADD credits_nanos :amount",
             ConditionExpression=Attr("pk").exists(),
-            ExpressionAttributeValues={":amount": to_nanos(amount)},
-            ReturnValues="UPDATED_NEW",
+            ExpressionAttributeValues={":amount": nanos},
+            ReturnValues="ALL_NEW",  # adding 0 (all of it paid debt) updates nothing UPDATED_NEW would show
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -342,7 +349,39 @@ def add_credits(account_id: str, amount: Decimal) -> Decimal:
     return to_usd(result["Attributes"]["credits_nanos"])
 
 
-# --- credit holds (see gateway.billing.credits) -----------------------------------------------------------------------
+def pay_debt(account_id: str, nanos: int) -> int:
+    """Pay up to ``nanos`` of the account's debt; how much was paid. Each payment is conditional on the debt
+    it read, so concurrent payments and new debt never lose a nano. KeyError if no account."""
+    while True:
+        profile = profile_item(account_id)
+        if profile is None:
+            raise KeyError(account_id)
+        owed = int(profile.get("debt_nanos", 0))
+        paid = min(owed, nanos)
+        if paid <= 0:
+            return 0
+        if _update_if(
+            Key={"pk": _pk(account_id), "sk": "PROFILE"},
+            UpdateExpression="SET debt_nanos = debt_nanos - :paid",
+            ConditionExpression="debt_nanos = :owed",
+            ExpressionAttributeValues={":paid": paid, ":owed": owed},
+        ):
+            return paid
+        # the debt moved meanwhile: read it again
+
+
+def _update_if(**kwargs: Any) -> bool:
+    """One conditional UpdateItem on the accounts table; False (and no change) when its condition fails."""
+    try:
+        _table().update_item(**kwargs)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+# --- credit holds (see gateway.billing.credits) -----------------------------------------------------------------
 #
 # A hold is an entry of the profile's ``holds`` map, {hold id: {"nanos", "expires_at"}}, written in the same
 # conditional update that takes its amount off ``credits_nanos``: the balance never counts money a request in
@@ -391,35 +430,54 @@ def hold_credits(account_id: str, hold_id: str, nanos: int, expires_at: int) -> 
 def close_hold(account_id: str, hold_id: str, refund_nanos: int) -> bool:
     """Remove a hold, giving ``refund_nanos`` back (negative: taking that much more, only if the balance covers
     it). False if the hold was already closed, or the extra is not covered (then nothing changes)."""
-    try:
-        _table().update_item(
-            Key={"pk": _pk(account_id), "sk": "PROFILE"},
-            UpdateExpression="SET credits_nanos = credits_nanos + :refund REMOVE holds.#h",
-            ConditionExpression="attribute_exists(holds.#h) AND credits_nanos >= :extra",
-            ExpressionAttributeNames={"#h": hold_id},
-            ExpressionAttributeValues={":refund": refund_nanos, ":extra": max(0, -refund_nanos)},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _update_if(
+        Key={"pk": _pk(account_id), "sk": "PROFILE"},
+        UpdateExpression="SET credits_nanos = credits_nanos + :refund REMOVE holds.#h",
+        ConditionExpression="attribute_exists(holds.#h) AND credits_nanos >= :extra",
+        ExpressionAttributeNames={"#h": hold_id},
+        ExpressionAttributeValues={":refund": refund_nanos, ":extra": max(0, -refund_nanos)},
+    )
 
 
 def take_credits(account_id: str, nanos: int) -> bool:
     """Take ``nanos`` off the balance only if it covers them; False (and no change) otherwise."""
-    try:
-        _table().update_item(
-            Key={"pk": _pk(account_id), "sk": "PROFILE"},
-            UpdateExpression="SET credits_nanos = credits_nanos - :n",
-            ConditionExpression="credits_nanos >= :n",
-            ExpressionAttributeValues={":n": nanos},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+    return _update_if(
+        Key={"pk": _pk(account_id), "sk": "PROFILE"},
+        UpdateExpression="SET credits_nanos = credits_nanos - :n",
+        ConditionExpression="credits_nanos >= :n",
+        ExpressionAttributeValues={":n": nanos},
+    )
+
+
+def charge_over_hold(account_id: str, nanos: int, hold_id: str | None = None) -> bool:
+    """Charge ``nanos`` that the balance may not cover: what it covers comes off it, the rest becomes debt,
+    in one update conditional on the balance read (retried when it moved), so nothing is lost and the balance
+    never goes below zero. With ``hold_id`` the hold (already off the balance) is closed in the same update
+    and ``nanos`` is what comes on top of it; False, and no change, if that hold is closed already."""
+    while True:
+        profile = profile_item(account_id)
+        if profile is None:
             return False
-        raise
-    return True
+        if hold_id is not None and hold_id not in (profile.get("holds") or {}):
+            return False
+        balance = int(profile.get("credits_nanos", 0))
+        taken = max(0, min(balance, nanos))
+        condition = "credits_nanos = :balance"
+        update = "SET credits_nanos = credits_nanos - :taken, debt_nanos = if_not_exists(debt_nanos, :zero) + :owed"
+        kwargs: dict[str, Any] = {}
+        if hold_id is not None:
+            update += " REMOVE holds.#h"
+            condition += " AND attribute_exists(holds.#h)"
+            kwargs["ExpressionAttributeNames"] = {"#h": hold_id}
+        if _update_if(
+            Key={"pk": _pk(account_id), "sk": "PROFILE"},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues={":balance": balance, ":taken": taken, ":owed": nanos - taken, ":zero": 0},
+            **kwargs,
+        ):
+            return True
+        # the balance moved, or the hold closed: read again
 
 
 def profile_item(account_id: str) -> dict[str, Any] | None:
@@ -439,6 +497,7 @@ def list_accounts() -> list[Account]:
                     name=item.get("name", ""),
                     credits=to_usd(item.get("credits_nanos", 0)),
                     created_at=item["created_at"],
+                    debt=to_usd(item.get("debt_nanos", 0)),
                 )
             )
         if "LastEvaluatedKey" not in page:

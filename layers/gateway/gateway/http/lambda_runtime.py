@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from gateway.http.streaming import StreamedResponse, declare_streaming_runtime, proxy_result
+from gateway.http.streaming import StreamedResponse, declare_streaming_runtime, proxy_result, write_timeout
 
 API_VERSION = "2018-06-01"
 RESPONSE_MODE_HEADER = "Lambda-Runtime-Function-Response-Mode"
@@ -171,9 +171,16 @@ class ResponseStream:
     def __init__(self, connection: http.client.HTTPConnection) -> None:
         self._connection = connection
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, timeout: float | None = None) -> None:
+        """Send ``data`` now; with ``timeout``, a send blocked longer (the reader stalled) raises TimeoutError."""
         if data:  # a zero-length chunk would end the body
+            self._set_timeout(timeout)
             self._connection.send(b"%X\r\n%b\r\n" % (len(data), data))
+
+    def _set_timeout(self, timeout: float | None) -> None:
+        sock = self._connection.sock
+        if sock is not None:
+            sock.settimeout(timeout)
 
     def finish(self, error: dict[str, Any] | None = None) -> None:
         """End the body; with ``error``, through the error trailers. Raises RuntimeApiError if it was refused."""
@@ -186,6 +193,7 @@ class ResponseStream:
                 ERROR_BODY_TRAILER.encode("ascii"),
                 encoded,
             )
+        self._set_timeout(None)  # the kept-alive connection waits for /next without a timeout
         self._connection.send(b"0\r\n" + trailers + b"\r\n")
         _expect(self._connection, "response", http.HTTPStatus.ACCEPTED)
 
@@ -397,7 +405,8 @@ def invoke(client: RuntimeApiClient, handler: Handler, invocation: Invocation, *
         _post_whole(client, invocation.request_id, result)
         return
     try:
-        _stream(client, invocation.request_id, head, chunks)
+        deadline = result.deadline if isinstance(result, StreamedResponse) else None
+        _stream(client, invocation.request_id, head, chunks, deadline)
     finally:
         if isinstance(result, StreamedResponse):
             result.close()
@@ -415,8 +424,11 @@ def _post_whole(client: RuntimeApiClient, request_id: str, result: StreamedRespo
     client.post_response(request_id, answer)
 
 
-def _stream(client: RuntimeApiClient, request_id: str, head: bytes, chunks: Iterable[Any]) -> None:
-    """Send the prelude at once, then each chunk as the body yields it; a body error ends it with trailers."""
+def _stream(
+    client: RuntimeApiClient, request_id: str, head: bytes, chunks: Iterable[Any], deadline: float | None = None
+) -> None:
+    """Send the prelude at once, then each chunk as the body yields it; a body error ends it with trailers.
+    No write waits past ``deadline`` (the request's): a reader that stalls gets its answer cut there."""
     try:
         stream = client.open_stream(request_id)
         stream.write(head + DELIMITER)
@@ -436,7 +448,7 @@ def _stream(client: RuntimeApiClient, request_id: str, head: bytes, chunks: Iter
                     trace=error["stackTrace"],
                 )
                 break
-            stream.write(chunk)
+            stream.write(chunk, write_timeout(deadline))
         stream.finish(error)
     except (OSError, http.client.HTTPException) as exc:
         # The Runtime API stopped reading: the client went away, or the environment is ending.

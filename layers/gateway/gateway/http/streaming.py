@@ -4,7 +4,8 @@ A function's ``lambda_handler`` returns either the usual API Gateway proxy resul
 ``StreamedResponse``. Whatever serves the function (the Lambda streaming runtime loop in AWS, the dev server
 under ``make dev``) sends the status and headers first, then writes and flushes each item of ``body`` as soon as
 it is yielded, and calls ``close()`` when the client has gone or the body is done, so the producer's cleanup
-(billing, the request record) runs exactly once either way.
+(billing, the request record) runs exactly once either way. A write may not outlive the request's
+``deadline``: a client that stops reading gets its answer cut there, and it is settled and recorded then.
 
 A caller that cannot stream (Python's classic managed runtime, ``sam local``) gets the same answer in one piece
 from ``proxy_result``; a handler wrapped with ``lambda_entry`` does that by itself when it finds itself in a
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import functools
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +31,13 @@ class StreamedResponse:
     headers: dict[str, str]
     body: Iterator[bytes]
     closed: bool = field(default=False, init=False)
+
+    @property
+    def deadline(self) -> float | None:
+        """The request's deadline (``time.monotonic()``), when the body has one: a writer never waits on a
+        client past it (a write that blocks is abandoned and the answer closed, see ``write_deadline``)."""
+        deadline = getattr(self.body, "deadline", None)
+        return deadline if isinstance(deadline, float) else None
 
     def close(self) -> None:
         """Stop the producer (a generator's ``finally`` runs); safe to call more than once."""
@@ -88,3 +97,13 @@ def lambda_entry(handler: Handler) -> Handler:
         return result
 
     return entry
+
+
+WRITE_GRACE_S = 0.05  # the least time a write is given, so a stream past its deadline still fails fast
+
+
+def write_timeout(deadline: float | None) -> float | None:
+    """The socket timeout of the next write of a body with ``deadline``: what is left of it (None: no limit)."""
+    if deadline is None:
+        return None
+    return max(deadline - time.monotonic(), WRITE_GRACE_S)

@@ -16,6 +16,7 @@ import httpx
 
 from gateway.apis.chat.schema import ChatRequest
 from gateway.billing import credits
+from gateway.billing.usage import cost as usage_cost
 from gateway.core.catalog import Offer, get_catalog
 from gateway.core.errors import BadRequest, GatewayError
 from gateway.core.settings import get_settings
@@ -34,7 +35,8 @@ Outcome = Literal["success", "error", "timeout", "connection_error", "stream_int
 
 class Codec(Protocol):
     """One API's side of the routing core: how a target is asked and how its answer reads (the adapter), which
-    offers can honour the request, what an attempt may cost at most (its credit hold), how many tokens an
+    offers can honour the request, what an attempt may cost at most (its credit hold) and what shared capacity
+    must refuse because no hold can price it, how many tokens an
     answer used, and which decoded stream event commits a stream."""
 
     api: Literal["chat", "messages"]
@@ -44,6 +46,14 @@ class Codec(Protocol):
     def honouring(self, request: Any, offers: list[Offer]) -> list[Offer]: ...
 
     def max_cost(self, offer: Offer, request: Any) -> Decimal: ...
+
+    def shared_refusal(self, request: Any) -> BadRequest | None:
+        """Why shared capacity must not serve ``request`` (it forwards what no hold can price), or None."""
+        ...
+
+    def cost(self, offer: Offer, request: Any, usage: dict[str, int] | None) -> Decimal:
+        """What ``usage`` of an attempt of ``request`` costs on ``offer`` (a request may select a pricing tier)."""
+        ...
 
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         """Flat usage (``prompt_tokens``, ``completion_tokens``, ``cached_tokens``...) of a non-streamed answer."""
@@ -65,6 +75,12 @@ class ChatCodec:
 
     def max_cost(self, offer: Offer, request: Any) -> Decimal:
         return credits.max_cost(offer, request)
+
+    def shared_refusal(self, request: Any) -> BadRequest | None:
+        return credits.chat_shared_refusal(request)
+
+    def cost(self, offer: Offer, request: Any, usage: dict[str, int] | None) -> Decimal:
+        return usage_cost(offer, usage)
 
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         usage = answer.get("usage")

@@ -12,7 +12,9 @@ sent, see ``chat_stream``) or raises a ``GatewayError``.
 Credits (``gateway.billing.credits``): a shared attempt first reserves its maximum cost, and is skipped when the
 balance cannot cover it; a success settles the actual cost, a failure releases the hold (a streamed attempt
 fails only before its commit; it is settled after its last byte, also when it breaks or the client leaves).
-No number of concurrent requests can take a balance below zero.
+No number of concurrent requests can take a balance below zero. Shared capacity is not planned for an account
+in debt (a settlement above its hold) nor for a request that forwards what no hold can price (the codec's
+``shared_refusal``): BYOK still serves those, and without it the answer says why (402 / 400).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any, Protocol
 from gateway.apis.chat import stream as chat_stream
 from gateway.apis.chat.schema import ChatRequest, ProviderPreferences
 from gateway.billing import credits, usage
-from gateway.core.catalog import Model, get_catalog
+from gateway.core.catalog import Model, Offer, get_catalog
 from gateway.core.errors import BadRequest, BrokenKey, GatewayError, NotFound, PaymentRequired
 from gateway.core.settings import get_settings
 from gateway.data import accounts
@@ -45,6 +47,9 @@ from gateway.routing.plan import (
     shared_attempts,
 )
 from gateway.security import credential_cache
+
+# What usage costs on an offer (the API's codec decides: a pricing tier may depend on the request).
+Pricing = Callable[[Offer, dict[str, int] | None], Decimal]
 
 
 @dataclass
@@ -89,6 +94,7 @@ class Served:
     completion_tokens: int = 0
     cost: Decimal = Decimal(0)
     settle: Callable[[chat_stream.Ended], None] | None = None
+    pricing: Pricing = usage.cost  # the codec's price of usage on an offer, for this request
 
     @property
     def is_byok(self) -> bool:
@@ -96,7 +102,7 @@ class Served:
 
     def price(self, reported: dict[str, int] | None) -> tuple[int, int, Decimal]:
         """(prompt tokens, completion tokens, cost) of ``reported`` usage on this attempt's offer and credential."""
-        return _usage_of(reported, self.planned)
+        return _usage_of(reported, self.planned, self.pricing)
 
 
 def _models(request: RoutedRequest) -> list[Model]:
@@ -136,6 +142,10 @@ def planned_attempts(
     empties: list[EmptyModelPlan] = []
     refusals: list[BadRequest] = []
     planned_any = False
+    # Shared capacity is not planned for an account in debt, nor for a request it cannot price (BYOK still is).
+    debt = snapshot.account.debt
+    unpriced = codec.shared_refusal(request)
+    shared_refused: GatewayError | None = None
     for model in models:
         try:
             candidates = codec.honouring(request, candidate_offers(model, request.provider, signals))
@@ -148,9 +158,11 @@ def planned_attempts(
             candidates,
             snapshot.keys,
             credential_cache.platform_keys(),
-            has_credits=snapshot.account.credits > 0,
+            has_credits=snapshot.account.credits > 0 and debt <= 0,
             model_id=model.id,
         )
+        if shared and unpriced is not None:
+            shared, shared_refused = [], unpriced
         yield from (replace(attempt, cache_scope=snapshot.account.account_id) for attempt in shared)
         if byok or shared:
             planned_any = True
@@ -158,6 +170,10 @@ def planned_attempts(
             empties.append(EmptyModelPlan(model, candidates, excluded_for_credits))
     if planned_any:
         return
+    if shared_refused is not None:
+        raise shared_refused
+    if debt > 0 and any(e.shared_excluded_for_credits for e in empties):
+        raise credits.in_debt(debt)
     if refusals and not any(e.shared_excluded_for_credits for e in empties):
         raise refusals[0]
     raise empty_plan_error(empties, request.provider)
@@ -233,13 +249,9 @@ def _final_error(results: list[AttemptResult]) -> GatewayError:
     )
 
 
-def _usage(result: AttemptResult, planned: PlannedAttempt) -> tuple[int, int, Decimal]:
-    return _usage_of(result.usage, planned)
-
-
-def _usage_of(reported: dict[str, int] | None, planned: PlannedAttempt) -> tuple[int, int, Decimal]:
+def _usage_of(reported: dict[str, int] | None, planned: PlannedAttempt, pricing: Pricing) -> tuple[int, int, Decimal]:
     prompt, completion = usage.tokens(reported)
-    cost = usage.cost(planned.offer, reported) if planned.credential == "shared" else Decimal(0)
+    cost = pricing(planned.offer, reported) if planned.credential == "shared" else Decimal(0)
     return prompt, completion, cost
 
 
@@ -339,6 +351,10 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
     if not is_byok and failed_byok:
         emit_spillover(request_id, account_id, result.record, failed_byok)
     served_as = _served_as(request, planned.model)
+
+    def pricing(offer: Offer, reported: dict[str, int] | None) -> Decimal:
+        return codec.cost(offer, request, reported)
+
     if result.live is not None:
         committed_at = time.monotonic()
         committed_ms = int((committed_at - started) * 1000)
@@ -347,7 +363,7 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
         def settle(ended: chat_stream.Ended) -> None:
             """After the last byte: bill what was generated, log the attempt, write the request record."""
             health.state().relay_ended()
-            prompt, completion, cost = _usage_of(ended.usage, planned)
+            prompt, completion, cost = _usage_of(ended.usage, planned, pricing)
             if winner_hold is not None:
                 credits.settle(winner_hold, cost)
             record = result.record
@@ -364,12 +380,12 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
                 time_to_first_token_ms=committed_ms,
             )
 
-        return Served(planned, result, len(results), served_as, settle=settle)
-    prompt, completion, cost = _usage(result, planned)
+        return Served(planned, result, len(results), served_as, settle=settle, pricing=pricing)
+    prompt, completion, cost = _usage_of(result.usage, planned, pricing)
     if winner_hold is not None:
         credits.settle(winner_hold, cost)
     save(200, planned, (prompt, completion), cost)
-    return Served(planned, result, len(results), served_as, prompt, completion, cost)
+    return Served(planned, result, len(results), served_as, prompt, completion, cost, pricing=pricing)
 
 
 def complete(snapshot: accounts.AccountSnapshot, request: ChatRequest, request_id: str) -> ChatResult:

@@ -27,6 +27,7 @@ from gateway.routing import relay
 DONE = b"data: [DONE]\n\n"
 KEEPALIVE_COMMENT = b": keep-alive\n\n"
 CLIENT_GONE = "client disconnected before the end of the stream"
+CLIENT_STALLED = "client did not read the stream before the request deadline"
 CHARS_PER_TOKEN = 4  # the estimate used only when an upstream stream ended before reporting its usage
 
 
@@ -79,6 +80,11 @@ class SettledStream:
     def __iter__(self) -> Iterator[bytes]:
         return self
 
+    @property
+    def deadline(self) -> float:
+        """The request deadline (``time.monotonic()``): the server ends the answer there, read or not."""
+        return self._live.deadline
+
     def __next__(self) -> bytes:
         return next(self._events)
 
@@ -87,7 +93,8 @@ class SettledStream:
             return
         self._settled = True
         self._events.close()  # a client that went away: the generator's finally stops the upstream read
-        ended = self._ended or Ended(self._usage(), CLIENT_GONE, self._chunks)
+        gone = CLIENT_STALLED if time.monotonic() >= self._live.deadline else CLIENT_GONE
+        ended = self._ended or Ended(self._usage(), gone, self._chunks)
         try:
             self._on_end(ended)
         except Exception as exc:  # the answer has been delivered: never fail it, leave a trace

@@ -20,7 +20,7 @@ import httpx
 from gateway.apis.messages import stream as messages_stream
 from gateway.apis.messages.schema import MessagesCall, MessagesRequest
 from gateway.apis.messages.translate import TranslatedAdapter, to_chat
-from gateway.billing import credits
+from gateway.billing import credits, usage
 from gateway.core.catalog import Offer
 from gateway.core.errors import BadRequest, BrokenKey, GatewayError
 from gateway.core.settings import get_settings
@@ -68,7 +68,28 @@ class MessagesCodec:
         return [o for o in offers if o in kept or claude.is_claude_offer(o)]
 
     def max_cost(self, offer: Offer, call: MessagesCall) -> Decimal:
-        return offer.cost(prompt_token_bound(call), output_token_bound(offer, call))
+        prompt, output = prompt_token_bound(call), output_token_bound(offer, call)
+        if long_context(call) and prompt > LONG_CONTEXT_THRESHOLD:
+            return offer.cost(prompt, 0) * LONG_CONTEXT_PROMPT + offer.cost(0, output) * LONG_CONTEXT_COMPLETION
+        return offer.cost(prompt, output)
+
+    def cost(self, offer: Offer, call: MessagesCall, reported: dict[str, int] | None) -> Decimal:
+        """List price; with the 1M-context beta, a prompt past 200k tokens puts the whole request at the
+        long-context rates (Anthropic's, Bedrock's and Vertex's pricing for the 1M context window)."""
+        prompt, completion = usage.tokens(reported)
+        if not (long_context(call) and prompt > LONG_CONTEXT_THRESHOLD):
+            return usage.cost(offer, reported)
+        flat = reported or {}
+        input_cost = offer.cost(
+            prompt,
+            0,
+            cached_tokens=int(flat.get("cached_tokens") or 0),
+            cache_write_tokens=int(flat.get("cache_write_tokens") or 0),
+        )
+        return input_cost * LONG_CONTEXT_PROMPT + offer.cost(0, completion) * LONG_CONTEXT_COMPLETION
+
+    def shared_refusal(self, call: MessagesCall) -> BadRequest | None:
+        return shared_refusal(call)
 
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         return anthropic_events.tokens(answer.get("usage"))
@@ -91,17 +112,70 @@ def prompt_token_bound(call: MessagesCall) -> int:
 
 
 def _blank_media(node: Any) -> int:
-    """Empty every base64 ``source.data`` in place (images, PDFs); how many there were."""
+    """Empty every base64 ``source.data`` in place (images, PDFs); how many media there were (an image by URL
+    or file id counts as one too: the upstream fetches it and bills it at its tiling)."""
     count = 0
     if isinstance(node, dict):
         source = node.get("source")
         if isinstance(source, dict) and source.get("type") == "base64" and "data" in source:
             source["data"] = ""
             count += 1
+        elif isinstance(source, dict) and node.get("type") == "image":
+            count += 1
         count += sum(_blank_media(value) for value in node.values())
     elif isinstance(node, list):
         count += sum(_blank_media(value) for value in node)
     return count
+
+
+# Anthropic-defined tools the client runs itself (their definitions cost prompt tokens, which the body's size
+# bounds); every other typed tool (web search, web fetch, code execution, tool search...) runs on Anthropic's
+# side, billed per use and feeding results back as prompt tokens no bound of the request can foresee.
+CLIENT_TOOL_TYPES = ("custom", "bash_", "text_editor_", "computer_", "memory_")
+# The 1M-context beta: a request whose input passes 200k tokens is priced whole at the long-context rates, twice
+# the input prices and one and a half times the output price. Held and settled at them (``MessagesCodec``).
+LONG_CONTEXT_BETA = "context-1m"
+LONG_CONTEXT_THRESHOLD = 200_000
+LONG_CONTEXT_PROMPT = Decimal(2)
+LONG_CONTEXT_COMPLETION = Decimal("1.5")
+
+
+def long_context(call: MessagesCall) -> bool:
+    return any(beta.startswith(LONG_CONTEXT_BETA) for beta in call.betas)
+
+
+def shared_refusal(call: MessagesCall) -> BadRequest | None:
+    """Why shared capacity must not serve ``call``, or None: what it forwards would be fetched, run or priced
+    upstream beyond any hold (see ``credits.unpriced``)."""
+    if not isinstance(call.request, MessagesRequest):
+        return None  # counting tokens is free upstream: nothing to hold
+    body = call.body
+    if body.get("mcp_servers"):
+        return credits.unpriced("mcp_servers", "mcp_servers (tools run by remote MCP servers)")
+    if body.get("container") is not None:
+        return credits.unpriced("container", "container (a code execution container)")
+    for tool in body.get("tools") or []:
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if isinstance(kind, str) and not kind.startswith(CLIENT_TOOL_TYPES):
+            return credits.unpriced("tools", f"the server tool {kind!r} (run and billed per use upstream)")
+    source = _fetched_source(body.get("messages"))
+    if source is not None:
+        return credits.unpriced("messages", f"a {source} (its content is fetched upstream)")
+    return None
+
+
+def _fetched_source(node: Any) -> str | None:
+    """The first content the upstream would fetch itself: a document by URL or file id, an uploaded file."""
+    if isinstance(node, dict):
+        kind, source = node.get("type"), node.get("source")
+        if kind == "container_upload":
+            return "container_upload block"
+        if kind == "document" and isinstance(source, dict) and source.get("type") in ("url", "file"):
+            return f"document with a {source['type']} source"
+        return next((found for found in map(_fetched_source, node.values()) if found), None)
+    if isinstance(node, list):
+        return next((found for found in map(_fetched_source, node) if found), None)
+    return None
 
 
 def output_token_bound(offer: Offer, call: MessagesCall) -> int:
