@@ -31,7 +31,7 @@ CHUNK = (
 def relay(chunks: int) -> list[float]:
     """Microseconds the loop spent on each chunk."""
     ensure_layer_importable()
-    from gateway.http import lambda_runtime
+    from gateway.http import lambda_runtime, runtime_api
     from gateway.http.streaming import StreamedResponse
     from tests.fake_runtime_api import FakeRuntimeApi
 
@@ -46,8 +46,8 @@ def relay(chunks: int) -> list[float]:
     api = FakeRuntimeApi().start()
 
     def serve() -> None:
-        with contextlib.suppress(lambda_runtime.RuntimeApiError):
-            client = lambda_runtime.RuntimeApiClient(api.address)
+        with contextlib.suppress(runtime_api.RuntimeApiError):
+            client = runtime_api.RuntimeApiClient(api.address)
             lambda_runtime.serve(client, lambda event, context: StreamedResponse(200, {}, body()))
 
     threading.Thread(target=serve, daemon=True).start()

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from gateway.http import lambda_runtime, streaming
+from gateway.http import lambda_runtime, runtime_api, streaming
 from local.handlers import LambdaContext, load_handler
 from tests.conftest import Gateway
 from tests.fake_runtime_api import DELIMITER, FakeRuntimeApi, Invocation
@@ -34,8 +34,8 @@ def chat_function(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Iterator
     api = FakeRuntimeApi(function_arn="arn:aws:lambda:us-east-1:123456789012:function:byok-gateway-chat").start()
 
     def run() -> None:
-        with contextlib.suppress(lambda_runtime.RuntimeApiError):
-            lambda_runtime.serve(lambda_runtime.RuntimeApiClient(api.address), handler)
+        with contextlib.suppress(runtime_api.RuntimeApiError):
+            lambda_runtime.serve(runtime_api.RuntimeApiClient(api.address), handler)
 
     threading.Thread(target=run, name="chat-runtime-loop", daemon=True).start()
     yield api

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from gateway.http import lambda_runtime, streaming
+from gateway.http import lambda_runtime, runtime_api, streaming
 from gateway.http.streaming import StreamedResponse, lambda_entry, proxy_result
 from tests.fake_runtime_api import DELIMITER, FakeRuntimeApi
 
@@ -43,8 +43,8 @@ def fake_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRuntimeApi]:
 def serve_in_thread(api: FakeRuntimeApi, handler: Callable[[Any, Any], Any], *, streaming: bool = True) -> None:
     def run() -> None:
         # RuntimeApiError: the fake API shut down, as Lambda ends an execution environment
-        with contextlib.suppress(lambda_runtime.RuntimeApiError):
-            lambda_runtime.serve(lambda_runtime.RuntimeApiClient(api.address), handler, streaming=streaming)
+        with contextlib.suppress(runtime_api.RuntimeApiError):
+            lambda_runtime.serve(runtime_api.RuntimeApiClient(api.address), handler, streaming=streaming)
 
     threading.Thread(target=run, name="runtime-loop", daemon=True).start()
 

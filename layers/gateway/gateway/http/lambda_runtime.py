@@ -31,26 +31,15 @@ import http.client
 import importlib
 import json
 import os
-import socket
 import sys
-import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
+from gateway.http.lambda_context import ContextUnmarshalError, LambdaContext
+from gateway.http.runtime_api import Invocation, RuntimeApiClient, RuntimeApiError, json_bytes
 from gateway.http.streaming import StreamedResponse, declare_streaming_runtime, proxy_result, write_timeout
 
-API_VERSION = "2018-06-01"
-RESPONSE_MODE_HEADER = "Lambda-Runtime-Function-Response-Mode"
-ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
-ERROR_BODY_TRAILER = "Lambda-Runtime-Function-Error-Body"
-XRAY_ERROR_CAUSE_HEADER = "Lambda-Runtime-Function-XRay-Error-Cause"
-# AWS's Python runtime client leaves the cause out when it would make a header of a megabyte or more.
-MAX_XRAY_ERROR_CAUSE_BYTES = 1024 * 1024
-# The content type Lambda's Node.js runtime sets for HttpResponseStream: the prelude + delimiter + body format.
-INTEGRATION_RESPONSE_TYPE = "application/vnd.awslambda.http-integration-response"
 DELIMITER = b"\x00" * 8
 # API Gateway reads the prelude from the first 16 KB of the stream.
 MAX_PRELUDE_BYTES = 16 * 1024
@@ -59,235 +48,8 @@ TRACE_ENV = "_X_AMZN_TRACE_ID"
 Handler = Callable[[Any, Any], Any]
 
 
-class RuntimeApiError(Exception):
-    """The Runtime API refused a call or went away: the execution environment is ending."""
-
-
 class InvalidResult(Exception):
     """The handler returned something that is neither a proxy result nor a StreamedResponse."""
-
-
-@dataclass(frozen=True)
-class Invocation:
-    request_id: str
-    event: bytes
-    deadline_ms: int
-    function_arn: str
-    trace_id: str | None
-    client_context: str | None
-    cognito_identity: str | None
-    tenant_id: str | None
-
-
-class CognitoIdentity:
-    """``context.identity``: the Amazon Cognito identity of a mobile SDK caller (None fields otherwise)."""
-
-    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
-
-    def __init__(self, identity: Mapping[str, Any]) -> None:
-        self.cognito_identity_id = identity.get("cognitoIdentityId")
-        self.cognito_identity_pool_id = identity.get("cognitoIdentityPoolId")
-
-
-class Client:
-    """``context.client_context.client``: the calling mobile application."""
-
-    __slots__ = ("app_package_name", "app_title", "app_version_code", "app_version_name", "installation_id")
-
-    def __init__(self, client: Mapping[str, Any]) -> None:
-        self.installation_id = client.get("installation_id")
-        self.app_title = client.get("app_title")
-        self.app_version_name = client.get("app_version_name")
-        self.app_version_code = client.get("app_version_code")
-        self.app_package_name = client.get("app_package_name")
-
-
-class ClientContext:
-    """``context.client_context``: what a mobile SDK caller sent in ``X-Amz-Client-Context``."""
-
-    __slots__ = ("client", "custom", "env")
-
-    def __init__(self, context: Mapping[str, Any]) -> None:
-        self.custom = context.get("custom")
-        self.env = context.get("env")
-        client = context.get("client")
-        self.client = Client(client) if isinstance(client, Mapping) else None
-
-
-class LambdaContext:
-    """The context object of Python's managed runtime, with the fields and methods AWS's Python client gives."""
-
-    def __init__(self, invocation: Invocation) -> None:
-        self.aws_request_id = invocation.request_id
-        self.invoked_function_arn = invocation.function_arn
-        self.tenant_id = invocation.tenant_id
-        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
-        # A string, as the managed runtime gives it.
-        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
-        client_context = _json_header(invocation.client_context, "Client Context")
-        self.client_context = ClientContext(client_context) if client_context is not None else None
-        # Always an object, as in AWS's client: its fields are None when the caller is no Cognito identity.
-        self.identity = CognitoIdentity(_json_header(invocation.cognito_identity, "Cognito Identity") or {})
-        self._deadline_ms = invocation.deadline_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, self._deadline_ms - int(time.time() * 1000))
-
-    def log(self, message: Any) -> None:
-        """Write a line to the function's log (stdout, which Lambda sends to CloudWatch Logs)."""
-        sys.stdout.write(str(message))
-        sys.stdout.flush()
-
-
-class ContextUnmarshalError(Exception):
-    """A ``Lambda-Runtime-Client-Context`` or ``-Cognito-Identity`` header that is not a JSON object."""
-
-
-def _json_header(value: str | None, name: str) -> Mapping[str, Any] | None:
-    if not value:
-        return None
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        raise ContextUnmarshalError(f"Unable to parse {name} JSON") from None
-    if not isinstance(parsed, Mapping):
-        raise ContextUnmarshalError(f"{name} is not a JSON object")
-    return parsed
-
-
-class _Connection(http.client.HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        # Each chunk is written the moment it exists; Nagle's algorithm would hold small ones back.
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class ResponseStream:
-    """One streamed ``/response`` POST: ``write`` sends a chunk now, ``finish`` ends the body."""
-
-    def __init__(self, connection: http.client.HTTPConnection) -> None:
-        self._connection = connection
-
-    def write(self, data: bytes, timeout: float | None = None) -> None:
-        """Send ``data`` now; with ``timeout``, a send blocked longer (the reader stalled) raises TimeoutError."""
-        if data:  # a zero-length chunk would end the body
-            self._set_timeout(timeout)
-            self._connection.send(b"%X\r\n%b\r\n" % (len(data), data))
-
-    def _set_timeout(self, timeout: float | None) -> None:
-        sock = self._connection.sock
-        if sock is not None:
-            sock.settimeout(timeout)
-
-    def finish(self, error: dict[str, Any] | None = None) -> None:
-        """End the body; with ``error``, through the error trailers. Raises RuntimeApiError if it was refused."""
-        trailers = b""
-        if error is not None:
-            encoded = base64.b64encode(json.dumps(error).encode("utf-8"))
-            trailers = b"%s: %s\r\n%s: %s\r\n" % (
-                ERROR_TYPE_HEADER.encode("ascii"),
-                str(error["errorType"]).encode("ascii", "replace"),
-                ERROR_BODY_TRAILER.encode("ascii"),
-                encoded,
-            )
-        self._set_timeout(None)  # the kept-alive connection waits for /next without a timeout
-        self._connection.send(b"0\r\n" + trailers + b"\r\n")
-        _expect(self._connection, "response", http.HTTPStatus.ACCEPTED)
-
-
-class RuntimeApiClient:
-    """The Lambda Runtime API at ``address`` (``AWS_LAMBDA_RUNTIME_API``), over one kept-alive connection."""
-
-    def __init__(self, address: str) -> None:
-        # No timeout: /next blocks until there is an event, and the process may be frozen while it waits.
-        self._connection = _Connection(address, timeout=None)
-
-    def next_invocation(self) -> Invocation:
-        try:
-            self._connection.request("GET", f"/{API_VERSION}/runtime/invocation/next")
-            response = self._connection.getresponse()
-            body = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self._connection.close()
-            raise RuntimeApiError(f"next invocation: {type(exc).__name__}") from None
-        if response.status != http.HTTPStatus.OK:
-            raise RuntimeApiError(f"next invocation: HTTP {response.status}")
-        headers = response.headers
-        return Invocation(
-            request_id=headers.get("Lambda-Runtime-Aws-Request-Id", ""),
-            event=body,
-            deadline_ms=int(headers.get("Lambda-Runtime-Deadline-Ms") or 0),
-            function_arn=headers.get("Lambda-Runtime-Invoked-Function-Arn", ""),
-            trace_id=headers.get("Lambda-Runtime-Trace-Id"),
-            client_context=headers.get("Lambda-Runtime-Client-Context"),
-            cognito_identity=headers.get("Lambda-Runtime-Cognito-Identity"),
-            tenant_id=headers.get("Lambda-Runtime-Aws-Tenant-Id"),
-        )
-
-    def open_stream(self, request_id: str, content_type: str = INTEGRATION_RESPONSE_TYPE) -> ResponseStream:
-        connection = self._connection
-        try:
-            connection.putrequest("POST", _invocation_path(request_id, "response"), skip_accept_encoding=True)
-            connection.putheader(RESPONSE_MODE_HEADER, "streaming")
-            connection.putheader("Transfer-Encoding", "chunked")
-            connection.putheader("Trailer", f"{ERROR_TYPE_HEADER}, {ERROR_BODY_TRAILER}")
-            connection.putheader("Content-Type", content_type)
-            connection.endheaders()
-        except (OSError, http.client.HTTPException):
-            connection.close()
-            raise
-        return ResponseStream(connection)
-
-    def post_response(self, request_id: str, body: bytes) -> None:
-        self._post(_invocation_path(request_id, "response"), body, {"Content-Type": "application/json"})
-
-    def post_error(self, request_id: str, error: dict[str, Any], cause: dict[str, Any] | None = None) -> None:
-        headers = _error_headers(error)
-        encoded_cause = _json(cause).decode("utf-8") if cause is not None else ""
-        if encoded_cause and len(encoded_cause) < MAX_XRAY_ERROR_CAUSE_BYTES:
-            headers[XRAY_ERROR_CAUSE_HEADER] = encoded_cause
-        self._post(_invocation_path(request_id, "error"), _json(error), headers)
-
-    def post_init_error(self, error: dict[str, Any]) -> None:
-        self._post(f"/{API_VERSION}/runtime/init/error", _json(error), _error_headers(error))
-
-    def reset(self) -> None:
-        """Drop the connection (after a failed write); the next call opens a fresh one."""
-        self._connection.close()
-
-    def _post(self, path: str, body: bytes, headers: Mapping[str, str]) -> None:
-        try:
-            self._connection.request("POST", path, body=body, headers=dict(headers))
-        except (OSError, http.client.HTTPException) as exc:
-            self._connection.close()
-            raise RuntimeApiError(f"{path}: {type(exc).__name__}") from None
-        _expect(self._connection, path, http.HTTPStatus.ACCEPTED)
-
-
-def _invocation_path(request_id: str, action: str) -> str:
-    return f"/{API_VERSION}/runtime/invocation/{quote(request_id, safe='')}/{action}"
-
-
-def _expect(connection: http.client.HTTPConnection, what: str, status: int) -> None:
-    try:
-        response = connection.getresponse()
-        response.read()
-    except (OSError, http.client.HTTPException) as exc:
-        connection.close()
-        raise RuntimeApiError(f"{what}: {type(exc).__name__}") from None
-    if response.status != status:
-        raise RuntimeApiError(f"{what}: HTTP {response.status}")
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode("utf-8")
-
-
-def _error_headers(error: Mapping[str, Any]) -> dict[str, str]:
-    return {"Content-Type": "application/json", ERROR_TYPE_HEADER: str(error["errorType"])}
 
 
 def error_document(exc: BaseException, request_id: str | None = None, *, message: str | None = None) -> dict[str, Any]:
@@ -354,7 +116,7 @@ def prelude(result: Mapping[str, Any]) -> bytes:
         if not isinstance(cookies, list):
             raise InvalidResult("cookies is not a list")
         metadata["cookies"] = [str(c) for c in cookies]
-    encoded = _json(metadata)  # JSON escapes NUL, so the delimiter cannot occur inside the prelude
+    encoded = json_bytes(metadata)  # JSON escapes NUL, so the delimiter cannot occur inside the prelude
     if len(encoded) > MAX_PRELUDE_BYTES:
         raise InvalidResult(f"status and headers take {len(encoded)} bytes; API Gateway reads at most 16 KB")
     return encoded
@@ -415,7 +177,7 @@ def invoke(client: RuntimeApiClient, handler: Handler, invocation: Invocation, *
 def _post_whole(client: RuntimeApiClient, request_id: str, result: StreamedResponse | Mapping[str, Any]) -> None:
     """The buffered answer ``sam local`` expects: the proxy result, a StreamedResponse's body joined."""
     try:
-        answer = _json(proxy_result(result) if isinstance(result, StreamedResponse) else dict(result))
+        answer = json_bytes(proxy_result(result) if isinstance(result, StreamedResponse) else dict(result))
     except Exception as exc:
         error = error_document(exc, request_id)
         _log("ERROR", "the answer could not be assembled", error_type=error["errorType"], trace=error["stackTrace"])
