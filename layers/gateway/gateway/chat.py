@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from gateway import chat_stream, credits, health, keystore, params, store, usage
 from gateway.catalog import Model, get_catalog
 from gateway.errors import BadRequest, BrokenKey, GatewayError, NotFound, PaymentRequired
-from gateway.logs import AttemptRecord, RequestRecord, emit_attempt, emit_spillover, redact, save_request
+from gateway.logs import AttemptRecord, RequestRecord, emit_attempt, emit_spillover, save_request
 from gateway.plan import (
     EmptyModelPlan,
     PlannedAttempt,
@@ -347,7 +347,7 @@ def serve(snapshot: store.AccountSnapshot, request: RoutedRequest, request_id: s
             record = result.record
             record.latency_ms += int((time.monotonic() - committed_at) * 1000)  # measured to the commit so far
             if ended.failure is not None:
-                record.outcome, record.error = "stream_interrupted", redact(ended.failure)
+                record.outcome, record.error = "stream_interrupted", ended.failure  # redacted by the stream
             emit_attempt(request_id, account_id, request.model, record, fallback=len(results) > 1)
             save(
                 200,

@@ -19,8 +19,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gateway import relay
-from gateway.logs import redact
+from gateway import relay, scrub
 from gateway.observability import logger
 from gateway.schemas import ChatRequest
 
@@ -136,7 +135,7 @@ class ChatStream(SettledStream):
                     continue
                 yield self._chunk(delta)
         except Exception as exc:  # the upstream broke after the commit: no fallback any more
-            self._ended = Ended(self._usage(), describe_failure(exc), self._chunks)
+            self._ended = Ended(self._usage(), describe_failure(exc, self._live), self._chunks)
             yield _data(
                 {
                     "error": {
@@ -177,9 +176,11 @@ class ChatStream(SettledStream):
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def describe_failure(error: Exception) -> str:
+def describe_failure(error: Exception, live: relay.LiveStream) -> str:
+    """What a break after the commit says (stream error event, attempt record), redacted with the attempt's
+    secrets."""
     try:
         failure = relay.failure_of(error)
     except Exception:
         return "internal error"
-    return redact(failure.message)
+    return scrub.redact(failure.message, live.secrets)

@@ -1,7 +1,9 @@
 """Running attempts: one upstream call through a provider adapter, classified for the fallback loop.
 
-Chat completions and Test Connection both go through ``run_attempt``: the same adapter, transport, error
-mapping and redaction, so a connection test proves exactly the path chat will use.
+``run_attempt`` is the only way to call an upstream (the transport refuses to send outside it): chat
+completions, Messages, token counting and Test Connection all go through it, so one timeout policy, one error
+mapping and one redactor (``scrub.redact``, with the attempt's exact secrets) see every byte an upstream sends,
+and a connection test proves exactly the path chat will use.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from gateway import credits, params, relay, scrub, transport
 from gateway.catalog import Offer, get_catalog
 from gateway.errors import BadRequest, GatewayError
 from gateway.health import retry_after_seconds
-from gateway.logs import AttemptRecord, redact
-from gateway.providers import AttemptFailed, Target, UnreadableResponse, adapter_for, common
+from gateway.logs import AttemptRecord
+from gateway.providers import AttemptFailed, Target, UnreadableResponse, adapter_for
 from gateway.schemas import ChatRequest
 from gateway.settings import get_settings
 
@@ -106,13 +108,13 @@ def _record(
         key_id=key_id if credential == "byok" else None,
         status_code=status,
         outcome=outcome,
-        error=redact(error) if error else None,
+        error=error,
         latency_ms=int((time.monotonic() - started) * 1000),
     )
 
 
 def _upstream_failure(adapter: Any, status: int, body: bytes) -> tuple[int, str]:
-    """How the loop treats an upstream error answer (see ``Adapter.classify``) and its message (scrubbed by
+    """How the loop treats an upstream error answer (see ``Adapter.classify``) and its message (redacted by
     the attempt's ``result``)."""
     try:
         detail = adapter.error_message(status, body)
@@ -147,6 +149,19 @@ def run_attempt(
     codec: Codec = CHAT,
 ) -> AttemptResult:
     """One upstream call. Never raises for upstream trouble: the result says what happened."""
+    with transport.attempt():
+        return _run_attempt(number, request, target, credential, key_id, deadline, codec)
+
+
+def _run_attempt(
+    number: int,
+    request: Any,
+    target: Target,
+    credential: Literal["byok", "shared"],
+    key_id: str | None,
+    deadline: float,
+    codec: Codec,
+) -> AttemptResult:
     started = time.monotonic()
     cap_ms = get_settings().attempt_timeout_ms
     if cap_ms:
@@ -162,11 +177,13 @@ def run_attempt(
         terminal_status: int | None = None,
         **kw: Any,
     ) -> AttemptResult:
-        """Every text derived from the upstream's answer passes here: scrubbed before it is kept anywhere."""
+        """Every text derived from the upstream's answer passes here: redacted once, before it is kept anywhere."""
         if error is not None:
-            error = common.redact(scrub.scrub(error, secrets))
+            error = scrub.redact(error, secrets)
         if terminal_status is not None:
             kw["terminal"] = _terminal(target, terminal_status, error or "")
+        if isinstance(kw.get("live"), relay.LiveStream):
+            kw["live"].secrets = secrets
         return AttemptResult(record=_record(number, target, credential, key_id, started, outcome, status, error), **kw)
 
     remaining = deadline - started
@@ -200,7 +217,7 @@ def run_attempt(
 
 def _terminal(target: Target, status: int, message: str) -> GatewayError:
     return GatewayError(
-        f"{target.provider} rejected the request: {redact(message)}",
+        f"{target.provider} rejected the request: {message}",
         status=status,
         error_type="invalid_request_error",
         code="upstream_rejected_request",
