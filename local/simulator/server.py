@@ -116,6 +116,7 @@ class ProviderSimulator:
         body: str | None = None,
         message: str | None = None,
         echo_credentials: bool = False,
+        echo_form: str = "as_is",
         retry_after: str | None = None,
         dedicated_only: bool = False,
     ) -> None:
@@ -131,6 +132,7 @@ class ProviderSimulator:
                 body=body,
                 message=message,
                 echo_credentials=echo_credentials,
+                echo_form=echo_form,
                 retry_after=retry_after,
                 dedicated_only=dedicated_only,
             )

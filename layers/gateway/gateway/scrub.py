@@ -2,13 +2,13 @@
 
 It removes, in this order:
 
-1. every run of ``WINDOW`` (12) or more consecutive characters of any exact secret of the attempt (``Secrets``:
+1. what *looks like* a secret whatever the attempt: PEM blocks, JWTs, URL query strings, bearer tokens, labelled
+   values (``api_key=...``), known key prefixes and long key-shaped runs (first, so that whole blocks go whole);
+2. every run of ``WINDOW`` (12) or more consecutive characters of any exact secret of the attempt (``Secrets``:
    every field of its credential, a private key whole and line by line, and the auth header values it actually
    sent, which include the Vertex OAuth access token in use), in any letter case and in every spelling an
    upstream may quote it in: as is, JSON-escaped, URL-encoded (``quote`` and ``quote_plus``) and base64 at each
    of the three byte alignments (the secret inside a longer base64 blob). A shorter secret goes whole.
-2. what *looks like* a secret whatever the attempt: PEM blocks, JWTs, URL query strings, bearer tokens, labelled
-   values (``api_key=...``), known key prefixes and long key-shaped runs.
 
 then collapses whitespace and cuts to ``MAX_ERROR_CHARS``: cutting last, so no prefix of a quoted key is left
 behind by the cut. ``routing.run_attempt`` applies it once to every text derived from an upstream answer (error
@@ -60,7 +60,8 @@ def _windows(secret: str) -> frozenset[str]:
         if len(folded) <= WINDOW:
             found.add(folded)
             continue
-        found.update(folded[i : i + WINDOW] for i in range(len(folded) - WINDOW + 1))
+        windows = (folded[i : i + WINDOW] for i in range(len(folded) - WINDOW + 1))
+        found.update(window for window in windows if "-----" not in window)  # PEM framing is no secret
     return frozenset(found)
 
 
@@ -154,10 +155,8 @@ def secrets_of(credentials: Credentials | None, headers: Mapping[str, str] | Non
         if value.startswith("AWS4-"):  # SigV4: its secret parts are the credential's; the signature is per request
             found += _SIGV4_SIGNATURE.findall(value)
             continue
-        found.append(value)
-        for scheme in _AUTH_SCHEMES:
-            if value.lower().startswith(scheme):
-                found.append(value[len(scheme) :].strip())
+        scheme = next((scheme for scheme in _AUTH_SCHEMES if value.lower().startswith(scheme)), "")
+        found.append(value[len(scheme) :].strip())  # the token alone: "Bearer " is no secret
     return Secrets(tuple(s for s in dict.fromkeys(found) if len(s) >= MIN_SECRET_CHARS))
 
 
@@ -201,10 +200,11 @@ def _looks_secret(run: str) -> bool:
 def redact(text: str, secrets: Secrets = NO_SECRETS) -> str:
     """``text`` made safe to store and show: no run of the attempt's ``secrets``, no query strings, keys,
     tokens or PEM blocks; one line of at most ``MAX_ERROR_CHARS``."""
-    cleaned = secrets.remove(text[:MAX_REDACT_INPUT])
+    cleaned = text[:MAX_REDACT_INPUT]
     for pattern, replacement in _PATTERNS:
         cleaned = pattern.sub(replacement, cleaned)
     cleaned = _TOKEN_RUN.sub(lambda m: REDACTED if _looks_secret(m.group(0)) else m.group(0), cleaned)
+    cleaned = secrets.remove(cleaned)
     cleaned = _WHITESPACE.sub(" ", cleaned).strip()
     if len(cleaned) > MAX_ERROR_CHARS:
         cleaned = cleaned[: MAX_ERROR_CHARS - 1] + "…"
