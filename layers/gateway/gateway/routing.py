@@ -148,71 +148,61 @@ def run_attempt(
     deadline: float,
     codec: Codec = CHAT,
 ) -> AttemptResult:
-    """One upstream call. Never raises for upstream trouble: the result says what happened."""
+    """One upstream call. Never raises for upstream trouble: the result says what happened. The transport
+    sends only within it (``transport.attempt``)."""
     with transport.attempt():
-        return _run_attempt(number, request, target, credential, key_id, deadline, codec)
+        started = time.monotonic()
+        cap_ms = get_settings().attempt_timeout_ms
+        if cap_ms:
+            deadline = min(deadline, started + cap_ms / 1000)
 
+        # The attempt's exact secrets; the auth headers it sent (the OAuth token in use) join once they exist.
+        secrets = scrub.secrets_of(target.credentials)
 
-def _run_attempt(
-    number: int,
-    request: Any,
-    target: Target,
-    credential: Literal["byok", "shared"],
-    key_id: str | None,
-    deadline: float,
-    codec: Codec,
-) -> AttemptResult:
-    started = time.monotonic()
-    cap_ms = get_settings().attempt_timeout_ms
-    if cap_ms:
-        deadline = min(deadline, started + cap_ms / 1000)
+        def result(
+            outcome: Outcome,
+            status: int | None = None,
+            error: str | None = None,
+            terminal_status: int | None = None,
+            **kw: Any,
+        ) -> AttemptResult:
+            """Every text derived from the upstream's answer passes here: redacted once, before it is kept."""
+            if error is not None:
+                error = scrub.redact(error, secrets)
+            if terminal_status is not None:
+                kw["terminal"] = _terminal(target, terminal_status, error or "")
+            if isinstance(kw.get("live"), relay.LiveStream):
+                kw["live"].secrets = secrets
+            record = _record(number, target, credential, key_id, started, outcome, status, error)
+            return AttemptResult(record=record, **kw)
 
-    # The attempt's exact secrets; the auth headers it sent (the OAuth token in use) join once they exist.
-    secrets = scrub.secrets_of(target.credentials)
-
-    def result(
-        outcome: Outcome,
-        status: int | None = None,
-        error: str | None = None,
-        terminal_status: int | None = None,
-        **kw: Any,
-    ) -> AttemptResult:
-        """Every text derived from the upstream's answer passes here: redacted once, before it is kept anywhere."""
-        if error is not None:
-            error = scrub.redact(error, secrets)
-        if terminal_status is not None:
-            kw["terminal"] = _terminal(target, terminal_status, error or "")
-        if isinstance(kw.get("live"), relay.LiveStream):
-            kw["live"].secrets = secrets
-        return AttemptResult(record=_record(number, target, credential, key_id, started, outcome, status, error), **kw)
-
-    remaining = deadline - started
-    if remaining < MIN_ATTEMPT_SECONDS:
-        return result("timeout", error="request deadline reached before this attempt")
-    try:
-        adapter = codec.adapter(target)
-        upstream = adapter.build_request(request, target, stream=request.stream, timeout=remaining)
-        secrets = scrub.secrets_of(target.credentials, upstream.headers)
-        remaining = deadline - time.monotonic()
-        if request.stream:
-            return _stream(adapter, request, target, upstream, started, deadline, result, codec)
-        response = transport.send(upstream, remaining)
-    except BadRequest as exc:
-        return result("error", error=exc.message, terminal=exc)
-    except AttemptFailed as exc:
-        return result(exc.outcome, exc.status_code, exc.message)
-    except httpx.TimeoutException:
-        return result("timeout", error="upstream timed out")
-    except httpx.TransportError as exc:
-        return result("connection_error", error=f"connection failed ({type(exc).__name__})")
-    status = response.status_code
-    if not 200 <= status < 300:
-        return _failed(adapter, status, response.content, result, response.headers)
-    try:
-        completion = adapter.parse_response(request, target, response.content)
-    except UnreadableResponse:
-        return result("error", status, "unreadable upstream response")
-    return result("success", status, completion=completion, usage=codec.usage(completion))
+        remaining = deadline - started
+        if remaining < MIN_ATTEMPT_SECONDS:
+            return result("timeout", error="request deadline reached before this attempt")
+        try:
+            adapter = codec.adapter(target)
+            upstream = adapter.build_request(request, target, stream=request.stream, timeout=remaining)
+            secrets = scrub.secrets_of(target.credentials, upstream.headers)
+            remaining = deadline - time.monotonic()
+            if request.stream:
+                return _stream(adapter, request, target, upstream, started, deadline, result, codec)
+            response = transport.send(upstream, remaining)
+        except BadRequest as exc:
+            return result("error", error=exc.message, terminal=exc)
+        except AttemptFailed as exc:
+            return result(exc.outcome, exc.status_code, exc.message)
+        except httpx.TimeoutException:
+            return result("timeout", error="upstream timed out")
+        except httpx.TransportError as exc:
+            return result("connection_error", error=f"connection failed ({type(exc).__name__})")
+        status = response.status_code
+        if not 200 <= status < 300:
+            return _failed(adapter, status, response.content, result, response.headers)
+        try:
+            completion = adapter.parse_response(request, target, response.content)
+        except UnreadableResponse:
+            return result("error", status, "unreadable upstream response")
+        return result("success", status, completion=completion, usage=codec.usage(completion))
 
 
 def _terminal(target: Target, status: int, message: str) -> GatewayError:
