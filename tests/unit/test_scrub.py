@@ -138,7 +138,7 @@ def test_secrets_never_print() -> None:
     assert PLAIN_SECRET not in repr(scrub.Secrets((PLAIN_SECRET,))) + str(scrub.Secrets((PLAIN_SECRET,)))
 
 
-def test_scanning_is_one_set_lookup_per_position(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_secrets_windows_are_built_once_and_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a service-account sized secret and a 16 KiB error body: the windows are built once per secret
     pem = "".join(secrets.choice(string.ascii_letters + string.digits + "+/") for _ in range(1700))
     calls: list[str] = []

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from gateway import chat, credits, messages_stream, params, store
 from gateway.catalog import Offer
 from gateway.errors import BadRequest, BrokenKey, GatewayError
+from gateway.logs import emit_attempt
 from gateway.messages_schema import MessagesCall, MessagesRequest
 from gateway.messages_translate import TranslatedAdapter, to_chat
 from gateway.providers import Target, adapter_for, claude
@@ -152,10 +153,10 @@ def create(snapshot: store.AccountSnapshot, call: MessagesCall, request_id: str)
     return MessagesResult(json.dumps(message, separators=(",", ":")), "application/json", headers)
 
 
-def count_tokens(snapshot: store.AccountSnapshot, call: MessagesCall) -> dict[str, int]:
+def count_tokens(snapshot: store.AccountSnapshot, call: MessagesCall, request_id: str) -> dict[str, int]:
     """``{"input_tokens"}`` from the first provider of the plan that can count for the model (Anthropic's and
     Vertex's count_tokens, Bedrock's CountTokens), BYOK first, each asked through ``run_attempt`` like any other
-    upstream call. Counting is free upstream: nothing is charged."""
+    upstream call and logged as an attempt. Counting is free upstream: nothing is charged."""
     deadline = time.monotonic() + get_settings().key_test_timeout_ms / 1000
     failures: list[str] = []
     counters = 0
@@ -172,6 +173,8 @@ def count_tokens(snapshot: store.AccountSnapshot, call: MessagesCall) -> dict[st
         result = run_attempt(
             counters, call, target, credential=planned.credential, key_id=key_id, deadline=deadline, codec=COUNT_TOKENS
         )
+        result.record.model = planned.model
+        emit_attempt(request_id, snapshot.account.account_id, call.model, result.record, fallback=counters > 1)
         if result.ok and result.completion is not None:
             return {"input_tokens": result.completion["input_tokens"]}
         if result.terminal is not None:
