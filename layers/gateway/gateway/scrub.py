@@ -26,7 +26,6 @@ import functools
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus
 
 from gateway.credentials import ApiKeyCredentials, AwsCredentials, ServiceAccountCredentials
@@ -79,21 +78,24 @@ def _spellings(secret: str) -> set[str]:
     return spellings
 
 
-@dataclass(frozen=True)
 class Secrets:
-    """The exact secrets of one attempt. Their windows are computed only when a text is redacted."""
+    """The exact secrets of one attempt. Their windows are computed only when a text is redacted (a plain
+    slotted class: one is made per attempt on the warm path)."""
 
-    values: tuple[str, ...] = ()
-    _by_length: dict[int, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+    __slots__ = ("_by_length", "values")
+
+    def __init__(self, values: tuple[str, ...] = ()) -> None:
+        self.values = values
+        self._by_length: dict[int, frozenset[str]] | None = None
 
     def windows(self) -> dict[int, frozenset[str]]:
         """The folded windows of every secret, by length (``WINDOW``, or a short secret's own length)."""
-        if self.values and not self._by_length:
+        if self._by_length is None:
             by_length: dict[int, set[str]] = {}
             for secret in self.values:
                 for window in _windows(secret):
                     by_length.setdefault(len(window), set()).add(window)
-            self._by_length.update({length: frozenset(found) for length, found in by_length.items()})
+            self._by_length = {length: frozenset(found) for length, found in by_length.items()}
         return self._by_length
 
     def remove(self, text: str) -> str:

@@ -30,15 +30,17 @@ class OutsideAttempt(RuntimeError):
     """An upstream call made outside ``routing.run_attempt``: a bug, never a provider's answer."""
 
 
-@contextmanager
-def attempt() -> Iterator[None]:
+class attempt:
     """The scope of one attempt: upstream calls are allowed within it (and in threads started from it with
-    its context copied, as the stream reader is)."""
-    token = _IN_ATTEMPT.set(True)
-    try:
-        yield
-    finally:
-        _IN_ATTEMPT.reset(token)
+    its context copied, as the stream reader is). A class, not a generator: it runs once per attempt."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _IN_ATTEMPT.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _IN_ATTEMPT.reset(self._token)
 
 
 def _check_attempt() -> None:
