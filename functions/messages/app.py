@@ -39,7 +39,7 @@ def count_tokens() -> Response:
     return Response(
         status_code=200,
         content_type="application/json",
-        body=json.dumps(messages.count_tokens(snapshot, _call(CountTokensRequest))),
+        body=json.dumps(messages.count_tokens(snapshot, _call(CountTokensRequest), request_id())),
     )
 
 

@@ -10,7 +10,7 @@ from local.simulator import anthropic_format, bedrock_format, claude_hosts, gemi
 from local.simulator.auth import authenticate, claimed_credential
 from local.simulator.credentials import CredentialStore
 from local.simulator.errors import provider_error
-from local.simulator.faults import Fault, FaultBook
+from local.simulator.faults import Fault, FaultBook, spelled
 from local.simulator.pacing import PacingBook, PacingHandle
 from local.simulator.routes import Endpoint, Route
 from local.simulator.wire import Call, Reply
@@ -126,6 +126,6 @@ def _fault_message(fault: Fault, call: Call) -> str:
     else:
         message = f"Simulated upstream failure ({fault.answer_status})."
     if fault.echo_credentials:
-        sent = [f"{name}: {call.header(name)}" for name in ECHOED_HEADERS if call.header(name)]
+        sent = [f"{name}: {spelled(value, fault.echo_form)}" for name in ECHOED_HEADERS if (value := call.header(name))]
         message += " Credentials received: " + "; ".join(sent)
     return message

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -14,6 +16,8 @@ MODES = frozenset({"status", "timeout", "slow", "refuse", "drop", "drop_mid_body
 PROVIDERS = frozenset(
     {"openai", "deepseek", "anthropic", "google-ai-studio", "amazon-bedrock", "google-vertex", "google-oauth"}
 )
+# How an upstream may quote a secret: whole, its first 70%, upper- or lower-cased, base64 or URL-encoded.
+EchoForm = Literal["as_is", "partial", "upper", "lower", "base64", "url"]
 DEFAULT_STATUS = 500
 DEDICATED_DEFAULT_STATUS = 429  # provisioned throughput exhausted
 
@@ -35,6 +39,8 @@ class Fault(BaseModel):
     # Quote the credentials the request carried (its auth header values) back in the error message, as some
     # providers quote a rejected key: what the gateway must scrub from everything it keeps.
     echo_credentials: bool = False
+    # How the echoed values are spelled (see ``spelled``): a redactor must catch every form of a secret.
+    echo_form: EchoForm = "as_is"
     retry_after: str | None = Field(default=None, max_length=64)  # sent as the error answer's retry-after
     dedicated_only: bool = False
 
@@ -99,3 +105,18 @@ class FaultBook:
                         self._armed.remove(armed)
                 return fault
             return None
+
+
+def spelled(value: str, form: EchoForm) -> str:
+    """``value`` as an upstream quoting it in ``form`` would write it (see ``EchoForm``)."""
+    if form == "partial":
+        return value[: len(value) * 7 // 10]
+    if form == "upper":
+        return value.upper()
+    if form == "lower":
+        return value.lower()
+    if form == "base64":
+        return base64.b64encode(value.encode()).decode("ascii")
+    if form == "url":
+        return quote(value, safe="")
+    return value

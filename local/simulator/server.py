@@ -15,7 +15,7 @@ from local.simulator.control import handle_control
 from local.simulator.credentials import CredentialStore
 from local.simulator.dispatch import Delivery, Dispatcher, Outcome
 from local.simulator.errors import request_id_header
-from local.simulator.faults import Fault, FaultBook
+from local.simulator.faults import EchoForm, Fault, FaultBook
 from local.simulator.pacing import Dropped, Pacing, PacingBook, PacingHandle
 from local.simulator.routes import match_route
 from local.simulator.wire import Call, RecordedRequest, Reply, json_reply
@@ -107,6 +107,7 @@ class ProviderSimulator:
         body: str | None = None,
         message: str | None = None,
         echo_credentials: bool = False,
+        echo_form: EchoForm = "as_is",
         retry_after: str | None = None,
         dedicated_only: bool = False,
     ) -> None:
@@ -122,6 +123,7 @@ class ProviderSimulator:
                 body=body,
                 message=message,
                 echo_credentials=echo_credentials,
+                echo_form=echo_form,
                 retry_after=retry_after,
                 dedicated_only=dedicated_only,
             )

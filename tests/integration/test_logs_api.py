@@ -21,6 +21,7 @@ from gateway.core import aws
 from gateway.core.settings import get_settings
 from gateway.data import request_log as logs
 from gateway.data.request_log import AttemptRecord, RequestRecord
+from gateway.security.redact import redact
 from local.apigw import HttpRequest, Router
 from tests.conftest import Customer, Gateway
 
@@ -202,8 +203,9 @@ def test_one_request_reads_back_with_its_attempts_in_order(call: Call, gateway: 
         cost=Decimal("0.00108"),
         stream=True,
         attempts=[
+            # errors as run_attempt hands them over: redacted once, at the source (scrub.redact)
             AttemptRecord(1, "amazon-bedrock", "byok", "key_bedrock0000000000000001", 403, "error",
-                          f"403 AccessDenied for {LEAKED_KEY}", 210),
+                          redact(f"403 AccessDenied for {LEAKED_KEY}"), 210),
             AttemptRecord(2, "google-vertex", "byok", "key_vertex00000000000000001", None, "timeout",
                           "no answer within 9000 ms", 9000),
             AttemptRecord(3, "amazon-bedrock", "shared", None, None, "connection_error",

@@ -10,11 +10,14 @@ headers), every log line written to stdout/stderr or the logging module, and eve
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import boto3
 import httpx
@@ -25,6 +28,7 @@ from gateway.core.observability import logger
 from local.apigw import Router
 from local.simulator import make_service_account
 from local.simulator.dispatch import ECHOED_HEADERS as ECHOED
+from local.simulator.faults import spelled
 from tests.conftest import CurrentStdout, Gateway
 from tests.integration.test_hostile_input import in_process
 
@@ -218,16 +222,55 @@ def drive_and_search(
     assert leaks == []
 
 
-# --- exact secrets quoted back by an upstream ----------------------------------------------------------------
+# --- exact secrets quoted back by an upstream, in any form ----------------------------------------------------
 #
-# Secrets shaped so that no pattern of ``logs.redact`` can recognise them (lower-case letters only: no prefix, no
-# digits, short): only exact scrubbing of the attempt's own credential removes them. For each kind, the
-# simulator quotes the secret back in its error body (401 that falls back, 400 that ends the request) on chat,
-# streaming chat, a stored key's test and a create with test; then every response, log line and item is searched.
+# Secrets shaped so that no pattern of the redactor can recognise them (lower-case letters only: no prefix, no
+# digits): only the attempt's exact secrets remove them. For each credential kind and each form an upstream may
+# quote a secret in (whole, its first 70%, upper- or lower-cased, base64, URL-encoded), the simulator quotes the
+# secrets back in its error body (401 that falls back, 400 that ends the request) on every route that reaches an
+# upstream: chat, streaming chat, Messages, streaming Messages, count_tokens, a stored key's test and a create
+# with test. Then every response, log line and item is searched for any 12-character run of each secret, in any
+# letter case and any spelling.
+
+FORMS = ["as_is", "partial", "upper", "lower", "base64", "url"]
+CLAUDE = "anthropic/claude-sonnet-4.5"
+CLAUDE_HOSTS = ("anthropic", "amazon-bedrock", "google-vertex")
 
 
 def plain(length: int) -> str:
     return "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(length))
+
+
+def spellings(secret: str) -> set[str]:
+    """Every way an output could hold ``secret``: as is, JSON-escaped, URL-encoded, base64 at each alignment."""
+    found = {secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)}
+    for offset in range(3):  # the secret at each byte alignment of a longer blob: the characters of its own bits
+        encoded = base64.b64encode(b"\0" * offset + secret.encode()).decode()[(0, 2, 3)[offset] : -4]
+        found |= {encoded, encoded.replace("+", "-").replace("/", "_")}
+    return found
+
+
+def runs(secret: str) -> set[str]:
+    """Every 12-character run of every spelling of ``secret``, lower-cased (PEM framing and whitespace aside)."""
+    found: set[str] = set()
+    for spelling in spellings(secret):
+        found |= {
+            w.lower()
+            for w in (spelling[i : i + WINDOW] for i in range(len(spelling) - WINDOW + 1))
+            if "-----" not in w and not any(c.isspace() for c in w)
+        }
+    return found
+
+
+def leaks(secret_values: list[str], outputs: dict[str, str]) -> list[tuple[str, str]]:
+    """(where, run) for every 12-character run of a secret, in any case or spelling, found in an output."""
+    wanted = set().union(*(runs(s) for s in secret_values))
+    found = []
+    for where, text in outputs.items():
+        folded = text.lower()
+        seen = {folded[i : i + WINDOW] for i in range(len(folded) - WINDOW + 1)}
+        found += [(where, run) for run in wanted & seen]
+    return found
 
 
 @dataclass
@@ -240,35 +283,55 @@ class SecretKind:
 
 
 def secret_kinds(sim: Any) -> dict[str, SecretKind]:
-    api_key = plain(12)
+    short_key = plain(12)
+    api_key = plain(40)
     bedrock_key = plain(24)
     aws = {
         "accessKeyId": "AKIA" + secrets.token_hex(8).upper(),
         "secretAccessKey": plain(40),
-        "sessionToken": plain(30),
+        "sessionToken": plain(60),
     }
     sa = make_service_account("exact-secret-proj", sim.token_uri)
     middle_line = sa["private_key"].splitlines()[5]
-    sim.accept_api_key("deepseek", api_key)
+    sim.accept_api_key("deepseek", short_key)
+    sim.accept_api_key("anthropic", api_key)
     sim.accept_api_key("amazon-bedrock", bedrock_key)
     sim.accept_aws(aws["accessKeyId"], aws["secretAccessKey"])
     sim.accept_service_account(sa)
     return {
-        "api key": SecretKind("deepseek", api_key, api_key, [api_key]),
+        "short api key": SecretKind("deepseek", short_key, short_key, [short_key]),
+        "api key": SecretKind("anthropic", api_key, api_key, [api_key]),
         "bedrock api key": SecretKind("amazon-bedrock", bedrock_key, bedrock_key, [bedrock_key]),
-        "aws credentials": SecretKind(
-            "amazon-bedrock", aws, aws["accessKeyId"], [aws[k] for k in ("accessKeyId", "secretAccessKey")], echo=True
-        ),
-        "private key lines": SecretKind("google-vertex", sa, sa["client_email"], [middle_line]),
+        "aws credentials": SecretKind("amazon-bedrock", aws, aws["accessKeyId"], list(aws.values()), echo=True),
+        "private key": SecretKind("google-vertex", sa, sa["client_email"], [middle_line, sa["private_key"]]),
         "oauth access token": SecretKind("google-vertex", sa, sa["client_email"], [], echo=True),
     }
 
 
+def sent_secrets(requests: list[Any]) -> list[str]:
+    """The secret parts of the auth headers the upstream saw: bearer tokens and keys whole, a SigV4 signature."""
+    found = []
+    for request in requests:
+        for name, value in request.headers.items():
+            if name not in ECHOED or len(value) < 8:
+                continue
+            if value.startswith("AWS4-"):
+                found += re.findall(r"Signature=([0-9a-f]+)", value)
+            else:
+                found.append(value.removeprefix("Bearer "))
+    return found
+
+
+KINDS = ["short api key", "api key", "bedrock api key", "aws credentials", "private key", "oauth access token"]
+
+
 @pytest.mark.parametrize(
-    "kind", ["api key", "bedrock api key", "aws credentials", "private key lines", "oauth access token"]
+    ("kind", "form"),
+    # 70% of a 12-character key is shorter than any run the rule covers
+    [(kind, form) for kind in KINDS for form in FORMS if (kind, form) != ("short api key", "partial")],
 )
 def test_a_secret_quoted_back_by_the_upstream_is_scrubbed_everywhere(
-    kind: str, gateway: Gateway, capfd: Any, caplog: Any, monkeypatch: Any
+    kind: str, form: str, gateway: Gateway, capfd: Any, caplog: Any, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr(logger.registered_handler, "stream", CurrentStdout())
     caplog.set_level(logging.DEBUG)
@@ -287,19 +350,29 @@ def test_a_secret_quoted_back_by_the_upstream_is_scrubbed_everywhere(
         return responses[-1]
 
     def quote_back(status: int) -> None:
-        message = f"Invalid credentials: {' and '.join(spec.quoted)}." if spec.quoted else "Invalid credentials."
+        quoted = [spelled(secret, form) for secret in spec.quoted]
+        message = f"Invalid credentials: {' and '.join(quoted)}." if quoted else "Invalid credentials."
         sim.fail(
-            spec.provider, status=status, message=message, echo_credentials=spec.echo, credential=spec.claimed, times=1
+            spec.provider,
+            status=status,
+            message=message,
+            echo_credentials=spec.echo,
+            echo_form=form,
+            credential=spec.claimed,
+            times=1,
         )
 
-    chat_body = {
-        "model": MODELS[spec.provider],
-        "messages": [{"role": "user", "content": "hi"}],
-        "provider": {"only": [spec.provider]},
-    }
+    only = {"provider": {"only": [spec.provider]}}
+    chat_body = {"model": MODELS[spec.provider], "messages": [{"role": "user", "content": "hi"}], **only}
+    message_body = {"model": CLAUDE, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}], **only}
+    count_body = {k: v for k, v in message_body.items() if k != "max_tokens"}
+
+    # Given a stored key (its first chat caches the OAuth token, if any)
     key = call("POST", "/v1/byok/keys", {"provider": spec.provider, "credentials": spec.credentials})
     assert key.status_code == 201, key.text
-    assert call("POST", "/v1/chat/completions", chat_body).status_code == 200  # caches the OAuth token, if any
+    assert call("POST", "/v1/chat/completions", chat_body).status_code == 200
+
+    # When the upstream quotes the secrets back on every route that reaches it
     quote_back(401)
     assert call("POST", "/v1/chat/completions", chat_body).json()["usage"]["is_byok"] is False
     quote_back(401)
@@ -307,34 +380,87 @@ def test_a_secret_quoted_back_by_the_upstream_is_scrubbed_everywhere(
     quote_back(400)
     rejected = call("POST", "/v1/chat/completions", chat_body)
     assert rejected.status_code == 400 and "Invalid credentials" in rejected.text  # the upstream's words survive
+    if spec.provider in CLAUDE_HOSTS:
+        quote_back(401)
+        assert call("POST", "/v1/messages", message_body).headers["x-gateway-byok"] == "false"
+        quote_back(401)
+        assert call("POST", "/v1/messages", {**message_body, "stream": True}).status_code == 200
+        quote_back(401)
+        assert call("POST", "/v1/messages/count_tokens", count_body).status_code == 200  # counted on shared
+        quote_back(400)
+        refused = call("POST", "/v1/messages/count_tokens", count_body)
+        assert refused.status_code == 400 and "Invalid credentials" in refused.text
     quote_back(401)
     assert call("POST", f"/v1/byok/keys/{key.json()['id']}/test").json()["ok"] is False
     quote_back(401)
-    body = {"provider": spec.provider, "credentials": spec.credentials, "test": True}
-    assert call("POST", "/v1/byok/keys", body).status_code == 422
+    create_tested = {"provider": spec.provider, "credentials": spec.credentials, "test": True}
+    assert call("POST", "/v1/byok/keys", create_tested).status_code == 422
     for log in call("GET", "/v1/logs?limit=100").json()["data"]:
         call("GET", f"/v1/logs/{log['request_id']}")
     call("GET", f"/v1/byok/keys/{key.json()['id']}")
 
-    sent = [r for r in sim.requests if r.provider == spec.provider]
+    # Then no 12-character run of any secret, in any case or spelling, is in anything said, logged or stored
     secret_values = [*spec.quoted]
     if spec.echo:  # the auth header values the upstream saw, OAuth access tokens included
-        secret_values += [
-            v.removeprefix("Bearer ") for r in sent for n, v in r.headers.items() if n in ECHOED and len(v) >= 8
-        ]
+        secret_values += sent_secrets([r for r in sim.requests if r.provider == spec.provider])
     captured = capfd.readouterr()
-    logged = captured.out + captured.err + caplog.text
-    said = "\n".join(json.dumps(dict(r.headers)) + r.text for r in responses)
-    stored = rendered_tables(gateway)
-    assert "upstream attempt" in logged and "[redacted]" in said  # the capture captured, the quote arrived
-    leaks = [
-        (where, secret)
-        for secret in secret_values
-        for where, text in (("response", said), ("log", logged), ("table", stored))
-        if secret in text
-    ]
-    print("DEBUGSAID", said[-3000:])
-    assert secret_values and leaks == []
+    outputs = {
+        "response": "\n".join(json.dumps(dict(r.headers)) + r.text for r in responses),
+        "log": captured.out + captured.err + caplog.text,
+        "table": rendered_tables(gateway),
+    }
+    assert "upstream attempt" in outputs["log"] and "[redacted]" in outputs["response"]  # the quote arrived
+    assert secret_values and leaks(secret_values, outputs) == []
+
+
+@pytest.mark.parametrize("credential", ["byok", "shared"])
+def test_count_tokens_never_returns_an_aws_secret_quoted_url_encoded(
+    credential: str, gateway: Gateway, capfd: Any, caplog: Any, monkeypatch: Any
+) -> None:
+    from gateway.apis import admin
+    from gateway.security import credential_cache as keystore
+
+    monkeypatch.setattr(logger.registered_handler, "stream", CurrentStdout())
+    caplog.set_level(logging.DEBUG)
+    # Given AWS credentials whose secret has the characters URL-encoding changes, a customer's or the operator's
+    aws = {
+        "accessKeyId": "AKIA" + secrets.token_hex(8).upper(),
+        "secretAccessKey": secrets.token_urlsafe(30).replace("-", "+").replace("_", "/")[:36] + "/+/=",
+    }
+    gateway.sim.accept_aws(aws["accessKeyId"], aws["secretAccessKey"])
+    http = httpx.Client(
+        transport=in_process(Router.from_template(stage="test")),
+        base_url="https://gateway.test",
+        headers={"Authorization": f"Bearer {gateway.api_key}"},
+        timeout=30,
+    )
+    if credential == "byok":
+        stored = http.post("/v1/byok/keys", json={"provider": "amazon-bedrock", "credentials": aws})
+        assert stored.status_code == 201, stored.text
+    else:
+        admin.set_platform_key("amazon-bedrock", aws, "us-east-1")
+        keystore.clear()
+    # and Bedrock answering 400 quoting the secret access key URL-encoded
+    encoded = quote(aws["secretAccessKey"], safe="")
+    gateway.sim.fail(
+        "amazon-bedrock", status=400, message=f"Signature mismatch for {encoded}", credential=aws["accessKeyId"]
+    )
+    body = {"model": CLAUDE, "messages": [{"role": "user", "content": "hi"}], "provider": {"only": ["amazon-bedrock"]}}
+
+    # When the customer counts tokens, and creates a message, on that key
+    counted = http.post("/v1/messages/count_tokens", json=body)
+    created = http.post("/v1/messages", json={**body, "max_tokens": 16})
+
+    # Then both say the upstream rejected the request, and neither (nor any log or record) holds the secret
+    assert [counted.status_code, created.status_code] == [400, 400]
+    assert "Signature mismatch for [redacted]" in counted.text and "[redacted]" in created.text
+    captured = capfd.readouterr()
+    outputs = {
+        "response": counted.text + created.text,
+        "log": captured.out + captured.err + caplog.text,
+        "table": rendered_tables(gateway),
+    }
+    assert leaks([aws["secretAccessKey"]], outputs) == []
 
 
 def test_the_operators_key_quoted_in_a_shared_400_never_reaches_the_customer(

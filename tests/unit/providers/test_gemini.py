@@ -8,7 +8,7 @@ import pytest
 
 from gateway.core.errors import BadRequest
 from gateway.providers import AttemptFailed, UnreadableResponse, adapter_for
-from gateway.providers.common import redact
+from gateway.security.redact import redact
 from tests.unit.providers.helpers import (
     api_key_target,
     assemble,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs
 
 import httpx
@@ -14,6 +14,13 @@ from gateway.providers import AttemptFailed, adapter_for, google_oauth, transpor
 from tests.unit.providers.helpers import TOKEN_URI, chat, service_account, set_env, vertex_target
 
 Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture(autouse=True)
+def in_attempt() -> Iterator[None]:
+    """The token fetch runs inside an attempt (``routing.run_attempt``), where the transport may send."""
+    with transport.attempt():
+        yield
 
 
 def serve(monkeypatch: pytest.MonkeyPatch, handler: Handler) -> list[httpx.Request]:

@@ -2,8 +2,8 @@
 
 The logs table is partitioned by account (``pk`` = account id, ``sk`` = request id); request ids sort by
 creation time, so a descending Query reads a customer's requests newest first. Only this module touches the
-logs table. Records never hold prompt or completion text, and every upstream error string passes through
-``redact`` before it is stored, logged or returned.
+logs table. Records never hold prompt or completion text; every upstream error string in them has passed
+through ``scrub.redact`` (in ``routing.run_attempt``) before it reaches this module.
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ Credential = Literal["byok", "shared"]
 Outcome = Literal["success", "error", "timeout", "connection_error", "stream_interrupted"]
 Status = Literal["success", "error"]
 
-MAX_ERROR_CHARS = 200
-# Provider error bodies can be large; nothing past this point could reach the 200 kept characters anyway.
-_MAX_REDACT_INPUT = 16_384
 _REQUEST_ID = re.compile(r"req_[0-9a-f]{28}")
 _CURSOR_VERSION = 1
 _CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -49,52 +46,6 @@ _FILTER_INDEXES: dict[frozenset[str], str] = {
 }
 _DAY_SECONDS = 86_400
 
-_REDACTED = "[redacted]"
-_SENSITIVE_LABELS = (
-    r"x-api-key|x-goog-api-key|api[_-]?key|secret[_-]?access[_-]?key|secret|access[_-]?token|refresh[_-]?token"
-    r"|id[_-]?token|client[_-]?secret|private[_-]?key|password|session[_-]?token|x-amz-security-token|signature|key"
-)
-# Applied in order: whole blocks first, then URL query strings, labelled values, then bare token shapes.
-_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)", re.S), "[redacted pem]"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[redacted jwt]"),
-    (re.compile(r"([a-z][a-z0-9+.-]*://[^\s?#\"'<>]*)\?[^\s#\"'<>]*", re.I), rf"\1?{_REDACTED}"),
-    (re.compile(r"\b(bearer|basic)\s+(?!\[redacted)[^\s\"',;]+", re.I), rf"\1 {_REDACTED}"),
-    (
-        re.compile(rf"\b({_SENSITIVE_LABELS})([\"']?\s*[:=]\s*[\"']?)(?!\[redacted)[^\s\"',;&}}]+", re.I),
-        rf"\1\2{_REDACTED}",
-    ),
-    (re.compile(r"\bsk-[A-Za-z0-9_*.-]{6,}"), _REDACTED),
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), _REDACTED),
-    (re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{12,}"), _REDACTED),
-    (re.compile(r"\bgwk_[A-Za-z0-9_]+"), _REDACTED),
-)
-_TOKEN_RUN = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/=_-]{32,}")
-_WHITESPACE = re.compile(r"\s+")
-
-
-def _looks_secret(run: str) -> bool:
-    """A long run of token characters that is hex, or mixes cases and digits the way base64 keys do."""
-    if re.fullmatch(r"[0-9a-fA-F]{32,}", run):
-        return True
-    has_digit = any(c.isdigit() for c in run)
-    if any(c.isupper() for c in run) and any(c.islower() for c in run) and has_digit:
-        return True
-    # Slug-like identifiers (model ids, URL paths) carry hyphens or slashes; a 32+ char run without them is a key.
-    return has_digit and "-" not in run and "/" not in run
-
-
-def redact(text: str) -> str:
-    """``text`` made safe to store and show: no query strings, keys, tokens or PEM blocks; one line, 200 chars."""
-    cleaned = text[:_MAX_REDACT_INPUT]
-    for pattern, replacement in _REDACTIONS:
-        cleaned = pattern.sub(replacement, cleaned)
-    cleaned = _TOKEN_RUN.sub(lambda m: _REDACTED if _looks_secret(m.group(0)) else m.group(0), cleaned)
-    cleaned = _WHITESPACE.sub(" ", cleaned).strip()
-    if len(cleaned) > MAX_ERROR_CHARS:
-        cleaned = cleaned[: MAX_ERROR_CHARS - 1] + "…"
-    return cleaned
-
 
 @dataclass
 class AttemptRecord:
@@ -109,7 +60,8 @@ class AttemptRecord:
     model: str = ""  # catalog id of the model the attempt was for
 
     def fields(self) -> dict[str, Any]:
-        """The attempt as stored, logged and returned: the error redacted, a key id only for BYOK."""
+        """The attempt as stored, logged and returned: a key id only for BYOK. ``error`` is already redacted
+        (``scrub.redact``, applied once by the attempt that made it)."""
         return {
             "attempt": self.attempt,
             "provider": self.provider,
@@ -117,7 +69,7 @@ class AttemptRecord:
             "key_id": self.key_id if self.credential == "byok" else None,
             "status_code": self.status_code,
             "outcome": self.outcome,
-            "error": redact(self.error) if self.error else None,
+            "error": self.error,
             "latency_ms": self.latency_ms,
             "model": self.model,
         }

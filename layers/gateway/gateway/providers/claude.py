@@ -212,5 +212,17 @@ class ClaudeAdapter:
         return AnthropicAdapter(vertex=self.provider == "google-vertex")
 
 
+@dataclass(frozen=True)
+class CountTokensAdapter(ClaudeAdapter):
+    """Token counting on a Claude host as an attempt of the routing core: the host's count request in,
+    ``{"input_tokens"}`` out; error answers read as the host's Messages errors."""
+
+    def build_request(self, call: MessagesCall, target: Target, *, stream: bool, timeout: float) -> UpstreamRequest:
+        return build_count_request(call, target, timeout=timeout)
+
+    def parse_response(self, call: MessagesCall, target: Target, body: bytes) -> dict[str, Any]:
+        return {"input_tokens": parse_count(target, body)}
+
+
 def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()

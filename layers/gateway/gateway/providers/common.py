@@ -1,4 +1,4 @@
-"""Helpers every adapter shares: OpenAI result shapes, message text, data URLs, redaction."""
+"""Helpers every adapter shares: OpenAI result shapes, message text, data URLs, error texts."""
 
 from __future__ import annotations
 
@@ -14,20 +14,9 @@ from gateway.apis.chat.schema import ChatRequest, TextPart
 from gateway.core.errors import BadRequest
 from gateway.providers.base import UnreadableResponse
 
-ERROR_MESSAGE_MAX = 200
 IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 _DATA_URL_RE = re.compile(r"^data:(?P<mime>[a-z]+/[a-z0-9.+-]+);base64,(?P<data>[A-Za-z0-9+/=\s]+)$")
-_SECRET_PATTERNS = (
-    re.compile(r"-----BEGIN[^-]*-----.*?(?:-----END[^-]*-----|$)", re.S),
-    re.compile(r"(?i)bearer\s+\S+"),
-    re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_*\-]{6,}"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{10,}"),
-    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{12,}"),
-    re.compile(r"\bya29\.[\w.\-]+"),
-    re.compile(r"(?i)(api[_-]?key|token|secret|password|signature)([\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
-    re.compile(r"[A-Za-z0-9_+=\-]{32,}"),
-)
 
 
 def unsupported(provider: str, param: str, detail: str = "") -> BadRequest:
@@ -154,26 +143,10 @@ def load_json_object(body: bytes, provider: str) -> dict[str, Any]:
     return value
 
 
-def redact(text: str) -> str:
-    """Collapse, strip anything that looks like a credential, and cut to ``ERROR_MESSAGE_MAX``."""
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(_redacted, text)
-    text = " ".join(text.split())
-    if len(text) > ERROR_MESSAGE_MAX:
-        text = text[: ERROR_MESSAGE_MAX - 3] + "..."
-    return text
-
-
-def _redacted(match: re.Match[str]) -> str:
-    if match.re.groups == 2:
-        return f"{match[1]}{match[2]}[redacted]"
-    return "[redacted]"
-
-
 def error_text(status: int, body: bytes, *paths: tuple[str, ...]) -> str:
     """The provider's error message found at the first matching key path, else the status. Not yet redacted:
-    ``routing`` first scrubs the attempt's exact secrets from it, then ``redact``s and cuts it (cutting first
-    could leave part of a quoted key behind)."""
+    ``routing.run_attempt`` passes it through ``scrub.redact`` (which cuts it only after redacting: cutting
+    first could leave part of a quoted key behind)."""
     try:
         value: Any = json.loads(body)
     except ValueError:

@@ -6,6 +6,10 @@ URL's query or a header. Timeouts are per call: the routing loop passes what is 
 The pool is shared by every customer's requests, so it must hold no per-customer state: pooled connections
 carry none (each request sends its own auth headers), and cookies an upstream sets are refused, never stored
 (httpx would otherwise replay one customer's session cookie on the next customer's request to that host).
+
+Every upstream call is made inside an attempt (``routing.run_attempt``, which enters ``attempt()``): ``send``
+and ``stream`` refuse to run outside one, so no route can reach a provider past the attempt's timeout policy,
+error handling and redactor.
 """
 
 from __future__ import annotations
@@ -13,10 +17,35 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
+
+_IN_ATTEMPT: ContextVar[bool] = ContextVar("in_attempt", default=False)
+
+
+class OutsideAttempt(RuntimeError):
+    """An upstream call made outside ``routing.run_attempt``: a bug, never a provider's answer."""
+
+
+class attempt:
+    """The scope of one attempt: upstream calls are allowed within it (and in threads started from it with
+    its context copied, as the stream reader is). A class, not a generator: it runs once per attempt."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _IN_ATTEMPT.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _IN_ATTEMPT.reset(self._token)
+
+
+def _check_attempt() -> None:
+    if not _IN_ATTEMPT.get():
+        raise OutsideAttempt("upstream calls are made only through routing.run_attempt")
 
 
 @dataclass(frozen=True)
@@ -51,6 +80,7 @@ def _timeout(seconds: float) -> httpx.Timeout:
 
 def send(request: UpstreamRequest, timeout: float) -> httpx.Response:
     """Send and read the whole body. Raises httpx.TimeoutException / httpx.TransportError."""
+    _check_attempt()
     return client().request(
         request.method,
         request.url,
@@ -62,6 +92,7 @@ def send(request: UpstreamRequest, timeout: float) -> httpx.Response:
 
 @contextmanager
 def stream(request: UpstreamRequest, timeout: float) -> Iterator[httpx.Response]:
+    _check_attempt()
     with client().stream(
         request.method,
         request.url,

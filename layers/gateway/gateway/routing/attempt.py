@@ -1,7 +1,9 @@
 """Running attempts: one upstream call through a provider adapter, classified for the fallback loop.
 
-Chat completions and Test Connection both go through ``run_attempt``: the same adapter, transport, error
-mapping and redaction, so a connection test proves exactly the path chat will use.
+``run_attempt`` is the only way to call an upstream (the transport refuses to send outside it): chat
+completions, Messages, token counting and Test Connection all go through it, so one timeout policy, one error
+mapping and one redactor (``scrub.redact``, with the attempt's exact secrets) see every byte an upstream sends,
+and a connection test proves exactly the path chat will use.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from gateway.billing.usage import cost as usage_cost
 from gateway.core.catalog import Offer, get_catalog
 from gateway.core.errors import BadRequest, GatewayError
 from gateway.core.settings import get_settings
-from gateway.data.request_log import AttemptRecord, redact
-from gateway.providers import AttemptFailed, Target, UnreadableResponse, adapter_for, common, transport
+from gateway.data.request_log import AttemptRecord
+from gateway.providers import AttemptFailed, Target, UnreadableResponse, adapter_for, transport
 from gateway.routing import capabilities, relay
 from gateway.routing.signals import retry_after_seconds
 from gateway.security import redact as scrub
@@ -124,13 +126,13 @@ def _record(
         key_id=key_id if credential == "byok" else None,
         status_code=status,
         outcome=outcome,
-        error=redact(error) if error else None,
+        error=error,
         latency_ms=int((time.monotonic() - started) * 1000),
     )
 
 
 def _upstream_failure(adapter: Any, status: int, body: bytes) -> tuple[int, str]:
-    """How the loop treats an upstream error answer (see ``Adapter.classify``) and its message (scrubbed by
+    """How the loop treats an upstream error answer (see ``Adapter.classify``) and its message (redacted by
     the attempt's ``result``)."""
     try:
         detail = adapter.error_message(status, body)
@@ -164,61 +166,66 @@ def run_attempt(
     deadline: float,
     codec: Codec = CHAT,
 ) -> AttemptResult:
-    """One upstream call. Never raises for upstream trouble: the result says what happened."""
-    started = time.monotonic()
-    cap_ms = get_settings().attempt_timeout_ms
-    if cap_ms:
-        deadline = min(deadline, started + cap_ms / 1000)
+    """One upstream call. Never raises for upstream trouble: the result says what happened. The transport
+    sends only within it (``transport.attempt``)."""
+    with transport.attempt():
+        started = time.monotonic()
+        cap_ms = get_settings().attempt_timeout_ms
+        if cap_ms:
+            deadline = min(deadline, started + cap_ms / 1000)
 
-    # The attempt's exact secrets; the auth headers it sent (the OAuth token in use) join once they exist.
-    secrets = scrub.secrets_of(target.credentials)
+        # The attempt's exact secrets; the auth headers it sent (the OAuth token in use) join once they exist.
+        secrets = scrub.secrets_of(target.credentials)
 
-    def result(
-        outcome: Outcome,
-        status: int | None = None,
-        error: str | None = None,
-        terminal_status: int | None = None,
-        **kw: Any,
-    ) -> AttemptResult:
-        """Every text derived from the upstream's answer passes here: scrubbed before it is kept anywhere."""
-        if error is not None:
-            error = common.redact(scrub.scrub(error, secrets))
-        if terminal_status is not None:
-            kw["terminal"] = _terminal(target, terminal_status, error or "")
-        return AttemptResult(record=_record(number, target, credential, key_id, started, outcome, status, error), **kw)
+        def result(
+            outcome: Outcome,
+            status: int | None = None,
+            error: str | None = None,
+            terminal_status: int | None = None,
+            **kw: Any,
+        ) -> AttemptResult:
+            """Every text derived from the upstream's answer passes here: redacted once, before it is kept."""
+            if error is not None:
+                error = scrub.redact(error, secrets)
+            if terminal_status is not None:
+                kw["terminal"] = _terminal(target, terminal_status, error or "")
+            if isinstance(kw.get("live"), relay.LiveStream):
+                kw["live"].secrets = secrets
+            record = _record(number, target, credential, key_id, started, outcome, status, error)
+            return AttemptResult(record=record, **kw)
 
-    remaining = deadline - started
-    if remaining < MIN_ATTEMPT_SECONDS:
-        return result("timeout", error="request deadline reached before this attempt")
-    try:
-        adapter = codec.adapter(target)
-        upstream = adapter.build_request(request, target, stream=request.stream, timeout=remaining)
-        secrets = scrub.secrets_of(target.credentials, upstream.headers)
-        remaining = deadline - time.monotonic()
-        if request.stream:
-            return _stream(adapter, request, target, upstream, started, deadline, result, codec)
-        response = transport.send(upstream, remaining)
-    except BadRequest as exc:
-        return result("error", error=exc.message, terminal=exc)
-    except AttemptFailed as exc:
-        return result(exc.outcome, exc.status_code, exc.message)
-    except httpx.TimeoutException:
-        return result("timeout", error="upstream timed out")
-    except httpx.TransportError as exc:
-        return result("connection_error", error=f"connection failed ({type(exc).__name__})")
-    status = response.status_code
-    if not 200 <= status < 300:
-        return _failed(adapter, status, response.content, result, response.headers)
-    try:
-        completion = adapter.parse_response(request, target, response.content)
-    except UnreadableResponse:
-        return result("error", status, "unreadable upstream response")
-    return result("success", status, completion=completion, usage=codec.usage(completion))
+        remaining = deadline - started
+        if remaining < MIN_ATTEMPT_SECONDS:
+            return result("timeout", error="request deadline reached before this attempt")
+        try:
+            adapter = codec.adapter(target)
+            upstream = adapter.build_request(request, target, stream=request.stream, timeout=remaining)
+            secrets = scrub.secrets_of(target.credentials, upstream.headers)
+            remaining = deadline - time.monotonic()
+            if request.stream:
+                return _stream(adapter, request, target, upstream, started, deadline, result, codec)
+            response = transport.send(upstream, remaining)
+        except BadRequest as exc:
+            return result("error", error=exc.message, terminal=exc)
+        except AttemptFailed as exc:
+            return result(exc.outcome, exc.status_code, exc.message)
+        except httpx.TimeoutException:
+            return result("timeout", error="upstream timed out")
+        except httpx.TransportError as exc:
+            return result("connection_error", error=f"connection failed ({type(exc).__name__})")
+        status = response.status_code
+        if not 200 <= status < 300:
+            return _failed(adapter, status, response.content, result, response.headers)
+        try:
+            completion = adapter.parse_response(request, target, response.content)
+        except UnreadableResponse:
+            return result("error", status, "unreadable upstream response")
+        return result("success", status, completion=completion, usage=codec.usage(completion))
 
 
 def _terminal(target: Target, status: int, message: str) -> GatewayError:
     return GatewayError(
-        f"{target.provider} rejected the request: {redact(message)}",
+        f"{target.provider} rejected the request: {message}",
         status=status,
         error_type="invalid_request_error",
         code="upstream_rejected_request",

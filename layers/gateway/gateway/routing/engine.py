@@ -33,7 +33,7 @@ from gateway.core.catalog import Model, Offer, get_catalog
 from gateway.core.errors import BadRequest, BrokenKey, GatewayError, NotFound, PaymentRequired
 from gateway.core.settings import get_settings
 from gateway.data import accounts
-from gateway.data.request_log import AttemptRecord, RequestRecord, emit_attempt, emit_spillover, redact, save_request
+from gateway.data.request_log import AttemptRecord, RequestRecord, emit_attempt, emit_spillover, save_request
 from gateway.providers import Target
 from gateway.routing import capabilities as params
 from gateway.routing import signals as health
@@ -369,7 +369,7 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
             record = result.record
             record.latency_ms += int((time.monotonic() - committed_at) * 1000)  # measured to the commit so far
             if ended.failure is not None:
-                record.outcome, record.error = "stream_interrupted", redact(ended.failure)
+                record.outcome, record.error = "stream_interrupted", ended.failure  # redacted by the stream
             emit_attempt(request_id, account_id, request.model, record, fallback=len(results) > 1)
             save(
                 200,

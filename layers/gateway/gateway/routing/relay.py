@@ -18,6 +18,7 @@ Nothing here buffers an answer: memory is bounded by the queue depth and one dec
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import queue
 import socket
 import threading
@@ -30,6 +31,7 @@ import httpx
 
 from gateway.providers import AttemptFailed, UnreadableResponse, transport
 from gateway.providers.base import StreamDecoder
+from gateway.security.redact import NO_SECRETS, Secrets
 
 QUEUE_DEPTH = 16  # upstream reads in flight between the reader thread and the relay
 _PUT_POLL_S = 0.05
@@ -75,7 +77,11 @@ class UpstreamReader:
         self._stopped = threading.Event()
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, args=(upstream, timeout), name="upstream-reader", daemon=True)
+        # The thread runs in the attempt's context: the transport sends only within an attempt.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._run, upstream, timeout), name="upstream-reader", daemon=True
+        )
         self._thread.start()
 
     def _run(self, upstream: transport.UpstreamRequest, timeout: float) -> None:
@@ -155,6 +161,7 @@ class LiveStream:
     finished: bool  # the upstream stream ended (decoder closed) while committing
     deadline: float
     keepalive_s: float
+    secrets: Secrets = NO_SECRETS  # the attempt's, for what a break after the commit says (``scrub.redact``)
     _closed: bool = field(default=False, init=False)
 
     @property

@@ -21,8 +21,8 @@ from typing import Any
 
 from gateway.apis.chat.schema import ChatRequest
 from gateway.core.observability import logger
-from gateway.data.request_log import redact
 from gateway.routing import relay
+from gateway.security import redact as scrub
 
 DONE = b"data: [DONE]\n\n"
 KEEPALIVE_COMMENT = b": keep-alive\n\n"
@@ -143,7 +143,7 @@ class ChatStream(SettledStream):
                     continue
                 yield self._chunk(delta)
         except Exception as exc:  # the upstream broke after the commit: no fallback any more
-            self._ended = Ended(self._usage(), describe_failure(exc), self._chunks)
+            self._ended = Ended(self._usage(), describe_failure(exc, self._live), self._chunks)
             yield _data(
                 {
                     "error": {
@@ -184,9 +184,11 @@ class ChatStream(SettledStream):
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def describe_failure(error: Exception) -> str:
+def describe_failure(error: Exception, live: relay.LiveStream) -> str:
+    """What a break after the commit says (stream error event, attempt record), redacted with the attempt's
+    secrets."""
     try:
         failure = relay.failure_of(error)
     except Exception:
         return "internal error"
-    return redact(failure.message)
+    return scrub.redact(failure.message, live.secrets)

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-import httpx
-
 from gateway.apis.messages import stream as messages_stream
 from gateway.apis.messages.schema import MessagesCall, MessagesRequest
 from gateway.apis.messages.translate import TranslatedAdapter, to_chat
@@ -25,12 +23,12 @@ from gateway.core.catalog import Offer
 from gateway.core.errors import BadRequest, BrokenKey, GatewayError
 from gateway.core.settings import get_settings
 from gateway.data import accounts
-from gateway.data.request_log import redact
-from gateway.providers import AttemptFailed, Target, UnreadableResponse, adapter_for, claude, transport
+from gateway.data.request_log import emit_attempt
+from gateway.providers import Target, adapter_for, claude
 from gateway.providers.wire import anthropic_events
 from gateway.routing import capabilities
 from gateway.routing import engine as chat
-from gateway.routing.attempt import TERMINAL_STATUSES
+from gateway.routing.attempt import run_attempt
 
 # Anthropic's error type for each status the gateway answers with; the SDKs pick their exception class by status.
 ERROR_TYPES = {
@@ -99,6 +97,20 @@ class MessagesCodec:
 
 
 MESSAGES = MessagesCodec()
+
+
+class CountTokensCodec(MessagesCodec):
+    """``count_tokens`` as an attempt of the routing core: Claude targets asked for their count (free upstream:
+    no usage, nothing to bill)."""
+
+    def adapter(self, target: Target) -> Any:
+        return claude.CountTokensAdapter(target.provider)
+
+    def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
+        return None
+
+
+COUNT_TOKENS = CountTokensCodec()
 
 
 def prompt_token_bound(call: MessagesCall) -> int:
@@ -220,25 +232,33 @@ def create(snapshot: accounts.AccountSnapshot, call: MessagesCall, request_id: s
     return MessagesResult(json.dumps(message, separators=(",", ":")), "application/json", headers)
 
 
-def count_tokens(snapshot: accounts.AccountSnapshot, call: MessagesCall) -> dict[str, int]:
+def count_tokens(snapshot: accounts.AccountSnapshot, call: MessagesCall, request_id: str) -> dict[str, int]:
     """``{"input_tokens"}`` from the first provider of the plan that can count for the model (Anthropic's and
-    Vertex's count_tokens, Bedrock's CountTokens), BYOK first. Counting is free upstream: nothing is charged."""
+    Vertex's count_tokens, Bedrock's CountTokens), BYOK first, each asked through ``run_attempt`` like any other
+    upstream call and logged as an attempt. Counting is free upstream: nothing is charged."""
     deadline = time.monotonic() + get_settings().key_test_timeout_ms / 1000
     failures: list[str] = []
     counters = 0
-    for planned in chat.planned_attempts(snapshot, call, MESSAGES):
+    for planned in chat.planned_attempts(snapshot, call, COUNT_TOKENS):
+        if not claude.is_claude_offer(planned.offer):
+            continue
+        counters += 1
         try:
             target = chat.target_for(planned)
         except BrokenKey:
             failures.append(f"{planned.provider} {planned.credential} broken key")
             continue
-        if not claude.is_claude(target):
-            continue
-        counters += 1
-        outcome = _count_once(call, target, deadline)
-        if isinstance(outcome, int):
-            return {"input_tokens": outcome}
-        failures.append(f"{planned.provider} {planned.credential} {outcome}")
+        key_id = planned.key.key_id if planned.credential == "byok" else None
+        result = run_attempt(
+            counters, call, target, credential=planned.credential, key_id=key_id, deadline=deadline, codec=COUNT_TOKENS
+        )
+        result.record.model = planned.model
+        emit_attempt(request_id, snapshot.account.account_id, call.model, result.record, fallback=counters > 1)
+        if result.ok and result.completion is not None:
+            return {"input_tokens": result.completion["input_tokens"]}
+        if result.terminal is not None:
+            raise result.terminal
+        failures.append(f"{planned.provider} {planned.credential} {result.record.status_code or result.record.outcome}")
     if not counters:
         raise BadRequest(
             f"token counting is not available for {call.model}: none of its providers offers a token-counting "
@@ -247,31 +267,3 @@ def count_tokens(snapshot: accounts.AccountSnapshot, call: MessagesCall) -> dict
             param="model",
         )
     raise GatewayError(f"no provider could count tokens: {'; '.join(failures)}", status=502)
-
-
-def _count_once(call: MessagesCall, target: Target, deadline: float) -> int | str:
-    """The token count, or why this provider could not give it (terminal upstream rejections raise)."""
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        return "timeout"
-    try:
-        upstream = claude.build_count_request(call, target, timeout=remaining)
-        response = transport.send(upstream, deadline - time.monotonic())
-    except AttemptFailed as exc:
-        return exc.message
-    except httpx.TimeoutException:
-        return "timeout"
-    except httpx.TransportError:
-        return "connection_error"
-    if response.status_code in TERMINAL_STATUSES:
-        adapter = claude.ClaudeAdapter(target.provider)
-        detail = redact(adapter.error_message(response.status_code, response.content))
-        raise GatewayError(
-            f"{target.provider} rejected the request: {detail}", status=response.status_code, code="upstream_rejected"
-        )
-    if not 200 <= response.status_code < 300:
-        return str(response.status_code)
-    try:
-        return claude.parse_count(target, response.content)
-    except UnreadableResponse:
-        return "unreadable response"

@@ -72,7 +72,7 @@ class MessagesStream(SettledStream):
                     continue
                 yield self._event(event)
         except Exception as exc:  # the upstream broke after the commit: no fallback any more
-            self._ended = Ended(self._usage(), describe_failure(exc), self._chunks)
+            self._ended = Ended(self._usage(), describe_failure(exc, self._live), self._chunks)
             message = f"upstream stream from {self._provider} broke: {self._ended.failure}"
             yield sse({"type": "error", "error": {"type": "api_error", "message": message}})
             return
