@@ -25,6 +25,7 @@ class FakeReader:
     def __init__(self, items: list[Any]) -> None:
         self.items: Iterator[Any] = iter(items)
         self.closed = False
+        self.body_sent = True
 
     def next(self, timeout: float) -> Any:
         item = next(self.items, None)

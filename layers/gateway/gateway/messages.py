@@ -65,6 +65,9 @@ class MessagesCodec:
     def max_cost(self, offer: Offer, call: MessagesCall) -> Decimal:
         return offer.cost(prompt_token_bound(call), output_token_bound(offer, call))
 
+    def prompt_cost(self, offer: Offer, call: MessagesCall) -> Decimal:
+        return offer.cost(prompt_token_bound(call), 0)
+
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         return claude.tokens(answer.get("usage"))
 
@@ -129,9 +132,10 @@ def create(snapshot: store.AccountSnapshot, call: MessagesCall, request_id: str)
     headers = chat.route_headers(served.planned, served.attempts)
     result = served.result
     if result.live is not None and served.settle is not None:
-        # A shared stream's cost is known only after its last byte (its log record has it); BYOK costs nothing.
+        # A shared stream's cost is known only after its last byte (its log record has it); BYOK costs nothing
+        # (beyond earlier shared attempts of a fallback model cut after sending).
         if served.is_byok:
-            headers["x-gateway-cost"] = "0"
+            headers["x-gateway-cost"] = _usd(served.cut_cost)
         stream = messages_stream.MessagesStream(
             live=result.live, call=call, provider=served.planned.provider, model=served.served_as, on_end=served.settle
         )
