@@ -165,7 +165,6 @@ def run_attempt(
     if cap_ms:
         deadline = min(deadline, started + cap_ms / 1000)
     first_byte_ms, first_byte_set_by_request = first_byte_timeout(request)
-    first_byte_deadline = started + first_byte_ms / 1000 if first_byte_ms else None
 
     # The attempt's exact secrets; the auth headers it sent (the OAuth token in use) join once they exist.
     secrets = scrub.secrets_of(target.credentials)
@@ -205,6 +204,8 @@ def run_attempt(
         adapter = codec.adapter(target)
         upstream = adapter.build_request(request, target, stream=request.stream, timeout=remaining)
         secrets = scrub.secrets_of(target.credentials, upstream.headers)
+        # Counted from the send: the upstream's answer, not our signing or token fetch, is what it waits for.
+        first_byte_deadline = time.monotonic() + first_byte_ms / 1000 if first_byte_ms else None
         if request.stream:
             return _stream(adapter, request, target, upstream, deadline, first_byte_deadline, result, cut, codec)
         answer = relay.read_answer(upstream, deadline=deadline, first_byte_deadline=first_byte_deadline)
