@@ -239,7 +239,8 @@ def read_answer(
     reader_factory: Callable[[transport.UpstreamRequest, float], UpstreamReader] = UpstreamReader,
 ) -> Answer | OpenFailure:
     """A non-streamed attempt through the same reader: its status line by the first-byte deadline, its whole
-    body by the deadline; an ``OpenFailure`` (as for a stream) when either passes or the connection breaks."""
+    body by the deadline; an ``OpenFailure`` (as for a stream) when either passes or the connection breaks. A
+    2xx answer cut mid-body has no status: it was never had."""
     reader = reader_factory(upstream, max(deadline - time.monotonic(), 0.001))
     limit = deadline if first_byte_deadline is None else min(deadline, first_byte_deadline)
     status: _Status | None = None
@@ -251,7 +252,7 @@ def read_answer(
                 if status is None and first_byte_deadline is not None and first_byte_deadline <= deadline:
                     failure = OpenFailure("timeout", None, FIRST_BYTE_TIMEOUT_MESSAGE, first_byte_cut=True)
                 else:
-                    failure = OpenFailure("timeout", status.code if status else None, "upstream timed out")
+                    failure = OpenFailure("timeout", None, "upstream timed out")
                 return _delivered(failure, reader)
             if isinstance(item, _Status):
                 if not 200 <= item.code < 300:
@@ -262,7 +263,7 @@ def read_answer(
             elif isinstance(item, _End) and status is not None:
                 return Answer(status.code, b"".join(parts), status.headers)
             elif isinstance(item, _Error):
-                return _delivered(_failure(item.error, status.code if status else None), reader)
+                return _delivered(_failure(item.error, None), reader)
     finally:
         reader.close()
 
