@@ -182,7 +182,7 @@ def measure(api: Any, customer: Customer | Gateway, **provider: Any) -> None:
 
 def test_slow_byok_calls_do_not_flip_bs_sort_by_latency_or_throughput(api: Any, gateway: Gateway) -> None:
     # Given B's measurements: shared deepseek fast, shared Vertex slow
-    gateway.sim.fail("google-vertex", mode="slow", delay=0.8, times=1)  # far slower than a loaded machine's noise
+    gateway.sim.fail("google-vertex", mode="slow", delay=0.5, times=1)  # far slower than a loaded machine's noise
     measure(api, gateway, order=["google-vertex"])
     measure(api, gateway, order=["deepseek"])
     for sort in ("latency", "throughput"):
@@ -192,7 +192,7 @@ def test_slow_byok_calls_do_not_flip_bs_sort_by_latency_or_throughput(api: Any, 
     attacker = gateway.create_customer("attacker")
     credentials = byok_credentials(gateway.sim, "deepseek")
     add_key(api.url, attacker.api_key, "deepseek", credentials)
-    gateway.sim.fail("deepseek", mode="slow", delay=1.5, credential=credentials, times=6)
+    gateway.sim.fail("deepseek", mode="slow", delay=2.0, credential=credentials, times=6)
     for _ in range(6):
         slow = chat(api, attacker.api_key)
         assert slow.json()["usage"]["is_byok"] is True
