@@ -217,6 +217,7 @@ class OpenFailure:
     error_headers: Mapping[str, str] = field(default_factory=dict)  # and its headers (retry-after)
     first_byte_cut: bool = False  # the first-byte timeout cut it (not the deadline)
     body_sent: bool = False  # the upstream had received the whole request body when it failed
+    answering: bool = False  # the upstream had begun its 2xx answer (status line) when it failed
 
 
 @dataclass(frozen=True)
@@ -263,7 +264,9 @@ def read_answer(
             elif isinstance(item, _End) and status is not None:
                 return Answer(status.code, b"".join(parts), status.headers)
             elif isinstance(item, _Error):
-                return _delivered(_failure(item.error, None), reader)
+                failure = _failure(item.error, None)
+                failure.answering = status is not None
+                return _delivered(failure, reader)
     finally:
         reader.close()
 
@@ -305,7 +308,9 @@ def open_stream(
                     return OpenFailure("error", item.code, "", error_body=item.body, error_headers=item.headers)
                 continue
             if isinstance(item, _Error):
-                return _delivered(_failure(item.error, status), reader)
+                failure = _failure(item.error, status)
+                failure.answering = status is not None
+                return _delivered(failure, reader)
             chunks = decoder.feed(item.data) if isinstance(item, _Data) else decoder.close()
             head.extend(chunks)
             finished = isinstance(item, _End)

@@ -194,7 +194,10 @@ def run_attempt(
             failure.status,
             failure.message,
             cut_by_request=failure.outcome == "timeout" and by_request,
-            prompt_delivered=failure.body_sent and failure.outcome in ("timeout", "connection_error"),
+            # Our cut (a timeout) once the prompt was out, or a break once the upstream had begun answering; a
+            # connection refused or reset before any answer may never have reached the model: free.
+            prompt_delivered=failure.body_sent
+            and (failure.outcome == "timeout" or (failure.outcome == "connection_error" and failure.answering)),
         )
 
     remaining = deadline - started
