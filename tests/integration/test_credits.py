@@ -21,7 +21,7 @@ from gateway.core.catalog import get_catalog
 from gateway.core.settings import get_settings
 from gateway.data import accounts
 from tests.conftest import Gateway, configure
-from tests.integration.helpers import add_key, byok_credentials
+from tests.integration.helpers import add_key, byok_credentials, get_log
 
 SONNET = "anthropic/claude-sonnet-4.5"
 
@@ -216,7 +216,7 @@ def test_byok_needs_no_reservation_and_works_at_zero_credits(api: Any, gateway: 
     assert nanos(customer.account_id) == 0 and holds(customer.account_id) == {}
 
 
-def test_an_attempt_cut_at_the_request_deadline_releases_its_hold(
+def test_an_attempt_cut_at_the_request_deadline_closes_its_hold_billing_only_its_prompt(
     api: Any, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a shared upstream that hangs past the request deadline (which is set below the function timeout,
@@ -228,7 +228,10 @@ def test_an_attempt_cut_at_the_request_deadline_releases_its_hold(
 
     timed_out = chat(api, gateway.api_key, provider={"only": ["anthropic"]})
 
-    # Then the answer is a 504 and every nano held for the attempt is back
+    # Then the answer is a 504, the hold is closed, and only the prompt the upstream received is charged
     assert timed_out.status_code == 504
-    assert nanos(account) == before
     assert holds(account) == {}
+    record = get_log(api.url, gateway.api_key, timed_out.headers["x-request-id"])
+    [attempt] = record["attempts"]
+    assert attempt["outcome"] == "timeout" and 0 < attempt["cost"] == record["cost"]
+    assert before - nanos(account) == pytest.approx(record["cost"] * 1e9, abs=1)

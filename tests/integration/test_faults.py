@@ -419,6 +419,10 @@ def test_stream_cut_after_its_first_event_still_falls_back(
 CLAUDE_PROVIDERS = ("anthropic", "amazon-bedrock", "google-vertex")
 
 
+def _cut_after_sending(fault: dict[str, Any]) -> bool:
+    return fault.get("mode") in ("timeout", "drop_mid_body")
+
+
 @pytest.mark.parametrize(
     ("faults", "status", "outcomes"),
     [
@@ -472,11 +476,16 @@ def test_all_attempts_failing_gives_the_documented_status(
         (p, o, c) for p, (o, c) in zip(CLAUDE_PROVIDERS, outcomes, strict=True)
     ]
     record = get_log(api.url, gateway.api_key, error.response.headers["x-request-id"])
-    assert (record["status"], record["http_status"], record["provider"], record["cost"]) == ("error", status, None, 0)
+    assert (record["status"], record["http_status"], record["provider"]) == ("error", status, None)
     assert [(a["attempt"], a["provider"], a["outcome"], a["status_code"]) for a in record["attempts"]] == [
         (n, p, o, c) for n, (p, (o, c)) in enumerate(zip(CLAUDE_PROVIDERS, outcomes, strict=True), start=1)
     ]
-    assert balance(gateway.customer.account_id) == before
+    # Only an attempt cut after the upstream had the prompt (a timeout, a body cut mid-answer) is billed, for its
+    # prompt; error answers and a connection reset before any answer are free
+    billed = [(a["outcome"], a["cost"] > 0) for a in record["attempts"] if a["cost"] > 0]
+    assert billed == [(o, True) for (o, _), fault in zip(outcomes, faults, strict=True) if _cut_after_sending(fault)]
+    assert record["cost"] == pytest.approx(sum(a["cost"] for a in record["attempts"]))
+    assert balance(gateway.customer.account_id) == pytest.approx(before - Decimal(str(record["cost"])))
     for provider in CLAUDE_PROVIDERS:  # let parked timeout calls land before the next test
         upstream_credentials(gateway.sim, provider, 1, wait_s=SLOW_UPSTREAM_S + 2)
 

@@ -170,6 +170,7 @@ def test_an_attempt_without_a_first_delta_in_time_is_abandoned_for_the_next(
     gateway.sim.pace(provider, credential=credential_id(credentials), first_chunk_delay=HOLD_S)
     routing: dict[str, Any] = {"only": [provider]}
     if where == "request":
+        configure(monkeypatch, MIN_FIRST_BYTE_TIMEOUT_MS="300")  # the operator's floor allows it
         routing["first_byte_timeout_ms"] = 300
     else:
         configure(monkeypatch, ATTEMPT_FIRST_BYTE_TIMEOUT_MS="300")

@@ -35,6 +35,7 @@ def result(
     latency_ms: int = 400,
     tokens: int = 20,
     retry_after_s: float | None = None,
+    cut_by_request: bool = False,
 ) -> AttemptResult:
     record = AttemptRecord(
         attempt=1,
@@ -47,7 +48,12 @@ def result(
         latency_ms=latency_ms,
         model=CLAUDE,
     )
-    return AttemptResult(record=record, usage={"completion_tokens": tokens}, retry_after_s=retry_after_s)
+    return AttemptResult(
+        record=record,
+        usage={"completion_tokens": tokens},
+        retry_after_s=retry_after_s,
+        cut_by_request=cut_by_request,
+    )
 
 
 @pytest.fixture
@@ -153,6 +159,58 @@ def test_latency_and_throughput_are_means_over_answered_attempts(
     signals = quiet_state.signals(snapshot())
     assert signals.ttft_ms == {("anthropic", CLAUDE): 400}
     assert signals.tokens_per_s == {("anthropic", CLAUDE): pytest.approx(50)}  # 40 tokens in 0.8 s
+
+
+# --- whose attempts are shared: the operator's credentials, within the operator's timeouts -----------------
+
+
+@pytest.mark.parametrize(
+    ("credential", "cut_by_request", "shared"),
+    [
+        ("shared", False, True),
+        ("shared", True, False),  # the request's own first_byte_timeout_ms cut it
+        ("byok", False, False),  # the customer's key, region and quota
+        ("byok", True, False),
+    ],
+)
+def test_only_the_operators_credentials_and_timeouts_are_shared(
+    credential: str, cut_by_request: bool, shared: bool
+) -> None:
+    assert health.shares_signal(credential, result("timeout", None, cut_by_request=cut_by_request)) is shared
+
+
+def test_a_timeout_the_request_set_marks_nothing_shared(quiet_state: health.RoutingState, clock: list[float]) -> None:
+    quiet_state.observe("acct_0000000000000001", planned(), result("timeout", None, cut_by_request=True))
+
+    assert quiet_state.signals(snapshot("acct_0000000000000002")).failed_shared == frozenset()
+
+
+def test_the_operators_timeout_still_marks_shared_capacity(
+    quiet_state: health.RoutingState, clock: list[float]
+) -> None:
+    quiet_state.observe("acct_0000000000000001", planned(), result("timeout", None))
+
+    assert quiet_state.signals(snapshot("acct_0000000000000002")).failed_shared == {("anthropic", CLAUDE)}
+
+
+def test_a_byok_key_cut_by_its_own_timeout_still_cools_that_key(
+    quiet_state: health.RoutingState, clock: list[float]
+) -> None:
+    byok = planned(credential="byok", key_id="key_a")
+    quiet_state.observe("acct_0000000000000001", byok, result("timeout", None, cut_by_request=True))
+
+    signals = quiet_state.signals(snapshot())
+    assert (signals.cooling_keys, signals.failed_shared) == ({"key_a"}, frozenset())
+
+
+def test_byok_answers_feed_no_latency_or_throughput(quiet_state: health.RoutingState, clock: list[float]) -> None:
+    for _ in range(6):
+        quiet_state.observe("a", planned(credential="byok", key_id="key_a"), result(latency_ms=9_000, tokens=1))
+    quiet_state.observe("b", planned(), result(latency_ms=300, tokens=30))
+
+    signals = quiet_state.signals(snapshot("b"))
+    assert signals.ttft_ms == {("anthropic", CLAUDE): 300}
+    assert signals.tokens_per_s == {("anthropic", CLAUDE): pytest.approx(100)}
 
 
 def test_the_account_snapshots_cooldowns_count_too(quiet_state: health.RoutingState, clock: list[float]) -> None:

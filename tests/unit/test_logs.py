@@ -224,6 +224,7 @@ def test_a_failed_table_write_logs_the_whole_record(stdout_lines: Any, monkeypat
                 "error": logged["attempts"][0]["error"],
                 "latency_ms": 120,
                 "model": "anthropic/claude-sonnet-4.5",
+                "cost": "0",
             },
             {
                 "attempt": 2,
@@ -235,6 +236,7 @@ def test_a_failed_table_write_logs_the_whole_record(stdout_lines: Any, monkeypat
                 "error": None,
                 "latency_ms": 1100,
                 "model": "anthropic/claude-sonnet-4.5",
+                "cost": "0",
             },
         ],
     }

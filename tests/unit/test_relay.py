@@ -25,6 +25,7 @@ class FakeReader:
     def __init__(self, items: list[Any]) -> None:
         self.items: Iterator[Any] = iter(items)
         self.closed = False
+        self.body_sent = True
 
     def next(self, timeout: float) -> Any:
         item = next(self.items, None)
@@ -96,6 +97,40 @@ def test_no_first_delta_before_the_first_byte_deadline_is_a_timeout() -> None:
     assert isinstance(failure, relay.OpenFailure)
     assert failure.outcome == "timeout" and "first-byte" in failure.message
     assert reader.closed
+
+
+def answered(items: list[Any], **kw: Any) -> tuple[relay.Answer | relay.OpenFailure, FakeReader]:
+    reader = FakeReader(items)
+    result = relay.read_answer(
+        UpstreamRequest("POST", "http://upstream.invalid"),
+        deadline=kw.pop("deadline", time.monotonic() + 5),
+        first_byte_deadline=kw.pop("first_byte_deadline", None),
+        reader_factory=lambda *_: reader,  # type: ignore[arg-type,return-value]
+    )
+    return result, reader
+
+
+def test_a_non_streamed_answer_is_read_whole() -> None:
+    answer, reader = answered([relay._Status(200, b""), relay._Data(b'{"a":'), relay._Data(b"1}"), relay._End()])
+    assert answer == relay.Answer(200, b'{"a":1}', {})
+    assert reader.closed
+
+
+def test_a_non_streamed_answer_without_its_first_byte_is_cut_after_its_body_was_sent() -> None:
+    failure, reader = answered([], first_byte_deadline=time.monotonic() + 0.05)
+    assert isinstance(failure, relay.OpenFailure)
+    assert (failure.outcome, failure.first_byte_cut, failure.body_sent) == ("timeout", True, True)
+    assert reader.closed
+
+
+def test_a_non_streamed_body_past_the_deadline_is_a_deadline_timeout_not_a_first_byte_cut() -> None:
+    failure, _ = answered(
+        [relay._Status(200, b""), relay._Data(b"{")],
+        deadline=time.monotonic() + 0.1,
+        first_byte_deadline=time.monotonic() + 0.05,
+    )
+    assert isinstance(failure, relay.OpenFailure)
+    assert (failure.outcome, failure.status, failure.first_byte_cut) == ("timeout", None, False)
 
 
 def test_a_silent_committed_upstream_yields_keep_alive_markers() -> None:

@@ -86,7 +86,8 @@ def test_classify(target: Any, status: int, body: bytes, treated_as: int) -> Non
 
 
 def attempt(monkeypatch: pytest.MonkeyPatch, target: Any, status: int, body: bytes) -> routing.AttemptResult:
-    monkeypatch.setattr(transport, "send", lambda request, timeout: httpx.Response(status, content=body))
+    answer = httpx.MockTransport(lambda request: httpx.Response(status, content=body))
+    monkeypatch.setattr(transport, "client", lambda: transport.new_client(answer))
     request = ChatRequest.model_validate(
         {"model": "google/gemini-3-flash", "messages": [{"role": "user", "content": "hi"}]}
     )

@@ -44,9 +44,12 @@ class Settings(BaseModel):
     # Optional cap on one attempt (0 = none: each attempt gets what is left of the request deadline). A cap keeps
     # time for fallbacks when an upstream hangs, at the price of cutting off very long generations.
     attempt_timeout_ms: int = Field(0, alias="ATTEMPT_TIMEOUT_MS", ge=0)
-    # Default for provider.first_byte_timeout_ms: a streamed attempt without its first delta by then is abandoned
-    # and the plan moves on (0 = none).
+    # Default for provider.first_byte_timeout_ms: an attempt without the first byte of its answer (a stream: its
+    # first delta) by then is abandoned and the plan moves on (0 = none).
     attempt_first_byte_timeout_ms: int = Field(0, alias="ATTEMPT_FIRST_BYTE_TIMEOUT_MS", ge=0)
+    # The lowest provider.first_byte_timeout_ms a request may set (lower is a 400): a request cannot cut the
+    # operator's upstreams off before they could answer.
+    min_first_byte_timeout_ms: int = Field(2000, alias="MIN_FIRST_BYTE_TIMEOUT_MS", ge=1)
     # A committed stream whose upstream is silent this long gets an SSE comment, so proxies keep it open.
     stream_keepalive_ms: int = Field(15_000, alias="STREAM_KEEPALIVE_MS", ge=1)
     # How long a failure (429, 5xx, timeout, connection error) of a shared provider for a model, or of a BYOK

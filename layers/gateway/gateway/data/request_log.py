@@ -58,6 +58,9 @@ class AttemptRecord:
     error: str | None
     latency_ms: int
     model: str = ""  # catalog id of the model the attempt was for
+    # USD taken from credits for this attempt: the served answer's usage, or the prompt of a shared attempt cut
+    # after the upstream had it; 0 for BYOK and for a shared attempt that failed before its body was sent.
+    cost: Decimal = Decimal(0)
 
     def fields(self) -> dict[str, Any]:
         """The attempt as stored, logged and returned: a key id only for BYOK. ``error`` is already redacted
@@ -72,6 +75,7 @@ class AttemptRecord:
             "error": self.error,
             "latency_ms": self.latency_ms,
             "model": self.model,
+            "cost": str(self.cost),
         }
 
 
@@ -100,6 +104,8 @@ class RequestRecord:
         del data["account_id"]
         data["usage"] = {"prompt_tokens": data.pop("prompt_tokens"), "completion_tokens": data.pop("completion_tokens")}
         data["cost"] = float(self.cost)
+        for attempt in data["attempts"]:
+            attempt["cost"] = float(attempt["cost"])
         return data
 
     def fields(self) -> dict[str, Any]:
@@ -234,6 +240,7 @@ def _from_item(item: dict[str, Any]) -> RequestRecord:
                 error=a.get("error"),
                 latency_ms=int(a["latency_ms"]),
                 model=a.get("model") or item["model"],
+                cost=Decimal(a.get("cost") or 0),
             )
             for a in item.get("attempts", [])
         ],

@@ -15,11 +15,12 @@ error handling and redactor.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
 
 import httpx
 
@@ -90,8 +91,20 @@ def send(request: UpstreamRequest, timeout: float) -> httpx.Response:
     )
 
 
+class Delivery:
+    """Whether a request's whole body has gone out on the wire (httpcore's trace of the connection): an attempt
+    cut after that has been received by the upstream, one cut before it (no connection, refused) has not."""
+
+    def __init__(self) -> None:
+        self.body_sent = False
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith(".send_request_body.complete"):  # http11. or http2.
+            self.body_sent = True
+
+
 @contextmanager
-def stream(request: UpstreamRequest, timeout: float) -> Iterator[httpx.Response]:
+def stream(request: UpstreamRequest, timeout: float, delivery: Delivery | None = None) -> Iterator[httpx.Response]:
     _check_attempt()
     with client().stream(
         request.method,
@@ -99,5 +112,6 @@ def stream(request: UpstreamRequest, timeout: float) -> Iterator[httpx.Response]
         headers=request.headers,
         content=request.content,
         timeout=_timeout(timeout),
+        extensions={"trace": delivery.trace} if delivery is not None else None,
     ) as response:
         yield response

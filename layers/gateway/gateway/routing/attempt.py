@@ -9,12 +9,10 @@ and a connection test proves exactly the path chat will use.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, Protocol
-
-import httpx
 
 from gateway.apis.chat.schema import ChatRequest
 from gateway.billing import credits
@@ -57,6 +55,11 @@ class Codec(Protocol):
         """What ``usage`` of an attempt of ``request`` costs on ``offer`` (a request may select a pricing tier)."""
         ...
 
+    def prompt_cost(self, offer: Offer, request: Any) -> Decimal:
+        """What the prompt alone costs on ``offer``, from the bound its hold uses: the bill of an attempt cut
+        after the upstream had the prompt, which never reports how many tokens it read."""
+        ...
+
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         """Flat usage (``prompt_tokens``, ``completion_tokens``, ``cached_tokens``...) of a non-streamed answer."""
         ...
@@ -84,6 +87,9 @@ class ChatCodec:
     def cost(self, offer: Offer, request: Any, usage: dict[str, int] | None) -> Decimal:
         return usage_cost(offer, usage)
 
+    def prompt_cost(self, offer: Offer, request: Any) -> Decimal:
+        return offer.cost(credits.prompt_token_bound(request), 0)
+
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         usage = answer.get("usage")
         return usage if isinstance(usage, dict) else None
@@ -103,6 +109,12 @@ class AttemptResult:
     usage: dict[str, int] | None = None
     terminal: GatewayError | None = None  # ends the request (upstream 400/413/422, unsupported parameter)
     retry_after_s: float | None = None  # the upstream's retry-after on a failed answer
+    # Cut by a limit the request chose (its first_byte_timeout_ms, or a deadline its earlier attempts had used
+    # up) rather than by the operator's: says nothing about the provider (see ``health.observe``).
+    cut_by_request: bool = False
+    # Cut by the gateway (timeout, broken connection) after the upstream had the whole request body: it has
+    # processed the prompt, so a shared attempt is billed for it.
+    prompt_delivered: bool = False
 
     @property
     def ok(self) -> bool:
@@ -170,9 +182,11 @@ def run_attempt(
     sends only within it (``transport.attempt``)."""
     with transport.attempt():
         started = time.monotonic()
+        request_deadline = deadline
         cap_ms = get_settings().attempt_timeout_ms
         if cap_ms:
             deadline = min(deadline, started + cap_ms / 1000)
+        first_byte_ms, first_byte_set_by_request = first_byte_timeout(request)
 
         # The attempt's exact secrets; the auth headers it sent (the OAuth token in use) join once they exist.
         secrets = scrub.secrets_of(target.credentials)
@@ -194,30 +208,46 @@ def run_attempt(
             record = _record(number, target, credential, key_id, started, outcome, status, error)
             return AttemptResult(record=record, **kw)
 
+        def cut(failure: relay.OpenFailure) -> AttemptResult:
+            """An attempt that ended without an answer: who set the limit that cut it, whether the prompt was out."""
+            if failure.first_byte_cut:
+                by_request = first_byte_set_by_request
+            else:  # the deadline: the operator's, unless earlier attempts of this request had used some of it
+                by_request = failure.outcome == "timeout" and deadline >= request_deadline and number > 1
+            return result(
+                failure.outcome,  # type: ignore[arg-type]
+                failure.status,
+                failure.message,
+                cut_by_request=failure.outcome == "timeout" and by_request,
+                # Our cut (a timeout) once the prompt was out, or a break once the upstream had begun answering; a
+                # connection refused or reset before any answer may never have reached the model: free.
+                prompt_delivered=failure.body_sent
+                and (failure.outcome == "timeout" or (failure.outcome == "connection_error" and failure.answering)),
+            )
+
         remaining = deadline - started
         if remaining < MIN_ATTEMPT_SECONDS:
-            return result("timeout", error="request deadline reached before this attempt")
+            return result("timeout", error="request deadline reached before this attempt", cut_by_request=number > 1)
         try:
             adapter = codec.adapter(target)
             upstream = adapter.build_request(request, target, stream=request.stream, timeout=remaining)
             secrets = scrub.secrets_of(target.credentials, upstream.headers)
-            remaining = deadline - time.monotonic()
+            # Counted from the send: the upstream's answer, not our signing or token fetch, is what it waits for.
+            first_byte_deadline = time.monotonic() + first_byte_ms / 1000 if first_byte_ms else None
             if request.stream:
-                return _stream(adapter, request, target, upstream, started, deadline, result, codec)
-            response = transport.send(upstream, remaining)
+                return _stream(adapter, request, target, upstream, deadline, first_byte_deadline, result, cut, codec)
+            answer = relay.read_answer(upstream, deadline=deadline, first_byte_deadline=first_byte_deadline)
         except BadRequest as exc:
             return result("error", error=exc.message, terminal=exc)
         except AttemptFailed as exc:
             return result(exc.outcome, exc.status_code, exc.message)
-        except httpx.TimeoutException:
-            return result("timeout", error="upstream timed out")
-        except httpx.TransportError as exc:
-            return result("connection_error", error=f"connection failed ({type(exc).__name__})")
-        status = response.status_code
+        if isinstance(answer, relay.OpenFailure):
+            return cut(answer)
+        status = answer.status
         if not 200 <= status < 300:
-            return _failed(adapter, status, response.content, result, response.headers)
+            return _failed(adapter, status, answer.body, result, answer.headers)
         try:
-            completion = adapter.parse_response(request, target, response.content)
+            completion = adapter.parse_response(request, target, answer.body)
         except UnreadableResponse:
             return result("error", status, "unreadable upstream response")
         return result("success", status, completion=completion, usage=codec.usage(completion))
@@ -232,10 +262,13 @@ def _terminal(target: Target, status: int, message: str) -> GatewayError:
     )
 
 
-def first_byte_timeout_ms(request: Any) -> int:
-    """The request's ``provider.first_byte_timeout_ms``, else the operator's default; 0 means none."""
+def first_byte_timeout(request: Any) -> tuple[int, bool]:
+    """The first-byte timeout in ms (0 = none) and whether the request set it: its
+    ``provider.first_byte_timeout_ms``, else the operator's ``ATTEMPT_FIRST_BYTE_TIMEOUT_MS``."""
     asked = request.provider.first_byte_timeout_ms if request.provider else None
-    return get_settings().attempt_first_byte_timeout_ms if asked is None else asked
+    if asked is None:
+        return get_settings().attempt_first_byte_timeout_ms, False
+    return asked, True
 
 
 def _stream(
@@ -243,19 +276,19 @@ def _stream(
     request: Any,
     target: Target,
     upstream: transport.UpstreamRequest,
-    started: float,
     deadline: float,
+    first_byte_deadline: float | None,
     result: Any,
+    cut: Callable[[relay.OpenFailure], AttemptResult],
     codec: Codec,
 ) -> AttemptResult:
     """Open the upstream stream up to its commit point (``relay.open_stream``); a failure before it is an
     ordinary failed attempt, so the loop falls back exactly as for a non-streamed request."""
-    first_byte_ms = first_byte_timeout_ms(request)
     opened = relay.open_stream(
         adapter.stream_decoder(request, target),
         upstream,
         deadline=deadline,
-        first_byte_deadline=started + first_byte_ms / 1000 if first_byte_ms else None,
+        first_byte_deadline=first_byte_deadline,
         keepalive_s=get_settings().stream_keepalive_ms / 1000,
         commits=codec.commits,
     )
@@ -263,7 +296,7 @@ def _stream(
         return result("success", opened.status, live=opened)
     if opened.error_body is not None and opened.status is not None:
         return _failed(adapter, opened.status, opened.error_body, result, opened.error_headers)
-    return result(opened.outcome, opened.status, opened.message)
+    return cut(opened)
 
 
 def run_connection_test(

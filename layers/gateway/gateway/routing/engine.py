@@ -92,17 +92,20 @@ class Served:
     served_as: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost: Decimal = Decimal(0)
+    cost: Decimal = Decimal(0)  # the whole request's: the answer's and that of earlier attempts cut after sending
     settle: Callable[[chat_stream.Ended], None] | None = None
     pricing: Pricing = usage.cost  # the codec's price of usage on an offer, for this request
+    cut_cost: Decimal = Decimal(0)  # what earlier attempts cut after sending cost (see ``_close_failed_hold``)
 
     @property
     def is_byok(self) -> bool:
         return self.planned.credential == "byok"
 
     def price(self, reported: dict[str, int] | None) -> tuple[int, int, Decimal]:
-        """(prompt tokens, completion tokens, cost) of ``reported`` usage on this attempt's offer and credential."""
-        return _usage_of(reported, self.planned, self.pricing)
+        """(prompt tokens, completion tokens, cost) of ``reported`` usage on this attempt's offer and credential,
+        the cost including what earlier attempts cut after sending cost."""
+        prompt, completion, cost = _usage_of(reported, self.planned, self.pricing)
+        return prompt, completion, cost + self.cut_cost
 
 
 def _models(request: RoutedRequest) -> list[Model]:
@@ -295,7 +298,7 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
                 result = _attempt(number, planned, request, deadline, codec)
             finally:
                 if hold is not None and (result is None or not result.ok):  # a stream is ok once committed
-                    credits.release(hold)
+                    _close_failed_hold(hold, result, planned, request, codec)
             results.append(result)
             health.state().observe(account_id, planned, result)
             if result.live is None:  # a committed stream's attempt is logged once it has ended
@@ -315,7 +318,7 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
         http_status: int,
         planned: PlannedAttempt | None = None,
         tokens: tuple[int, int] = (0, 0),
-        cost: Decimal = Decimal(0),
+        served_cost: Decimal = Decimal(0),
         *,
         failed: bool = False,
         time_to_first_token_ms: int | None = None,
@@ -333,7 +336,7 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
                 latency_ms=int((time.monotonic() - started) * 1000),
                 prompt_tokens=tokens[0],
                 completion_tokens=tokens[1],
-                cost=cost,
+                cost=served_cost + cut_cost,
                 stream=request.stream,
                 attempts=[r.record for r in results],
                 time_to_first_token_ms=time_to_first_token_ms,
@@ -341,6 +344,7 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
             )
         )
 
+    cut_cost = sum((r.record.cost for r in results if not r.ok), Decimal(0))
     if winner is None:
         assert error is not None
         save(error.status)
@@ -367,6 +371,7 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
             if winner_hold is not None:
                 credits.settle(winner_hold, cost)
             record = result.record
+            record.cost = cost
             record.latency_ms += int((time.monotonic() - committed_at) * 1000)  # measured to the commit so far
             if ended.failure is not None:
                 record.outcome, record.error = "stream_interrupted", ended.failure  # redacted by the stream
@@ -380,12 +385,40 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
                 time_to_first_token_ms=committed_ms,
             )
 
-        return Served(planned, result, len(results), served_as, settle=settle, pricing=pricing)
+        return Served(planned, result, len(results), served_as, settle=settle, pricing=pricing, cut_cost=cut_cost)
     prompt, completion, cost = _usage_of(result.usage, planned, pricing)
     if winner_hold is not None:
         credits.settle(winner_hold, cost)
+    result.record.cost = cost
     save(200, planned, (prompt, completion), cost)
-    return Served(planned, result, len(results), served_as, prompt, completion, cost, pricing=pricing)
+    return Served(
+        planned,
+        result,
+        len(results),
+        served_as,
+        prompt,
+        completion,
+        cost + cut_cost,
+        pricing=pricing,
+        cut_cost=cut_cost,
+    )
+
+
+def _close_failed_hold(
+    hold: credits.Reservation,
+    result: AttemptResult | None,
+    planned: PlannedAttempt,
+    request: RoutedRequest,
+    codec: Codec,
+) -> None:
+    """A failed shared attempt's hold: released whole, unless the gateway cut it after the upstream had the
+    prompt (it has processed it): then the prompt is billed, at the offer's price, and the record shows it."""
+    if result is None or not result.prompt_delivered:
+        credits.release(hold)
+        return
+    cost = codec.prompt_cost(planned.offer, request)
+    credits.settle(hold, cost)
+    result.record.cost = cost
 
 
 def complete(snapshot: accounts.AccountSnapshot, request: ChatRequest, request_id: str) -> ChatResult:

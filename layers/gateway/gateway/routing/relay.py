@@ -77,6 +77,7 @@ class UpstreamReader:
         self._stopped = threading.Event()
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
+        self._delivery = transport.Delivery()
         # The thread runs in the attempt's context: the transport sends only within an attempt.
         context = contextvars.copy_context()
         self._thread = threading.Thread(
@@ -93,7 +94,7 @@ class UpstreamReader:
 
     def _read(self, upstream: transport.UpstreamRequest, timeout: float) -> None:
         try:
-            with transport.stream(upstream, timeout) as response:
+            with transport.stream(upstream, timeout, self._delivery) as response:
                 network = response.extensions.get("network_stream")
                 with self._lock:
                     self._socket = network.get_extra_info("socket") if network is not None else None
@@ -101,7 +102,10 @@ class UpstreamReader:
                         return
                 status = response.status_code
                 if not 200 <= status < 300:
-                    self._put(_Status(status, response.read(), dict(response.headers)))
+                    body = response.read()
+                    with self._lock:
+                        self._socket = None  # read whole: the connection goes back to the pool intact
+                    self._put(_Status(status, body, dict(response.headers)))
                     return
                 self._put(_Status(status, b""))
                 for data in response.iter_bytes():
@@ -120,6 +124,11 @@ class UpstreamReader:
                 self._queue.put(item)
                 return True
         return False
+
+    @property
+    def body_sent(self) -> bool:
+        """Whether the whole request body went out: from then on the upstream has the prompt."""
+        return self._delivery.body_sent
 
     def next(self, timeout: float) -> _Item | None:
         """The next item, or None when nothing arrived within ``timeout`` seconds."""
@@ -205,13 +214,72 @@ class LiveStream:
 
 @dataclass
 class OpenFailure:
-    """Why a streamed attempt failed before it committed: what the attempt record says."""
+    """Why an attempt failed before it committed (a stream) or answered whole: what the attempt record says."""
 
     outcome: str  # "error" | "timeout" | "connection_error"
     status: int | None
     message: str
     error_body: bytes | None = None  # an upstream non-2xx answer, for the adapter to classify
     error_headers: Mapping[str, str] = field(default_factory=dict)  # and its headers (retry-after)
+    first_byte_cut: bool = False  # the first-byte timeout cut it (not the deadline)
+    body_sent: bool = False  # the upstream had received the whole request body when it failed
+    answering: bool = False  # the upstream had begun its 2xx answer (status line) when it failed
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A non-streamed upstream answer, read whole."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+
+FIRST_BYTE_TIMEOUT_MESSAGE = "no first byte within the first-byte timeout"
+
+
+def read_answer(
+    upstream: transport.UpstreamRequest,
+    *,
+    deadline: float,
+    first_byte_deadline: float | None,
+    reader_factory: Callable[[transport.UpstreamRequest, float], UpstreamReader] = UpstreamReader,
+) -> Answer | OpenFailure:
+    """A non-streamed attempt through the same reader: its status line by the first-byte deadline, its whole
+    body by the deadline; an ``OpenFailure`` (as for a stream) when either passes or the connection breaks. A
+    2xx answer cut mid-body has no status: it was never had."""
+    reader = reader_factory(upstream, max(deadline - time.monotonic(), 0.001))
+    limit = deadline if first_byte_deadline is None else min(deadline, first_byte_deadline)
+    status: _Status | None = None
+    parts: list[bytes] = []
+    try:
+        while True:
+            item = reader.next(limit - time.monotonic())
+            if item is None:
+                if status is None and first_byte_deadline is not None and first_byte_deadline <= deadline:
+                    failure = OpenFailure("timeout", None, FIRST_BYTE_TIMEOUT_MESSAGE, first_byte_cut=True)
+                else:
+                    failure = OpenFailure("timeout", None, "upstream timed out")
+                return _delivered(failure, reader)
+            if isinstance(item, _Status):
+                if not 200 <= item.code < 300:
+                    return Answer(item.code, item.body, item.headers)
+                status, limit = item, deadline
+            elif isinstance(item, _Data):
+                parts.append(item.data)
+            elif isinstance(item, _End) and status is not None:
+                return Answer(status.code, b"".join(parts), status.headers)
+            elif isinstance(item, _Error):
+                failure = _failure(item.error, None)
+                failure.answering = status is not None
+                return _delivered(failure, reader)
+    finally:
+        reader.close()
+
+
+def _delivered(failure: OpenFailure, reader: UpstreamReader) -> OpenFailure:
+    failure.body_sent = reader.body_sent
+    return failure
 
 
 def open_stream(
@@ -236,15 +304,19 @@ def open_stream(
             item = reader.next(limit - time.monotonic())
             if item is None:
                 if first_byte_deadline is not None and first_byte_deadline <= deadline:
-                    return OpenFailure("timeout", status, "no first delta within the first-byte timeout")
-                return OpenFailure("timeout", status, "upstream timed out")
+                    failure = OpenFailure("timeout", status, "no first delta within the first-byte timeout")
+                    failure.first_byte_cut = True
+                    return _delivered(failure, reader)
+                return _delivered(OpenFailure("timeout", status, "upstream timed out"), reader)
             if isinstance(item, _Status):
                 status = item.code
                 if not 200 <= item.code < 300:
                     return OpenFailure("error", item.code, "", error_body=item.body, error_headers=item.headers)
                 continue
             if isinstance(item, _Error):
-                return _failure(item.error, status)
+                failure = _failure(item.error, status)
+                failure.answering = status is not None
+                return _delivered(failure, reader)
             chunks = decoder.feed(item.data) if isinstance(item, _Data) else decoder.close()
             head.extend(chunks)
             finished = isinstance(item, _End)
@@ -252,7 +324,7 @@ def open_stream(
                 committed = True
                 return LiveStream(reader, decoder, status, head, finished, deadline, keepalive_s)
     except (AttemptFailed, UnreadableResponse) as exc:
-        return _failure(exc, status)
+        return _delivered(_failure(exc, status), reader)
     finally:
         if not committed:
             reader.close()

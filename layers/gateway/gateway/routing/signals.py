@@ -3,7 +3,12 @@
 - A failure (429, 5xx, timeout, connection error) of shared capacity for a model marks that provider/model for
   ``HEALTH_WINDOW_S``; of a BYOK key, puts the key in cooldown for the upstream's ``retry-after``, else
   ``HEALTH_WINDOW_S``.
-- Every answered attempt adds to the provider/model's latency and throughput counters.
+- Every answered shared attempt adds to the provider/model's latency and throughput counters.
+
+Only what an upstream did on the operator's own credentials, within the operator's own timeouts, is shared
+(``shares_signal``): a BYOK attempt (the customer's key, account, region and quota) feeds only that key's
+cooldown, and an attempt cut by a limit the request set (its ``first_byte_timeout_ms``) marks nothing, so no
+customer can make shared capacity look broken, slow or fast for another.
 
 The request path never waits on AWS for any of it: ``observe`` updates this process's memory and queues the
 write; ``signals`` reads memory only. A daemon thread, started on first use, writes queued failures at once
@@ -58,6 +63,12 @@ def counts_against(result: AttemptResult) -> bool:
         return True
     status = record.status_code
     return record.outcome != "success" and status is not None and (status == 429 or status >= 500)
+
+
+def shares_signal(credential: str, result: AttemptResult) -> bool:
+    """Whether an attempt may move other customers' routing (shared health, latency, throughput): it ran on the
+    operator's credentials and nothing the request chose cut it short."""
+    return credential == "shared" and not result.cut_by_request
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -136,10 +147,12 @@ class RoutingState:
         """Take note of one finished attempt."""
         now = clock()
         route = (planned.provider, planned.model)
+        shared = shares_signal(planned.credential, result)
         if result.ok:
-            self._count(now, route, result)
+            if shared:
+                self._count(now, route, result)
             return
-        if not counts_against(result):
+        if not counts_against(result) or (planned.credential == "shared" and not shared):
             return
         at_ms = int(now * 1000)
         with self._lock:

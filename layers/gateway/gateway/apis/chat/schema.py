@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from gateway.core.settings import get_settings
+
 MAX_MESSAGES = 2048
 MAX_PARTS = 256
 MAX_TEXT = 4_000_000  # characters; the body cap keeps real requests well below this
@@ -212,9 +214,20 @@ class ProviderPreferences(_Strict):
     ignore: Annotated[list[Ident], Field(max_length=32)] = []
     sort: Literal["price", "latency", "throughput"] | None = None
     require_parameters: bool = False  # hints are strict too: a provider that would drop one is not a candidate
-    # No first content, tool-call or reasoning delta this soon after an attempt starts: it is abandoned (streams).
+    # No first byte of the answer (a stream: its first content, tool-call or reasoning delta) this soon after an
+    # attempt starts: it is abandoned. 0 = none; otherwise at least the operator's MIN_FIRST_BYTE_TIMEOUT_MS.
     first_byte_timeout_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = None
     max_price: MaxPrice | None = None
+
+    @field_validator("first_byte_timeout_ms")
+    @classmethod
+    def _not_below_the_floor(cls, value: int | None) -> int | None:
+        """A request may wait longer than the operator's floor, or not at all (0), never cut an upstream sooner:
+        0 only lets its own attempts wait to the deadline, so it steers nothing."""
+        floor = get_settings().min_first_byte_timeout_ms
+        if value and value < floor:
+            raise ValueError(f"must be 0 (none) or at least {floor} (the operator's MIN_FIRST_BYTE_TIMEOUT_MS)")
+        return value
 
 
 class RoutingFields(BaseModel):

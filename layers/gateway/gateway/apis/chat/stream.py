@@ -22,7 +22,7 @@ from typing import Any
 from gateway.apis.chat.schema import ChatRequest
 from gateway.core.observability import logger
 from gateway.routing import relay
-from gateway.security import redact as scrub
+from gateway.security import redact
 
 DONE = b"data: [DONE]\n\n"
 KEEPALIVE_COMMENT = b": keep-alive\n\n"
@@ -191,4 +191,4 @@ def describe_failure(error: Exception, live: relay.LiveStream) -> str:
         failure = relay.failure_of(error)
     except Exception:
         return "internal error"
-    return scrub.redact(failure.message, live.secrets)
+    return redact.redact(failure.message, live.secrets)

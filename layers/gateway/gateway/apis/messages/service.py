@@ -71,6 +71,13 @@ class MessagesCodec:
             return offer.cost(prompt, 0) * LONG_CONTEXT_PROMPT + offer.cost(0, output) * LONG_CONTEXT_COMPLETION
         return offer.cost(prompt, output)
 
+    def prompt_cost(self, offer: Offer, call: MessagesCall) -> Decimal:
+        """What an attempt cut after its body was sent is billed: its prompt's bound, at the rates it was held at."""
+        prompt = prompt_token_bound(call)
+        if long_context(call) and prompt > LONG_CONTEXT_THRESHOLD:
+            return offer.cost(prompt, 0) * LONG_CONTEXT_PROMPT
+        return offer.cost(prompt, 0)
+
     def cost(self, offer: Offer, call: MessagesCall, reported: dict[str, int] | None) -> Decimal:
         """List price; with the 1M-context beta, a prompt past 200k tokens puts the whole request at the
         long-context rates (Anthropic's, Bedrock's and Vertex's pricing for the 1M context window)."""
@@ -220,9 +227,10 @@ def create(snapshot: accounts.AccountSnapshot, call: MessagesCall, request_id: s
     headers = chat.route_headers(served.planned, served.attempts)
     result = served.result
     if result.live is not None and served.settle is not None:
-        # A shared stream's cost is known only after its last byte (its log record has it); BYOK costs nothing.
+        # A shared stream's cost is known only after its last byte (its log record has it); BYOK costs nothing
+        # (beyond earlier shared attempts of a fallback model cut after sending).
         if served.is_byok:
-            headers["x-gateway-cost"] = "0"
+            headers["x-gateway-cost"] = _usd(served.cut_cost)
         stream = messages_stream.MessagesStream(
             live=result.live, call=call, provider=served.planned.provider, model=served.served_as, on_end=served.settle
         )
