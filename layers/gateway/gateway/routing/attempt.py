@@ -40,6 +40,7 @@ class Codec(Protocol):
     answer used, and which decoded stream event commits a stream."""
 
     api: Literal["chat", "messages"]
+    measured: bool  # whether a success feeds the latency and throughput signals (it generated tokens)
 
     def adapter(self, target: Target) -> Any: ...
 
@@ -71,6 +72,7 @@ class ChatCodec:
     """Chat completions: the provider adapters speak OpenAI shapes natively."""
 
     api: Literal["chat", "messages"] = "chat"
+    measured = True
 
     def adapter(self, target: Target) -> Any:
         return adapter_for(target)

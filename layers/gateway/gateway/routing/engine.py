@@ -300,7 +300,7 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
                 if hold is not None and (result is None or not result.ok):  # a stream is ok once committed
                     _close_failed_hold(hold, result, planned, request, codec)
             results.append(result)
-            health.state().observe(account_id, planned, result)
+            health.state().observe(account_id, planned, result, measured=codec.measured)
             if result.live is None:  # a committed stream's attempt is logged once it has ended
                 emit_attempt(request_id, account_id, request.model, result.record, fallback=number > 1)
             if result.ok:

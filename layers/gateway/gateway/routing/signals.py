@@ -143,13 +143,16 @@ class RoutingState:
 
     # --- request path: memory only ------------------------------------------------------------------------
 
-    def observe(self, account_id: str, planned: PlannedAttempt, result: AttemptResult) -> None:
-        """Take note of one finished attempt."""
+    def observe(
+        self, account_id: str, planned: PlannedAttempt, result: AttemptResult, *, measured: bool = True
+    ) -> None:
+        """Take note of one finished attempt; ``measured``: its success feeds latency and throughput (a call that
+        generates nothing, such as token counting, does not)."""
         now = clock()
         route = (planned.provider, planned.model)
         shared = shares_signal(planned.credential, result)
         if result.ok:
-            if shared:
+            if shared and measured:
                 self._count(now, route, result)
             return
         if not counts_against(result) or (planned.credential == "shared" and not shared):

@@ -9,7 +9,6 @@ event-stream shapes, the ``x-gateway-*`` headers and Anthropic's error shape.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,15 +19,12 @@ from gateway.apis.messages.schema import MessagesCall, MessagesRequest
 from gateway.apis.messages.translate import TranslatedAdapter, to_chat
 from gateway.billing import credits, usage
 from gateway.core.catalog import Offer
-from gateway.core.errors import BadRequest, BrokenKey, GatewayError
-from gateway.core.settings import get_settings
+from gateway.core.errors import BadRequest, GatewayError
 from gateway.data import accounts
-from gateway.data.request_log import emit_attempt
 from gateway.providers import Target, adapter_for, claude
 from gateway.providers.wire import anthropic_events
 from gateway.routing import capabilities
 from gateway.routing import engine as chat
-from gateway.routing.attempt import run_attempt
 
 # Anthropic's error type for each status the gateway answers with; the SDKs pick their exception class by status.
 ERROR_TYPES = {
@@ -51,6 +47,7 @@ class MessagesCodec:
     """Claude targets take the Anthropic body as is; every other target is reached through its chat adapter."""
 
     api: Literal["chat", "messages"] = "messages"
+    measured = True
 
     def adapter(self, target: Target) -> Any:
         if claude.is_claude(target):
@@ -107,11 +104,36 @@ MESSAGES = MessagesCodec()
 
 
 class CountTokensCodec(MessagesCodec):
-    """``count_tokens`` as an attempt of the routing core: Claude targets asked for their count (free upstream:
-    no usage, nothing to bill)."""
+    """``count_tokens`` as requests of the routing core: only Claude targets, asked for their count. Counting is
+    free upstream: no usage, no hold, nothing to bill, and nothing forwarded that shared capacity must refuse."""
+
+    measured = False  # a count generates nothing: its speed says nothing of the model's
 
     def adapter(self, target: Target) -> Any:
         return claude.CountTokensAdapter(target.provider)
+
+    def honouring(self, call: MessagesCall, offers: list[Offer]) -> list[Offer]:
+        counting = [offer for offer in offers if claude.is_claude_offer(offer)]
+        if offers and not counting:
+            raise BadRequest(
+                f"token counting is not available for {call.model}: none of its providers offers a token-counting "
+                "endpoint (Anthropic, Amazon Bedrock and Google Vertex AI count for Claude models)",
+                code="count_tokens_unsupported",
+                param="model",
+            )
+        return counting
+
+    def max_cost(self, offer: Offer, call: MessagesCall) -> Decimal:
+        return Decimal(0)
+
+    def prompt_cost(self, offer: Offer, call: MessagesCall) -> Decimal:
+        return Decimal(0)
+
+    def cost(self, offer: Offer, call: MessagesCall, reported: dict[str, int] | None) -> Decimal:
+        return Decimal(0)
+
+    def shared_refusal(self, call: MessagesCall) -> BadRequest | None:
+        return None
 
     def usage(self, answer: dict[str, Any]) -> dict[str, int] | None:
         return None
@@ -241,37 +263,8 @@ def create(snapshot: accounts.AccountSnapshot, call: MessagesCall, request_id: s
 
 
 def count_tokens(snapshot: accounts.AccountSnapshot, call: MessagesCall, request_id: str) -> dict[str, int]:
-    """``{"input_tokens"}`` from the first provider of the plan that can count for the model (Anthropic's and
-    Vertex's count_tokens, Bedrock's CountTokens), BYOK first, each asked through ``run_attempt`` like any other
-    upstream call and logged as an attempt. Counting is free upstream: nothing is charged."""
-    deadline = time.monotonic() + get_settings().key_test_timeout_ms / 1000
-    failures: list[str] = []
-    counters = 0
-    for planned in chat.planned_attempts(snapshot, call, COUNT_TOKENS):
-        if not claude.is_claude_offer(planned.offer):
-            continue
-        counters += 1
-        try:
-            target = chat.target_for(planned)
-        except BrokenKey:
-            failures.append(f"{planned.provider} {planned.credential} broken key")
-            continue
-        key_id = planned.key.key_id if planned.credential == "byok" else None
-        result = run_attempt(
-            counters, call, target, credential=planned.credential, key_id=key_id, deadline=deadline, codec=COUNT_TOKENS
-        )
-        result.record.model = planned.model
-        emit_attempt(request_id, snapshot.account.account_id, call.model, result.record, fallback=counters > 1)
-        if result.ok and result.completion is not None:
-            return {"input_tokens": result.completion["input_tokens"]}
-        if result.terminal is not None:
-            raise result.terminal
-        failures.append(f"{planned.provider} {planned.credential} {result.record.status_code or result.record.outcome}")
-    if not counters:
-        raise BadRequest(
-            f"token counting is not available for {call.model}: none of its providers offers a token-counting "
-            "endpoint (Anthropic, Amazon Bedrock and Google Vertex AI count for Claude models)",
-            code="count_tokens_unsupported",
-            param="model",
-        )
-    raise GatewayError(f"no provider could count tokens: {'; '.join(failures)}", status=502)
+    """``{"input_tokens"}`` from the first attempt of the plan that can count for the model (Anthropic's and
+    Vertex's count_tokens, Bedrock's CountTokens), BYOK first, through the routing core like any request: its
+    attempts, fallback and record are those of ``/v1/messages``. Counting is free upstream: nothing is charged."""
+    served = chat.serve(snapshot, call, request_id, COUNT_TOKENS)
+    return {"input_tokens": (served.result.completion or {})["input_tokens"]}
