@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
 
+from gateway.apis.chat import service as chat
 from gateway.apis.chat.schema import ChatRequest
 from gateway.http.resolver import authenticate, create_app, handler, json_body, parse_model, request_id, stream_response
 from gateway.http.streaming import StreamedResponse
-from gateway.routing import engine as chat
 from gateway.routing import signals as health
 
 app = create_app()

@@ -843,7 +843,7 @@ def test_a_gateway_fault_after_authentication_is_still_recorded(
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("gateway.routing.engine.complete", broken)
+    monkeypatch.setattr("gateway.apis.chat.service.complete", broken)
 
     response = client.post("/v1/chat/completions", json=_chat())
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from gateway.apis.chat.codec import CHAT
 from gateway.apis.chat.schema import ChatRequest, ProviderPreferences
 from gateway.core.catalog import Model, Offer, get_catalog
 from gateway.core.errors import BadRequest, GatewayError, PaymentRequired
@@ -75,7 +76,7 @@ def plan(monkeypatch: pytest.MonkeyPatch) -> Plan:
         if provider is not None:
             body["provider"] = provider
         return list(
-            engine.planned_attempts(AccountSnapshot(account=account, keys=keys), ChatRequest.model_validate(body))
+            engine.planned_attempts(AccountSnapshot(account=account, keys=keys), ChatRequest.model_validate(body), CHAT)
         )
 
     return planned

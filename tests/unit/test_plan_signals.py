@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from gateway.apis.chat.codec import CHAT
 from gateway.apis.chat.schema import ChatRequest, ProviderPreferences
 from gateway.core.errors import GatewayError, PaymentRequired
 from gateway.data.accounts import Account, AccountSnapshot
@@ -175,7 +176,7 @@ def injected(monkeypatch: pytest.MonkeyPatch) -> RouteSignals:
 
 
 def planned(snap: AccountSnapshot, req: ChatRequest) -> list[tuple[str, str, str]]:
-    return [(a.model, a.provider, a.credential) for a in engine.planned_attempts(snap, req)]
+    return [(a.model, a.provider, a.credential) for a in engine.planned_attempts(snap, req, CHAT)]
 
 
 def test_fallback_models_follow_the_whole_plan_of_the_first_byok_first_within_each(

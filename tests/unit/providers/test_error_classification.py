@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.apis.chat.codec import CHAT
 from gateway.apis.chat.schema import ChatRequest
 from gateway.providers import adapter_for, transport
 from gateway.routing import attempt as routing
@@ -91,7 +92,9 @@ def attempt(monkeypatch: pytest.MonkeyPatch, target: Any, status: int, body: byt
     request = ChatRequest.model_validate(
         {"model": "google/gemini-3-flash", "messages": [{"role": "user", "content": "hi"}]}
     )
-    return routing.run_attempt(1, request, target, credential="byok", key_id="k1", deadline=time.monotonic() + 5)
+    return routing.run_attempt(
+        1, request, target, credential="byok", key_id="k1", deadline=time.monotonic() + 5, codec=CHAT
+    )
 
 
 def test_a_dead_gemini_key_moves_on_and_is_recorded_as_google_said(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,82 +1,54 @@
-"""The routing core and chat completions: plan the attempts, run them until one succeeds, charge, record.
+"""The routing core: plan, attempt, settle. One engine for every front door (chat completions, Messages and
+token counting, and every API after them).
 
-``serve`` is the one attempt loop of both front doors (chat completions and Anthropic Messages): the plan,
-BYOK-first order, fallback models, health, deadline, credit holds, the streaming commit and the request record are
-the same; the API's ``Codec`` (see ``gateway.routing.attempt``) says how a target is asked, how its answer reads and
-what an attempt can cost. ``complete`` shapes what ``serve`` returns into a chat completion
-(``gateway.apis.messages.service`` into an Anthropic message).
+``serve`` runs a request's plan (``planned_attempts``: BYOK first, then shared capacity, model after model)
+through ``Routing``: each attempt takes its credit hold (shared capacity), goes through ``run_attempt`` (the only
+way to an upstream), is observed for the routing signals and logged; the first that answers is settled (a
+committed stream by its ``StreamSettlement``, after its last byte) and the request is recorded. The API's
+``Codec`` (see ``gateway.routing.attempt``) says how a target is asked, how its answer reads and what an attempt
+can cost; ``gateway.apis.<api>.service`` shapes what ``serve`` returns into that API's answer.
 
-Knows nothing of HTTP events: ``complete`` takes the caller's account snapshot and the parsed request and
-returns a ``ChatResult`` (a JSON completion, or a committed stream whose SSE body is produced while it is
-sent, see ``chat_stream``) or raises a ``GatewayError``.
 Credits (``gateway.billing.credits``): a shared attempt first reserves its maximum cost, and is skipped when the
-balance cannot cover it; a success settles the actual cost, a failure releases the hold (a streamed attempt
-fails only before its commit; it is settled after its last byte, also when it breaks or the client leaves).
-No number of concurrent requests can take a balance below zero. Shared capacity is not planned for an account
-in debt (a settlement above its hold) nor for a request that forwards what no hold can price (the codec's
+balance cannot cover it; a success settles the actual cost, a failure releases the hold (or bills the prompt of
+an attempt cut after sending). No number of concurrent requests can take a balance below zero. Shared capacity is
+not planned for an account in debt nor for a request that forwards what no hold can price (the codec's
 ``shared_refusal``): BYOK still serves those, and without it the answer says why (402 / 400).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from decimal import ROUND_UP, Decimal
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 from gateway.apis.chat import stream as chat_stream
-from gateway.apis.chat.schema import ChatRequest, ProviderPreferences
 from gateway.billing import credits, usage
-from gateway.core.catalog import Model, Offer, get_catalog
-from gateway.core.errors import BadRequest, BrokenKey, GatewayError, NotFound, PaymentRequired
+from gateway.core.catalog import Offer
+from gateway.core.errors import BadRequest, BrokenKey, GatewayError
 from gateway.core.settings import get_settings
 from gateway.data import accounts
 from gateway.data.request_log import AttemptRecord, RequestRecord, emit_attempt, emit_spillover, save_request
 from gateway.providers import Target
-from gateway.routing import capabilities as params
 from gateway.routing import signals as health
-from gateway.routing.attempt import CHAT, MIN_ATTEMPT_SECONDS, AttemptResult, Codec, run_attempt
+from gateway.routing.attempt import MIN_ATTEMPT_SECONDS, AttemptResult, Codec, run_attempt
 from gateway.routing.plan import (
     EmptyModelPlan,
     PlannedAttempt,
+    RoutedRequest,
+    all_failed_error,
     byok_attempts,
     candidate_offers,
     empty_plan_error,
+    insufficient_credits,
+    plan_models,
+    served_as,
     shared_attempts,
 )
 from gateway.security import credential_cache
 
 # What usage costs on an offer (the API's codec decides: a pricing tier may depend on the request).
 Pricing = Callable[[Offer, dict[str, int] | None], Decimal]
-
-
-@dataclass
-class ChatResult:
-    status: int
-    body: str | Iterator[bytes]  # JSON text, or SSE bytes produced while they are sent (``close()`` it)
-    content_type: str  # application/json or text/event-stream
-    headers: dict[str, str]  # the x-gateway-* route headers
-    ignored_params: tuple[str, ...] = ()  # hints the serving provider dropped (x-gateway-ignored-params)
-
-
-class RoutedRequest(Protocol):
-    """What the core reads of a request, whichever API it came through."""
-
-    @property
-    def model(self) -> str: ...
-
-    @property
-    def models(self) -> list[str] | None: ...
-
-    @property
-    def provider(self) -> ProviderPreferences | None: ...
-
-    @property
-    def stream(self) -> bool: ...
-
-    def model_chain(self) -> list[str]: ...
 
 
 @dataclass
@@ -108,39 +80,13 @@ class Served:
         return prompt, completion, cost + self.cut_cost
 
 
-def _models(request: RoutedRequest) -> list[Model]:
-    """``model`` and its fallback models from the catalog, each once; 404 naming the field for an unknown one."""
-    models: list[Model] = []
-    for index, model_id in enumerate(request.model_chain()):
-        model = get_catalog().model(model_id)
-        if model is None:
-            param = "model" if index == 0 else ("models" if request.models else "fallback_models")
-            raise NotFound(
-                f"model {model_id!r} is not in the catalog; GET /v1/models lists them",
-                code="model_not_found",
-                param=param,
-            )
-        if model not in models:
-            models.append(model)
-    return models
-
-
-def _served_as(request: RoutedRequest, model_id: str) -> str:
-    """How the request named the model that served (``model`` or one of ``models``; an alias stays an alias)."""
-    for name in request.model_chain():
-        model = get_catalog().model(name)
-        if model is not None and model.id == model_id:
-            return name
-    return model_id
-
-
 def planned_attempts(
-    snapshot: accounts.AccountSnapshot, request: RoutedRequest, codec: Codec = CHAT
+    snapshot: accounts.AccountSnapshot, request: RoutedRequest, codec: Codec
 ) -> Iterator[PlannedAttempt]:
     """The attempt plan, model after model, produced lazily: platform credentials are only looked up once every
     BYOK attempt of a model is used up, so a request served by a BYOK key never reads them (one DynamoDB read
     per warm request)."""
-    models = _models(request)
+    models = plan_models(request)
     signals = health.state().signals(snapshot, wake=not request.stream)
     empties: list[EmptyModelPlan] = []
     refusals: list[BadRequest] = []
@@ -222,99 +168,85 @@ def _attempt(
     return result
 
 
-def _final_error(results: list[AttemptResult]) -> GatewayError:
-    last = results[-1].record
-    if last.status_code == 429:
-        status = 429
-    elif last.outcome == "timeout":
-        status = 504
-    else:
-        status = 502
-    summary = "; ".join(
-        f"{r.record.provider} {r.record.credential} {r.record.status_code or r.record.outcome}" for r in results
-    )
-    return GatewayError(
-        f"all {len(results)} attempts failed: {summary}",
-        status=status,
-        error_type="upstream_error",
-        code="all_attempts_failed",
-        extra={
-            "attempts": [
-                {
-                    "provider": r.record.provider,
-                    "credential": r.record.credential,
-                    "status_code": r.record.status_code,
-                    "outcome": r.record.outcome,
-                }
-                for r in results
-            ]
-        },
-    )
-
-
 def _usage_of(reported: dict[str, int] | None, planned: PlannedAttempt, pricing: Pricing) -> tuple[int, int, Decimal]:
     prompt, completion = usage.tokens(reported)
     cost = pricing(planned.offer, reported) if planned.credential == "shared" else Decimal(0)
     return prompt, completion, cost
 
 
-def _insufficient_credits(needed: Decimal) -> PaymentRequired:
-    amount = needed.quantize(Decimal("0.000001"), rounding=ROUND_UP)
-    return PaymentRequired(
-        f"insufficient credits: shared capacity needs up to ${amount} for this "
-        "request (its prompt plus max_tokens, or the model's maximum output, at the provider's prices) and the "
-        "balance does not cover it; add credits, or send a lower max_tokens, which needs less"
-    )
+@dataclass
+class Routing:
+    """One request on its way through the plan: the attempts made so far, the least a skipped shared attempt
+    needed, and what the request record is written from."""
 
-
-def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id: str, codec: Codec) -> Served:
-    """Run the plan until an attempt answers; settle its credit hold and record the request (a committed stream:
-    once it has ended, see ``Served``). Raises the final GatewayError when nothing could answer."""
-    started = time.monotonic()
-    created_at = accounts.now_iso()
-    deadline = started + get_settings().request_deadline_ms / 1000
-    account_id = snapshot.account.account_id
-    results: list[AttemptResult] = []
-    winner: tuple[PlannedAttempt, AttemptResult] | None = None
-    winner_hold: credits.Reservation | None = None
+    snapshot: accounts.AccountSnapshot
+    request: RoutedRequest
+    request_id: str
+    codec: Codec
+    started: float = field(default_factory=time.monotonic)
+    created_at: str = field(default_factory=accounts.now_iso)
+    results: list[AttemptResult] = field(default_factory=list)
     short_of: Decimal | None = None  # the least a shared attempt skipped for credits needed
-    error: GatewayError | None = None
-    try:
-        for planned in planned_attempts(snapshot, request, codec):
-            if results and deadline - time.monotonic() < MIN_ATTEMPT_SECONDS:
-                break  # out of time: the attempts so far decide the answer (504 if the last one timed out)
-            if len(results) >= get_settings().max_attempts:
-                break  # MAX_ATTEMPTS cuts the plan, across every model of the request
-            hold = None
-            if planned.credential == "shared":
-                needed = codec.max_cost(planned.offer, request)
-                hold = credits.reserve(account_id, needed)
-                if hold is None:  # the balance cannot cover this attempt's worst case: skip it
-                    short_of = needed if short_of is None else min(short_of, needed)
-                    continue
-            number = len(results) + 1
-            result = None
-            try:
-                result = _attempt(number, planned, request, deadline, codec)
-            finally:
-                if hold is not None and (result is None or not result.ok):  # a stream is ok once committed
-                    _close_failed_hold(hold, result, planned, request, codec)
-            results.append(result)
-            health.state().observe(account_id, planned, result, measured=codec.measured)
-            if result.live is None:  # a committed stream's attempt is logged once it has ended
-                emit_attempt(request_id, account_id, request.model, result.record, fallback=number > 1)
-            if result.ok:
-                winner, winner_hold = (planned, result), hold
-                break
-            if result.terminal is not None:
-                error = result.terminal
-                break
-        if winner is None and error is None:
-            error = _insufficient_credits(short_of) if short_of is not None else _final_error(results)
-    except GatewayError as exc:
-        error = exc
 
-    def save(
+    @property
+    def account_id(self) -> str:
+        return self.snapshot.account.account_id
+
+    @property
+    def deadline(self) -> float:
+        return self.started + get_settings().request_deadline_ms / 1000
+
+    @property
+    def cut_cost(self) -> Decimal:
+        """What failed attempts cut after sending cost (their prompt, see ``_close_failed_hold``)."""
+        return sum((r.record.cost for r in self.results if not r.ok), Decimal(0))
+
+    def run(self) -> tuple[PlannedAttempt, AttemptResult, credits.Reservation | None]:
+        """Attempts in plan order until one answers: it, and its credit hold (to settle). Raises the answer's
+        GatewayError when none could (an upstream's 400, all failed, out of credits, an empty plan)."""
+        settings = get_settings()
+        for planned in planned_attempts(self.snapshot, self.request, self.codec):
+            if self.results and self.deadline - time.monotonic() < MIN_ATTEMPT_SECONDS:
+                break  # out of time: the attempts so far decide the answer (504 if the last one timed out)
+            if len(self.results) >= settings.max_attempts:
+                break  # MAX_ATTEMPTS cuts the plan, across every model of the request
+            tried = self.attempt(planned)
+            if tried is None:
+                continue
+            result, hold = tried
+            if result.ok:
+                return planned, result, hold
+            if result.terminal is not None:
+                raise result.terminal
+        if self.short_of is not None:
+            raise insufficient_credits(self.short_of)
+        raise all_failed_error(self.results)
+
+    def attempt(self, planned: PlannedAttempt) -> tuple[AttemptResult, credits.Reservation | None] | None:
+        """One attempt with its credit hold (shared capacity), observed and logged; None when the balance cannot
+        cover its worst case (skipped). A failed attempt's hold is closed here; a success keeps it to settle."""
+        hold = None
+        if planned.credential == "shared":
+            needed = self.codec.max_cost(planned.offer, self.request)
+            hold = credits.reserve(self.account_id, needed)
+            if hold is None:
+                self.short_of = needed if self.short_of is None else min(self.short_of, needed)
+                return None
+        number = len(self.results) + 1
+        result = None
+        try:
+            result = _attempt(number, planned, self.request, self.deadline, self.codec)
+        finally:
+            if hold is not None and (result is None or not result.ok):  # a stream is ok once committed
+                _close_failed_hold(hold, result, planned, self.request, self.codec)
+        self.results.append(result)
+        health.state().observe(self.account_id, planned, result, measured=self.codec.measured)
+        if result.live is None:  # a committed stream's attempt is logged once it has ended
+            emit_attempt(self.request_id, self.account_id, self.request.model, result.record, fallback=number > 1)
+        return result, hold
+
+    def record(
+        self,
         http_status: int,
         planned: PlannedAttempt | None = None,
         tokens: tuple[int, int] = (0, 0),
@@ -323,83 +255,92 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
         failed: bool = False,
         time_to_first_token_ms: int | None = None,
     ) -> None:
+        """The request record (the logs table): every attempt, and what the request cost in all."""
         save_request(
             RequestRecord(
-                request_id=request_id,
-                account_id=account_id,
-                created_at=created_at,
-                model=planned.model if planned else request.model,
+                request_id=self.request_id,
+                account_id=self.account_id,
+                created_at=self.created_at,
+                model=planned.model if planned else self.request.model,
                 provider=planned.provider if planned else None,
                 is_byok=bool(planned and planned.credential == "byok"),
                 status="success" if planned and not failed else "error",
                 http_status=http_status,
-                latency_ms=int((time.monotonic() - started) * 1000),
+                latency_ms=int((time.monotonic() - self.started) * 1000),
                 prompt_tokens=tokens[0],
                 completion_tokens=tokens[1],
-                cost=served_cost + cut_cost,
-                stream=request.stream,
-                attempts=[r.record for r in results],
+                cost=served_cost + self.cut_cost,
+                stream=self.request.stream,
+                attempts=[r.record for r in self.results],
                 time_to_first_token_ms=time_to_first_token_ms,
-                api=codec.api,
+                api=self.codec.api,
             )
         )
 
-    cut_cost = sum((r.record.cost for r in results if not r.ok), Decimal(0))
-    if winner is None:
-        assert error is not None
-        save(error.status)
-        raise error
-    planned, result = winner
-    is_byok = planned.credential == "byok"
-    failed_byok = [r.record for r in results[:-1] if r.record.credential == "byok"]
-    if not is_byok and failed_byok:
-        emit_spillover(request_id, account_id, result.record, failed_byok)
-    served_as = _served_as(request, planned.model)
+    def price(self, offer: Offer, reported: dict[str, int] | None) -> Decimal:
+        return self.codec.cost(offer, self.request, reported)
 
-    def pricing(offer: Offer, reported: dict[str, int] | None) -> Decimal:
-        return codec.cost(offer, request, reported)
 
+@dataclass
+class StreamSettlement:
+    """A committed stream's settlement, run by its body after the last byte (or when the client has gone): bill
+    what was generated, log the attempt, write the request record."""
+
+    routing: Routing
+    planned: PlannedAttempt
+    result: AttemptResult
+    hold: credits.Reservation | None
+    committed_at: float = field(default_factory=time.monotonic)
+
+    def __call__(self, ended: chat_stream.Ended) -> None:
+        routing, record = self.routing, self.result.record
+        health.state().relay_ended()
+        prompt, completion, cost = _usage_of(ended.usage, self.planned, routing.price)
+        if self.hold is not None:
+            credits.settle(self.hold, cost)
+        record.cost = cost
+        record.latency_ms += int((time.monotonic() - self.committed_at) * 1000)  # measured to the commit so far
+        if ended.failure is not None:
+            record.outcome, record.error = "stream_interrupted", ended.failure  # redacted by the stream
+        emit_attempt(routing.request_id, routing.account_id, routing.request.model, record, fallback=record.attempt > 1)
+        ttft_ms = int((self.committed_at - routing.started) * 1000)
+        failed = ended.failure is not None
+        routing.record(200, self.planned, (prompt, completion), cost, failed=failed, time_to_first_token_ms=ttft_ms)
+
+
+def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id: str, codec: Codec) -> Served:
+    """Plan, attempt, settle: run the plan until an attempt answers, settle its credit hold and record the
+    request (a committed stream: once it has ended, see ``Served``). Raises the answer's GatewayError when
+    nothing could answer (recorded too)."""
+    routing = Routing(snapshot, request, request_id, codec)
+    try:
+        planned, result, hold = routing.run()
+    except GatewayError as error:
+        routing.record(error.status)
+        raise
+    failed_byok = [r.record for r in routing.results[:-1] if r.record.credential == "byok"]
+    if planned.credential == "shared" and failed_byok:
+        emit_spillover(request_id, routing.account_id, result.record, failed_byok)
+    served_name = served_as(request, planned.model)
+    attempts, cut_cost = len(routing.results), routing.cut_cost
     if result.live is not None:
-        committed_at = time.monotonic()
-        committed_ms = int((committed_at - started) * 1000)
         health.state().relay_started()
-
-        def settle(ended: chat_stream.Ended) -> None:
-            """After the last byte: bill what was generated, log the attempt, write the request record."""
-            health.state().relay_ended()
-            prompt, completion, cost = _usage_of(ended.usage, planned, pricing)
-            if winner_hold is not None:
-                credits.settle(winner_hold, cost)
-            record = result.record
-            record.cost = cost
-            record.latency_ms += int((time.monotonic() - committed_at) * 1000)  # measured to the commit so far
-            if ended.failure is not None:
-                record.outcome, record.error = "stream_interrupted", ended.failure  # redacted by the stream
-            emit_attempt(request_id, account_id, request.model, record, fallback=len(results) > 1)
-            save(
-                200,
-                planned,
-                (prompt, completion),
-                cost,
-                failed=ended.failure is not None,
-                time_to_first_token_ms=committed_ms,
-            )
-
-        return Served(planned, result, len(results), served_as, settle=settle, pricing=pricing, cut_cost=cut_cost)
-    prompt, completion, cost = _usage_of(result.usage, planned, pricing)
-    if winner_hold is not None:
-        credits.settle(winner_hold, cost)
+        settle = StreamSettlement(routing, planned, result, hold)
+        return Served(planned, result, attempts, served_name, settle=settle, pricing=routing.price, cut_cost=cut_cost)
+    prompt, completion, cost = _usage_of(result.usage, planned, routing.price)
+    if hold is not None:
+        credits.settle(hold, cost)
     result.record.cost = cost
-    save(200, planned, (prompt, completion), cost)
+    routing.record(200, planned, (prompt, completion), cost)
     return Served(
         planned,
         result,
-        len(results),
-        served_as,
+        attempts,
+        served_name,
         prompt,
         completion,
         cost + cut_cost,
-        pricing=pricing,
+        pricing=routing.price,
         cut_cost=cut_cost,
     )
 
@@ -419,34 +360,6 @@ def _close_failed_hold(
     cost = codec.prompt_cost(planned.offer, request)
     credits.settle(hold, cost)
     result.record.cost = cost
-
-
-def complete(snapshot: accounts.AccountSnapshot, request: ChatRequest, request_id: str) -> ChatResult:
-    served = serve(snapshot, request, request_id, CHAT)
-    planned, result, is_byok = served.planned, served.result, served.is_byok
-    headers = route_headers(planned, served.attempts)
-    ignored = params.assess(request, planned.offer).ignored
-    if result.live is not None and served.settle is not None:
-
-        def public_usage(reported: dict[str, int]) -> dict[str, Any]:
-            return usage.public(reported, is_byok=is_byok, cost=served.price(reported)[2])
-
-        stream = chat_stream.ChatStream(
-            live=result.live,
-            request=request,
-            request_id=request_id,
-            provider=planned.provider,
-            model=served.served_as,
-            public_usage=public_usage,
-            on_end=served.settle,
-        )
-        return ChatResult(200, stream, "text/event-stream", {**headers, "cache-control": "no-cache"}, ignored)
-    body = dict(result.completion or {})
-    body["id"] = body.get("id") or f"chatcmpl-{request_id}"
-    body["model"] = served.served_as
-    body["provider"] = planned.provider
-    body["usage"] = usage.public(result.usage, is_byok=is_byok, cost=served.cost)
-    return ChatResult(200, json.dumps(body, separators=(",", ":")), "application/json", headers, ignored)
 
 
 def route_headers(planned: PlannedAttempt, attempts: int) -> dict[str, str]:

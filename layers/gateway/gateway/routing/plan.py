@@ -21,13 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Literal
+from decimal import ROUND_UP, Decimal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from gateway.apis.chat.schema import MaxPrice, ProviderPreferences
-from gateway.core.catalog import PROVIDERS, Model, Offer
-from gateway.core.errors import BadRequest, GatewayError, PaymentRequired
+from gateway.core.catalog import PROVIDERS, Model, Offer, get_catalog
+from gateway.core.errors import BadRequest, GatewayError, NotFound, PaymentRequired
 from gateway.data.accounts import StoredKey
+
+if TYPE_CHECKING:  # the attempt module needs this one's signals: a runtime import would be circular
+    from gateway.routing.attempt import AttemptResult
 
 Credential = Literal["byok", "shared"]
 Route = tuple[str, str]  # (provider slug, catalog model id)
@@ -221,3 +224,86 @@ def empty_plan_error(empties: list[EmptyModelPlan], prefs: ProviderPreferences |
     )
     _, code, param = reasons[0]
     return GatewayError(message, status=400, error_type="invalid_request_error", code=code, param=param)
+
+
+def all_failed_error(results: list[AttemptResult]) -> GatewayError:
+    last = results[-1].record
+    if last.status_code == 429:
+        status = 429
+    elif last.outcome == "timeout":
+        status = 504
+    else:
+        status = 502
+    summary = "; ".join(
+        f"{r.record.provider} {r.record.credential} {r.record.status_code or r.record.outcome}" for r in results
+    )
+    return GatewayError(
+        f"all {len(results)} attempts failed: {summary}",
+        status=status,
+        error_type="upstream_error",
+        code="all_attempts_failed",
+        extra={
+            "attempts": [
+                {
+                    "provider": r.record.provider,
+                    "credential": r.record.credential,
+                    "status_code": r.record.status_code,
+                    "outcome": r.record.outcome,
+                }
+                for r in results
+            ]
+        },
+    )
+
+
+def insufficient_credits(needed: Decimal) -> PaymentRequired:
+    amount = needed.quantize(Decimal("0.000001"), rounding=ROUND_UP)
+    return PaymentRequired(
+        f"insufficient credits: shared capacity needs up to ${amount} for this "
+        "request (its prompt plus max_tokens, or the model's maximum output, at the provider's prices) and the "
+        "balance does not cover it; add credits, or send a lower max_tokens, which needs less"
+    )
+
+
+class RoutedRequest(Protocol):
+    """What the core reads of a request, whichever API it came through."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def models(self) -> list[str] | None: ...
+
+    @property
+    def provider(self) -> ProviderPreferences | None: ...
+
+    @property
+    def stream(self) -> bool: ...
+
+    def model_chain(self) -> list[str]: ...
+
+
+def plan_models(request: RoutedRequest) -> list[Model]:
+    """``model`` and its fallback models from the catalog, each once; 404 naming the field for an unknown one."""
+    models: list[Model] = []
+    for index, model_id in enumerate(request.model_chain()):
+        model = get_catalog().model(model_id)
+        if model is None:
+            param = "model" if index == 0 else ("models" if request.models else "fallback_models")
+            raise NotFound(
+                f"model {model_id!r} is not in the catalog; GET /v1/models lists them",
+                code="model_not_found",
+                param=param,
+            )
+        if model not in models:
+            models.append(model)
+    return models
+
+
+def served_as(request: RoutedRequest, model_id: str) -> str:
+    """How the request named the model that served (``model`` or one of ``models``; an alias stays an alias)."""
+    for name in request.model_chain():
+        model = get_catalog().model(name)
+        if model is not None and model.id == model_id:
+            return name
+    return model_id
