@@ -188,7 +188,14 @@ TABLE: dict[str, dict[Dialect, Rule]] = {
         "openai": FWD,
         **_same(_no("no logit bias"), *_NOT_OPENAI),
     },
-    "n": _same(_no("n > 1: the gateway returns one choice"), *DIALECTS),
+    "n": {
+        "openai": FWD,
+        "deepseek": _no("n > 1: DeepSeek returns one choice"),
+        "vertex-openai": _no("n > 1: Vertex's OpenAI-compatible endpoint returns one choice for partner models"),
+        "anthropic": _no("n > 1: Anthropic returns one message"),
+        "gemini": _t("`generationConfig.candidateCount`"),
+        "bedrock": _no("n > 1: Converse returns one message"),
+    },
     "user": {
         "openai": FWD,
         "deepseek": HINT,
