@@ -129,12 +129,21 @@ def test_settings_only_claude_has_are_dropped_and_named() -> None:
     assert set(ignored_fields(request)) == {
         "top_k",
         "context_management",
-        "output_config",
+        "output_config.effort",
         "mcp_servers",
         "container",
         "brand_new_field",
         "tools.0",
     }
+
+
+def test_claudes_structured_output_becomes_the_chat_response_format() -> None:
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    request = call(output_config={"format": {"type": "json_schema", "schema": schema}})
+    chat = to_chat(request)
+    assert chat.response_format is not None and chat.response_format.type == "json_schema"
+    assert chat.response_format.json_schema.schema_ == schema  # type: ignore[union-attr]
+    assert ignored_fields(request) == ()
 
 
 def test_system_turns_join_the_system_prompt_for_a_translated_model() -> None:

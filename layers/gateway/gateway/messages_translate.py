@@ -59,7 +59,13 @@ def message_id() -> str:
 def ignored_fields(call: MessagesCall) -> tuple[str, ...]:
     """What a translated target drops from this request: fields only Claude takes, and server tools."""
     request = call.request
-    names = [name for name in request.model_extra or {} if name not in GATEWAY_FIELDS]
+    extra = request.model_extra or {}
+    names = [name for name in extra if name not in GATEWAY_FIELDS and name != "output_config"]
+    output_config = extra.get("output_config")
+    if isinstance(output_config, dict):  # its ``format`` is translated (structured output); the rest is Claude's
+        names += [f"output_config.{key}" for key in output_config if not (key == "format" and _output_format(extra))]
+    elif output_config is not None:
+        names.append("output_config")
     if isinstance(request, MessagesRequest) and request.top_k is not None:
         names.append("top_k")
     names += [f"tools.{index}" for index, tool in enumerate(request.tools or []) if not tool.is_client_tool]
@@ -93,12 +99,28 @@ def to_chat(call: MessagesCall) -> ChatRequest:
         body["user"] = request.metadata.user_id
     _tools(request, body)
     _thinking(request, body)
+    schema = _output_format(request.model_extra or {})
+    if schema is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": schema, "strict": True},
+        }
     try:
         return ChatRequest.model_validate(body)
     except ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise BadRequest(f"cannot translate the request for {model}: {where}: {first['msg']}") from None
+
+
+def _output_format(extra: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON Schema of Claude's structured output (``output_config.format``), which every chat model takes as
+    ``response_format`` json_schema."""
+    output_config = extra.get("output_config")
+    found = output_config.get("format") if isinstance(output_config, dict) else None
+    if isinstance(found, dict) and found.get("type") == "json_schema" and isinstance(found.get("schema"), dict):
+        return dict(found["schema"])
+    return None
 
 
 def _system_text(content: Any) -> str:
