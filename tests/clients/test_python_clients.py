@@ -68,7 +68,7 @@ def test_openai_sdk_n_on_a_model_without_it_is_a_400_naming_n(dev: Stack) -> Non
         openai_client(dev).chat.completions.create(
             model=CLAUDE_MODEL, n=2, messages=[{"role": "user", "content": "hi"}], max_tokens=20
         )
-    assert "n" == (caught.value.body or {}).get("param")  # type: ignore[union-attr]
+    assert (caught.value.body or {}).get("param") == "n"  # type: ignore[union-attr]
 
 
 def test_openai_sdk_top_logprobs(dev: Stack) -> None:
