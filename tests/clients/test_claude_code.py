@@ -15,23 +15,32 @@ import pytest
 
 from local.simulator.wire import RecordedRequest
 from tests.clients.conftest import CLAUDE_HOSTS, Outbound, Stack
+from tests.clients.docs_examples import DOC_KEY, DOC_URL, DOCS, blocks, exports
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 120
 PROMPT = "Say hi to the gateway"
 
 
+def documented_variables(stack: Stack, api_key: str) -> dict[str, str]:
+    """The variables of the documentation's Claude Code example, verbatim (the URL and key substituted)."""
+    examples = [b for doc in DOCS for b in blocks(doc) if b.language == "bash" and "\nclaude" in f"\n{b.code}"]
+    assert examples, "the documentation has no Claude Code example"
+    found = exports(examples[0].code)
+    assert set(found) == {"ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN"}, found
+    return {name: value.replace(DOC_URL, stack.url).replace(DOC_KEY, api_key) for name, value in found.items()}
+
+
 def claude(
     node_modules: Path, stack: Stack, outbound: Outbound, api_key: str, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """``claude -p`` with the variables the README gives, a fresh HOME, and every non-local connection sent to a
-    proxy that refuses it (and records it)."""
+    """``claude -p`` with the variables the README gives (verbatim), the three that keep it off the network, a
+    fresh HOME, and every non-local connection sent to a proxy that refuses it (and records it)."""
     with tempfile.TemporaryDirectory() as home:
         variables = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": home,
-            "ANTHROPIC_BASE_URL": stack.url,
-            "ANTHROPIC_AUTH_TOKEN": api_key,
+            **documented_variables(stack, api_key),
             "DISABLE_TELEMETRY": "1",
             "DISABLE_AUTOUPDATER": "1",
             "DISABLE_ERROR_REPORTING": "1",
@@ -73,6 +82,7 @@ def test_claude_code_works_with_no_model_variables(node_modules: Path, dev: Stac
     body = main.json or {}
     assert len(body["tools"]) >= 10 and "context_management" in body
     assert "system" in [m["role"] for m in body["messages"]]  # a system turn, kept in place for Opus 5.5
+    assert {(r.json or {}).get("model") for r in messages_requests(dev)} <= {"claude-opus-5-5", "claude-haiku-5-5"}
     # and nothing tried to leave the machine
     assert outbound.attempts == []
 
