@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # The dashboard's browser tests and screenshots drive Debian's chromium (Playwright cannot download browsers here).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: test dev admin bench lint typecheck unit clean screenshots
+.PHONY: test dev admin bench lint typecheck unit clients clean screenshots
 
 $(STAMP): requirements-dev.txt layers/gateway/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: lint typecheck $(CHROMIUM)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
+# Real clients as installed against the dev stack (part of `make test`); the Node ones install into .cache/clients.
+clients: $(STAMP)
+	$(BIN)/pytest tests/clients -n 2
+
 dev: $(STAMP)
 	exec $(BIN)/python -m local.devstack
 
@@ -47,4 +51,4 @@ screenshots: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m local.screenshots
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .bench
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .bench .cache/clients
