@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The dashboard's browser tests and screenshots drive Debian's chromium (Playwright cannot download browsers here).
 CHROMIUM ?= /usr/bin/chromium
+# The client-compatibility suite (tests/clients) runs Node clients (Claude Code, the Vercel AI SDK) with npm's node.
+NPM ?= /usr/bin/npm
 
 .PHONY: test dev admin bench lint typecheck unit clients clean screenshots
 
@@ -20,6 +22,10 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+$(NPM):
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -27,14 +33,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck $(CHROMIUM)
+test: lint typecheck $(CHROMIUM) $(NPM)
 	$(BIN)/pytest -n auto
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 # Real clients as installed against the dev stack (part of `make test`); the Node ones install into .cache/clients.
-clients: $(STAMP)
+clients: $(STAMP) $(NPM)
 	$(BIN)/pytest tests/clients -n 2
 
 dev: $(STAMP)
