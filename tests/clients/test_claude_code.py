@@ -102,6 +102,13 @@ def test_claude_code_through_each_claude_host(node_modules: Path, dev: Stack, ou
     assert outbound.attempts == []
 
 
+def test_claude_code_with_the_key_as_anthropic_api_key(node_modules: Path, dev: Stack, outbound: Outbound) -> None:
+    # Given the README's alternative: the gateway key as ANTHROPIC_API_KEY (sent as x-api-key), no token
+    run = claude(node_modules, dev, outbound, "", ANTHROPIC_AUTH_TOKEN="", ANTHROPIC_API_KEY=dev.api_key)
+    assert "claude-opus-5-5" in answered(run)["result"]
+    assert outbound.attempts == []
+
+
 def test_claude_code_with_a_catalog_id_as_its_model(node_modules: Path, dev: Stack, outbound: Outbound) -> None:
     # Given the README's optional model variable set to a catalog id Claude Code does not know
     run = claude(node_modules, dev, outbound, dev.api_key, ANTHROPIC_MODEL="anthropic/claude-sonnet-4.5")
