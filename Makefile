@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The dashboard's browser tests and screenshots drive Debian's chromium (Playwright cannot download browsers here).
 CHROMIUM ?= /usr/bin/chromium
+# The client-compatibility suite (tests/clients) runs Node clients (Claude Code, the Vercel AI SDK) with npm's node.
+NPM ?= /usr/bin/npm
 
 # AWS's Runtime Interface Emulator ships inside the aws-sam-cli package (samcli/local/rapid/aws-lambda-rie-*): only
 # that binary is used, so the package goes into its own venv without its dependencies. awslambdaric, AWS's Python
@@ -15,7 +17,7 @@ SAM_CLI_VERSION := 1.170.0
 AWSLAMBDARIC_VERSION := 4.2.2
 EMULATOR_STAMP := .cache/emulator-$(SAM_CLI_VERSION)-$(AWSLAMBDARIC_VERSION).installed
 
-.PHONY: test dev admin bench lint typecheck unit clean screenshots emulator invoke
+.PHONY: test dev admin bench lint typecheck unit clients clean screenshots emulator invoke
 
 $(STAMP): requirements-dev.txt layers/gateway/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +36,10 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+$(NPM):
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -41,11 +47,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck $(CHROMIUM) $(EMULATOR_STAMP)
+test: lint typecheck $(CHROMIUM) $(NPM) $(EMULATOR_STAMP)
 	$(BIN)/pytest -n auto --dist loadgroup
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+# Real clients as installed against the dev stack (part of `make test`); the Node ones install into .cache/clients.
+clients: $(STAMP) $(NPM)
+	$(BIN)/pytest tests/clients -n 2
 
 dev: $(STAMP)
 	exec $(BIN)/python -m local.devstack

@@ -241,3 +241,14 @@ def serialized_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
             return original(self)
 
     monkeypatch.setattr(DynamoHandler, "call_action", serialized)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """After a run that included the client-compatibility suite (tests/clients): each client's version, as
+    installed, so a report says what it ran against."""
+    reports = [r for reports in terminalreporter.stats.values() for r in reports if hasattr(r, "nodeid")]
+    if not any(r.nodeid.startswith("tests/clients/") for r in reports):
+        return
+    from tests.clients.installed import versions
+
+    terminalreporter.write_line("clients: " + ", ".join(f"{name} {version}" for name, version in versions().items()))

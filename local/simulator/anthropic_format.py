@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,39 @@ from local.simulator.pacing import PacingHandle
 from local.simulator.wire import Reply, json_reply, new_id, sse_event
 
 VERTEX_VERSION = "vertex-2023-10-16"
+# Anthropic's top-level request fields (the Messages API reference, with the hosts' version and beta fields): an
+# unknown one is a 400 naming it, as Anthropic answers a typo.
+FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "system",
+        "metadata",
+        "stop_sequences",
+        "stream",
+        "temperature",
+        "top_k",
+        "top_p",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "service_tier",
+        "container",
+        "mcp_servers",
+        "context_management",
+        "output_config",
+        "output_format",
+        "inference_geo",
+        "speed",
+        "diagnostics",
+        "cache_control",
+        "anthropic_version",
+        "anthropic_beta",
+    }
+)
+# Models that take ``role: "system"`` turns inside ``messages`` (Claude Opus 4.8 and every Claude 5 model).
+SYSTEM_TURNS = re.compile(r"claude-[a-z]+-(?:4-[89]|[5-9])(?:\b|[-@.])")
 MIN_THINKING_BUDGET = 1024
 SIGNATURE = "c2ltdWxhdGVkLXRoaW5raW5nLXNpZ25hdHVyZQ=="
 STOP_REASONS = {
@@ -75,13 +109,17 @@ def _prompt(body: dict[str, Any], provider: str, model: str) -> Prompt | Reply:
         return error_reply(400, "max_tokens: Field required (an integer >= 1)")
     if not isinstance(messages, list) or not messages:
         return error_reply(400, "messages: at least one message is required")
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        return error_reply(400, f"{unknown[0]}: Extra inputs are not permitted")
     prompt = Prompt(provider=provider, model=model, max_tokens=max_tokens)
     system = body.get("system")
     if system is not None:
         prompt.texts.append(_text(system))
         prompt.system_text = _text(system)
     for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in {"user", "assistant"}:
+        roles = {"user", "assistant", "system"} if SYSTEM_TURNS.search(model) else {"user", "assistant"}
+        if not isinstance(message, dict) or message.get("role") not in roles:
             return error_reply(400, f"messages.{index}.role: Input should be 'user' or 'assistant'")
         text = _text(message.get("content"))
         prompt.texts.append(text)

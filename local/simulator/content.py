@@ -4,7 +4,8 @@ Each format reduces its request to a `Prompt`; `compose` turns it into an `Answe
 whatever the wire format, so tests can predict text, tool calls, token counts and stop reasons.
 
 The answer honours the request the way a model would: with a response schema the text is JSON satisfying it
-(`json_mode`: some JSON object); tool-call arguments satisfy the tool's parameter schema; after a tool result
+(`json_mode`: a JSON object shaped by the JSON Schema the prompt itself carries, as clients write one into it for
+JSON mode, else `{"answer": ...}`); tool-call arguments satisfy the tool's parameter schema; after a tool result
 the model answers in text instead of calling again (unless a tool is forced: then the last declared one, which
 is where a gateway puts its structured-output tool); with thinking asked for, a reasoning text comes first and
 counts as completion tokens. A system prompt of at least `CACHE_MIN_WORDS` words seen before by this process is
@@ -133,7 +134,31 @@ PROMPT_CACHE = PromptCache()
 
 
 def json_mode_object(prompt: Prompt) -> dict[str, Any]:
+    """JSON mode's answer: shaped by the last JSON Schema written into the prompt, when there is one."""
+    for text in reversed(prompt.texts):
+        schema = embedded_schema(text)
+        if schema is not None:
+            value = value_for(schema)
+            if isinstance(value, dict):
+                return value
     return {"answer": prompt.last_user_text[:ECHO_LIMIT]}
+
+
+def embedded_schema(text: str) -> dict[str, Any] | None:
+    """The last JSON object in ``text`` that reads as an object schema (``properties``, or ``$ref`` / ``$defs``)."""
+    decoder = json.JSONDecoder()
+    found: dict[str, Any] | None = None
+    position = text.find("{")
+    while 0 <= position < len(text):
+        try:
+            value, end = decoder.raw_decode(text, position)
+        except ValueError:
+            position = text.find("{", position + 1)
+            continue
+        if isinstance(value, dict) and ("properties" in value or "$ref" in value):
+            found = value
+        position = text.find("{", end)
+    return found
 
 
 def arguments_for(prompt: Prompt, tool: str) -> dict[str, Any]:

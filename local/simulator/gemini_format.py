@@ -53,10 +53,12 @@ def handle_generate(
         return prompt
     answer = paced(compose(prompt), pacing)
     response_id = new_id(length=22)
+    count = (body.get("generationConfig") or {}).get("candidateCount", 1)
+    count = count if isinstance(count, int) and count >= 1 else 1
     if not stream:
         parts = _parts(answer, prompt.reasoning_shown)
-        return json_reply(200, _response(answer, parts, final=True, model=model, response_id=response_id))
-    chunks = _stream_chunks(answer, model, response_id, prompt.reasoning_shown)
+        return json_reply(200, _response(answer, parts, final=True, model=model, response_id=response_id, count=count))
+    chunks = _stream_chunks(answer, model, response_id, prompt.reasoning_shown, count)
     if sse:
         events = (sse_event(chunk, newline="\r\n") for chunk in chunks)
         return Reply(status=200, content_type="text/event-stream", stream=events)
@@ -146,9 +148,11 @@ def _response(
     model: str,
     response_id: str,
     emitted: int = -1,
+    count: int = 1,
 ) -> dict[str, Any]:
-    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
-    completion = answer.answer_tokens if emitted < 0 else emitted
+    """``count``: ``candidateCount``, the same candidate that many times (each billed)."""
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}}
+    completion = (answer.answer_tokens if emitted < 0 else emitted) * count
     if final:
         candidate["finishReason"] = FINISH_REASONS[answer.finish]
     usage: dict[str, Any] = {
@@ -161,27 +165,30 @@ def _response(
     if answer.cached_tokens:
         usage["cachedContentTokenCount"] = answer.cached_tokens
     return {
-        "candidates": [candidate],
+        "candidates": [{**candidate, "index": i} for i in range(count)],
         "usageMetadata": usage,
         "modelVersion": model,
         "responseId": response_id,
     }
 
 
-def _stream_chunks(answer: Answer, model: str, response_id: str, thoughts: bool) -> Iterator[dict[str, Any]]:
+def _stream_chunks(
+    answer: Answer, model: str, response_id: str, thoughts: bool, count: int = 1
+) -> Iterator[dict[str, Any]]:
     if thoughts and answer.reasoning:
         thought = [{"text": answer.reasoning, "thought": True}]
-        yield _response(answer, thought, final=False, model=model, response_id=response_id, emitted=0)
+        yield _response(answer, thought, final=False, model=model, response_id=response_id, emitted=0, count=count)
     if answer.tool_call is not None:
         answer.pace(0)
-        yield _response(answer, _parts(answer, False), final=True, model=model, response_id=response_id)
+        yield _response(answer, _parts(answer, False), final=True, model=model, response_id=response_id, count=count)
         return
     pieces = answer.text_pieces() or [""]
     for index, piece in enumerate(pieces, start=1):
         answer.pace(index - 1)
         final = index == len(pieces)
         emitted = answer.answer_tokens if final else index  # one word per piece
-        yield _response(answer, [{"text": piece}], final=final, model=model, response_id=response_id, emitted=emitted)
+        text = [{"text": piece}]
+        yield _response(answer, text, final=final, model=model, response_id=response_id, emitted=emitted, count=count)
 
 
 def _json_array(chunks: Iterator[dict[str, Any]]) -> Iterator[bytes]:

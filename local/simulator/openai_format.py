@@ -46,7 +46,10 @@ def handle_chat(body: Any, provider: str, pacing: PacingHandle | None = None) ->
         return prompt
     answer = paced(compose(prompt), pacing)
     completion_id, created = new_id("chatcmpl-"), int(time.time())
-    style = _Style(provider, body.get("logprobs") is True)
+    top = body.get("top_logprobs")
+    n = body.get("n")
+    choices = n if provider == "openai" and isinstance(n, int) and n > 1 else 1
+    style = _Style(provider, body.get("logprobs") is True, top if isinstance(top, int) else 0, choices)
     if body.get("stream") is True:
         options = body.get("stream_options") or {}
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -61,6 +64,8 @@ class _Style:
 
     provider: str
     logprobs: bool
+    top_logprobs: int = 0  # alternatives listed per token
+    choices: int = 1  # ``n``: the same answer, once per choice (billed as such)
 
     @property
     def shows_reasoning(self) -> bool:
@@ -137,8 +142,8 @@ def _message_text(content: Any) -> str:
 def _usage(answer: Answer, style: _Style) -> dict[str, Any]:
     usage: dict[str, Any] = {
         "prompt_tokens": answer.prompt_tokens,
-        "completion_tokens": answer.completion_tokens,
-        "total_tokens": answer.total_tokens,
+        "completion_tokens": answer.completion_tokens * style.choices,
+        "total_tokens": answer.prompt_tokens + answer.completion_tokens * style.choices,
         "prompt_tokens_details": {"cached_tokens": answer.cached_tokens},
         "completion_tokens_details": {"reasoning_tokens": answer.reasoning_tokens},
     }
@@ -148,11 +153,17 @@ def _usage(answer: Answer, style: _Style) -> dict[str, Any]:
     return usage
 
 
-def _logprobs(pieces: list[str]) -> dict[str, Any]:
+def _logprobs(pieces: list[str], top: int) -> dict[str, Any]:
+    """Each piece's log probability, with ``top`` alternatives (the piece itself first, as OpenAI lists them)."""
+
+    def entry(token: str, logprob: float) -> dict[str, Any]:
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+    def alternatives(piece: str) -> list[dict[str, Any]]:
+        return [entry(piece, -0.25), *(entry(f"{piece.strip()}~{k}", -1.0 - k) for k in range(1, top))][:top]
+
     return {
-        "content": [
-            {"token": piece, "logprob": -0.25, "bytes": list(piece.encode()), "top_logprobs": []} for piece in pieces
-        ],
+        "content": [{**entry(piece, -0.25), "top_logprobs": alternatives(piece)} for piece in pieces],
         "refusal": None,
     }
 
@@ -165,7 +176,7 @@ def _completion(answer: Answer, completion_id: str, created: int, model: str, st
     message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None}
     if style.shows_reasoning and answer.reasoning:
         message["reasoning_content"] = answer.reasoning
-    logprobs = _logprobs(answer.text_pieces()) if style.logprobs and answer.tool_call is None else None
+    logprobs = _logprobs(answer.text_pieces(), style.top_logprobs) if style.logprobs and not answer.tool_call else None
     if answer.tool_call is not None:
         message["content"] = None
         message["tool_calls"] = [
@@ -181,7 +192,8 @@ def _completion(answer: Answer, completion_id: str, created: int, model: str, st
         "created": created,
         "model": model,
         "choices": [
-            {"index": 0, "message": message, "logprobs": logprobs, "finish_reason": FINISH_REASONS[answer.finish]}
+            {"index": i, "message": message, "logprobs": logprobs, "finish_reason": FINISH_REASONS[answer.finish]}
+            for i in range(style.choices)
         ],
         "usage": _usage(answer, style),
         "system_fingerprint": "fp_simulator",
@@ -192,14 +204,18 @@ def _stream(
     answer: Answer, completion_id: str, created: int, model: str, include_usage: bool, style: _Style
 ) -> Iterator[bytes]:
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        logprobs = _logprobs([delta["content"]]) if style.logprobs and delta.get("content") else None
+        content = delta.get("content")
+        logprobs = _logprobs([content], style.top_logprobs) if style.logprobs and content else None
         payload: dict[str, Any] = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
             "system_fingerprint": "fp_simulator",
-            "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}],
+            "choices": [
+                {"index": i, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
+                for i in range(style.choices)
+            ],
         }
         if include_usage:
             payload["usage"] = None

@@ -127,7 +127,7 @@ def test_create_on_every_claude_host_keeps_the_anthropic_body(
         assert body["anthropic_version"] == "bedrock-2023-05-31"
         assert "model" not in body and "stream" not in body
     else:
-        assert sent.path.endswith("/publishers/anthropic/models/claude-sonnet-4-5%4020250929:rawPredict")
+        assert sent.path.endswith("/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict")
         assert body["anthropic_version"] == "vertex-2023-10-16"
         assert "model" not in body
 
@@ -419,10 +419,21 @@ def test_tools_round_trip_on_translated_models(
         assert result["functionResponse"]["name"] == "get_weather"
 
 
-def test_anthropic_only_fields_are_refused_for_translated_models(client: anthropic.Anthropic) -> None:
-    with pytest.raises(anthropic.BadRequestError) as caught:
-        client.messages.create(model="openai/gpt-5-mini", max_tokens=16, messages=HELLO, extra_body={"top_k": 5})
-    assert "top_k" in caught.value.message
+def test_anthropic_only_fields_are_dropped_and_named_for_translated_models(
+    client: anthropic.Anthropic, gateway: Gateway
+) -> None:
+    # Given what Claude Code sends with every request, to a model that is not Claude
+    raw = client.messages.with_raw_response.create(
+        model="openai/gpt-5-mini",
+        max_tokens=16,
+        messages=HELLO,
+        extra_body={"top_k": 5, "context_management": {"edits": [{"type": "clear_thinking_20251015"}]}},
+    )
+    # Then it is answered, and the header names what the model could not take
+    assert raw.parse().type == "message"
+    assert set(raw.headers["x-gateway-ignored-params"].split(",")) == {"top_k", "context_management"}
+    sent = gateway.sim.requests[-1].json
+    assert "top_k" not in sent and "context_management" not in sent
 
 
 # --- count_tokens -----------------------------------------------------------------------------------------

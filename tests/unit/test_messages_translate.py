@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from gateway.apis.chat.schema import AssistantMessage, SystemMessage, ToolMessage, UserMessage
 from gateway.apis.messages.schema import MessagesCall, MessagesRequest
 from gateway.apis.messages.service import error_body
-from gateway.apis.messages.translate import EventEncoder, to_chat, to_message
+from gateway.apis.messages.translate import EventEncoder, ignored_fields, to_chat, to_message
 from gateway.core.errors import BadRequest
 
 MODEL = "openai/gpt-5-mini"
@@ -81,8 +81,6 @@ def test_a_conversation_with_tools_becomes_the_chat_request() -> None:
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
-        ({"top_k": 5}, "top_k"),
-        ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools.0"),
         (
             {
                 "messages": [
@@ -97,14 +95,69 @@ def test_a_conversation_with_tools_becomes_the_chat_request() -> None:
             "messages.0.content.0",
         ),
         ({"stop_sequences": ["a", "b", "c", "d", "e"]}, "stop_sequences"),
-        ({"mcp_servers": [{"type": "url", "url": "https://x", "name": "x"}]}, "mcp_servers"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "search_result", "source": "x", "content": []}]}]},
+            "messages.0.content.0",
+        ),
     ],
 )
-def test_what_has_no_equivalent_is_a_400_naming_it(fields: dict[str, Any], param: str) -> None:
+def test_content_the_model_cannot_read_is_a_400_naming_it(fields: dict[str, Any], param: str) -> None:
     with pytest.raises(BadRequest) as caught:
         to_chat(call(**fields))
     assert caught.value.param == param
     assert MODEL in caught.value.message
+
+
+def test_settings_only_claude_has_are_dropped_and_named() -> None:
+    # Given what Claude Code sends with every request, plus a server tool and a field newer than the gateway
+    request = call(
+        top_k=5,
+        context_management={"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        output_config={"effort": "medium"},
+        mcp_servers=[{"type": "url", "url": "https://mcp.example.com", "name": "x"}],
+        container="container_1",
+        brand_new_field={"on": True},
+        tools=[
+            {"type": "web_search_20250305", "name": "web_search"},
+            {"name": "Read", "description": "Read a file", "input_schema": {"type": "object"}, "defer_loading": True},
+        ],
+    )
+    # When it is translated for a non-Claude model
+    chat = to_chat(request)
+    # Then the client tool survives, and everything else is named as dropped
+    assert [tool.function.name for tool in chat.tools or []] == ["Read"]
+    assert set(ignored_fields(request)) == {
+        "top_k",
+        "context_management",
+        "output_config.effort",
+        "mcp_servers",
+        "container",
+        "brand_new_field",
+        "tools.0",
+    }
+
+
+def test_claudes_structured_output_becomes_the_chat_response_format() -> None:
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    request = call(output_config={"format": {"type": "json_schema", "schema": schema}})
+    chat = to_chat(request)
+    assert chat.response_format is not None and chat.response_format.type == "json_schema"
+    assert chat.response_format.json_schema.schema_ == schema  # type: ignore[union-attr]
+    assert ignored_fields(request) == ()
+
+
+def test_system_turns_join_the_system_prompt_for_a_translated_model() -> None:
+    chat = to_chat(
+        call(
+            system="Be brief.",
+            messages=[
+                {"role": "user", "content": "Hi"},
+                {"role": "system", "content": [{"type": "text", "text": "# Environment: linux"}]},
+            ],
+        )
+    )
+    assert [type(m) for m in chat.messages] == [SystemMessage, UserMessage]
+    assert chat.messages[0].content == "Be brief.\n\n# Environment: linux"
 
 
 def test_a_completion_becomes_an_anthropic_message() -> None:
@@ -185,13 +238,13 @@ def test_an_empty_stream_is_still_a_complete_message() -> None:
     "body",
     [
         {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]},  # max_tokens is required
-        {"model": MODEL, "max_tokens": 10, "messages": [], "surprise": 1},
-        {"model": MODEL, "max_tokens": 10, "messages": [{"role": "system", "content": "x"}]},
+        {"model": MODEL, "max_tokens": 10, "messages": []},
+        {"model": MODEL, "max_tokens": 10, "messages": [{"role": "tool", "content": "x"}]},
         {"model": MODEL, "max_tokens": "10", "messages": [{"role": "user", "content": "Hi"}]},
         {
             "model": MODEL,
             "max_tokens": 2000,
-            "thinking": {"type": "enabled", "budget_tokens": 4000},
+            "thinking": {"type": "enabled", "budget_tokens": 512},
             "messages": [{"role": "user", "content": "Hi"}],
         },
         {
@@ -201,12 +254,53 @@ def test_an_empty_stream_is_still_a_complete_message() -> None:
             "messages": [{"role": "user", "content": "x"}],
         },
         {"model": MODEL, "max_tokens": 10, "tools": [{"name": "f"}], "messages": [{"role": "user", "content": "x"}]},
-        {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "mystery"}]}]},
+        {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "text"}]}]},
     ],
 )
 def test_the_request_schema_refuses_what_anthropic_refuses(body: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         MessagesRequest.model_validate(body)
+
+
+def test_the_request_schema_accepts_what_claude_code_sends() -> None:
+    # Given Claude Code's first request, in the parts a stricter schema refused
+    body = {
+        "model": "claude-opus-5-5",
+        "max_tokens": 128_000,
+        "thinking": {"type": "adaptive", "display": "omitted"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "output_config": {"effort": "medium"},
+        "metadata": {"user_id": '{"device_id":"0d8b","session_id":"a029"}'},
+        "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "say hi"}]},
+            {"role": "system", "content": [{"type": "text", "text": "# Environment"}]},
+        ],
+        "tools": [
+            {"name": "Workflow", "description": "w" * 18_780, "input_schema": {"type": "object"}},
+            {"name": "Later", "description": "d", "input_schema": {"type": "object"}, "defer_loading": True},
+            {"type": "mcp_toolset", "mcp_server_name": "docs"},
+        ],
+        "stream": True,
+    }
+    # When it is validated, Then it is accepted with every field kept
+    request = MessagesRequest.model_validate(body)
+    assert request.model_extra == {
+        "context_management": body["context_management"],
+        "output_config": body["output_config"],
+    }
+    assert request.messages[1].role == "system"
+
+
+def test_a_thinking_budget_above_max_tokens_is_anthropics_to_judge() -> None:
+    # interleaved thinking lets the budget span the whole turn, above max_tokens
+    body = {
+        "model": MODEL,
+        "max_tokens": 2000,
+        "thinking": {"type": "enabled", "budget_tokens": 4000},
+        "messages": [{"role": "user", "content": "Hi"}],
+    }
+    assert MessagesRequest.model_validate(body).thinking is not None
 
 
 def test_errors_take_anthropic_types_by_status() -> None:

@@ -143,3 +143,49 @@ def test_deepseek_thinking_returns_reasoning_content_and_tokens() -> None:
     answer = payload(openai_format.handle_chat(body, "deepseek"))
     assert answer["choices"][0]["message"]["reasoning_content"].startswith("Thinking it over:")
     assert answer["usage"]["completion_tokens_details"]["reasoning_tokens"] > 0
+
+
+def test_json_mode_follows_the_schema_the_prompt_carries() -> None:
+    # Given JSON mode and a prompt that spells out its JSON Schema (LangChain's json_mode, Vercel's generateObject)
+    prompt = f"Extract the person. Answer with JSON matching this schema: {json.dumps(PERSON)}"
+    body = {
+        "model": "gpt-5-mini",
+        "messages": [{"role": "user", "content": prompt}],
+        "response_format": {"type": "json_object"},
+    }
+    content = payload(openai_format.handle_chat(body, "openai"))["choices"][0]["message"]["content"]
+    # Then the object satisfies that schema, not a fixed shape
+    jsonschema.validate(json.loads(content), PERSON)
+    # and without a schema in sight it is still a JSON object
+    body["messages"] = [{"role": "user", "content": "Answer in JSON"}]
+    plain = payload(openai_format.handle_chat(body, "openai"))["choices"][0]["message"]["content"]
+    assert isinstance(json.loads(plain), dict)
+
+
+def test_openai_top_logprobs_and_n_choices_are_filled() -> None:
+    body = {
+        "model": "gpt-5-mini",
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "logprobs": True,
+        "top_logprobs": 3,
+        "n": 2,
+    }
+    answer = payload(openai_format.handle_chat(body, "openai"))
+    assert [choice["index"] for choice in answer["choices"]] == [0, 1]
+    tokens = answer["choices"][0]["logprobs"]["content"]
+    assert tokens and all(len(token["top_logprobs"]) == 3 for token in tokens)
+    assert tokens[0]["top_logprobs"][0]["token"] == tokens[0]["token"]
+
+
+def test_gemini_candidate_count_gives_that_many_candidates() -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": {"candidateCount": 3}}
+    answer = payload(gemini_format.handle_generate(body, "google-ai-studio", "gemini-3-flash-preview", False, False))
+    assert [candidate["index"] for candidate in answer["candidates"]] == [0, 1, 2]
+
+
+def test_claude_takes_system_turns_only_on_models_that_do() -> None:
+    turns = [{"role": "user", "content": "hi"}, {"role": "system", "content": "be brief"}]
+    newer = {"model": "claude-opus-5-5", "max_tokens": 100, "messages": turns}
+    assert anthropic_format.handle_messages(newer, "anthropic").status == 200
+    older = anthropic_format.handle_messages({**newer, "model": "claude-sonnet-4-5-20250929"}, "anthropic")
+    assert older.status == 400 and b"messages.1.role" in older.body

@@ -253,7 +253,7 @@ def test_vertex_claude_uses_raw_predict(rsa_pem: str, fake_token: list[float]) -
     upstream = adapter.build_request(chat(max_tokens=9), target, stream=False, timeout=3)
     assert upstream.url == (
         "https://us-east5-aiplatform.googleapis.com/v1/projects/my-project-123/locations/us-east5"
-        "/publishers/anthropic/models/claude-sonnet-4-5%4020250929:rawPredict"
+        "/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict"
     )
     assert upstream.headers["authorization"] == "Bearer ya29.fake-token"
     assert "x-api-key" not in upstream.headers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -114,7 +115,7 @@ def test_vertex_raw_predict_has_its_version_and_stream_flag(rsa_pem: str, fake_t
     upstream = claude.build_request(call(), target, stream=True, timeout=5)
     assert upstream.url == (
         "https://us-east5-aiplatform.googleapis.com/v1/projects/my-project-123/locations/us-east5"
-        "/publishers/anthropic/models/claude-sonnet-4-5%4020250929:streamRawPredict"
+        "/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict"
     )
     assert body_of(upstream) == {
         "anthropic_version": "vertex-2023-10-16",
@@ -139,6 +140,39 @@ def test_count_requests_for_each_host(rsa_pem: str, fake_token: list[float]) -> 
     assert claude.parse_count(target, b'{"inputTokens": 12}') == 12
     with pytest.raises(UnreadableResponse):
         claude.parse_count(target, b'{"input_tokens": 12}')
+
+
+SYSTEM_TURN = {"role": "system", "content": [{"type": "text", "text": "# Environment"}]}
+
+
+def test_system_turns_are_folded_into_system_for_a_model_that_does_not_take_them() -> None:
+    # Given Claude Code's mid-conversation system turn, sent to Claude Sonnet 4.5 (which refuses it there)
+    body = {**BODY, "messages": [BODY["messages"][0], SYSTEM_TURN, *BODY["messages"][1:]]}
+    upstream = claude.build_request(
+        call(body), api_key_target("anthropic", "claude-sonnet-4-5", "anthropic"), stream=False, timeout=5
+    )
+    sent = body_of(upstream)
+    # Then it joins the system prompt after the client's blocks (their cache marks intact), in order
+    assert sent["system"] == [*BODY["system"], {"type": "text", "text": "# Environment"}]
+    assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
+
+
+def test_system_turns_stay_in_place_for_a_model_that_takes_them() -> None:
+    body = {**BODY, "messages": [BODY["messages"][0], SYSTEM_TURN, *BODY["messages"][1:]]}
+    target = api_key_target("anthropic", "claude-opus-5-5", "anthropic")
+    target = replace(target, offer=target.offer.model_copy(update={"system_turns": True}))
+    sent = body_of(claude.build_request(call(body), target, stream=False, timeout=5))
+    assert sent["messages"][1] == SYSTEM_TURN and sent["system"] == BODY["system"]
+
+
+def test_unknown_fields_reach_claude_but_never_override_the_hosts_version(
+    rsa_pem: str, fake_token: list[float]
+) -> None:
+    body = {**BODY, "context_management": {"edits": []}, "anthropic_version": "vertex-1999-01-01"}
+    target = vertex_target(rsa_pem, "claude-sonnet-4-5@20250929", "anthropic")
+    sent = body_of(claude.build_request(call(body), target, stream=False, timeout=5))
+    assert sent["context_management"] == {"edits": []}
+    assert sent["anthropic_version"] == "vertex-2023-10-16"
 
 
 def test_bedrock_ids_that_steer_traffic_are_refused() -> None:

@@ -38,6 +38,8 @@ class Offer(BaseModel):
     pricing: Pricing = Pricing(prompt=Decimal(0), completion=Decimal(0))
     # The most tokens this offer can generate for one request (the model's, unless the offer says otherwise).
     max_output_tokens: int | None = None
+    # Takes ``role: "system"`` turns inside ``messages`` (Claude Opus 4.8 and later); the model's value.
+    system_turns: bool = False
 
     def cost(
         self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0, cache_write_tokens: int = 0
@@ -62,6 +64,7 @@ class Model(BaseModel):
     owned_by: str
     max_output_tokens: int
     aliases: tuple[str, ...] = ()  # other names accepted wherever a model id is (Anthropic's own ids for Claude)
+    system_turns: bool = False  # Claude models that take ``role: "system"`` turns mid-conversation
     providers: tuple[Offer, ...]
 
 
@@ -99,4 +102,5 @@ def get_catalog() -> Catalog:
     for model in raw["models"]:
         for offer in model["providers"]:
             offer.setdefault("max_output_tokens", model["max_output_tokens"])
+            offer.setdefault("system_turns", model.get("system_turns", False))
     return Catalog.model_validate(raw)

@@ -57,7 +57,7 @@ class AnthropicAdapter:
             credentials = target.credentials
             if not isinstance(credentials, ServiceAccountCredentials):
                 raise AttemptFailed("google-vertex needs a service-account credential")
-            model = endpoints.model_segment(target.offer.model_id)
+            model = endpoints.vertex_model_segment(target.offer.model_id)
             base = endpoints.vertex_project_path(credentials.project_id, target.region)
             verb = "streamRawPredict" if stream else "rawPredict"
             url = f"{base}/publishers/anthropic/models/{model}:{verb}"

@@ -12,6 +12,10 @@ Each host only places the model and the version differently:
 - ``google-vertex``: ``.../publishers/anthropic/models/{id}:rawPredict`` (or ``:streamRawPredict``), no ``model``
   in the body, ``anthropic_version: vertex-2023-10-16``.
 
+Fields and content blocks the gateway does not know go upstream as written (Anthropic judges them). ``system``-role
+turns stay in ``messages`` for models that take them (``Offer.system_turns``: Claude Opus 4.8 and later) and are
+folded into the top-level ``system`` for the others, in order.
+
 Answers come back as Anthropic shapes (the ``message`` object, the event stream's events as dicts); the decoders
 only check them, note usage and drop host-specific extras.
 """
@@ -104,17 +108,38 @@ def _anthropic_headers(target: Target, betas: tuple[str, ...], stream: bool) -> 
     return headers
 
 
-def build_request(call: MessagesCall, target: Target, *, stream: bool, timeout: float) -> UpstreamRequest:
+def upstream_body(call: MessagesCall, offer: Offer) -> dict[str, Any]:
+    """The client's body for a Claude host: without the gateway's fields and ``model`` (each host places the
+    model itself), ``system``-role turns folded into ``system`` unless the model takes them."""
     body = {k: v for k, v in call.body.items() if k not in GATEWAY_FIELDS and k != "model"}
+    turns = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "system"]
+    if not turns or offer.system_turns:
+        return body
+    system = _text_blocks(body.get("system"))
+    for turn in turns:
+        system += _text_blocks(turn.get("content"))
+    body["system"] = system
+    body["messages"] = [m for m in body["messages"] if not (isinstance(m, dict) and m.get("role") == "system")]
+    return body
+
+
+def _text_blocks(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return [block for block in content or [] if isinstance(block, dict) and block.get("type") == "text"]
+
+
+def build_request(call: MessagesCall, target: Target, *, stream: bool, timeout: float) -> UpstreamRequest:
+    body = upstream_body(call, target.offer)
     if target.provider == "anthropic":
         endpoints.model_segment(target.offer.model_id)
         content = {"model": target.offer.model_id, **body, **({"stream": True} if stream else {})}
         url = f"{endpoints.base_url('anthropic')}/messages"
         return UpstreamRequest("POST", url, _anthropic_headers(target, call.betas, stream), _json(content))
     if target.provider == "google-vertex":
-        model = endpoints.model_segment(target.offer.model_id)
+        model = endpoints.vertex_model_segment(target.offer.model_id)
         url = _vertex_url(target, "streamRawPredict" if stream else "rawPredict", model)
-        content = {"anthropic_version": VERTEX_ANTHROPIC_VERSION, **body, **({"stream": True} if stream else {})}
+        content = {**body, "anthropic_version": VERTEX_ANTHROPIC_VERSION, **({"stream": True} if stream else {})}
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if stream else "application/json",
@@ -127,7 +152,7 @@ def build_request(call: MessagesCall, target: Target, *, stream: bool, timeout: 
         base = endpoints.bedrock_base(target.region)
         model = endpoints.model_segment(target.offer.model_id)
         url = f"{base}/model/{model}/{'invoke-with-response-stream' if stream else 'invoke'}"
-        content = {"anthropic_version": BEDROCK_ANTHROPIC_VERSION, **body}
+        content = {**body, "anthropic_version": BEDROCK_ANTHROPIC_VERSION}
         if call.betas:
             content["anthropic_beta"] = list(call.betas)
         raw = _json(content)
@@ -141,7 +166,7 @@ def build_request(call: MessagesCall, target: Target, *, stream: bool, timeout: 
 
 def build_count_request(call: MessagesCall, target: Target, *, timeout: float) -> UpstreamRequest:
     """Token counting for ``call`` on ``target``: Anthropic's and Vertex's count_tokens, Bedrock's CountTokens."""
-    body = {k: v for k, v in call.body.items() if k not in GATEWAY_FIELDS and k != "model"}
+    body = upstream_body(call, target.offer)
     if target.provider == "anthropic":
         endpoints.model_segment(target.offer.model_id)
         url = f"{endpoints.base_url('anthropic')}/messages/count_tokens"
@@ -150,7 +175,7 @@ def build_count_request(call: MessagesCall, target: Target, *, timeout: float) -
     if target.provider == "google-vertex":
         endpoints.model_segment(target.offer.model_id)
         url = _vertex_url(target, "rawPredict", "count-tokens")
-        content = {"anthropic_version": VERTEX_ANTHROPIC_VERSION, "model": target.offer.model_id, **body}
+        content = {**body, "anthropic_version": VERTEX_ANTHROPIC_VERSION, "model": target.offer.model_id}
         headers = {"content-type": "application/json", "authorization": f"Bearer {_vertex_token(target, timeout)}"}
         return UpstreamRequest("POST", url, headers, _json(content))
     if target.provider == "amazon-bedrock":
@@ -159,7 +184,7 @@ def build_count_request(call: MessagesCall, target: Target, *, timeout: float) -
         model = endpoints.model_segment(foundation)
         url = f"{base}/model/{model}/count-tokens"
         # CountTokens takes the InvokeModel body (max_tokens included), base64-encoded as a blob.
-        invoke = {"anthropic_version": BEDROCK_ANTHROPIC_VERSION, "max_tokens": 1, **body}
+        invoke = {"max_tokens": 1, **body, "anthropic_version": BEDROCK_ANTHROPIC_VERSION}
         encoded = base64.b64encode(_json(invoke)).decode("ascii")
         raw = _json({"input": {"invokeModel": {"body": encoded}}})
         headers = {"content-type": "application/json", "accept": "application/json"}

@@ -87,8 +87,9 @@ def function_tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def delta_chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+def delta_chunk(delta: dict[str, Any], finish_reason: str | None = None, index: int = 0) -> dict[str, Any]:
+    """One chunk's delta for choice ``index`` (above 0 only with ``n`` > 1)."""
+    return {"choices": [{"index": index, "delta": delta, "finish_reason": finish_reason}]}
 
 
 def text_of(content: str | list[TextPart] | None) -> str:

@@ -34,6 +34,12 @@ def model_segment(model_id: str, *, allow_slash: bool = False) -> str:
     return quote(model_id, safe="")
 
 
+def vertex_model_segment(model_id: str) -> str:
+    """A Vertex publisher model id for a URL path, its version ``@`` as is (``claude-sonnet-4-5@20250929``), as
+    Anthropic's Vertex SDK and Google's docs write it; every other character as ``model_segment`` encodes it."""
+    return model_segment(model_id).replace("%40", "@")
+
+
 def bedrock_base(region: str | None) -> str:
     if region is None or not AWS_REGION_RE.fullmatch(region):
         raise _invalid("region/model id")

@@ -92,17 +92,21 @@ class GeminiAdapter:
             )
         if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
             raise UnreadableResponse(f"{target.provider} response has no candidates")
-        candidate = candidates[0]
-        texts, tool_calls = _parts(candidate, target.provider)
-        return common.chat_completion(
+        if not all(isinstance(candidate, dict) for candidate in candidates):
+            raise UnreadableResponse(f"{target.provider} response has a malformed candidate")
+        choices = [_choice(position, candidate, target.provider) for position, candidate in enumerate(candidates)]
+        first = choices[0]["message"]
+        result = common.chat_completion(
             request,
-            content="".join(texts) if texts or not tool_calls else None,
-            tool_calls=tool_calls,
-            finish_reason=_finish(candidate.get("finishReason"), bool(tool_calls)),
+            content=first["content"],
+            tool_calls=first.get("tool_calls") or [],
+            finish_reason=choices[0]["finish_reason"],
             usage=_usage(data),
             upstream_id=None,
-            reasoning="".join(_thoughts(candidate)) or None,
+            reasoning=first.get("reasoning_content"),
         )
+        result["choices"] = choices  # ``n`` > 1 (``candidateCount``): every candidate, by its index
+        return result
 
     def stream_decoder(self, request: ChatRequest, target: Target) -> GeminiStreamDecoder:
         return GeminiStreamDecoder(target.provider)
@@ -124,6 +128,22 @@ class GeminiAdapter:
         if error.get("status") == "FAILED_PRECONDITION":
             return 403
         return status
+
+
+def _choice(position: int, candidate: dict[str, Any], provider: str) -> dict[str, Any]:
+    texts, tool_calls = _parts(candidate, provider)
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not tool_calls else None}
+    reasoning = "".join(_thoughts(candidate))
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    index = candidate.get("index", position)
+    return {
+        "index": index if isinstance(index, int) and not isinstance(index, bool) else position,
+        "message": message,
+        "finish_reason": _finish(candidate.get("finishReason"), bool(tool_calls)),
+    }
 
 
 def _finish(reason: Any, has_tool_calls: bool) -> str:
@@ -231,6 +251,8 @@ def _generation_config(request: ChatRequest) -> dict[str, Any]:
     limit = request.output_limit()
     if limit is not None:
         config["maxOutputTokens"] = limit
+    if request.n is not None and request.n > 1:
+        config["candidateCount"] = request.n
     stops = request.stop_sequences()
     if stops:
         config["stopSequences"] = stops
@@ -319,7 +341,7 @@ class GeminiStreamDecoder:
     usage: dict[str, int] | None = None
     _sse: SseParser = field(default_factory=SseParser)
     _started: bool = False
-    _tool_calls: int = 0
+    _tool_calls: dict[int, int] = field(default_factory=dict)  # candidate index -> tool calls so far
     _finished: bool = False
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
@@ -354,18 +376,28 @@ class GeminiStreamDecoder:
                 self._finished = True
                 chunks.append(common.delta_chunk({}, "content_filter"))
             return chunks
-        candidate = candidates[0] if isinstance(candidates[0], dict) else {}
+        for position, raw in enumerate(candidates):
+            candidate = raw if isinstance(raw, dict) else {}
+            index = candidate.get("index", position)
+            index = index if isinstance(index, int) and not isinstance(index, bool) and index >= 0 else position
+            chunks += self._candidate(index, candidate)
+        return chunks
+
+    def _candidate(self, index: int, candidate: dict[str, Any]) -> list[dict[str, Any]]:
+        """One candidate's part of a streamed response, as chunks of choice ``index``."""
+        chunks: list[dict[str, Any]] = []
         texts, calls = _parts(candidate, self.provider)
         thoughts = "".join(_thoughts(candidate))
         if thoughts:
-            chunks.append(common.delta_chunk({"reasoning_content": thoughts}))
+            chunks.append(common.delta_chunk({"reasoning_content": thoughts}, index=index))
         if texts and "".join(texts):
-            chunks.append(common.delta_chunk({"content": "".join(texts)}))
+            chunks.append(common.delta_chunk({"content": "".join(texts)}, index=index))
         for call in calls:
-            chunks.append(common.delta_chunk({"tool_calls": [{"index": self._tool_calls, **call}]}))
-            self._tool_calls += 1
+            position = self._tool_calls.get(index, 0)
+            chunks.append(common.delta_chunk({"tool_calls": [{"index": position, **call}]}, index=index))
+            self._tool_calls[index] = position + 1
         reason = candidate.get("finishReason")
         if isinstance(reason, str):
             self._finished = True
-            chunks.append(common.delta_chunk({}, _finish(reason, self._tool_calls > 0)))
+            chunks.append(common.delta_chunk({}, _finish(reason, self._tool_calls.get(index, 0) > 0), index))
         return chunks

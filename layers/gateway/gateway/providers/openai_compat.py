@@ -138,32 +138,20 @@ class OpenAICompatAdapter:
     def parse_response(self, request: ChatRequest, target: Target, body: bytes) -> dict[str, Any]:
         data = common.load_json_object(body, target.provider)
         choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        if not isinstance(choices, list) or not choices or not all(isinstance(c, dict) for c in choices):
             raise UnreadableResponse(f"{target.provider} response has no choices")
-        choice = choices[0]
-        message = choice.get("message")
-        if not isinstance(message, dict):
-            raise UnreadableResponse(f"{target.provider} response choice has no message")
-        content = message.get("content")
-        if content is not None and not isinstance(content, str):
-            raise UnreadableResponse(f"{target.provider} response content is not text")
-        tool_calls = [_tool_call(c, target.provider) for c in message.get("tool_calls") or []]
-        finish = choice.get("finish_reason")
-        reasoning = message.get("reasoning_content")
+        parsed = [_choice(index, choice, target.provider) for index, choice in enumerate(choices)]
+        first = parsed[0]["message"]
         result = common.chat_completion(
             request,
-            content=content,
-            tool_calls=tool_calls,
-            finish_reason=finish if isinstance(finish, str) else ("tool_calls" if tool_calls else "stop"),
+            content=first["content"],
+            tool_calls=first.get("tool_calls") or [],
+            finish_reason=parsed[0]["finish_reason"],
             usage=_usage(data.get("usage")),
             upstream_id=data.get("id"),
-            reasoning=reasoning if isinstance(reasoning, str) else None,
+            reasoning=first.get("reasoning_content"),
         )
-        refusal = message.get("refusal")
-        if isinstance(refusal, str):
-            result["choices"][0]["message"]["refusal"] = refusal
-        if isinstance(choice.get("logprobs"), dict):
-            result["choices"][0]["logprobs"] = choice["logprobs"]
+        result["choices"] = parsed  # ``n`` > 1: every choice, in the upstream's order
         return result
 
     def stream_decoder(self, request: ChatRequest, target: Target) -> OpenAIStreamDecoder:
@@ -202,6 +190,34 @@ def _service_account(target: Target) -> ServiceAccountCredentials:
     if not isinstance(target.credentials, ServiceAccountCredentials):
         raise AttemptFailed("google-vertex needs a service-account credential")
     return target.credentials
+
+
+def _choice(index: int, choice: dict[str, Any], provider: str) -> dict[str, Any]:
+    """One upstream choice in the gateway's answer shape (content, tool calls, reasoning, refusal, logprobs)."""
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise UnreadableResponse(f"{provider} response choice has no message")
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise UnreadableResponse(f"{provider} response content is not text")
+    out: dict[str, Any] = {"role": "assistant", "content": content}
+    reasoning = message.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        out["reasoning_content"] = reasoning
+    tool_calls = [_tool_call(c, provider) for c in message.get("tool_calls") or []]
+    if tool_calls:
+        out["tool_calls"] = tool_calls
+    if isinstance(message.get("refusal"), str):
+        out["refusal"] = message["refusal"]
+    finish = choice.get("finish_reason")
+    parsed: dict[str, Any] = {
+        "index": index,
+        "message": out,
+        "finish_reason": finish if isinstance(finish, str) else ("tool_calls" if tool_calls else "stop"),
+    }
+    if isinstance(choice.get("logprobs"), dict):
+        parsed["logprobs"] = choice["logprobs"]
+    return parsed
 
 
 def _tool_call(raw: Any, provider: str) -> dict[str, Any]:
@@ -256,8 +272,10 @@ class OpenAIStreamDecoder:
             if isinstance(usage, dict):
                 self.usage = _usage(usage)
             for choice in payload.get("choices") or []:
-                if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                if not isinstance(choice, dict):
                     continue
+                index = choice.get("index", 0)
+                index = index if isinstance(index, int) and not isinstance(index, bool) and index >= 0 else 0
                 raw_delta = choice.get("delta")
                 if not isinstance(raw_delta, dict):
                     raw_delta = {}
@@ -267,7 +285,7 @@ class OpenAIStreamDecoder:
                 if finish:
                     self._finished = True
                 if delta or finish:
-                    chunk = common.delta_chunk(delta, finish)
+                    chunk = common.delta_chunk(delta, finish, index)
                     if isinstance(choice.get("logprobs"), dict):
                         chunk["choices"][0]["logprobs"] = choice["logprobs"]
                     chunks.append(chunk)

@@ -2,7 +2,7 @@
 
 ``run_attempt`` is the only way to call an upstream (the transport refuses to send outside it): chat
 completions, Messages, token counting and Test Connection all go through it, so one timeout policy, one error
-mapping and one redactor (``scrub.redact``, with the attempt's exact secrets) see every byte an upstream sends,
+mapping and one redactor (``redact.redact``, with the attempt's exact secrets) see every byte an upstream sends,
 and a connection test proves exactly the path chat will use.
 """
 
@@ -22,7 +22,7 @@ from gateway.data.request_log import AttemptRecord
 from gateway.providers import AttemptFailed, Target, UnreadableResponse, transport
 from gateway.routing import relay
 from gateway.routing.signals import retry_after_seconds
-from gateway.security import redact as scrub
+from gateway.security import redact
 
 # Upstream answers that end the request: the request itself is wrong, another provider would say the same.
 TERMINAL_STATUSES = frozenset({400, 413, 422})
@@ -154,7 +154,7 @@ def run_attempt(
         first_byte_ms, first_byte_set_by_request = first_byte_timeout(request)
 
         # The attempt's exact secrets; the auth headers it sent (the OAuth token in use) join once they exist.
-        secrets = scrub.secrets_of(target.credentials)
+        secrets = redact.secrets_of(target.credentials)
 
         def result(
             outcome: Outcome,
@@ -165,7 +165,7 @@ def run_attempt(
         ) -> AttemptResult:
             """Every text derived from the upstream's answer passes here: redacted once, before it is kept."""
             if error is not None:
-                error = scrub.redact(error, secrets)
+                error = redact.redact(error, secrets)
             if terminal_status is not None:
                 kw["terminal"] = _terminal(target, terminal_status, error or "")
             if isinstance(kw.get("live"), relay.LiveStream):
@@ -196,7 +196,7 @@ def run_attempt(
         try:
             adapter = codec.adapter(target)
             upstream = adapter.build_request(request, target, stream=request.stream, timeout=remaining)
-            secrets = scrub.secrets_of(target.credentials, upstream.headers)
+            secrets = redact.secrets_of(target.credentials, upstream.headers)
             # Counted from the send: the upstream's answer, not our signing or token fetch, is what it waits for.
             first_byte_deadline = time.monotonic() + first_byte_ms / 1000 if first_byte_ms else None
             if request.stream:

@@ -47,7 +47,15 @@ HINTS = frozenset(
     }
 )
 # Claude models with native structured outputs (output_config.format / Converse outputConfig.textFormat).
-STRUCTURED_OUTPUT_CLAUDE = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5", "claude-opus-4-1")
+STRUCTURED_OUTPUT_CLAUDE = (
+    "claude-sonnet-4-5",
+    "claude-haiku-4-5",
+    "claude-opus-4-5",
+    "claude-opus-4-1",
+    "claude-opus-5-5",
+    "claude-sonnet-5-5",
+    "claude-haiku-5-5",
+)
 # Extended thinking refuses other sampling: temperature must stay 1, top_p at least 0.95, no forced tool.
 THINKING_MIN_TOP_P = 0.95
 # Anthropic's extended-thinking budget per reasoning_effort (its minimum is 1024; max_tokens must exceed it).
@@ -134,8 +142,8 @@ TABLE: dict[str, dict[Dialect, Rule]] = {
         "deepseek": _t("`json_object` forwarded; `json_schema` emulated by a forced tool whose input is the content"),
         "vertex-openai": FWD,
         "anthropic": _t(
-            "`json_schema` with `strict: true` → `output_config.format` on Claude 4.5 models; otherwise a forced "
-            "tool whose input is returned as the content (`finish_reason` `stop`)"
+            "`json_schema` with `strict: true` → `output_config.format` on Claude 4.5 and 5.5 models; "
+            "otherwise a forced tool whose input is returned as the content (`finish_reason` `stop`)"
         ),
         "gemini": _t("`generationConfig.responseMimeType: application/json` + `responseJsonSchema`"),
         "bedrock": _t(
@@ -188,7 +196,14 @@ TABLE: dict[str, dict[Dialect, Rule]] = {
         "openai": FWD,
         **_same(_no("no logit bias"), *_NOT_OPENAI),
     },
-    "n": _same(_no("n > 1: the gateway returns one choice"), *DIALECTS),
+    "n": {
+        "openai": FWD,
+        "deepseek": _no("n > 1: DeepSeek returns one choice"),
+        "vertex-openai": _no("n > 1: Vertex's OpenAI-compatible endpoint returns one choice for partner models"),
+        "anthropic": _no("n > 1: Anthropic returns one message"),
+        "gemini": _t("`generationConfig.candidateCount`"),
+        "bedrock": _no("n > 1: Converse returns one message"),
+    },
     "user": {
         "openai": FWD,
         "deepseek": HINT,

@@ -1,8 +1,9 @@
 """The inbound OpenAI Chat Completions request, typed and bounded.
 
-Unknown top-level fields are rejected (a typo should not be silently ignored), and every string and list has a
-ceiling so a hostile body cannot make the gateway allocate without limit. The body size cap in settings is the
-outer bound; these are the inner ones.
+Unknown top-level fields are rejected (a typo should not be silently ignored: the contract's rule for chat). The
+body size cap in settings bounds the whole request; inside it, a field has a limit only where OpenAI documents the
+same one (128 tools, 4 stop sequences, ``n`` up to 128, 20 ``top_logprobs``, 16 metadata pairs, 64-character
+function names) or where the gateway's own routing needs it; never a stricter one (a tool description has none).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ Message = Annotated[
 
 class FunctionDefinition(_Strict):
     name: ToolName
-    description: Annotated[str, Field(max_length=16_384)] | None = None
+    description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
 
@@ -142,7 +143,7 @@ class ResponseFormatJsonObject(_Strict):
 class JsonSchemaSpec(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
     name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
-    description: Annotated[str, Field(max_length=16_384)] | None = None
+    description: str | None = None
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     strict: bool | None = None
 

@@ -1,9 +1,11 @@
-"""The inbound Anthropic Messages request (``POST /v1/messages``, ``/v1/messages/count_tokens``), typed and bounded.
+"""The inbound Anthropic Messages request (``POST /v1/messages``, ``/v1/messages/count_tokens``), typed.
 
-The envelope is strict: an unknown top-level field is a 400 naming it, a wrong JSON type is never coerced. Content
-blocks and tools are checked on the fields the gateway reads (type, text, ids, sources) and keep every other
-field Anthropic documents (``cache_control``, ``citations``, a server tool's settings): Claude targets receive the
-body as the client wrote it, so prompt caching, thinking signatures and tools survive the trip.
+A gateway, not a gatekeeper: the request is checked on the fields the gateway reads to route, bill and translate
+(their JSON types, never coerced) and on nothing stricter than Anthropic's own rules. Every other field, at the top
+level, in a content block or a tool, passes through: Claude targets receive the body as the client wrote it (so
+prompt caching, thinking signatures, tools, betas and fields newer than this gateway survive the trip), and a
+translated target drops what it cannot take, naming it in ``x-gateway-ignored-params``. The body as a whole is
+bounded by ``MAX_BODY_BYTES`` (and JSON depth) before it gets here; no field has a length limit of its own.
 """
 
 from __future__ import annotations
@@ -11,74 +13,50 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
-from gateway.apis.chat.schema import (
-    MAX_ID,
-    MAX_MESSAGES,
-    MAX_PARTS,
-    MAX_TEXT,
-    MAX_TOOLS,
-    MAX_URL,
-    ProviderPreferences,
-    RoutingFields,
-)
-
-MAX_STOP_SEQUENCES = 16
-MAX_STOP_LEN = 512
+from gateway.apis.chat.schema import ProviderPreferences, RoutingFields
 
 ModelId = Annotated[str, Field(min_length=1, max_length=256)]
-Text = Annotated[str, Field(max_length=MAX_TEXT)]
-Ident = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
-ToolName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,128}$")]
+Ident = Annotated[str, Field(min_length=1)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class _Block(BaseModel):
-    """A content block: the fields the gateway reads are typed, Anthropic's other fields pass through."""
+class _Open(BaseModel):
+    """Typed on the fields the gateway reads; Anthropic's other fields (and newer ones) pass through."""
 
     model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
 
-class CacheControl(_Strict):
-    type: Literal["ephemeral"]
-    ttl: Literal["5m", "1h"] | None = None
-
-
-class TextBlock(_Block):
+class TextBlock(_Open):
     type: Literal["text"]
-    text: Text
-    cache_control: CacheControl | None = None
+    text: str
 
 
-class Base64Source(_Strict):
+class Base64Source(_Open):
     type: Literal["base64"]
-    media_type: Annotated[str, Field(min_length=1, max_length=128)]
-    data: Annotated[str, Field(max_length=MAX_URL)]
+    media_type: str
+    data: str
 
 
-class UrlSource(_Strict):
+class UrlSource(_Open):
     type: Literal["url"]
-    url: Annotated[str, Field(min_length=1, max_length=8192)]
+    url: Annotated[str, Field(min_length=1)]
 
 
-class FileSource(_Strict):
+class FileSource(_Open):
     type: Literal["file"]
     file_id: Ident
 
 
-class PlainTextSource(_Strict):
+class PlainTextSource(_Open):
     type: Literal["text"]
-    media_type: Literal["text/plain"]
-    data: Text
+    media_type: str
+    data: str
 
 
-class ContentSource(_Strict):
+class ContentSource(_Open):
     type: Literal["content"]
-    content: Text | Annotated[list[dict[str, Any]], Field(max_length=MAX_PARTS)]
+    content: str | list[dict[str, Any]]
 
 
 ImageSource = Annotated[Base64Source | UrlSource | FileSource, Field(discriminator="type")]
@@ -87,98 +65,92 @@ DocumentSource = Annotated[
 ]
 
 
-class ImageBlock(_Block):
+class ImageBlock(_Open):
     type: Literal["image"]
     source: ImageSource
-    cache_control: CacheControl | None = None
 
 
-class DocumentBlock(_Block):
+class DocumentBlock(_Open):
     type: Literal["document"]
     source: DocumentSource
-    cache_control: CacheControl | None = None
 
 
-class ToolUseBlock(_Block):
+class ToolUseBlock(_Open):
     type: Literal["tool_use"]
     id: Ident
-    name: ToolName
+    name: Ident
     input: dict[str, Any]
-    cache_control: CacheControl | None = None
 
 
 ToolResultPart = Annotated[TextBlock | ImageBlock | DocumentBlock, Field(discriminator="type")]
 
 
-class ToolResultBlock(_Block):
+class ToolResultBlock(_Open):
     type: Literal["tool_result"]
     tool_use_id: Ident
-    content: Text | Annotated[list[ToolResultPart], Field(max_length=MAX_PARTS)] | None = None
+    content: str | list[ToolResultPart] | None = None
     is_error: bool | None = None
-    cache_control: CacheControl | None = None
 
 
-class ThinkingBlock(_Block):
+class ThinkingBlock(_Open):
     type: Literal["thinking"]
-    thinking: Text
-    signature: Annotated[str, Field(max_length=MAX_TEXT)]
+    thinking: str
+    signature: str
 
 
-class RedactedThinkingBlock(_Block):
+class RedactedThinkingBlock(_Open):
     type: Literal["redacted_thinking"]
-    data: Annotated[str, Field(max_length=MAX_TEXT)]
+    data: str
 
 
-class ServerToolBlock(_Block):
-    """Blocks of Anthropic's server-side tools (web search, code execution...): only Claude targets take them."""
+class OtherBlock(_Open):
+    """Every other block Anthropic has (server tool uses and results, search results, container uploads, MCP
+    blocks) or adds later: Claude targets take it as written; a translated target cannot, and says so."""
 
-    type: Literal[
-        "server_tool_use",
-        "web_search_tool_result",
-        "web_fetch_tool_result",
-        "code_execution_tool_result",
-        "bash_code_execution_tool_result",
-        "text_editor_code_execution_tool_result",
-        "tool_search_tool_result",
-        "search_result",
-        "container_upload",
-        "mcp_tool_use",
-        "mcp_tool_result",
-    ]
+    type: Annotated[str, Field(min_length=1)]
+
+
+_READ_BLOCKS = ("text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking")
+
+
+def _block_kind(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in _READ_BLOCKS else "other"
 
 
 ContentBlock = Annotated[
-    TextBlock
-    | ImageBlock
-    | DocumentBlock
-    | ToolUseBlock
-    | ToolResultBlock
-    | ThinkingBlock
-    | RedactedThinkingBlock
-    | ServerToolBlock,
-    Field(discriminator="type"),
+    Annotated[TextBlock, Tag("text")]
+    | Annotated[ImageBlock, Tag("image")]
+    | Annotated[DocumentBlock, Tag("document")]
+    | Annotated[ToolUseBlock, Tag("tool_use")]
+    | Annotated[ToolResultBlock, Tag("tool_result")]
+    | Annotated[ThinkingBlock, Tag("thinking")]
+    | Annotated[RedactedThinkingBlock, Tag("redacted_thinking")]
+    | Annotated[OtherBlock, Tag("other")],
+    Discriminator(_block_kind),
 ]
 
 
-class Message(_Strict):
-    role: Literal["user", "assistant"]
-    content: Text | Annotated[list[ContentBlock], Field(max_length=MAX_PARTS)]
+class Message(_Open):
+    # "system": a mid-conversation system turn (Claude Opus 4.8 and later take it as is; for other models the
+    # gateway folds it into the top-level system prompt).
+    role: Literal["user", "assistant", "system"]
+    content: str | list[ContentBlock]
 
 
-class Tool(BaseModel):
-    """A client tool (``name``, ``input_schema``) or one of Anthropic's server tools (``type`` + its settings)."""
+class Tool(_Open):
+    """A client tool (``name``, ``input_schema``) or one of Anthropic's server tools (``type`` + its settings;
+    an MCP toolset has no ``name``)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
-    type: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")] | None = None
-    name: ToolName
-    description: Annotated[str, Field(max_length=16_384)] | None = None
+    type: str | None = None
+    name: Ident | None = None
+    description: str | None = None
     input_schema: dict[str, Any] | None = None
-    cache_control: CacheControl | None = None
 
     @model_validator(mode="after")
     def _client_tool_has_schema(self) -> Tool:
-        if self.is_client_tool and self.input_schema is None:
-            raise ValueError("input_schema is required for a client tool")
+        if self.is_client_tool and (self.name is None or self.input_schema is None):
+            raise ValueError("a client tool needs name and input_schema")
         return self
 
     @property
@@ -186,60 +158,56 @@ class Tool(BaseModel):
         return self.type in (None, "custom")
 
 
-class ToolChoiceAuto(_Strict):
+class ToolChoiceAuto(_Open):
     type: Literal["auto"]
     disable_parallel_tool_use: bool | None = None
 
 
-class ToolChoiceAny(_Strict):
+class ToolChoiceAny(_Open):
     type: Literal["any"]
     disable_parallel_tool_use: bool | None = None
 
 
-class ToolChoiceTool(_Strict):
+class ToolChoiceTool(_Open):
     type: Literal["tool"]
-    name: ToolName
+    name: Ident
     disable_parallel_tool_use: bool | None = None
 
 
-class ToolChoiceNone(_Strict):
+class ToolChoiceNone(_Open):
     type: Literal["none"]
 
 
 ToolChoice = Annotated[ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool | ToolChoiceNone, Field(discriminator="type")]
 
 
-class ThinkingEnabled(_Strict):
+class ThinkingEnabled(_Open):
     type: Literal["enabled"]
-    budget_tokens: Annotated[int, Field(ge=1024)]
-    display: Literal["summarized", "omitted"] | None = None
+    budget_tokens: Annotated[int, Field(ge=1024)]  # Anthropic's minimum
 
 
-class ThinkingAdaptive(_Strict):
+class ThinkingAdaptive(_Open):
     type: Literal["adaptive"]
-    display: Literal["summarized", "omitted"] | None = None
 
 
-class ThinkingDisabled(_Strict):
+class ThinkingDisabled(_Open):
     type: Literal["disabled"]
 
 
 Thinking = Annotated[ThinkingEnabled | ThinkingAdaptive | ThinkingDisabled, Field(discriminator="type")]
 
 
-class Metadata(_Strict):
-    user_id: Annotated[str, Field(max_length=256)] | None = None
+class Metadata(_Open):
+    user_id: Annotated[str, Field(max_length=256)] | None = None  # Anthropic's limit
 
 
-class _MessagesBase(_Strict, RoutingFields):
+class _MessagesBase(_Open, RoutingFields):
     model: ModelId
-    messages: Annotated[list[Message], Field(min_length=1, max_length=MAX_MESSAGES)]
-    system: Text | Annotated[list[TextBlock], Field(max_length=MAX_PARTS)] | None = None
-    tools: Annotated[list[Tool], Field(max_length=MAX_TOOLS)] | None = None
+    messages: Annotated[list[Message], Field(min_length=1)]
+    system: str | list[TextBlock] | None = None
+    tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     thinking: Thinking | None = None
-    cache_control: CacheControl | None = None  # top level: marks the last cacheable block
-    output_config: dict[str, Any] | None = None
 
     @field_validator("tool_choice")
     @classmethod
@@ -250,32 +218,13 @@ class _MessagesBase(_Strict, RoutingFields):
 
 
 class MessagesRequest(_MessagesBase):
-    max_tokens: Annotated[int, Field(ge=1)]
+    max_tokens: Annotated[int, Field(ge=1)]  # the hold's output bound: Anthropic requires it too
     temperature: Annotated[float, Field(ge=0, le=1)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     top_k: Annotated[int, Field(ge=0)] | None = None
-    stop_sequences: (
-        Annotated[
-            list[Annotated[str, Field(min_length=1, max_length=MAX_STOP_LEN)]], Field(max_length=MAX_STOP_SEQUENCES)
-        ]
-        | None
-    ) = None
+    stop_sequences: list[str] | None = None
     stream: bool = False
     metadata: Metadata | None = None
-    service_tier: Literal["auto", "standard_only"] | None = None
-    # Anthropic-only features, forwarded to Claude targets as given.
-    container: Annotated[str, Field(max_length=MAX_ID)] | dict[str, Any] | None = None
-    mcp_servers: Annotated[list[dict[str, Any]], Field(max_length=32)] | None = None
-    context_management: dict[str, Any] | None = None
-    diagnostics: dict[str, Any] | None = None
-    inference_geo: Annotated[str, Field(max_length=64)] | None = None
-    speed: Literal["standard", "fast"] | None = None
-
-    @model_validator(mode="after")
-    def _thinking_fits(self) -> MessagesRequest:
-        if isinstance(self.thinking, ThinkingEnabled) and self.thinking.budget_tokens >= self.max_tokens:
-            raise ValueError("thinking.budget_tokens must be less than max_tokens")
-        return self
 
 
 class CountTokensRequest(_MessagesBase):

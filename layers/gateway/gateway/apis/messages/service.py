@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from gateway.apis.messages import stream as messages_stream
 from gateway.apis.messages.schema import MessagesCall, MessagesRequest
-from gateway.apis.messages.translate import TranslatedAdapter, to_chat
+from gateway.apis.messages.translate import TranslatedAdapter, ignored_fields, to_chat
 from gateway.billing import credits, usage
 from gateway.core.catalog import Offer
 from gateway.core.errors import BadRequest, GatewayError
@@ -225,6 +225,15 @@ def output_token_bound(offer: Offer, call: MessagesCall) -> int:
     return ceiling if asked is None else min(asked, ceiling)
 
 
+def ignored_params(call: MessagesCall, offer: Offer) -> tuple[str, ...]:
+    """What the serving offer dropped: nothing on a Claude host (it takes the body as is); on a translated model,
+    the fields only Claude takes and the chat hints that model has no field for."""
+    if claude.is_claude_offer(offer) or not isinstance(call.request, MessagesRequest):
+        return ()
+    hints = capabilities.assess(to_chat(call), offer).ignored
+    return tuple(dict.fromkeys((*ignored_fields(call), *hints)))
+
+
 def error_body(error: GatewayError) -> dict[str, Any]:
     """Anthropic's error shape: ``{"type": "error", "error": {"type", "message"}}``."""
     kind = ERROR_TYPES.get(error.status, "api_error")
@@ -247,6 +256,9 @@ def create(snapshot: accounts.AccountSnapshot, call: MessagesCall, request_id: s
     """The answer, routed by the chat core; ``x-gateway-*`` headers as for chat, plus ``x-gateway-cost``."""
     served = chat.serve(snapshot, call, request_id, MESSAGES)
     headers = chat.route_headers(served.planned, served.attempts)
+    ignored = ignored_params(call, served.planned.offer)
+    if ignored:
+        headers["x-gateway-ignored-params"] = ",".join(ignored)
     result = served.result
     if result.live is not None and served.settle is not None:
         # A shared stream's cost is known only after its last byte (its log record has it); BYOK costs nothing

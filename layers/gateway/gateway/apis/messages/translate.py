@@ -2,9 +2,12 @@
 
 ``to_chat`` turns a Messages request into the gateway's internal chat request (so every chat adapter, with its
 parameter rules, serves it); ``to_message`` turns the chat completion back into an Anthropic ``message``, and
-``EventEncoder`` turns chat deltas into Anthropic's event stream as they arrive. What has no faithful
-equivalent off Claude (documents, server tools, ``top_k``, Anthropic-only features) is a 400 naming the field,
-never dropped; ``cache_control`` is a caching hint and is simply not needed where there is no prompt cache.
+``EventEncoder`` turns chat deltas into Anthropic's event stream as they arrive. Settings only Claude has
+(``top_k``, ``context_management``, ``container``, ``mcp_servers``, ``output_config``, server tools, any field
+newer than this gateway) are dropped and named by ``ignored_fields`` (the ``x-gateway-ignored-params`` header), as
+Claude Code sends some of them with every request; ``system``-role turns join the system prompt. Content the model
+would have to read and cannot (documents, server tool results, file sources) is a 400 naming it, never dropped;
+``cache_control`` is a caching hint and is simply not needed where there is no prompt cache.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pydantic import ValidationError
 
 from gateway.apis.chat.schema import ChatRequest
 from gateway.apis.messages.schema import (
+    GATEWAY_FIELDS,
     ImageBlock,
     MessagesCall,
     MessagesRequest,
@@ -52,20 +56,34 @@ def message_id() -> str:
     return "msg_" + secrets.token_hex(12)
 
 
+def ignored_fields(call: MessagesCall) -> tuple[str, ...]:
+    """What a translated target drops from this request: fields only Claude takes, and server tools."""
+    request = call.request
+    extra = request.model_extra or {}
+    names = [name for name in extra if name not in GATEWAY_FIELDS and name != "output_config"]
+    output_config = extra.get("output_config")
+    if isinstance(output_config, dict):  # its ``format`` is translated (structured output); the rest is Claude's
+        names += [f"output_config.{key}" for key in output_config if not (key == "format" and _output_format(extra))]
+    elif output_config is not None:
+        names.append("output_config")
+    if isinstance(request, MessagesRequest) and request.top_k is not None:
+        names.append("top_k")
+    names += [f"tools.{index}" for index, tool in enumerate(request.tools or []) if not tool.is_client_tool]
+    return tuple(names)
+
+
 def to_chat(call: MessagesCall) -> ChatRequest:
     request = call.request
     assert isinstance(request, MessagesRequest)
     model = request.model
-    anthropic_only = ("top_k", "container", "mcp_servers", "context_management", "output_config", "diagnostics")
-    for name in (*anthropic_only, "inference_geo", "speed"):
-        if getattr(request, name) is not None:
-            raise _unsupported(model, name)
     messages: list[dict[str, Any]] = []
-    if request.system:
-        system = request.system if isinstance(request.system, str) else "".join(b.text for b in request.system)
-        messages.append({"role": "system", "content": system})
+    system = [_system_text(request.system)] if request.system else []
+    system += [_system_text(m.content) for m in request.messages if m.role == "system"]
+    if any(system):
+        messages.append({"role": "system", "content": "\n\n".join(text for text in system if text)})
     for index, message in enumerate(request.messages):
-        messages.extend(_messages(index, message.role, message.content, model))
+        if message.role != "system":
+            messages.extend(_messages(index, message.role, message.content, model))
     body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": request.max_tokens}
     if request.stream:
         body["stream"] = True
@@ -81,12 +99,34 @@ def to_chat(call: MessagesCall) -> ChatRequest:
         body["user"] = request.metadata.user_id
     _tools(request, body)
     _thinking(request, body)
+    schema = _output_format(request.model_extra or {})
+    if schema is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": schema, "strict": True},
+        }
     try:
         return ChatRequest.model_validate(body)
     except ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise BadRequest(f"cannot translate the request for {model}: {where}: {first['msg']}") from None
+
+
+def _output_format(extra: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON Schema of Claude's structured output (``output_config.format``), which every chat model takes as
+    ``response_format`` json_schema."""
+    output_config = extra.get("output_config")
+    found = output_config.get("format") if isinstance(output_config, dict) else None
+    if isinstance(found, dict) and found.get("type") == "json_schema" and isinstance(found.get("schema"), dict):
+        return dict(found["schema"])
+    return None
+
+
+def _system_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(block.text for block in content if isinstance(block, TextBlock))
 
 
 def _messages(index: int, role: str, content: Any, model: str) -> list[dict[str, Any]]:
@@ -156,20 +196,19 @@ def _result_text(block: ToolResultBlock, where: str, model: str) -> str:
 
 
 def _tools(request: MessagesRequest, body: dict[str, Any]) -> None:
-    if request.tools:
-        tools = []
-        for index, tool in enumerate(request.tools):
-            if not tool.is_client_tool:
-                raise _unsupported(request.model, f"tools.{index}", f"server tool {tool.type}")
+    tools = []
+    for tool in request.tools or []:
+        if tool.is_client_tool:  # server tools are Claude's own: dropped (see ``ignored_fields``)
             function: dict[str, Any] = {"name": tool.name, "parameters": tool.input_schema}
             if tool.description:
                 function["description"] = tool.description
             tools.append({"type": "function", "function": function})
-        body["tools"] = tools
+    if not tools:
+        return
+    body["tools"] = tools
     choice = request.tool_choice
     if isinstance(choice, ToolChoiceNone):
-        if request.tools:
-            body["tool_choice"] = "none"
+        body["tool_choice"] = "none"
         return
     if isinstance(choice, ToolChoiceAuto):
         body["tool_choice"] = "auto"
