@@ -9,8 +9,8 @@ and a connection test proves exactly the path chat will use.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -146,76 +146,113 @@ def run_attempt(
     """One upstream call. Never raises for upstream trouble: the result says what happened. The transport
     sends only within it (``transport.attempt``)."""
     with transport.attempt():
-        started = time.monotonic()
-        request_deadline = deadline
+        return _Attempt(number, request, target, credential, key_id, codec, request_deadline=deadline).run()
+
+
+@dataclass
+class _Attempt:
+    """One attempt's state: its limits (the request's deadline, the operator's cap, the first-byte timeout and
+    who set it) and its exact secrets, which every text derived from the upstream's answer is redacted of."""
+
+    number: int
+    request: Any
+    target: Target
+    credential: Literal["byok", "shared"]
+    key_id: str | None
+    codec: Codec
+    request_deadline: float
+    started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
         cap_ms = get_settings().attempt_timeout_ms
-        if cap_ms:
-            deadline = min(deadline, started + cap_ms / 1000)
-        first_byte_ms, first_byte_set_by_request = first_byte_timeout(request)
+        self.deadline = min(self.request_deadline, self.started + cap_ms / 1000) if cap_ms else self.request_deadline
+        self.first_byte_ms, self.first_byte_set_by_request = first_byte_timeout(self.request)
+        # The auth headers it sent (the OAuth token in use) join the credential's secrets once they exist.
+        self.secrets = redact.secrets_of(self.target.credentials)
 
-        # The attempt's exact secrets; the auth headers it sent (the OAuth token in use) join once they exist.
-        secrets = redact.secrets_of(target.credentials)
-
-        def result(
-            outcome: Outcome,
-            status: int | None = None,
-            error: str | None = None,
-            terminal_status: int | None = None,
-            **kw: Any,
-        ) -> AttemptResult:
-            """Every text derived from the upstream's answer passes here: redacted once, before it is kept."""
-            if error is not None:
-                error = redact.redact(error, secrets)
-            if terminal_status is not None:
-                kw["terminal"] = _terminal(target, terminal_status, error or "")
-            if isinstance(kw.get("live"), relay.LiveStream):
-                kw["live"].secrets = secrets
-            record = _record(number, target, credential, key_id, started, outcome, status, error)
-            return AttemptResult(record=record, **kw)
-
-        def cut(failure: relay.OpenFailure) -> AttemptResult:
-            """An attempt that ended without an answer: who set the limit that cut it, whether the prompt was out."""
-            if failure.first_byte_cut:
-                by_request = first_byte_set_by_request
-            else:  # the deadline: the operator's, unless earlier attempts of this request had used some of it
-                by_request = failure.outcome == "timeout" and deadline >= request_deadline and number > 1
-            return result(
-                failure.outcome,  # type: ignore[arg-type]
-                failure.status,
-                failure.message,
-                cut_by_request=failure.outcome == "timeout" and by_request,
-                # Our cut (a timeout) once the prompt was out, or a break once the upstream had begun answering; a
-                # connection refused or reset before any answer may never have reached the model: free.
-                prompt_delivered=failure.body_sent
-                and (failure.outcome == "timeout" or (failure.outcome == "connection_error" and failure.answering)),
-            )
-
-        remaining = deadline - started
+    def run(self) -> AttemptResult:
+        remaining = self.deadline - self.started
         if remaining < MIN_ATTEMPT_SECONDS:
-            return result("timeout", error="request deadline reached before this attempt", cut_by_request=number > 1)
+            return self.result(
+                "timeout", error="request deadline reached before this attempt", cut_by_request=self.number > 1
+            )
         try:
-            adapter = codec.adapter(target)
-            upstream = adapter.build_request(request, target, stream=request.stream, timeout=remaining)
-            secrets = redact.secrets_of(target.credentials, upstream.headers)
+            adapter = self.codec.adapter(self.target)
+            upstream = adapter.build_request(self.request, self.target, stream=self.request.stream, timeout=remaining)
+            self.secrets = redact.secrets_of(self.target.credentials, upstream.headers)
             # Counted from the send: the upstream's answer, not our signing or token fetch, is what it waits for.
-            first_byte_deadline = time.monotonic() + first_byte_ms / 1000 if first_byte_ms else None
-            if request.stream:
-                return _stream(adapter, request, target, upstream, deadline, first_byte_deadline, result, cut, codec)
-            answer = relay.read_answer(upstream, deadline=deadline, first_byte_deadline=first_byte_deadline)
+            first_byte_deadline = time.monotonic() + self.first_byte_ms / 1000 if self.first_byte_ms else None
+            if self.request.stream:
+                return self.stream(adapter, upstream, first_byte_deadline)
+            answer = relay.read_answer(upstream, deadline=self.deadline, first_byte_deadline=first_byte_deadline)
         except BadRequest as exc:
-            return result("error", error=exc.message, terminal=exc)
+            return self.result("error", error=exc.message, terminal=exc)
         except AttemptFailed as exc:
-            return result(exc.outcome, exc.status_code, exc.message)
+            return self.result(exc.outcome, exc.status_code, exc.message)
         if isinstance(answer, relay.OpenFailure):
-            return cut(answer)
+            return self.cut(answer)
         status = answer.status
         if not 200 <= status < 300:
-            return _failed(adapter, status, answer.body, result, answer.headers)
+            return _failed(adapter, status, answer.body, self.result, answer.headers)
         try:
-            completion = adapter.parse_response(request, target, answer.body)
+            completion = adapter.parse_response(self.request, self.target, answer.body)
         except UnreadableResponse:
-            return result("error", status, "unreadable upstream response")
-        return result("success", status, completion=completion, usage=codec.usage(completion))
+            return self.result("error", status, "unreadable upstream response")
+        return self.result("success", status, completion=completion, usage=self.codec.usage(completion))
+
+    def stream(
+        self, adapter: Any, upstream: transport.UpstreamRequest, first_byte_deadline: float | None
+    ) -> AttemptResult:
+        """Open the upstream stream up to its commit point (``relay.open_stream``); a failure before it is an
+        ordinary failed attempt, so the loop falls back exactly as for a non-streamed request."""
+        opened = relay.open_stream(
+            adapter.stream_decoder(self.request, self.target),
+            upstream,
+            deadline=self.deadline,
+            first_byte_deadline=first_byte_deadline,
+            keepalive_s=get_settings().stream_keepalive_ms / 1000,
+            commits=self.codec.commits,
+        )
+        if isinstance(opened, relay.LiveStream):
+            return self.result("success", opened.status, live=opened)
+        if opened.error_body is not None and opened.status is not None:
+            return _failed(adapter, opened.status, opened.error_body, self.result, opened.error_headers)
+        return self.cut(opened)
+
+    def result(
+        self,
+        outcome: Outcome,
+        status: int | None = None,
+        error: str | None = None,
+        terminal_status: int | None = None,
+        **kw: Any,
+    ) -> AttemptResult:
+        """Every text derived from the upstream's answer passes here: redacted once, before it is kept."""
+        if error is not None:
+            error = redact.redact(error, self.secrets)
+        if terminal_status is not None:
+            kw["terminal"] = _terminal(self.target, terminal_status, error or "")
+        if isinstance(kw.get("live"), relay.LiveStream):
+            kw["live"].secrets = self.secrets
+        record = _record(self.number, self.target, self.credential, self.key_id, self.started, outcome, status, error)
+        return AttemptResult(record=record, **kw)
+
+    def cut(self, failure: relay.OpenFailure) -> AttemptResult:
+        """An attempt that ended without an answer: who set the limit that cut it, whether the prompt was out."""
+        if failure.first_byte_cut:
+            by_request = self.first_byte_set_by_request
+        else:  # the deadline: the operator's, unless earlier attempts of this request had used some of it
+            by_request = failure.outcome == "timeout" and self.deadline >= self.request_deadline and self.number > 1
+        return self.result(
+            failure.outcome,  # type: ignore[arg-type]
+            failure.status,
+            failure.message,
+            cut_by_request=failure.outcome == "timeout" and by_request,
+            # Our cut (a timeout) once the prompt was out, or a break once the upstream had begun answering; a
+            # connection refused or reset before any answer may never have reached the model: free.
+            prompt_delivered=failure.body_sent
+            and (failure.outcome == "timeout" or (failure.outcome == "connection_error" and failure.answering)),
+        )
 
 
 def _terminal(target: Target, status: int, message: str) -> GatewayError:
@@ -234,34 +271,6 @@ def first_byte_timeout(request: Any) -> tuple[int, bool]:
     if asked is None:
         return get_settings().attempt_first_byte_timeout_ms, False
     return asked, True
-
-
-def _stream(
-    adapter: Any,
-    request: Any,
-    target: Target,
-    upstream: transport.UpstreamRequest,
-    deadline: float,
-    first_byte_deadline: float | None,
-    result: Any,
-    cut: Callable[[relay.OpenFailure], AttemptResult],
-    codec: Codec,
-) -> AttemptResult:
-    """Open the upstream stream up to its commit point (``relay.open_stream``); a failure before it is an
-    ordinary failed attempt, so the loop falls back exactly as for a non-streamed request."""
-    opened = relay.open_stream(
-        adapter.stream_decoder(request, target),
-        upstream,
-        deadline=deadline,
-        first_byte_deadline=first_byte_deadline,
-        keepalive_s=get_settings().stream_keepalive_ms / 1000,
-        commits=codec.commits,
-    )
-    if isinstance(opened, relay.LiveStream):
-        return result("success", opened.status, live=opened)
-    if opened.error_body is not None and opened.status is not None:
-        return _failed(adapter, opened.status, opened.error_body, result, opened.error_headers)
-    return cut(opened)
 
 
 def run_connection_test(
