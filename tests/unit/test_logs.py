@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from gateway.core.errors import BadRequest
 from gateway.data import request_log as logs
 from gateway.data.request_log import AttemptRecord, RequestRecord
+from gateway.routing import telemetry
 from gateway.security.redact import redact
 
 REQUEST_ID = "req_019a2b3c4d5e0123456789abcdef"
@@ -123,7 +124,7 @@ def test_emit_attempt_prints_a_log_line_and_metrics(stdout_lines: Any) -> None:
         model="openai/gpt-5-mini",
     )
     # When it is emitted as the second attempt of a request
-    logs.emit_attempt(REQUEST_ID, ACCOUNT_ID, "openai/gpt-5-mini", record, fallback=True)
+    telemetry.emit_attempt(REQUEST_ID, ACCOUNT_ID, "openai/gpt-5-mini", record, fallback=True)
     lines = stdout_lines()
 
     # Then one structured line describes it, correlated to the request, without the key
@@ -164,7 +165,7 @@ def test_emit_attempt_prints_a_log_line_and_metrics(stdout_lines: Any) -> None:
 
 
 def test_a_successful_first_attempt_is_no_failure_and_no_fallback(stdout_lines: Any) -> None:
-    logs.emit_attempt(
+    telemetry.emit_attempt(
         REQUEST_ID, ACCOUNT_ID, "google/gemini-3-flash", attempt(provider="google-vertex"), fallback=False
     )
     metrics = emf_metrics(stdout_lines())

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 
 def _json_line(value: Any) -> str:
@@ -38,3 +39,15 @@ _QUIET_LIBRARIES = {
 for _name, _floor in _QUIET_LIBRARIES.items():
     _library_logger = logging.getLogger(_name)
     _library_logger.setLevel(max(_floor, _library_logger.level))
+
+
+def count(name: str, unit: MetricUnit, value: float, **dimensions: str) -> None:
+    """One EMF blob with its own dimensions, printed when the block exits (no flush at handler end needed)."""
+    with single_metric(
+        name=name,
+        unit=unit,
+        value=value,
+        namespace=metrics.namespace,
+        default_dimensions={"service": str(metrics.service), **dimensions},
+    ):
+        pass

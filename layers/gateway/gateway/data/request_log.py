@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from boto3.dynamodb.conditions import Key
 
-from gateway.core import aws
+from gateway.core import aws, observability
 from gateway.core.errors import BadRequest
-from gateway.core.observability import logger, metrics
+from gateway.core.observability import logger
 from gateway.core.settings import get_settings
 from gateway.data import accounts
 
@@ -134,56 +134,6 @@ def _table() -> Any:
     return aws.table(get_settings().logs_table)
 
 
-def _count(name: str, unit: MetricUnit, value: float, **dimensions: str) -> None:
-    """One EMF blob with its own dimensions, printed when the block exits (no flush at handler end needed)."""
-    with single_metric(
-        name=name,
-        unit=unit,
-        value=value,
-        namespace=metrics.namespace,
-        default_dimensions={"service": str(metrics.service), **dimensions},
-    ):
-        pass
-
-
-def emit_attempt(request_id: str, account_id: str, model: str, record: AttemptRecord, *, fallback: bool) -> None:
-    """One JSON log line and the attempt metrics; ``fallback`` when this attempt follows a failed one."""
-    logger.info(
-        "upstream attempt",
-        extra={
-            "correlation_id": request_id,
-            "request_id": request_id,
-            "account_id": account_id,
-            **record.fields(),
-            "model": record.model or model,
-        },
-    )
-    by_route = {"provider": record.provider, "credential": record.credential}
-    _count("Attempts", MetricUnit.Count, 1, **by_route)
-    if record.outcome != "success":
-        _count("AttemptFailures", MetricUnit.Count, 1, **by_route)
-    _count("UpstreamLatency", MetricUnit.Milliseconds, record.latency_ms, **by_route)
-    if fallback:
-        _count("Fallbacks", MetricUnit.Count, 1)
-
-
-def emit_spillover(request_id: str, account_id: str, served: AttemptRecord, failed: list[AttemptRecord]) -> None:
-    """A request whose BYOK keys failed and that shared capacity (billed to credits) served: one log line and
-    the ByokSpillover metric, in total and by the provider that served."""
-    logger.warning(
-        "byok spill-over to shared capacity",
-        extra={
-            "correlation_id": request_id,
-            "request_id": request_id,
-            "account_id": account_id,
-            "served_provider": served.provider,
-            "failed_keys": [{"provider": r.provider, "key_id": r.key_id, "status_code": r.status_code} for r in failed],
-        },
-    )
-    _count("ByokSpillover", MetricUnit.Count, 1)
-    _count("ByokSpillover", MetricUnit.Count, 1, provider=served.provider)
-
-
 def _filter_key(account_id: str, filters: dict[str, Any]) -> str:
     """The partition of one filter combination in its index: ``acct_...#is_byok=true#status=error``."""
     values = (f"{name}={str(value).lower()}" for name, value in sorted(filters.items()))
@@ -261,13 +211,13 @@ def save_request(record: RequestRecord) -> None:
                 "request record (table write failed)",
                 extra={"error_type": type(error).__name__, "record": record.fields()},
             )
-            _count("LogWriteFailures", MetricUnit.Count, 1)
+            observability.count("LogWriteFailures", MetricUnit.Count, 1)
         except Exception:  # noqa: S110 - nothing is left to report to once stdout itself fails
             pass
     try:
-        _count("Requests", MetricUnit.Count, 1)
+        observability.count("Requests", MetricUnit.Count, 1)
         if record.status == "error":
-            _count("RequestFailures", MetricUnit.Count, 1)
+            observability.count("RequestFailures", MetricUnit.Count, 1)
     except Exception:  # noqa: S110 - metrics are best effort; the record is already safe
         pass
 

@@ -28,7 +28,7 @@ from gateway.core.catalog import Offer
 from gateway.core.errors import BadRequest, BrokenKey, GatewayError
 from gateway.core.settings import get_settings
 from gateway.data import accounts
-from gateway.data.request_log import AttemptRecord, RequestRecord, emit_attempt, emit_spillover, save_request
+from gateway.data.request_log import AttemptRecord, RequestRecord, save_request
 from gateway.providers import Target
 from gateway.routing import signals as health
 from gateway.routing.attempt import MIN_ATTEMPT_SECONDS, AttemptResult, Codec, run_attempt
@@ -45,6 +45,7 @@ from gateway.routing.plan import (
     served_as,
     shared_attempts,
 )
+from gateway.routing.telemetry import emit_attempt, emit_spillover
 from gateway.security import credential_cache
 
 # What usage costs on an offer (the API's codec decides: a pricing tier may depend on the request).
