@@ -8,9 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.apis.chat.schema import AssistantMessage, SystemMessage, ToolMessage, UserMessage
+from gateway.apis.messages.answers import EventEncoder, to_message
 from gateway.apis.messages.schema import MessagesCall, MessagesRequest
 from gateway.apis.messages.service import error_body
-from gateway.apis.messages.translate import EventEncoder, ignored_fields, to_chat, to_message
+from gateway.apis.messages.translate import ignored_fields, to_chat
 from gateway.core.errors import BadRequest
 
 MODEL = "openai/gpt-5-mini"

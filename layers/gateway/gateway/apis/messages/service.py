@@ -15,8 +15,9 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from gateway.apis.messages import stream as messages_stream
+from gateway.apis.messages.answers import TranslatedAdapter
 from gateway.apis.messages.schema import MessagesCall, MessagesRequest
-from gateway.apis.messages.translate import TranslatedAdapter, ignored_fields, to_chat
+from gateway.apis.messages.translate import ignored_fields, to_chat
 from gateway.billing import credits, usage
 from gateway.core.catalog import Offer
 from gateway.core.errors import BadRequest, GatewayError

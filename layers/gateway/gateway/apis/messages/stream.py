@@ -1,7 +1,7 @@
 """The body of a streamed Messages answer: the committed attempt's Anthropic events -> SSE, as they arrive.
 
 Claude targets' events pass through as the host sent them (only ``message_start``'s model is the one the client
-named); translated targets' events come from ``messages_translate.EventEncoder``. While the upstream is silent
+named); translated targets' events come from ``answers.EventEncoder``. While the upstream is silent
 the client gets Anthropic's own keep-alive, a ``ping`` event. Billing and the request record run in ``close()``
 (``chat_stream.SettledStream``), after the last byte, exactly as for chat. A break after the commit ends the
 stream with one ``error`` event in Anthropic's shape (the SDKs raise it) and no ``message_stop``.

@@ -13,8 +13,6 @@ would have to read and cannot (documents, server tool results, file sources) is 
 from __future__ import annotations
 
 import json
-import secrets
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -38,10 +36,7 @@ from gateway.apis.messages.schema import (
     ToolUseBlock,
 )
 from gateway.core.errors import BadRequest
-from gateway.providers import Adapter, StreamDecoder, Target, common
-from gateway.providers.transport import UpstreamRequest
 
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 MAX_CHAT_STOP = 4
 # Thinking budgets mapped onto reasoning effort where the chat request has it.
 EFFORT_BUDGETS = ((4096, "low"), (16_384, "medium"))
@@ -50,10 +45,6 @@ EFFORT_BUDGETS = ((4096, "low"), (16_384, "medium"))
 def _unsupported(model: str, param: str, detail: str = "") -> BadRequest:
     suffix = f" ({detail})" if detail else ""
     return BadRequest(f"{param} is not supported for {model}, which is not a Claude model{suffix}", param=param)
-
-
-def message_id() -> str:
-    return "msg_" + secrets.token_hex(12)
 
 
 def ignored_fields(call: MessagesCall) -> tuple[str, ...]:
@@ -228,195 +219,3 @@ def _thinking(request: MessagesRequest, body: dict[str, Any]) -> None:
         raise _unsupported(request.model, "thinking")
     if isinstance(thinking, ThinkingEnabled):
         body["reasoning_effort"] = next((e for limit, e in EFFORT_BUDGETS if thinking.budget_tokens <= limit), "high")
-
-
-def to_message(completion: dict[str, Any], model: str) -> dict[str, Any]:
-    """An Anthropic ``message`` from a chat completion (the chat adapters' answer shape)."""
-    choice = common.as_dict((completion.get("choices") or [{}])[0])
-    message = common.as_dict(choice.get("message"))
-    content: list[dict[str, Any]] = []
-    reasoning = message.get("reasoning_content")
-    if isinstance(reasoning, str) and reasoning:
-        # A non-Claude model's reasoning, shown as thinking; it carries no signature (nothing to verify).
-        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
-    if isinstance(message.get("content"), str) and message["content"]:
-        content.append({"type": "text", "text": message["content"]})
-    for call in message.get("tool_calls") or []:
-        function = common.as_dict(common.as_dict(call).get("function"))
-        content.append(
-            {
-                "type": "tool_use",
-                "id": call.get("id") or "toolu_" + secrets.token_hex(12),
-                "name": function.get("name", ""),
-                "input": _arguments(function.get("arguments")),
-            }
-        )
-    reason = choice.get("finish_reason")
-    return {
-        "id": message_id(),
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": STOP_REASONS.get(reason, "end_turn") if isinstance(reason, str) else "end_turn",
-        "stop_sequence": None,
-        "usage": anthropic_usage(completion.get("usage")),
-    }
-
-
-def _arguments(arguments: Any) -> dict[str, Any]:
-    try:
-        value = json.loads(arguments) if isinstance(arguments, str) and arguments.strip() else {}
-    except ValueError:
-        value = {"_raw": arguments}
-    return value if isinstance(value, dict) else {"_value": value}
-
-
-def anthropic_usage(usage: Any) -> dict[str, int]:
-    """Chat usage in Anthropic's terms: cached prompt tokens are reported apart from ``input_tokens``."""
-    prompt = common.int_field(usage, "prompt_tokens")
-    cached = common.int_field(common.as_dict(common.as_dict(usage).get("prompt_tokens_details")), "cached_tokens")
-    return {
-        "input_tokens": max(prompt - cached, 0),
-        "output_tokens": common.int_field(usage, "completion_tokens"),
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-    }
-
-
-@dataclass
-class EventEncoder:
-    """Chat deltas -> Anthropic stream events, one block at a time, as they arrive."""
-
-    model: str
-    _id: str = field(default_factory=message_id)
-    _index: int = -1
-    _open: str | None = None  # "thinking", "text" or "tool"
-    _tools: dict[int, int] = field(default_factory=dict)  # chat tool-call index -> content block index
-    _stop_reason: str = "end_turn"
-    _started: bool = False
-
-    def chunk(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        events = self._start()
-        for choice in chunk.get("choices") or []:
-            delta = common.as_dict(common.as_dict(choice).get("delta"))
-            reasoning = delta.get("reasoning_content")
-            if isinstance(reasoning, str) and reasoning:
-                if self._open != "thinking":
-                    events += self._open_block({"type": "thinking", "thinking": "", "signature": ""}, "thinking")
-                events.append(_delta(self._index, {"type": "thinking_delta", "thinking": reasoning}))
-            text = delta.get("content")
-            if isinstance(text, str) and text:
-                if self._open != "text":
-                    events += self._open_block({"type": "text", "text": ""}, "text")
-                events.append(_delta(self._index, {"type": "text_delta", "text": text}))
-            for call in delta.get("tool_calls") or []:
-                events += self._tool_delta(common.as_dict(call))
-            reason = choice.get("finish_reason")
-            if isinstance(reason, str):
-                self._stop_reason = STOP_REASONS.get(reason, "end_turn")
-        return events
-
-    def finish(self, usage: dict[str, int] | None) -> list[dict[str, Any]]:
-        events = self._start() + self._close_block()
-        final = anthropic_usage(usage)
-        events.append(
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": self._stop_reason, "stop_sequence": None},
-                "usage": final,
-            }
-        )
-        events.append({"type": "message_stop"})
-        return events
-
-    def _start(self) -> list[dict[str, Any]]:
-        if self._started:
-            return []
-        self._started = True
-        message: dict[str, Any] = {
-            "id": self._id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": anthropic_usage(None),
-        }
-        return [{"type": "message_start", "message": message}]
-
-    def _tool_delta(self, call: dict[str, Any]) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        position = common.int_field(call, "index")
-        function = common.as_dict(call.get("function"))
-        if position not in self._tools:
-            block: dict[str, Any] = {
-                "type": "tool_use",
-                "id": call.get("id") or "toolu_" + secrets.token_hex(12),
-                "name": function.get("name") or "",
-                "input": {},
-            }
-            events += self._open_block(block, "tool")
-            self._tools[position] = self._index
-        arguments = function.get("arguments")
-        if isinstance(arguments, str) and arguments:
-            events.append(_delta(self._tools[position], {"type": "input_json_delta", "partial_json": arguments}))
-        return events
-
-    def _open_block(self, block: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-        events = self._close_block()
-        self._index += 1
-        self._open = kind
-        return [*events, {"type": "content_block_start", "index": self._index, "content_block": block}]
-
-    def _close_block(self) -> list[dict[str, Any]]:
-        if self._open is None:
-            return []
-        self._open = None
-        return [{"type": "content_block_stop", "index": self._index}]
-
-
-def _delta(index: int, delta: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "content_block_delta", "index": index, "delta": delta}
-
-
-@dataclass
-class TranslatedDecoder:
-    """A chat adapter's stream decoder, its deltas re-encoded as Anthropic events."""
-
-    chat: StreamDecoder
-    encoder: EventEncoder
-
-    @property
-    def usage(self) -> dict[str, int] | None:
-        return self.chat.usage
-
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return [event for chunk in self.chat.feed(data) for event in self.encoder.chunk(chunk)]
-
-    def close(self) -> list[dict[str, Any]]:
-        events = [event for chunk in self.chat.close() for event in self.encoder.chunk(chunk)]
-        return events + self.encoder.finish(self.chat.usage)
-
-
-@dataclass(frozen=True)
-class TranslatedAdapter:
-    """The routing loop's Adapter surface for a Messages request to a non-Claude target, over a chat adapter."""
-
-    chat: Adapter
-
-    def build_request(self, call: MessagesCall, target: Target, *, stream: bool, timeout: float) -> UpstreamRequest:
-        return self.chat.build_request(to_chat(call), target, stream=stream, timeout=timeout)
-
-    def parse_response(self, call: MessagesCall, target: Target, body: bytes) -> dict[str, Any]:
-        return to_message(self.chat.parse_response(to_chat(call), target, body), call.model)
-
-    def stream_decoder(self, call: MessagesCall, target: Target) -> TranslatedDecoder:
-        return TranslatedDecoder(self.chat.stream_decoder(to_chat(call), target), EventEncoder(call.model))
-
-    def error_message(self, status: int, body: bytes) -> str:
-        return self.chat.error_message(status, body)
-
-    def classify(self, status: int, body: bytes) -> int:
-        return self.chat.classify(status, body)
