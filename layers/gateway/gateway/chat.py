@@ -25,7 +25,7 @@ from decimal import ROUND_UP, Decimal
 from typing import Any, Protocol
 
 from gateway import chat_stream, credits, health, keystore, params, store, usage
-from gateway.catalog import Model, get_catalog
+from gateway.catalog import Endpoint, Model, get_catalog
 from gateway.errors import BadRequest, BrokenKey, GatewayError, NotFound, PaymentRequired
 from gateway.logs import AttemptRecord, RequestRecord, emit_attempt, emit_spillover, redact, save_request
 from gateway.plan import (
@@ -40,6 +40,13 @@ from gateway.providers import Target
 from gateway.routing import CHAT, MIN_ATTEMPT_SECONDS, AttemptResult, Codec, run_attempt
 from gateway.schemas import ChatRequest, ProviderPreferences
 from gateway.settings import get_settings
+
+_PATHS: dict[Endpoint, str] = {
+    "chat": "chat/completions",
+    "messages": "messages",
+    "responses": "responses",
+    "embeddings": "embeddings",
+}
 
 
 @dataclass
@@ -94,16 +101,24 @@ class Served:
         return _usage_of(reported, self.planned)
 
 
-def _models(request: RoutedRequest) -> list[Model]:
-    """``model`` and its fallback models from the catalog, each once; 404 naming the field for an unknown one."""
+def _models(request: RoutedRequest, api: Endpoint) -> list[Model]:
+    """``model`` and its fallback models from the catalog, each once; 404 naming the field for an unknown one,
+    400 naming it for a model this API does not serve (an embedding model sent to chat, or the reverse)."""
     models: list[Model] = []
     for index, model_id in enumerate(request.model_chain()):
         model = get_catalog().model(model_id)
+        param = "model" if index == 0 else ("models" if request.models else "fallback_models")
         if model is None:
-            param = "model" if index == 0 else ("models" if request.models else "fallback_models")
             raise NotFound(
                 f"model {model_id!r} is not in the catalog; GET /v1/models lists them",
                 code="model_not_found",
+                param=param,
+            )
+        if api not in model.endpoints:
+            served = ", ".join(f"/v1/{_PATHS[e]}" for e in model.endpoints)
+            raise BadRequest(
+                f"model {model_id!r} is not served by this endpoint; it is served by {served}",
+                code="model_not_supported",
                 param=param,
             )
         if model not in models:
@@ -126,7 +141,7 @@ def planned_attempts(
     """The attempt plan, model after model, produced lazily: platform credentials are only looked up once every
     BYOK attempt of a model is used up, so a request served by a BYOK key never reads them (one DynamoDB read
     per warm request)."""
-    models = _models(request)
+    models = _models(request, codec.api)
     signals = health.state().signals(snapshot, wake=not request.stream)
     empties: list[EmptyModelPlan] = []
     refusals: list[BadRequest] = []

@@ -13,12 +13,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
 from gateway import chat, credits, messages_stream, params, store, transport
-from gateway.catalog import Offer
+from gateway.catalog import Endpoint, Offer
 from gateway.errors import BadRequest, BrokenKey, GatewayError
 from gateway.logs import redact
 from gateway.messages_schema import MessagesCall, MessagesRequest
@@ -47,7 +47,7 @@ ERROR_TYPES = {
 class MessagesCodec:
     """Claude targets take the Anthropic body as is; every other target is reached through its chat adapter."""
 
-    api: Literal["chat", "messages"] = "messages"
+    api: Endpoint = "messages"
 
     def adapter(self, target: Target) -> Any:
         if claude.is_claude(target):

@@ -10,12 +10,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 
 from gateway import credits, params, relay, scrub, transport
-from gateway.catalog import Offer, get_catalog
+from gateway.catalog import Endpoint, Offer, get_catalog
 from gateway.errors import BadRequest, GatewayError
 from gateway.health import retry_after_seconds
 from gateway.logs import AttemptRecord, redact
@@ -35,7 +35,7 @@ class Codec(Protocol):
     offers can honour the request, what an attempt may cost at most (its credit hold), how many tokens an
     answer used, and which decoded stream event commits a stream."""
 
-    api: Literal["chat", "messages"]
+    api: Endpoint  # which front door; the catalog says which models each one serves
 
     def adapter(self, target: Target) -> Any: ...
 
@@ -53,7 +53,7 @@ class Codec(Protocol):
 class ChatCodec:
     """Chat completions: the provider adapters speak OpenAI shapes natively."""
 
-    api: Literal["chat", "messages"] = "chat"
+    api: Endpoint = "chat"
 
     def adapter(self, target: Target) -> Any:
         return adapter_for(target)
@@ -73,6 +73,20 @@ class ChatCodec:
 
 
 CHAT = ChatCodec()
+
+
+@runtime_checkable
+class BatchAdapter(Protocol):
+    """An adapter whose attempt is several upstream calls (an embeddings batch split at the provider's per-call
+    limit): all of them succeed or the attempt fails, and one answer is read from all their bodies."""
+
+    def build_requests(self, request: Any, target: Target, *, timeout: float) -> list[transport.UpstreamRequest]: ...
+
+    def parse_responses(self, request: Any, target: Target, bodies: list[bytes]) -> dict[str, Any]: ...
+
+    def error_message(self, status: int, body: bytes) -> str: ...
+
+    def classify(self, status: int, body: bytes) -> int: ...
 
 
 @dataclass
@@ -174,6 +188,18 @@ def run_attempt(
         return result("timeout", error="request deadline reached before this attempt")
     try:
         adapter = codec.adapter(target)
+        if isinstance(adapter, BatchAdapter):  # embeddings: one call per slice of the batch
+            upstreams = adapter.build_requests(request, target, timeout=remaining)
+            # SigV4 signs each call apart: every call's auth headers join the attempt's secrets.
+            secrets = tuple(
+                dict.fromkeys(s for u in upstreams for s in scrub.secrets_of(target.credentials, u.headers))
+            )
+            responses = transport.send_all(upstreams, deadline)
+            failed = next((r for r in responses if not 200 <= r.status_code < 300), None)
+            if failed is not None:
+                return _failed(adapter, failed.status_code, failed.content, result, failed.headers)
+            completion = adapter.parse_responses(request, target, [r.content for r in responses])
+            return result("success", responses[0].status_code, completion=completion, usage=codec.usage(completion))
         upstream = adapter.build_request(request, target, stream=request.stream, timeout=remaining)
         secrets = scrub.secrets_of(target.credentials, upstream.headers)
         remaining = deadline - time.monotonic()
@@ -188,6 +214,8 @@ def run_attempt(
         return result("timeout", error="upstream timed out")
     except httpx.TransportError as exc:
         return result("connection_error", error=f"connection failed ({type(exc).__name__})")
+    except UnreadableResponse:  # a batch's answers are read inside the try (one of them was not the shape)
+        return result("error", 200, "unreadable upstream response")
     status = response.status_code
     if not 200 <= status < 300:
         return _failed(adapter, status, response.content, result, response.headers)

@@ -1,0 +1,85 @@
+"""The batching front every embeddings wire format shares, and the shape its answer takes.
+
+A ``Wire`` turns one slice of the batch (at most the offer's ``max_batch`` inputs) into one upstream request and
+reads one answer back into its vectors and, where the provider reports it, its input tokens. ``BatchedAdapter``
+splits the batch, and joins the answers in input order, with the usage summed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gateway.apis.embeddings.schema import EmbeddingsRequest
+from gateway.providers import Target, UnreadableResponse
+from gateway.transport import UpstreamRequest
+
+Inputs = list[str] | list[list[int]]
+# Bytes of text per token when a provider reports no token count: the usual English rate of BPE tokenizers.
+ESTIMATED_BYTES_PER_TOKEN = 4
+
+
+class Wire(Protocol):
+    def build(self, inputs: Inputs, request: EmbeddingsRequest, target: Target, timeout: float) -> UpstreamRequest: ...
+
+    def parse(self, body: bytes, count: int, target: Target) -> tuple[list[list[float]], int | None]:
+        """``count`` vectors, in the slice's order, and the input tokens the provider reported (None: none)."""
+        ...
+
+    def error_message(self, status: int, body: bytes) -> str: ...
+
+    def classify(self, status: int, body: bytes) -> int: ...
+
+
+@dataclass(frozen=True)
+class BatchedAdapter:
+    wire: Wire
+
+    def slices(self, request: EmbeddingsRequest, target: Target) -> list[Inputs]:
+        inputs = request.inputs()
+        size = target.offer.max_batch or len(inputs)
+        return [inputs[start : start + size] for start in range(0, len(inputs), size)]
+
+    def build_requests(self, request: EmbeddingsRequest, target: Target, *, timeout: float) -> list[UpstreamRequest]:
+        return [self.wire.build(chunk, request, target, timeout) for chunk in self.slices(request, target)]
+
+    def parse_responses(self, request: EmbeddingsRequest, target: Target, bodies: list[bytes]) -> dict[str, Any]:
+        """``{"vectors": [[float, ...], ...], "usage": {"prompt_tokens", "completion_tokens"}}`` in input order."""
+        slices = self.slices(request, target)
+        if len(bodies) != len(slices):
+            raise UnreadableResponse(f"{target.provider} answered {len(bodies)} of {len(slices)} calls")
+        vectors: list[list[float]] = []
+        tokens = 0
+        for chunk, body in zip(slices, bodies, strict=True):
+            found, reported = self.wire.parse(body, len(chunk), target)
+            if len(found) != len(chunk):
+                raise UnreadableResponse(f"{target.provider} answered {len(found)} vectors for {len(chunk)} inputs")
+            vectors.extend(found)
+            tokens += estimated_tokens(chunk) if reported is None else reported
+        return {"vectors": vectors, "usage": {"prompt_tokens": tokens, "completion_tokens": 0}}
+
+    def error_message(self, status: int, body: bytes) -> str:
+        return self.wire.error_message(status, body)
+
+    def classify(self, status: int, body: bytes) -> int:
+        return self.wire.classify(status, body)
+
+
+def estimated_tokens(inputs: Inputs) -> int:
+    """Input tokens of a slice whose provider reports none (Gemini's batchEmbedContents): token arrays count
+    themselves; text counts ``ESTIMATED_BYTES_PER_TOKEN`` UTF-8 bytes a token, at least one per input."""
+    total = 0
+    for item in inputs:
+        if isinstance(item, str):
+            total += max(1, math.ceil(len(item.encode()) / ESTIMATED_BYTES_PER_TOKEN))
+        else:
+            total += len(item)
+    return total
+
+
+def floats(value: Any, provider: str) -> list[float]:
+    """One vector from an upstream answer, checked to be a list of numbers."""
+    if not isinstance(value, list) or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in value):
+        raise UnreadableResponse(f"{provider} answered an embedding that is not a list of numbers")
+    return [float(x) for x in value]

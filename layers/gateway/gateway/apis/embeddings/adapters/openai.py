@@ -1,0 +1,54 @@
+"""OpenAI ``POST {base}/embeddings``: up to 2048 inputs a call (strings or token arrays), ``dimensions``
+forwarded for the text-embedding-3 models, vectors asked as floats and matched back by their ``index``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gateway.apis.embeddings.adapters.base import Inputs, floats
+from gateway.apis.embeddings.schema import EmbeddingsRequest
+from gateway.credentials import ApiKeyCredentials
+from gateway.providers import AttemptFailed, Target, UnreadableResponse, common, endpoints
+from gateway.providers.openai_compat import OpenAICompatAdapter
+from gateway.transport import UpstreamRequest
+
+_ERRORS = OpenAICompatAdapter("openai")
+
+
+class OpenAIWire:
+    def build(self, inputs: Inputs, request: EmbeddingsRequest, target: Target, timeout: float) -> UpstreamRequest:
+        if not isinstance(target.credentials, ApiKeyCredentials):
+            raise AttemptFailed(f"{target.provider} needs an API key credential")
+        endpoints.model_segment(target.offer.model_id)  # validated even in a body
+        body: dict[str, Any] = {"model": target.offer.model_id, "input": inputs, "encoding_format": "float"}
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
+        if request.user is not None:
+            body["user"] = request.user
+        headers = {
+            "content-type": "application/json",
+            "accept": "application/json",
+            "authorization": f"Bearer {target.credentials.api_key.get_secret_value()}",
+        }
+        url = f"{endpoints.base_url(target.provider)}/embeddings"
+        return UpstreamRequest("POST", url, headers, json.dumps(body, separators=(",", ":")).encode())
+
+    def parse(self, body: bytes, count: int, target: Target) -> tuple[list[list[float]], int | None]:
+        data = common.load_json_object(body, target.provider)
+        items = data.get("data")
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise UnreadableResponse(f"{target.provider} answer has no embeddings")
+        by_index = {item.get("index"): item.get("embedding") for item in items}
+        if sorted(i for i in by_index if isinstance(i, int)) != list(range(count)):
+            raise UnreadableResponse(f"{target.provider} answer does not index every input once")
+        vectors = [floats(by_index[i], target.provider) for i in range(count)]
+        usage = common.as_dict(data.get("usage"))
+        reported = usage.get("prompt_tokens")
+        return vectors, reported if isinstance(reported, int) and not isinstance(reported, bool) else None
+
+    def error_message(self, status: int, body: bytes) -> str:
+        return _ERRORS.error_message(status, body)
+
+    def classify(self, status: int, body: bytes) -> int:
+        return _ERRORS.classify(status, body)
