@@ -105,7 +105,7 @@ def test_each_provider_receives_its_own_wire_format(openai_client: openai.OpenAI
         ]
     }
     assert "key" not in sent.query and sent.headers["x-goog-api-key"]
-    vertex = [r for r in calls(gateway, "google-vertex")]
+    vertex = calls(gateway, "google-vertex")
     assert len(vertex) == 2  # gemini-embedding-001 on Vertex takes one instance a call
     assert all(r.path.endswith("/publishers/google/models/gemini-embedding-001:predict") for r in vertex)
     assert sorted(r.json["instances"][0]["content"] for r in vertex) == sorted(TEXTS[:2])
