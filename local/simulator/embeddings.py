@@ -8,6 +8,7 @@ split a batch at the limit fails here as it would upstream.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -39,6 +40,13 @@ def tokens_of(item: str | list[int]) -> int:
     return len(item) if isinstance(item, list) else max(1, count_words(item))
 
 
+def _encoded(values: list[float], encoding: str) -> list[float] | str:
+    """OpenAI's ``base64``: little-endian float32, base64 (what the openai SDK asks for by default)."""
+    if encoding == "float":
+        return values
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode("ascii")
+
+
 def _float32(value: float) -> float:
     return float(struct.unpack("<f", struct.pack("<f", value))[0])
 
@@ -59,15 +67,16 @@ def handle_openai(body: Any) -> Reply:
     dimensions = body.get("dimensions", largest)
     if not isinstance(dimensions, int) or not 1 <= dimensions <= largest:
         return openai_format.error_reply(400, f"This model does not support specifying dimensions={dimensions}.")
-    if body.get("encoding_format", "float") != "float":
-        return openai_format.error_reply(400, "the simulator answers float embeddings only", param="encoding_format")
+    encoding = body.get("encoding_format", "float")
+    if encoding not in ("float", "base64"):
+        return openai_format.error_reply(400, f"Invalid value: '{encoding}'.", param="encoding_format")
     tokens = sum(tokens_of(item) for item in inputs)
     return json_reply(
         200,
         {
             "object": "list",
             "data": [
-                {"object": "embedding", "index": i, "embedding": vector(item, dimensions)}
+                {"object": "embedding", "index": i, "embedding": _encoded(vector(item, dimensions), encoding)}
                 for i, item in enumerate(inputs)
             ],
             "model": model,

@@ -15,10 +15,10 @@ import httpx
 import openai
 import pytest
 
-from gateway import store
 from local.simulator.embeddings import vector
 from tests.conftest import Gateway
 from tests.integration.helpers import add_key, byok_credentials, credential_id, get_log
+from tests.integration.test_messages import balance, only, upstream
 
 ROUTES = [
     ("openai/text-embedding-3-small", "openai", 1536),
@@ -27,20 +27,6 @@ ROUTES = [
     ("amazon/titan-embed-text-v2", "amazon-bedrock", 1024),
 ]
 TEXTS = ["The cat sat on the mat.", "Embeddings map text to vectors.", "Zürich is in Switzerland."]
-
-
-def only(provider: str) -> dict[str, Any]:
-    return {"provider": {"only": [provider]}}
-
-
-def calls(gateway: Gateway, provider: str) -> list[Any]:
-    return [r for r in gateway.sim.requests if r.provider == provider]
-
-
-def balance(account_id: str) -> Decimal:
-    snapshot = store.load_account(account_id)
-    assert snapshot is not None
-    return snapshot.account.credits
 
 
 def post(api: Any, gateway: Gateway, body: dict[str, Any]) -> httpx.Response:
@@ -88,7 +74,7 @@ def test_each_provider_receives_its_own_wire_format(openai_client: openai.OpenAI
             model=model, input=TEXTS[:2], dimensions=256, encoding_format="float", extra_body=only(provider)
         )
 
-    [sent] = calls(gateway, "openai")
+    [sent] = upstream(gateway, "openai")
     assert sent.path == "/openai/v1/embeddings"
     assert sent.json == {
         "model": "text-embedding-3-small",
@@ -96,7 +82,7 @@ def test_each_provider_receives_its_own_wire_format(openai_client: openai.OpenAI
         "encoding_format": "float",
         "dimensions": 256,
     }
-    [sent] = calls(gateway, "google-ai-studio")
+    [sent] = upstream(gateway, "google-ai-studio")
     assert sent.path == "/google-ai-studio/v1beta/models/gemini-embedding-001:batchEmbedContents"
     assert sent.json == {
         "requests": [
@@ -105,12 +91,12 @@ def test_each_provider_receives_its_own_wire_format(openai_client: openai.OpenAI
         ]
     }
     assert "key" not in sent.query and sent.headers["x-goog-api-key"]
-    vertex = calls(gateway, "google-vertex")
+    vertex = upstream(gateway, "google-vertex")
     assert len(vertex) == 2  # gemini-embedding-001 on Vertex takes one instance a call
     assert all(r.path.endswith("/publishers/google/models/gemini-embedding-001:predict") for r in vertex)
     assert sorted(r.json["instances"][0]["content"] for r in vertex) == sorted(TEXTS[:2])
     assert all(r.json["parameters"] == {"outputDimensionality": 256} for r in vertex)
-    bedrock = calls(gateway, "amazon-bedrock")
+    bedrock = upstream(gateway, "amazon-bedrock")
     assert len(bedrock) == 2  # Titan takes one inputText a call
     assert all(r.path == "/bedrock/model/amazon.titan-embed-text-v2%3A0/invoke" for r in bedrock)
     assert sorted(r.json["inputText"] for r in bedrock) == sorted(TEXTS[:2])
@@ -126,19 +112,19 @@ def test_gemini_task_type_goes_to_google_and_is_named_ignored_elsewhere(
         extra_body={"task_type": "RETRIEVAL_QUERY", **only("google-ai-studio")},
     )
     assert "x-gateway-ignored-params" not in raw.headers
-    assert calls(gateway, "google-ai-studio")[0].json["requests"][0]["taskType"] == "RETRIEVAL_QUERY"
+    assert upstream(gateway, "google-ai-studio")[0].json["requests"][0]["taskType"] == "RETRIEVAL_QUERY"
     openai_client.embeddings.create(
         model="google/gemini-embedding-001",
         input="a query",
         extra_body={"task_type": "RETRIEVAL_QUERY", **only("google-vertex")},
     )
-    assert calls(gateway, "google-vertex")[-1].json["instances"][0]["task_type"] == "RETRIEVAL_QUERY"
+    assert upstream(gateway, "google-vertex")[-1].json["instances"][0]["task_type"] == "RETRIEVAL_QUERY"
 
     raw = openai_client.embeddings.with_raw_response.create(
         model="amazon/titan-embed-text-v2", input="a query", user="user-7", extra_body={"task_type": "RETRIEVAL_QUERY"}
     )
     assert raw.headers["x-gateway-ignored-params"] == "user,task_type"
-    assert calls(gateway, "amazon-bedrock")[0].json == {"inputText": "a query"}
+    assert upstream(gateway, "amazon-bedrock")[0].json == {"inputText": "a query"}
 
 
 # --- base64, order across a split, token arrays ---------------------------------------------------------
@@ -177,15 +163,15 @@ def test_a_batch_is_split_at_the_provider_limit_and_comes_back_in_input_order(
     size = 128 if provider != "amazon-bedrock" else 256
     assert [item.index for item in answer.data] == list(range(count))
     assert [item.embedding for item in answer.data] == [vector(t, size) for t in texts]
-    assert len(calls(gateway, provider)) == calls_expected
-    assert all(r.status == 200 for r in calls(gateway, provider))
+    assert len(upstream(gateway, provider)) == calls_expected
+    assert all(r.status == 200 for r in upstream(gateway, provider))
 
 
 def test_token_arrays_go_to_a_provider_that_takes_them(openai_client: openai.OpenAI, gateway: Gateway) -> None:
     tokens = [[15339, 1917], [9906]]
     answer = openai_client.embeddings.create(model="openai/text-embedding-3-small", input=tokens)
     assert [item.embedding for item in answer.data] == [vector(t, 1536) for t in tokens]
-    assert calls(gateway, "openai")[0].json["input"] == tokens
+    assert upstream(gateway, "openai")[0].json["input"] == tokens
     assert answer.usage.prompt_tokens == 3
 
 
@@ -226,7 +212,7 @@ def test_byok_serves_first_at_no_cost(
     assert raw.headers["x-gateway-byok"] == "true"
     assert body["usage"]["is_byok"] is True and body["usage"]["cost"] == 0
     assert balance(gateway.customer.account_id) == before
-    assert {r.credential for r in calls(gateway, provider)} == {credential_id(credentials)}
+    assert {r.credential for r in upstream(gateway, provider)} == {credential_id(credentials)}
 
 
 def test_byok_failure_falls_back_to_shared_and_the_log_shows_both(

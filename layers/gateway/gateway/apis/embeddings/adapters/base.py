@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gateway.apis.embeddings.schema import EmbeddingsRequest
+from gateway.errors import BadRequest
 from gateway.providers import Target, UnreadableResponse
 from gateway.transport import UpstreamRequest
 
@@ -76,6 +77,13 @@ def estimated_tokens(inputs: Inputs) -> int:
         else:
             total += len(item)
     return total
+
+
+def texts(inputs: Inputs, provider: str) -> list[str]:
+    """The slice as text, for a provider that takes no token ids (the codec sends token arrays elsewhere)."""
+    if not all(isinstance(item, str) for item in inputs):
+        raise BadRequest(f"{provider} takes text input only, not token arrays", param="input")
+    return [item for item in inputs if isinstance(item, str)]
 
 
 def floats(value: Any, provider: str) -> list[float]:

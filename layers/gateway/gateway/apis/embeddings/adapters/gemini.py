@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.apis.embeddings.adapters.base import Inputs, floats
+from gateway.apis.embeddings.adapters.base import Inputs, floats, texts
 from gateway.apis.embeddings.schema import EmbeddingsRequest
 from gateway.credentials import ApiKeyCredentials
-from gateway.errors import BadRequest
 from gateway.providers import AttemptFailed, Target, UnreadableResponse, common, endpoints
 from gateway.providers.gemini import GeminiAdapter
 from gateway.transport import UpstreamRequest
@@ -25,9 +24,7 @@ class GeminiWire:
             raise AttemptFailed("google-ai-studio needs an API key credential")
         model = endpoints.model_segment(target.offer.model_id)
         requests = []
-        for item in inputs:
-            if not isinstance(item, str):
-                raise BadRequest("google-ai-studio takes text input only, not token arrays", param="input")
+        for item in texts(inputs, target.provider):
             one: dict[str, Any] = {"model": f"models/{target.offer.model_id}", "content": {"parts": [{"text": item}]}}
             if request.task_type is not None:
                 one["taskType"] = request.task_type

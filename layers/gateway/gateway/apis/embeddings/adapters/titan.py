@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.apis.embeddings.adapters.base import Inputs, floats
+from gateway.apis.embeddings.adapters.base import Inputs, floats, texts
 from gateway.apis.embeddings.schema import EmbeddingsRequest
-from gateway.errors import BadRequest
 from gateway.providers import Target, common, endpoints
 from gateway.providers.bedrock import BedrockAdapter
 from gateway.providers.claude import _bedrock_auth
@@ -21,9 +20,7 @@ _ERRORS = BedrockAdapter()
 
 class TitanWire:
     def build(self, inputs: Inputs, request: EmbeddingsRequest, target: Target, timeout: float) -> UpstreamRequest:
-        [item] = inputs  # one input a call (the catalog's max_batch for Titan)
-        if not isinstance(item, str):
-            raise BadRequest("amazon-bedrock takes text input only, not token arrays", param="input")
+        [item] = texts(inputs, target.provider)  # one input a call (the catalog's max_batch for Titan)
         body: dict[str, Any] = {"inputText": item}
         if request.dimensions is not None:
             body["dimensions"] = request.dimensions

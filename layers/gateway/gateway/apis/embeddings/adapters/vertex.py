@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.apis.embeddings.adapters.base import Inputs, floats
+from gateway.apis.embeddings.adapters.base import Inputs, floats, texts
 from gateway.apis.embeddings.schema import EmbeddingsRequest
 from gateway.credentials import ServiceAccountCredentials
-from gateway.errors import BadRequest
 from gateway.providers import AttemptFailed, Target, UnreadableResponse, common, endpoints
 from gateway.providers.gemini import GeminiAdapter
 from gateway.transport import UpstreamRequest
@@ -25,10 +24,8 @@ class VertexPredictWire:
         if not isinstance(credentials, ServiceAccountCredentials):
             raise AttemptFailed("google-vertex needs a service-account credential")
         model = endpoints.model_segment(target.offer.model_id)
-        instances = []
-        for item in inputs:
-            if not isinstance(item, str):
-                raise BadRequest("google-vertex takes text input only, not token arrays", param="input")
+        instances: list[dict[str, Any]] = []
+        for item in texts(inputs, target.provider):
             instance: dict[str, Any] = {"content": item}
             if request.task_type is not None:
                 instance["task_type"] = request.task_type
