@@ -133,7 +133,8 @@ def warm_ours(stack: BenchStack, args: argparse.Namespace) -> dict[str, Any]:
             "event": api_event(
                 *EMBEDDINGS_ROUTE,
                 api_key=(stack.byok if s.byok else stack.shared).api_key,
-                body={"model": s.model, "input": EMBEDDING_INPUTS},
+                # base64, as the openai SDK (and LangChain through it) asks by default
+                body={"model": s.model, "input": EMBEDDING_INPUTS, "encoding_format": "base64"},
             ),
         }
         for s in EMBEDDINGS_SCENARIOS

@@ -4,14 +4,17 @@ embeddings refused as unreadable."""
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
+from array import array
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from gateway.apis.embeddings.adapters import adapter_for
-from gateway.apis.embeddings.adapters.base import estimated_tokens
+from gateway.apis.embeddings.adapters.base import estimated_tokens, to_base64
 from gateway.apis.embeddings.schema import EmbeddingsRequest
 from gateway.catalog import Offer
 from gateway.credentials import ApiKeyCredentials, AwsCredentials
@@ -52,14 +55,14 @@ def test_openai_request_and_a_split_batch_read_back_by_index() -> None:
         {
             "model": "text-embedding-3-small",
             "input": ["a", "b"],
-            "encoding_format": "float",
+            "encoding_format": "base64",
             "dimensions": 256,
             "user": "u-1",
         },
         {
             "model": "text-embedding-3-small",
             "input": ["c"],
-            "encoding_format": "float",
+            "encoding_format": "base64",
             "dimensions": 256,
             "user": "u-1",
         },
@@ -72,7 +75,22 @@ def test_openai_request_and_a_split_batch_read_back_by_index() -> None:
     }
     second = {"data": [{"index": 0, "embedding": [0.3]}], "usage": {"prompt_tokens": 2}}
     answer = adapter.parse_responses(request(), OPENAI, [json.dumps(first).encode(), json.dumps(second).encode()])
-    assert answer == {"vectors": [[0.1], [0.2], [0.3]], "usage": {"prompt_tokens": 6, "completion_tokens": 0}}
+    assert [v.tolist() for v in answer["vectors"]] == [[0.1], [0.2], [0.3]]
+    assert answer["usage"] == {"prompt_tokens": 6, "completion_tokens": 0}
+
+
+def test_openai_base64_vectors_are_little_endian_float32() -> None:
+    values = [0.5, -1.25, 3.0]
+    encoded = base64.b64encode(struct.pack("<3f", *values)).decode()
+    body = {"data": [{"index": 0, "embedding": encoded}], "usage": {"prompt_tokens": 1}}
+    [vector] = adapter_for(OPENAI).parse_responses(request(input="a"), OPENAI, [json.dumps(body).encode()])["vectors"]
+    assert vector.tolist() == values
+    assert to_base64(vector) == encoded == to_base64(array("d", values))
+    for broken in ("not base64!", base64.b64encode(b"abc").decode(), ""):
+        with pytest.raises(UnreadableResponse):
+            adapter_for(OPENAI).parse_responses(
+                request(input="a"), OPENAI, [json.dumps({"data": [{"index": 0, "embedding": broken}]}).encode()]
+            )
 
 
 def test_gemini_batch_embed_contents_request_and_estimated_usage() -> None:
@@ -91,8 +109,9 @@ def test_gemini_batch_embed_contents_request_and_estimated_usage() -> None:
     }
     body = {"embeddings": [{"values": [1]}, {"values": [2]}, {"values": [3]}]}
     answer = adapter.parse_responses(request(), STUDIO, [json.dumps(body).encode()])
+    assert [v.tolist() for v in answer["vectors"]] == [[1.0], [2.0], [3.0]]
     # batchEmbedContents reports no tokens: the estimate is at least one per input
-    assert answer == {"vectors": [[1.0], [2.0], [3.0]], "usage": {"prompt_tokens": 3, "completion_tokens": 0}}
+    assert answer["usage"] == {"prompt_tokens": 3, "completion_tokens": 0}
 
 
 def test_titan_fans_out_one_signed_call_per_input() -> None:

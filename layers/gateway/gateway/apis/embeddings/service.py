@@ -8,15 +8,15 @@ with ``encoding_format: base64`` as OpenAI's (little-endian float32).
 
 from __future__ import annotations
 
-import base64
 import json
-import struct
+from array import array
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from gateway import chat, store, usage
 from gateway.apis.embeddings.adapters import BatchedAdapter, adapter_for
+from gateway.apis.embeddings.adapters.base import Vector, to_base64
 from gateway.apis.embeddings.schema import EmbeddingsRequest
 from gateway.catalog import Endpoint, Offer, get_catalog
 from gateway.errors import BadRequest
@@ -105,14 +105,13 @@ def create(snapshot: store.AccountSnapshot, request: EmbeddingsRequest, request_
     ignored = ignored_params(request, served.planned.offer)
     if ignored:
         headers["x-gateway-ignored-params"] = ",".join(ignored)
-    vectors: list[list[float]] = (served.result.completion or {}).get("vectors", [])
-    encode = _base64 if request.encoding_format == "base64" else None
+    vectors: list[Vector] = (served.result.completion or {}).get("vectors", [])
+    encode = to_base64 if request.encoding_format == "base64" else array.tolist
     public = usage.public(served.result.usage, is_byok=served.is_byok, cost=served.cost)
     body = {
         "object": "list",
         "data": [
-            {"object": "embedding", "index": index, "embedding": encode(vector) if encode else vector}
-            for index, vector in enumerate(vectors)
+            {"object": "embedding", "index": index, "embedding": encode(vector)} for index, vector in enumerate(vectors)
         ],
         "model": served.served_as,
         "usage": {
@@ -124,8 +123,3 @@ def create(snapshot: store.AccountSnapshot, request: EmbeddingsRequest, request_
         "provider": served.planned.provider,
     }
     return EmbeddingsResult(json.dumps(body, separators=(",", ":")), headers)
-
-
-def _base64(vector: list[float]) -> str:
-    """OpenAI's ``base64`` encoding: the vector as little-endian float32, base64."""
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")

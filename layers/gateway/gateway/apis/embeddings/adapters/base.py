@@ -7,7 +7,11 @@ splits the batch, and joins the answers in input order, with the usage summed.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
+import sys
+from array import array
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,6 +21,9 @@ from gateway.providers import Target, UnreadableResponse
 from gateway.transport import UpstreamRequest
 
 Inputs = list[str] | list[list[int]]
+# One embedding: float32 ('f', as OpenAI's base64 carries it) or float64 ('d', from a JSON list of numbers).
+# Arrays rather than lists of floats: built, checked and turned back into JSON or base64 in C.
+Vector = array
 # Bytes of text per token when a provider reports no token count: the usual English rate of BPE tokenizers.
 ESTIMATED_BYTES_PER_TOKEN = 4
 
@@ -24,7 +31,7 @@ ESTIMATED_BYTES_PER_TOKEN = 4
 class Wire(Protocol):
     def build(self, inputs: Inputs, request: EmbeddingsRequest, target: Target, timeout: float) -> UpstreamRequest: ...
 
-    def parse(self, body: bytes, count: int, target: Target) -> tuple[list[list[float]], int | None]:
+    def parse(self, body: bytes, count: int, target: Target) -> tuple[list[Vector], int | None]:
         """``count`` vectors, in the slice's order, and the input tokens the provider reported (None: none)."""
         ...
 
@@ -50,7 +57,7 @@ class BatchedAdapter:
         slices = self.slices(request, target)
         if len(bodies) != len(slices):
             raise UnreadableResponse(f"{target.provider} answered {len(bodies)} of {len(slices)} calls")
-        vectors: list[list[float]] = []
+        vectors: list[Vector] = []
         tokens = 0
         for chunk, body in zip(slices, bodies, strict=True):
             found, reported = self.wire.parse(body, len(chunk), target)
@@ -86,8 +93,34 @@ def texts(inputs: Inputs, provider: str) -> list[str]:
     return [item for item in inputs if isinstance(item, str)]
 
 
-def floats(value: Any, provider: str) -> list[float]:
-    """One vector from an upstream answer, checked to be a list of numbers."""
-    if not isinstance(value, list) or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in value):
+def floats(value: Any, provider: str) -> Vector:
+    """One vector from an upstream answer's JSON list, checked to hold only numbers."""
+    if not isinstance(value, list):
         raise UnreadableResponse(f"{provider} answered an embedding that is not a list of numbers")
-    return [float(x) for x in value]
+    try:
+        return array("d", value)
+    except TypeError:
+        raise UnreadableResponse(f"{provider} answered an embedding that is not a list of numbers") from None
+
+
+def from_base64(value: Any, provider: str) -> Vector:
+    """One vector from OpenAI's ``base64`` encoding (little-endian float32)."""
+    try:
+        raw = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if not raw or len(raw) % 4:
+        raise UnreadableResponse(f"{provider} answered an embedding that is not base64 float32")
+    vector = array("f", raw)
+    if sys.byteorder == "big":
+        vector.byteswap()
+    return vector
+
+
+def to_base64(vector: Vector) -> str:
+    """OpenAI's ``base64`` encoding of ``vector``: little-endian float32."""
+    single = vector if vector.typecode == "f" else array("f", vector)
+    if sys.byteorder == "big":
+        single = array("f", single)
+        single.byteswap()
+    return base64.b64encode(single.tobytes()).decode("ascii")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.apis.embeddings.adapters.base import Inputs, floats, texts
+from gateway.apis.embeddings.adapters.base import Inputs, Vector, floats, texts
 from gateway.apis.embeddings.schema import EmbeddingsRequest
 from gateway.credentials import ApiKeyCredentials
 from gateway.providers import AttemptFailed, Target, UnreadableResponse, common, endpoints
@@ -40,7 +40,7 @@ class GeminiWire:
         body = json.dumps({"requests": requests}, separators=(",", ":")).encode()
         return UpstreamRequest("POST", url, headers, body)
 
-    def parse(self, body: bytes, count: int, target: Target) -> tuple[list[list[float]], int | None]:
+    def parse(self, body: bytes, count: int, target: Target) -> tuple[list[Vector], int | None]:
         data = common.load_json_object(body, target.provider)
         embeddings = data.get("embeddings")
         if not isinstance(embeddings, list):

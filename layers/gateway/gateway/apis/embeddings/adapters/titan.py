@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.apis.embeddings.adapters.base import Inputs, floats, texts
+from gateway.apis.embeddings.adapters.base import Inputs, Vector, floats, texts
 from gateway.apis.embeddings.schema import EmbeddingsRequest
 from gateway.providers import Target, common, endpoints
 from gateway.providers.bedrock import BedrockAdapter
@@ -32,7 +32,7 @@ class TitanWire:
         )
         return UpstreamRequest("POST", url, headers, content)
 
-    def parse(self, body: bytes, count: int, target: Target) -> tuple[list[list[float]], int | None]:
+    def parse(self, body: bytes, count: int, target: Target) -> tuple[list[Vector], int | None]:
         data = common.load_json_object(body, target.provider)
         tokens = data.get("inputTextTokenCount")
         return [floats(data.get("embedding"), target.provider)], tokens if isinstance(tokens, int) else None

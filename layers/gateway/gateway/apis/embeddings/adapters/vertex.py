@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.apis.embeddings.adapters.base import Inputs, floats, texts
+from gateway.apis.embeddings.adapters.base import Inputs, Vector, floats, texts
 from gateway.apis.embeddings.schema import EmbeddingsRequest
 from gateway.credentials import ServiceAccountCredentials
 from gateway.providers import AttemptFailed, Target, UnreadableResponse, common, endpoints
@@ -41,12 +41,12 @@ class VertexPredictWire:
         headers = {"content-type": "application/json", "accept": "application/json", "authorization": f"Bearer {token}"}
         return UpstreamRequest("POST", url, headers, json.dumps(body, separators=(",", ":")).encode())
 
-    def parse(self, body: bytes, count: int, target: Target) -> tuple[list[list[float]], int | None]:
+    def parse(self, body: bytes, count: int, target: Target) -> tuple[list[Vector], int | None]:
         data = common.load_json_object(body, target.provider)
         predictions = data.get("predictions")
         if not isinstance(predictions, list):
             raise UnreadableResponse(f"{target.provider} answer has no predictions")
-        vectors: list[list[float]] = []
+        vectors: list[Vector] = []
         tokens = 0
         for prediction in predictions:
             embeddings = common.as_dict(common.as_dict(prediction).get("embeddings"))
