@@ -357,3 +357,22 @@ def test_models_list_says_which_endpoints_serve_each_model(openai_client: openai
     embedding = openai_client.models.retrieve("google/gemini-embedding-001").model_extra or {}
     assert embedding["embedding"] == {"dimensions": 3072, "min_dimensions": 128, "max_input_tokens": 2048}
     assert embedding["providers"][0]["pricing"] == {"prompt": 0.15, "completion": 0.0}
+
+
+def test_shared_capacity_holds_the_inputs_worst_case_and_refuses_what_credits_cannot_cover(
+    openai_client: openai.OpenAI, gateway: Gateway
+) -> None:
+    from gateway import admin
+
+    # 30,000 bytes of input: up to ~30,000 tokens at $0.13 per million is about $0.004, more than this holds
+    account, api_key = admin.create_account("thin", Decimal("0.001"))
+    thin = openai_client.with_options(api_key=api_key)
+    with pytest.raises(openai.APIStatusError) as caught:
+        thin.embeddings.create(model="openai/text-embedding-3-large", input=["word " * 6000])
+    assert caught.value.status_code == 402
+    assert "insufficient credits" in caught.value.message
+    assert gateway.sim.requests == []
+    # a short input fits the same balance, and only its reported tokens are charged
+    answer = thin.embeddings.create(model="openai/text-embedding-3-large", input="short")
+    assert answer.usage.prompt_tokens == 1
+    assert balance(account.account_id) == Decimal("0.001") - Decimal("0.13") / 1_000_000
