@@ -126,6 +126,8 @@ class Dispatcher:
             return embeddings.handle_vertex_predict(call.json, model)
         if route.endpoint is Endpoint.BEDROCK_INVOKE and model.startswith("amazon.titan-embed"):
             return embeddings.handle_titan(call.json)
+        if route.endpoint is Endpoint.BEDROCK_INVOKE and model.startswith("cohere.embed"):
+            return embeddings.handle_cohere(call.json)
         if route.endpoint is Endpoint.BEDROCK_INVOKE:
             return claude_hosts.handle_bedrock_invoke(call.json, model, route.stream, pacing)
         if route.endpoint is Endpoint.BEDROCK_COUNT_TOKENS:

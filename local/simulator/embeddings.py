@@ -18,7 +18,7 @@ from typing import Any
 
 from local.simulator import bedrock_format, gemini_format, openai_format
 from local.simulator.content import count_words
-from local.simulator.wire import Reply, json_reply
+from local.simulator.wire import Reply, json_reply, new_id
 
 OPENAI_MAX_INPUTS = 2048  # "any array must be 2048 dimensions or less"
 OPENAI_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
@@ -26,6 +26,9 @@ GEMINI_MAX_BATCH = 100  # "BatchEmbedContentsRequest.requests: at most 100 reque
 GEMINI_DIMENSIONS = (128, 3072)
 VERTEX_MAX_INSTANCES = {"gemini-embedding-001": 1}  # "gemini-embedding-001 supports one instance per request"
 TITAN_DIMENSIONS = (256, 512, 1024)
+COHERE_MAX_TEXTS = 96  # "Texts per call: 0 to 96"
+COHERE_INPUT_TYPES = ("search_document", "search_query", "classification", "clustering", "image")
+COHERE_DIMENSIONS = 1024
 
 
 def vector(item: str | list[int], dimensions: int) -> list[float]:
@@ -160,5 +163,29 @@ def handle_titan(body: Any) -> Reply:
             "embedding": values,
             "inputTextTokenCount": tokens_of(body["inputText"]),
             "embeddingsByType": {"float": values},
+        },
+    )
+
+
+def handle_cohere(body: Any) -> Reply:
+    if not isinstance(body, dict) or not isinstance(body.get("texts"), list):
+        return bedrock_format.error_reply(400, "Malformed input request: #: required key [texts] not found")
+    texts = body["texts"]
+    if len(texts) > COHERE_MAX_TEXTS:
+        message = (
+            f"Malformed input request: #/texts: expected maximum item count: {COHERE_MAX_TEXTS}, found: {len(texts)}"
+        )
+        return bedrock_format.error_reply(400, message)
+    if body.get("input_type") not in COHERE_INPUT_TYPES:  # required by the v3 models
+        return bedrock_format.error_reply(400, "Malformed input request: #: required key [input_type] not found")
+    if not all(isinstance(t, str) for t in texts):
+        return bedrock_format.error_reply(400, "Malformed input request: #/texts: expected type: String")
+    return json_reply(
+        200,
+        {
+            "embeddings": [vector(t, COHERE_DIMENSIONS) for t in texts],
+            "id": new_id(),
+            "response_type": "embeddings_floats",
+            "texts": texts,
         },
     )

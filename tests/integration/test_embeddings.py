@@ -25,6 +25,7 @@ ROUTES = [
     ("google/gemini-embedding-001", "google-ai-studio", 3072),
     ("google/gemini-embedding-001", "google-vertex", 3072),
     ("amazon/titan-embed-text-v2", "amazon-bedrock", 1024),
+    ("cohere/embed-english-v3", "amazon-bedrock", 1024),
 ]
 TEXTS = ["The cat sat on the mat.", "Embeddings map text to vectors.", "Zürich is in Switzerland."]
 
@@ -69,7 +70,7 @@ def test_openai_sdk_embeds_on_every_provider(
 
 
 def test_each_provider_receives_its_own_wire_format(openai_client: openai.OpenAI, gateway: Gateway) -> None:
-    for model, provider, _ in ROUTES:
+    for model, provider, _ in ROUTES[:4]:  # Cohere v3 makes 1024 dimensions only: below
         openai_client.embeddings.create(
             model=model, input=TEXTS[:2], dimensions=256, encoding_format="float", extra_body=only(provider)
         )
@@ -102,6 +103,12 @@ def test_each_provider_receives_its_own_wire_format(openai_client: openai.OpenAI
     assert sorted(r.json["inputText"] for r in bedrock) == sorted(TEXTS[:2])
     assert all(r.json["dimensions"] == 256 for r in bedrock)
 
+    gateway.sim.clear_requests()
+    openai_client.embeddings.create(model="cohere/embed-english-v3", input=TEXTS[:2])
+    [sent] = upstream(gateway, "amazon-bedrock")  # Cohere takes a list: one call
+    assert sent.path == "/bedrock/model/cohere.embed-english-v3/invoke"
+    assert sent.json == {"texts": TEXTS[:2], "input_type": "search_document"}
+
 
 def test_gemini_task_type_goes_to_google_and_is_named_ignored_elsewhere(
     openai_client: openai.OpenAI, gateway: Gateway
@@ -126,6 +133,12 @@ def test_gemini_task_type_goes_to_google_and_is_named_ignored_elsewhere(
     assert raw.headers["x-gateway-ignored-params"] == "user,task_type"
     assert upstream(gateway, "amazon-bedrock")[0].json == {"inputText": "a query"}
 
+    raw = openai_client.embeddings.with_raw_response.create(
+        model="cohere/embed-english-v3", input="a query", extra_body={"task_type": "RETRIEVAL_QUERY"}
+    )
+    assert "x-gateway-ignored-params" not in raw.headers  # Cohere's input_type says it
+    assert upstream(gateway, "amazon-bedrock")[-1].json == {"texts": ["a query"], "input_type": "search_query"}
+
 
 # --- base64, order across a split, token arrays ---------------------------------------------------------
 
@@ -145,22 +158,26 @@ def test_base64_is_little_endian_float32_as_openai_and_the_sdk_decodes_it(
 
 
 @pytest.mark.parametrize(
-    ("model", "provider", "count", "calls_expected"),
+    ("model", "provider", "count", "calls_expected", "size"),
     [
-        ("openai/text-embedding-3-small", "openai", 2050, 2),  # 2048 a call
-        ("google/gemini-embedding-001", "google-ai-studio", 250, 3),  # 100 a call
-        ("google/gemini-embedding-001", "google-vertex", 7, 7),  # one a call
-        ("amazon/titan-embed-text-v2", "amazon-bedrock", 40, 40),  # one a call, in parallel
+        ("openai/text-embedding-3-small", "openai", 2050, 2, 128),  # 2048 a call
+        ("google/gemini-embedding-001", "google-ai-studio", 250, 3, 128),  # 100 a call
+        ("google/gemini-embedding-001", "google-vertex", 7, 7, 128),  # one a call
+        ("amazon/titan-embed-text-v2", "amazon-bedrock", 40, 40, 256),  # one a call, in parallel
+        ("cohere/embed-multilingual-v3", "amazon-bedrock", 200, 3, 1024),  # 96 a call
     ],
 )
 def test_a_batch_is_split_at_the_provider_limit_and_comes_back_in_input_order(
-    openai_client: openai.OpenAI, gateway: Gateway, model: str, provider: str, count: int, calls_expected: int
+    openai_client: openai.OpenAI,
+    gateway: Gateway,
+    model: str,
+    provider: str,
+    count: int,
+    calls_expected: int,
+    size: int,
 ) -> None:
     texts = [f"input number {i}" for i in range(count)]
-    answer = openai_client.embeddings.create(
-        model=model, input=texts, dimensions=128 if provider != "amazon-bedrock" else 256, extra_body=only(provider)
-    )
-    size = 128 if provider != "amazon-bedrock" else 256
+    answer = openai_client.embeddings.create(model=model, input=texts, dimensions=size, extra_body=only(provider))
     assert [item.index for item in answer.data] == list(range(count))
     assert [item.embedding for item in answer.data] == [vector(t, size) for t in texts]
     assert len(upstream(gateway, provider)) == calls_expected
@@ -308,6 +325,7 @@ def test_token_arrays_where_no_provider_takes_them_are_a_400_naming_input(
         ("amazon/titan-embed-text-v2", 300, "256, 512, 1024"),
         ("google/gemini-embedding-001", 64, "128 to 3072"),
         ("openai/text-embedding-3-small", 2000, "1 to 1536"),
+        ("cohere/embed-english-v3", 512, "produces 1024"),
     ],
 )
 def test_dimensions_a_model_cannot_produce_are_a_400_naming_dimensions(

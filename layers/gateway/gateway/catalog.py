@@ -4,8 +4,9 @@
 ``anthropic`` (Messages), ``gemini`` (generateContent) or ``converse`` (Bedrock). Vertex serves all three of
 the first: Gemini natively, Claude through rawPredict and partner models through its OpenAI-compatible endpoint.
 Embedding models (``endpoints`` is ``["embeddings"]``) speak their host's embedding call: ``openai``
-(``/embeddings``), ``gemini`` (AI Studio's ``batchEmbedContents``, Vertex's ``predict``) or ``titan-embed``
-(Bedrock ``InvokeModel`` with Titan's body); ``max_batch`` is how many inputs one upstream call takes.
+(``/embeddings``), ``gemini`` (AI Studio's ``batchEmbedContents``, Vertex's ``predict``), ``titan-embed`` or
+``cohere-embed`` (Bedrock ``InvokeModel`` with Titan's or Cohere's body); ``max_batch`` is how many inputs one
+upstream call takes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Family = Literal["openai", "anthropic", "gemini", "converse", "titan-embed"]
+Family = Literal["openai", "anthropic", "gemini", "converse", "titan-embed", "cohere-embed"]
 Endpoint = Literal["chat", "messages", "responses", "embeddings"]
 CHAT_ENDPOINTS: tuple[Endpoint, ...] = ("chat", "messages", "responses")
 

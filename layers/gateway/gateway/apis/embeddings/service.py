@@ -24,8 +24,8 @@ from gateway.providers import Target
 
 # Tokens an input may take beyond its own bytes (a tokenizer's start and end markers).
 INPUT_FRAMING_TOKENS = 2
-# Hints: forwarded where the provider has the field, else dropped and named in x-gateway-ignored-params.
-HINT_PROVIDERS = {"user": frozenset({"openai"}), "task_type": frozenset({"google-ai-studio", "google-vertex"})}
+# Hints: forwarded where the wire format has the field, else dropped and named in x-gateway-ignored-params.
+HINT_FAMILIES = {"user": frozenset({"openai"}), "task_type": frozenset({"gemini", "cohere-embed"})}
 
 
 class EmbeddingsCodec:
@@ -90,7 +90,7 @@ def prompt_token_bound(request: EmbeddingsRequest) -> int:
 def ignored_params(request: EmbeddingsRequest, offer: Offer) -> tuple[str, ...]:
     """The hints sent that ``offer``'s provider has no field for."""
     sent = {"user": request.user, "task_type": request.task_type}
-    return tuple(name for name, value in sent.items() if value is not None and offer.slug not in HINT_PROVIDERS[name])
+    return tuple(name for name, value in sent.items() if value is not None and offer.family not in HINT_FAMILIES[name])
 
 
 @dataclass

@@ -8,6 +8,7 @@ their answers back into one list of vectors in input order (``gateway.routing.ru
 from __future__ import annotations
 
 from gateway.apis.embeddings.adapters.base import BatchedAdapter
+from gateway.apis.embeddings.adapters.cohere import CohereWire
 from gateway.apis.embeddings.adapters.gemini import GeminiWire
 from gateway.apis.embeddings.adapters.openai import OpenAIWire
 from gateway.apis.embeddings.adapters.titan import TitanWire
@@ -21,6 +22,7 @@ _ADAPTERS: dict[tuple[str, str], BatchedAdapter] = {
     ("google-ai-studio", "gemini"): BatchedAdapter(GeminiWire()),
     ("google-vertex", "gemini"): BatchedAdapter(VertexPredictWire()),
     ("amazon-bedrock", "titan-embed"): BatchedAdapter(TitanWire()),
+    ("amazon-bedrock", "cohere-embed"): BatchedAdapter(CohereWire()),
 }
 
 
