@@ -389,6 +389,7 @@ def test_shared_capacity_holds_the_inputs_worst_case_and_refuses_what_credits_ca
         thin.embeddings.create(model="openai/text-embedding-3-large", input=["word " * 6000])
     assert caught.value.status_code == 402
     assert "insufficient credits" in caught.value.message
+    assert "fewer or shorter inputs" in caught.value.message and "max_tokens" not in caught.value.message
     assert gateway.sim.requests == []
     # a short input fits the same balance, and only its reported tokens are charged
     answer = thin.embeddings.create(model="openai/text-embedding-3-large", input="short")

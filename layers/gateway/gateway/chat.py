@@ -252,8 +252,14 @@ def _usage_of(reported: dict[str, int] | None, planned: PlannedAttempt) -> tuple
     return prompt, completion, cost
 
 
-def _insufficient_credits(needed: Decimal) -> PaymentRequired:
+def _insufficient_credits(needed: Decimal, api: Endpoint) -> PaymentRequired:
     amount = needed.quantize(Decimal("0.000001"), rounding=ROUND_UP)
+    if api == "embeddings":  # nothing is generated: the hold is the input's tokens alone
+        return PaymentRequired(
+            f"insufficient credits: shared capacity needs up to ${amount} for this request (an upper bound of its "
+            "input's tokens at the provider's prices) and the balance does not cover it; add credits, or send "
+            "fewer or shorter inputs, which need less"
+        )
     return PaymentRequired(
         f"insufficient credits: shared capacity needs up to ${amount} for this "
         "request (its prompt plus max_tokens, or the model's maximum output, at the provider's prices) and the "
@@ -304,7 +310,7 @@ def serve(snapshot: store.AccountSnapshot, request: RoutedRequest, request_id: s
                 error = result.terminal
                 break
         if winner is None and error is None:
-            error = _insufficient_credits(short_of) if short_of is not None else _final_error(results)
+            error = _insufficient_credits(short_of, codec.api) if short_of is not None else _final_error(results)
     except GatewayError as exc:
         error = exc
 
