@@ -570,6 +570,7 @@ EMBEDDING_ROUTES = [
     ("google-ai-studio", "google/gemini-embedding-001", 1),
     ("google-vertex", "google/gemini-embedding-001", 2),
     ("amazon-bedrock", "amazon/titan-embed-text-v2", 2),
+    ("amazon-bedrock", "cohere/embed-english-v3", 1),  # a list: one call
 ]
 # A batch fans out into several calls (and a Vertex attempt fetches its token first): on a loaded machine they
 # need more room than one chat call under ATTEMPT_TIMEOUT_MS, so the cap and the parked call are both longer.
