@@ -45,24 +45,36 @@ def check(name: str, response: Any) -> None:
         raise SystemExit(f"litellm {name}: unexpected answer {text[:200]!r}")
 
 
+def check_embeddings(name: str, response: Any, count: int) -> None:
+    if len(response.data) != count:
+        raise SystemExit(f"litellm {name}: {len(response.data)} embeddings for {count} inputs")
+
+
 def warm(config: dict[str, Any]) -> dict[str, Any]:
     results = silence_stdout()
     import litellm
 
     _quiet(litellm)
-    router = make_router(config["deployments"])
+    embedding = config.get("embedding_deployments", [])
+    router = make_router([*config["deployments"], *embedding])
     probe = Probe()
     install_httpx(probe)
-    messages = config["messages"]
-    names = [d["name"] for d in config["deployments"]]
+    messages, inputs = config["messages"], config.get("inputs", [])
+    embedders = {d["name"] for d in embedding}
+    names = [d["name"] for d in (*config["deployments"], *embedding)]
     figures: dict[str, dict[str, list[float]]] = {n: {"total_s": [], **{k: [] for k in SERIES}} for n in names}
     for index in range(config["warmup"] + config["requests"]):
         for name in names:
             probe.begin()
             started = time.perf_counter()
-            response = router.completion(model=name, messages=messages)
-            total = time.perf_counter() - started
-            check(name, response)
+            if name in embedders:
+                response = router.embedding(model=name, input=inputs)
+                total = time.perf_counter() - started
+                check_embeddings(name, response, len(inputs))
+            else:
+                response = router.completion(model=name, messages=messages)
+                total = time.perf_counter() - started
+                check(name, response)
             if index < config["warmup"]:
                 continue
             sample = probe.sample()

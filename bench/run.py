@@ -45,6 +45,18 @@ SCENARIOS = (
 MESSAGES_SCENARIOS = (
     Scenario("BYOK anthropic/claude-sonnet-4.5 via /v1/messages", "anthropic/claude-sonnet-4.5", True, "anthropic"),
 )
+# A 16-input batch through /v1/embeddings (its own function, same routing core), against LiteLLM's
+# ``Router.embedding`` to the same simulator.
+EMBEDDINGS_ROUTE = "POST", "/v1/embeddings"
+EMBEDDING_INPUTS = [f"Passage {i}: the gateway routes each request to the customer's own key first." for i in range(16)]
+EMBEDDINGS_SCENARIOS = (
+    Scenario(
+        "BYOK openai/text-embedding-3-small via /v1/embeddings, 16 inputs",
+        "openai/text-embedding-3-small",
+        True,
+        "openai-embeddings",
+    ),
+)
 ANTHROPIC_MESSAGES = [m for m in MESSAGES if m["role"] != "system"]
 ANTHROPIC_SYSTEM = " ".join(m["content"] for m in MESSAGES if m["role"] == "system")
 
@@ -59,6 +71,18 @@ def litellm_deployments(stack: BenchStack) -> list[dict[str, str]]:
             "api_base": f"{url}/anthropic",
             "api_key": "sk-ant-bench-ll-1",
         },
+    ]
+
+
+def litellm_embedding_deployments(stack: BenchStack) -> list[dict[str, str]]:
+    url = stack.sim_url
+    return [
+        {
+            "name": "openai-embeddings",
+            "model": "openai/text-embedding-3-small",
+            "api_base": f"{url}/openai/v1",
+            "api_key": "sk-bench-ll-1",
+        }
     ]
 
 
@@ -101,6 +125,20 @@ def warm_ours(stack: BenchStack, args: argparse.Namespace) -> dict[str, Any]:
             ),
         }
         for s in MESSAGES_SCENARIOS
+    ]
+    scenarios += [
+        {
+            "name": s.name,
+            "expect_byok": s.byok,
+            "function_dir": function_dir(*EMBEDDINGS_ROUTE),
+            "event": api_event(
+                *EMBEDDINGS_ROUTE,
+                api_key=(stack.byok if s.byok else stack.shared).api_key,
+                # base64, as the openai SDK (and LangChain through it) asks by default
+                body={"model": s.model, "input": EMBEDDING_INPUTS, "encoding_format": "base64"},
+            ),
+        }
+        for s in EMBEDDINGS_SCENARIOS
     ]
     config = {
         "function_dir": function_dir(*CHAT),
@@ -249,7 +287,9 @@ def litellm_env_vars() -> dict[str, str]:
 def warm_litellm(stack: BenchStack, args: argparse.Namespace, interpreter: str) -> dict[str, Any]:
     config = {
         "deployments": litellm_deployments(stack),
+        "embedding_deployments": litellm_embedding_deployments(stack),
         "messages": MESSAGES,
+        "inputs": EMBEDDING_INPUTS,
         "requests": args.requests,
         "warmup": args.warmup,
     }
@@ -318,7 +358,7 @@ def warm_report(ours: dict[str, Any], theirs: dict[str, Any], requests: int, war
     calls_rows: list[list[str]] = []
     verdicts: list[Verdict] = []
     litellm_series = {name: _overhead_series(f) for name, f in theirs["scenarios"].items()}
-    for scenario in (*SCENARIOS, *MESSAGES_SCENARIOS):
+    for scenario in (*SCENARIOS, *MESSAGES_SCENARIOS, *EMBEDDINGS_SCENARIOS):
         figures = ours["scenarios"][scenario.name]
         mine = _overhead_series(figures)
         rows.append(

@@ -23,6 +23,8 @@ def _model(model: Model) -> dict[str, Any]:
         "created": 0,
         "owned_by": model.owned_by,
         "aliases": list(model.aliases),
+        "endpoints": list(model.endpoints),
+        **({"embedding": model.embedding.model_dump(exclude_defaults=True)} if model.embedding else {}),
         "providers": [
             {
                 "slug": offer.slug,

@@ -6,7 +6,15 @@ import threading
 from dataclasses import dataclass
 from enum import Enum
 
-from local.simulator import anthropic_format, bedrock_format, claude_hosts, gemini_format, google_oauth, openai_format
+from local.simulator import (
+    anthropic_format,
+    bedrock_format,
+    claude_hosts,
+    embeddings,
+    gemini_format,
+    google_oauth,
+    openai_format,
+)
 from local.simulator.auth import authenticate, claimed_credential
 from local.simulator.credentials import CredentialStore
 from local.simulator.errors import provider_error
@@ -108,6 +116,18 @@ class Dispatcher:
             return claude_hosts.handle_count_tokens(call.json, route.provider)
         if route.endpoint is Endpoint.VERTEX_ANTHROPIC:
             return anthropic_format.handle_messages(call.json, route.provider, model, route.stream, pacing)
+        if route.endpoint is Endpoint.OPENAI_EMBEDDINGS:
+            return embeddings.handle_openai(call.json)
+        if route.endpoint is Endpoint.GEMINI_EMBED and route.method == "embedContent":
+            return embeddings.handle_gemini_single(call.json, model)
+        if route.endpoint is Endpoint.GEMINI_EMBED:
+            return embeddings.handle_gemini_batch(call.json, model)
+        if route.endpoint is Endpoint.VERTEX_PREDICT:
+            return embeddings.handle_vertex_predict(call.json, model)
+        if route.endpoint is Endpoint.BEDROCK_INVOKE and model.startswith("amazon.titan-embed"):
+            return embeddings.handle_titan(call.json)
+        if route.endpoint is Endpoint.BEDROCK_INVOKE and model.startswith("cohere.embed"):
+            return embeddings.handle_cohere(call.json)
         if route.endpoint is Endpoint.BEDROCK_INVOKE:
             return claude_hosts.handle_bedrock_invoke(call.json, model, route.stream, pacing)
         if route.endpoint is Endpoint.BEDROCK_COUNT_TOKENS:

@@ -17,6 +17,9 @@ class Endpoint(Enum):
     BEDROCK_INVOKE = "bedrock_invoke"
     BEDROCK_COUNT_TOKENS = "bedrock_count_tokens"
     ANTHROPIC_COUNT_TOKENS = "anthropic_count_tokens"
+    OPENAI_EMBEDDINGS = "openai_embeddings"
+    GEMINI_EMBED = "gemini_embed"  # batchEmbedContents / embedContent
+    VERTEX_PREDICT = "vertex_predict"
     GOOGLE_TOKEN = "google_token"  # noqa: S105 - an endpoint name, not a secret
 
 
@@ -26,6 +29,7 @@ class Route:
     endpoint: Endpoint | None  # None: the provider's prefix with a path it does not serve (404)
     model: str | None = None
     stream: bool = False
+    method: str | None = None  # the verb after the model id's ":" (Gemini's embedContent or batchEmbedContents)
 
 
 PREFIXES = {
@@ -41,6 +45,17 @@ _VERTEX_BASE = r"^/vertex/v1/projects/[^/]+/locations/[a-z0-9-]+"
 _GEMINI_METHOD = r":(?P<method>generateContent|streamGenerateContent)$"
 _PATTERNS: list[tuple[re.Pattern[str], str, Endpoint]] = [
     (re.compile(r"^/openai/v1/chat/completions$"), "openai", Endpoint.OPENAI_CHAT),
+    (re.compile(r"^/openai/v1/embeddings$"), "openai", Endpoint.OPENAI_EMBEDDINGS),
+    (
+        re.compile(r"^/google-ai-studio/v1beta/models/(?P<model>[^/:]+):(?P<method>batchEmbedContents|embedContent)$"),
+        "google-ai-studio",
+        Endpoint.GEMINI_EMBED,
+    ),
+    (
+        re.compile(_VERTEX_BASE + r"/publishers/google/models/(?P<model>[^/:]+):(?P<method>predict)$"),
+        "google-vertex",
+        Endpoint.VERTEX_PREDICT,
+    ),
     (re.compile(r"^/deepseek(/v1)?/chat/completions$"), "deepseek", Endpoint.OPENAI_CHAT),
     (re.compile(r"^/anthropic/v1/messages$"), "anthropic", Endpoint.ANTHROPIC_MESSAGES),
     (re.compile(r"^/anthropic/v1/messages/count_tokens$"), "anthropic", Endpoint.ANTHROPIC_COUNT_TOKENS),
@@ -102,5 +117,5 @@ def match_route(method: str, raw_path: str) -> Route | None:
         if found:
             groups = found.groupdict()
             stream = groups.get("method") in {"streamGenerateContent", "streamRawPredict"}
-            return Route(pattern_provider, endpoint, groups.get("model"), stream)
+            return Route(pattern_provider, endpoint, groups.get("model"), stream, groups.get("method"))
     return Route(provider, None)

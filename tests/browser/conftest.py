@@ -88,6 +88,7 @@ def save_log(
     cost: str = "0",
     prompt_tokens: int = 12,
     completion_tokens: int = 30,
+    api: str = "chat",
 ) -> str:
     """Store one request record the way the chat function does, with the given attempt chain."""
     from gateway.data.request_log import AttemptRecord, RequestRecord, save_request
@@ -108,6 +109,7 @@ def save_log(
         completion_tokens=completion_tokens if served else 0,
         cost=Decimal(cost),
         stream=False,
+        api=api,  # type: ignore[arg-type]  # a Literal of the record; the tests pass its values
         attempts=[
             AttemptRecord(
                 attempt=index,

@@ -369,7 +369,11 @@ def _seed_logs(board: Dashboard) -> dict[str, str]:
             ],
         ),
         "byok": save_log(
-            gateway, moment=now - timedelta(minutes=2), attempts=[_attempt("openai", "byok", 200, "success")]
+            gateway,
+            moment=now - timedelta(minutes=2),
+            model="openai/text-embedding-3-small",
+            api="embeddings",
+            attempts=[_attempt("openai", "byok", 200, "success")],
         ),
         "error": save_log(
             gateway,
@@ -397,6 +401,8 @@ def test_logs_table_newest_first_with_the_attempt_chain(dashboard: Dashboard, us
     expect(rows.nth(0)).to_contain_text("deepseek/deepseek-v3.2")
     expect(rows.nth(0)).to_contain_text("Error 500")
     expect(rows.nth(1)).to_contain_text("BYOK")
+    expect(rows.nth(1).get_by_role("cell").nth(1)).to_have_text("embeddings")
+    expect(rows.nth(0).get_by_role("cell").nth(1)).to_have_text("chat")
     expect(rows.nth(2)).to_contain_text("google-vertex")
     expect(rows.nth(2)).to_contain_text("Shared")
     expect(rows.nth(2)).to_contain_text("12 → 30")

@@ -24,7 +24,9 @@ from local.simulator import ProviderSimulator
 from local.simulator.wire import RecordedRequest
 from tests.conftest import Gateway, mocked_aws, provisioned_gateway
 
-CATALOG_ROUTES = [(model.id, offer.slug) for model in get_catalog().models for offer in model.providers]
+CATALOG_ROUTES = [
+    (model.id, offer.slug) for model in get_catalog().models if "chat" in model.endpoints for offer in model.providers
+]
 # Reasoning through Vertex's OpenAI-compatible endpoint has no control to map to (see the parameter table).
 NO_REASONING = {("deepseek/deepseek-v3.2", "google-vertex")}
 WEATHER_TOOL: Any = {

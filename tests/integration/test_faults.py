@@ -574,3 +574,95 @@ def test_token_endpoint_failure_is_not_cached(openai_client: openai.OpenAI, api:
 
     assert first.usage.model_extra["is_byok"] is False
     assert second.usage.model_extra["is_byok"] is True
+
+
+# --- embeddings: the same matrix, where one attempt may be several upstream calls ---------------------------
+
+# (provider, model, upstream calls for two inputs): Titan and Vertex's gemini-embedding-001 take one a call.
+EMBEDDING_ROUTES = [
+    ("openai", "openai/text-embedding-3-small", 1),
+    ("google-ai-studio", "google/gemini-embedding-001", 1),
+    ("google-vertex", "google/gemini-embedding-001", 2),
+    ("amazon-bedrock", "amazon/titan-embed-text-v2", 2),
+    ("amazon-bedrock", "cohere/embed-english-v3", 1),  # a list: one call
+]
+# A batch fans out into several calls (and a Vertex attempt fetches its token first): on a loaded machine they
+# need more room than one chat call under ATTEMPT_TIMEOUT_MS, so the cap and the parked call are both longer.
+EMBEDDINGS_ATTEMPT_TIMEOUT_MS = "2000"
+EMBEDDINGS_SLOW_UPSTREAM_S = 2.5
+
+
+@pytest.mark.parametrize("fault_name", list(FAULTS))
+@pytest.mark.parametrize(("provider", "model", "calls"), EMBEDDING_ROUTES)
+def test_an_embeddings_byok_fault_on_one_call_falls_back_to_shared_capacity(
+    openai_client: openai.OpenAI,
+    api: Any,
+    gateway: Gateway,
+    monkeypatch: pytest.MonkeyPatch,
+    provider: str,
+    model: str,
+    calls: int,
+    fault_name: str,
+) -> None:
+    fault, outcome, status_code = FAULTS[fault_name]
+    if fault_name == "timeout":
+        fault = {**fault, "delay": EMBEDDINGS_SLOW_UPSTREAM_S}
+    configure(monkeypatch, ATTEMPT_TIMEOUT_MS=EMBEDDINGS_ATTEMPT_TIMEOUT_MS)
+    credentials = customer_credentials(gateway.sim, provider)
+    key = add_key(api.url, gateway.api_key, provider, credentials)
+    gateway.sim.fail(provider, credential=credential_id(credentials), times=1, **fault)  # one call of the batch
+    before = balance(gateway.customer.account_id)
+
+    raw = openai_client.embeddings.with_raw_response.create(
+        model=model, input=["first input", "second input"], extra_body={"provider": {"only": [provider]}}
+    )
+
+    answer = raw.parse()
+    assert [item.index for item in answer.data] == [0, 1]
+    usage = raw.http_response.json()["usage"]
+    assert raw.headers["x-gateway-provider"] == provider and usage["is_byok"] is False and usage["cost"] > 0
+    assert balance(gateway.customer.account_id) == pytest.approx(before - Decimal(str(usage["cost"])))
+    record = get_log(api.url, gateway.api_key, raw.headers["x-request-id"])
+    assert (record["api"], record["status"], record["provider"], record["is_byok"]) == (
+        "embeddings",
+        "success",
+        provider,
+        False,
+    )
+    byok, shared = record["attempts"]
+    assert (byok["credential"], byok["key_id"], byok["outcome"], byok["status_code"]) == (
+        "byok",
+        key["id"],
+        outcome,
+        status_code,
+    )
+    assert (shared["credential"], shared["outcome"], shared["status_code"]) == ("shared", "success", 200)
+    assert_no_secret(json.dumps(record), credentials, *sent_auth_values(gateway.sim, credential_id(credentials)))
+    sent = upstream_credentials(gateway.sim, provider, 2 * calls, wait_s=EMBEDDINGS_SLOW_UPSTREAM_S + 2)
+    # The shared attempt sent every call; the failed one may have stopped before sending all of its own.
+    assert sent.count(PLATFORM_CREDENTIAL[provider]) == calls
+    assert 1 <= sent.count(credential_id(credentials)) <= calls
+
+
+def test_embeddings_all_attempts_failing_gives_the_documented_status(
+    openai_client: openai.OpenAI, api: Any, gateway: Gateway
+) -> None:
+    gateway.sim.fail("google-ai-studio", status=503)
+    gateway.sim.fail("google-vertex", status=429)
+    before = balance(gateway.customer.account_id)
+
+    with pytest.raises(openai.RateLimitError) as err:
+        openai_client.embeddings.create(
+            model="google/gemini-embedding-001",
+            input="x",
+            extra_body={"provider": {"order": ["google-ai-studio", "google-vertex"]}},
+        )
+
+    error: Any = err.value
+    assert [(a["provider"], a["status_code"]) for a in error.body["attempts"]] == [
+        ("google-ai-studio", 503),
+        ("google-vertex", 429),
+    ]
+    record = get_log(api.url, gateway.api_key, error.response.headers["x-request-id"])
+    assert (record["api"], record["status"], record["http_status"], record["cost"]) == ("embeddings", "error", 429, 0)
+    assert balance(gateway.customer.account_id) == before

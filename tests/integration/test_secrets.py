@@ -41,6 +41,12 @@ MODELS = {
     "amazon-bedrock": "anthropic/claude-sonnet-4.5",
     "google-vertex": "google/gemini-3-flash",
 }
+EMBEDDING_MODELS = {
+    "openai": "openai/text-embedding-3-small",
+    "google-ai-studio": "google/gemini-embedding-001",
+    "amazon-bedrock": "amazon/titan-embed-text-v2",
+    "google-vertex": "google/gemini-embedding-001",
+}
 
 
 def fragments(secret: str) -> set[str]:
@@ -137,7 +143,8 @@ def drive_and_search(
     def call(method: str, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
         response = http.request(method, path, json=body, **kwargs)
         responses.append(response)
-        assert response.status_code < 500 or path in ("/v1/chat/completions", "/v1/messages"), response.text
+        routed = ("/v1/chat/completions", "/v1/messages", "/v1/embeddings")
+        assert response.status_code < 500 or path in routed, response.text
         return response
 
     def chat(provider: str, **routing: Any) -> httpx.Response:
@@ -149,6 +156,11 @@ def drive_and_search(
         # Anthropic's clients send the gateway key as x-api-key.
         auth = {"Authorization": "", "x-api-key": gateway.api_key}
         return call("POST", "/v1/messages", {**body, "provider": {"only": [provider]}}, headers=auth)
+
+    def embed(provider: str) -> httpx.Response:
+        # Two inputs: Titan and Vertex fan them out into two calls, each with its own signature or token.
+        body = {"model": EMBEDDING_MODELS[provider], "input": ["hi", "there"], "provider": {"only": [provider]}}
+        return call("POST", "/v1/embeddings", body)
 
     credentials: dict[str, tuple[Any, str, list[str]]] = {
         provider: (key, key, [key]) for provider, key in api_keys.items()
@@ -194,6 +206,14 @@ def drive_and_search(
         sim.fail(provider, status=503, body=quoting(" ".join(quoted)))
         assert message(provider).status_code == 502
         sim.clear_faults()
+        # embeddings: the same three cases, one attempt being several upstream calls
+        if provider in EMBEDDING_MODELS:
+            assert embed(provider).headers["x-gateway-byok"] == "true"
+            sim.fail(provider, status=401, body=quoting(" ".join(quoted)), credential=credential_id, times=1)
+            assert embed(provider).headers["x-gateway-byok"] == "false"
+            sim.fail(provider, status=503, body=quoting(" ".join(quoted)))
+            assert embed(provider).status_code == 502
+            sim.clear_faults()
         # another customer deleting it (404), then its owner (so the next round's chat uses only its own key)
         call("DELETE", f"/v1/byok/keys/{key_id}", headers={"Authorization": f"Bearer {other.api_key}"})
         assert call("DELETE", f"/v1/byok/keys/{key_id}").status_code == 204
@@ -211,6 +231,7 @@ def drive_and_search(
     stored = rendered_tables(gateway)
     assert "byok key created" in logged and "upstream attempt" in logged  # the capture really captured
     assert '"ok":false' in said and "all_attempts_failed" in said and '"api":"messages"' in said
+    assert '"api":"embeddings"' in said
     assert "KEY#" in stored and "ciphertext" in stored and "attempts" in stored
     leaks = [
         (where, fragment)
@@ -325,6 +346,10 @@ def sent_secrets(requests: list[Any]) -> list[str]:
 KINDS = ["short api key", "api key", "bedrock api key", "aws credentials", "private key", "oauth access token"]
 
 
+def only_provider(spec: SecretKind) -> dict[str, Any]:
+    return {"provider": {"only": [spec.provider]}}
+
+
 @pytest.mark.parametrize(
     ("kind", "form"),
     # 70% of a 12-character key is shorter than any run the rule covers
@@ -390,6 +415,13 @@ def test_a_secret_quoted_back_by_the_upstream_is_scrubbed_everywhere(
         quote_back(400)
         refused = call("POST", "/v1/messages/count_tokens", count_body)
         assert refused.status_code == 400 and "Invalid credentials" in refused.text
+    if spec.provider in EMBEDDING_MODELS:  # one attempt, two upstream calls (each signed or authorised apart)
+        embed_body = {"model": EMBEDDING_MODELS[spec.provider], "input": ["hi", "there"], **only_provider(spec)}
+        quote_back(401)
+        assert call("POST", "/v1/embeddings", embed_body).json()["usage"]["is_byok"] is False
+        quote_back(400)
+        rejected = call("POST", "/v1/embeddings", embed_body)
+        assert rejected.status_code == 400 and "Invalid credentials" in rejected.text
     quote_back(401)
     assert call("POST", f"/v1/byok/keys/{key.json()['id']}/test").json()["ok"] is False
     quote_back(401)

@@ -38,6 +38,7 @@ CONTRACT_ROUTES = {
     ("GET", "/v1/account"): "KeysFunction",
     ("POST", "/v1/messages"): "MessagesFunction",
     ("POST", "/v1/messages/count_tokens"): "MessagesFunction",
+    ("POST", "/v1/embeddings"): "EmbeddingsFunction",
     ("GET", "/v1/byok/providers"): "KeysFunction",
     ("GET", "/v1/byok/keys"): "KeysFunction",
     ("POST", "/v1/byok/keys"): "KeysFunction",
@@ -202,7 +203,12 @@ def test_every_contract_route_is_declared_exactly_once_on_the_right_function(
     assert {(r.method, r.path): r.function for r in declared} == CONTRACT_ROUTES
 
 
-STREAMED_ROUTES = {("POST", "/v1/chat/completions"), ("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens")}
+STREAMED_ROUTES = {
+    ("POST", "/v1/chat/completions"),
+    ("POST", "/v1/messages"),
+    ("POST", "/v1/messages/count_tokens"),
+    ("POST", "/v1/embeddings"),  # not streamed: the integration whose timeout holds the request deadline
+}
 STREAMING_WRAPPER = "/opt/python/lambda-stream"
 
 
@@ -240,7 +246,7 @@ def test_exactly_the_streaming_functions_start_the_streaming_runtime_loop(templa
     }
     streaming = {name for name, p in _api_events(template) if p.get("ResponseTransferMode") == "RESPONSE_STREAM"}
 
-    assert wrapped == streaming == {"ChatFunction", "MessagesFunction"}
+    assert wrapped == streaming == {"ChatFunction", "MessagesFunction", "EmbeddingsFunction"}
     for name, properties in _api_events(template):
         assert (name in wrapped) == (properties.get("ResponseTransferMode") == "RESPONSE_STREAM"), name
     for name in set(_resources(template, "AWS::Serverless::Function")) - wrapped:
@@ -318,7 +324,12 @@ def test_every_function_gets_the_contract_environment(template: dict[str, Any]) 
 
 
 def test_only_chat_messages_and_key_test_can_decrypt_credentials(grants: dict[str, set[tuple[str, str]]]) -> None:
-    assert _holders(grants, {"kms:Decrypt", "kms:*"}) == {"ChatFunction", "MessagesFunction", "KeyTestFunction"}
+    assert _holders(grants, {"kms:Decrypt", "kms:*"}) == {
+        "ChatFunction",
+        "MessagesFunction",
+        "EmbeddingsFunction",
+        "KeyTestFunction",
+    }
 
 
 def test_only_keys_can_encrypt_credentials(grants: dict[str, set[tuple[str, str]]]) -> None:
@@ -332,13 +343,23 @@ def test_table_writers_are_exactly_the_functions_that_need_to_write(
     assert _holders(grants, DYNAMODB_WRITES, "AccountsTable") == {
         "ChatFunction",
         "MessagesFunction",
+        "EmbeddingsFunction",
         "KeysFunction",
         "KeyTestFunction",
     }
     # The chat and messages functions write request records; the usage function only ADDs into hourly buckets.
-    assert _holders(grants, DYNAMODB_WRITES, "LogsTable") == {"ChatFunction", "MessagesFunction", "UsageFunction"}
+    assert _holders(grants, DYNAMODB_WRITES, "LogsTable") == {
+        "ChatFunction",
+        "MessagesFunction",
+        "EmbeddingsFunction",
+        "UsageFunction",
+    }
     assert {action for action, _ in grants["UsageFunction"]} == {"dynamodb:UpdateItem"}
-    assert _holders(grants, DYNAMODB_WRITES, "RoutingTable") == {"ChatFunction", "MessagesFunction"}
+    assert _holders(grants, DYNAMODB_WRITES, "RoutingTable") == {
+        "ChatFunction",
+        "MessagesFunction",
+        "EmbeddingsFunction",
+    }
     assert "LogsFunction" not in _holders(grants, DYNAMODB_WRITES)
     assert "PublicFunction" not in _holders(grants, DYNAMODB_WRITES)
 

@@ -106,6 +106,7 @@ export class LogsPage {
           when(record.created_at),
         ),
       ),
+      h("td", {}, record.api || "chat"),
       h("td", {}, record.model),
       h("td", {}, record.provider || "—"),
       h("td", {}, credential(record.is_byok)),

@@ -3,6 +3,10 @@
 ``family`` names the wire format a provider speaks for that model: ``openai`` (Chat Completions),
 ``anthropic`` (Messages), ``gemini`` (generateContent) or ``converse`` (Bedrock). Vertex serves all three of
 the first: Gemini natively, Claude through rawPredict and partner models through its OpenAI-compatible endpoint.
+Embedding models (``endpoints`` is ``["embeddings"]``) speak their host's embedding call: ``openai``
+(``/embeddings``), ``gemini`` (AI Studio's ``batchEmbedContents``, Vertex's ``predict``), ``titan-embed`` or
+``cohere-embed`` (Bedrock ``InvokeModel`` with Titan's or Cohere's body); ``max_batch`` is how many inputs one
+upstream call takes.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Family = Literal["openai", "anthropic", "gemini", "converse"]
+Family = Literal["openai", "anthropic", "gemini", "converse", "titan-embed", "cohere-embed"]
+Endpoint = Literal["chat", "messages", "responses", "embeddings"]
+CHAT_ENDPOINTS: tuple[Endpoint, ...] = ("chat", "messages", "responses")
 
 PROVIDERS = ("openai", "deepseek", "anthropic", "google-ai-studio", "amazon-bedrock", "google-vertex")
 
@@ -40,6 +46,8 @@ class Offer(BaseModel):
     max_output_tokens: int | None = None
     # Takes ``role: "system"`` turns inside ``messages`` (Claude Opus 4.8 and later); the model's value.
     system_turns: bool = False
+    max_batch: int | None = None  # embeddings: the inputs one upstream call takes (the provider's documented limit)
+    token_input: bool = False  # embeddings: the provider takes token arrays as input
 
     def cost(
         self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0, cache_write_tokens: int = 0
@@ -58,6 +66,21 @@ class Offer(BaseModel):
         return total / Decimal(1_000_000)
 
 
+class EmbeddingSpec(BaseModel):
+    """What an embedding model produces and takes, from its provider's documentation."""
+
+    model_config = ConfigDict(frozen=True)
+    dimensions: int  # the default (and largest) output size
+    min_dimensions: int | None = None  # any size from here to ``dimensions`` (Matryoshka-trained models)
+    dimension_choices: tuple[int, ...] = ()  # else only these sizes
+    max_input_tokens: int  # per input
+
+    def supports(self, dimensions: int) -> bool:
+        if dimensions in self.dimension_choices or dimensions == self.dimensions:
+            return True
+        return self.min_dimensions is not None and self.min_dimensions <= dimensions <= self.dimensions
+
+
 class Model(BaseModel):
     model_config = ConfigDict(frozen=True)
     id: str
@@ -65,6 +88,8 @@ class Model(BaseModel):
     max_output_tokens: int
     aliases: tuple[str, ...] = ()  # other names accepted wherever a model id is (Anthropic's own ids for Claude)
     system_turns: bool = False  # Claude models that take ``role: "system"`` turns mid-conversation
+    endpoints: tuple[Endpoint, ...] = CHAT_ENDPOINTS  # the APIs that serve this model
+    embedding: EmbeddingSpec | None = None  # for embedding models
     providers: tuple[Offer, ...]
 
 

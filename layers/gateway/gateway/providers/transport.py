@@ -15,7 +15,9 @@ error handling and redactor.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -115,3 +117,34 @@ def stream(request: UpstreamRequest, timeout: float, delivery: Delivery | None =
         extensions={"trace": delivery.trace} if delivery is not None else None,
     ) as response:
         yield response
+
+
+FAN_OUT = 16  # upstream calls of one attempt in flight at once (a batch split at a provider's per-call limit)
+
+
+@functools.cache
+def _fan_out_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=FAN_OUT, thread_name_prefix="upstream-fan-out")
+
+
+def _send_by(request: UpstreamRequest, deadline: float) -> httpx.Response:
+    return send(request, deadline - time.monotonic())
+
+
+def send_all(requests: list[UpstreamRequest], deadline: float) -> list[httpx.Response]:
+    """Send every request (at most ``FAN_OUT`` at once), each within what is left of ``deadline`` (monotonic),
+    and return the answers in request order. Stops at the first non-2xx answer, which it returns alone (the
+    attempt has failed; the calls still queued are not sent). Raises what ``send`` raises."""
+    if len(requests) == 1:
+        return [send(requests[0], deadline - time.monotonic())]
+    pool = _fan_out_pool()
+    futures = [pool.submit(_send_by, request, deadline) for request in requests]
+    try:
+        for future in as_completed(futures):
+            response = future.result()
+            if not 200 <= response.status_code < 300:
+                return [response]
+        return [future.result() for future in futures]
+    finally:
+        for future in futures:
+            future.cancel()

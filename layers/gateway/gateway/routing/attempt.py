@@ -12,10 +12,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import httpx
 
 from gateway.apis.chat.schema import ChatRequest
-from gateway.core.catalog import Offer, get_catalog
+from gateway.core.catalog import Endpoint, Offer, get_catalog
 from gateway.core.errors import BadRequest, GatewayError
 from gateway.core.settings import get_settings
 from gateway.data.request_log import AttemptRecord
@@ -37,7 +39,7 @@ class Codec(Protocol):
     must refuse because no hold can price it, how many tokens an
     answer used, and which decoded stream event commits a stream."""
 
-    api: Literal["chat", "messages"]
+    api: Endpoint  # which front door; the catalog says which models each one serves
     measured: bool  # whether a success feeds the latency and throughput signals (it generated tokens)
 
     def adapter(self, target: Target) -> Any: ...
@@ -64,6 +66,20 @@ class Codec(Protocol):
         ...
 
     def commits(self, event: dict[str, Any]) -> bool: ...
+
+
+@runtime_checkable
+class BatchAdapter(Protocol):
+    """An adapter whose attempt is several upstream calls (an embeddings batch split at the provider's per-call
+    limit): all of them succeed or the attempt fails, and one answer is read from all their bodies."""
+
+    def build_requests(self, request: Any, target: Target, *, timeout: float) -> list[transport.UpstreamRequest]: ...
+
+    def parse_responses(self, request: Any, target: Target, bodies: list[bytes]) -> dict[str, Any]: ...
+
+    def error_message(self, status: int, body: bytes) -> str: ...
+
+    def classify(self, status: int, body: bytes) -> int: ...
 
 
 @dataclass
@@ -178,6 +194,8 @@ class _Attempt:
             )
         try:
             adapter = self.codec.adapter(self.target)
+            if isinstance(adapter, BatchAdapter):  # embeddings: one call per slice of the batch
+                return self.batch(adapter, remaining)
             upstream = adapter.build_request(self.request, self.target, stream=self.request.stream, timeout=remaining)
             self.secrets = redact.secrets_of(self.target.credentials, upstream.headers)
             # Counted from the send: the upstream's answer, not our signing or token fetch, is what it waits for.
@@ -198,6 +216,27 @@ class _Attempt:
             completion = adapter.parse_response(self.request, self.target, answer.body)
         except UnreadableResponse:
             return self.result("error", status, "unreadable upstream response")
+        return self.result("success", status, completion=completion, usage=self.codec.usage(completion))
+
+    def batch(self, adapter: BatchAdapter, remaining: float) -> AttemptResult:
+        """Every call of a split batch, sent in parallel; the attempt fails with the first call that fails."""
+        upstreams = adapter.build_requests(self.request, self.target, timeout=remaining)
+        # SigV4 signs each call apart: every call's auth headers join the attempt's secrets.
+        values = (v for u in upstreams for v in redact.secrets_of(self.target.credentials, u.headers).values)
+        self.secrets = redact.Secrets(tuple(dict.fromkeys(values)))
+        try:
+            responses = transport.send_all(upstreams, self.deadline)
+            failed = next((r for r in responses if not 200 <= r.status_code < 300), None)
+            if failed is not None:
+                return _failed(adapter, failed.status_code, failed.content, self.result, failed.headers)
+            completion = adapter.parse_responses(self.request, self.target, [r.content for r in responses])
+        except httpx.TimeoutException:
+            return self.result("timeout", error="upstream timed out")
+        except httpx.TransportError as exc:
+            return self.result("connection_error", error=f"connection failed ({type(exc).__name__})")
+        except UnreadableResponse:  # one of the answers was not the provider's shape
+            return self.result("error", 200, "unreadable upstream response")
+        status = responses[0].status_code
         return self.result("success", status, completion=completion, usage=self.codec.usage(completion))
 
     def stream(

@@ -32,6 +32,7 @@ from gateway.data.request_log import AttemptRecord, RequestRecord, save_request
 from gateway.providers import Target
 from gateway.routing import signals as health
 from gateway.routing.attempt import MIN_ATTEMPT_SECONDS, AttemptResult, Codec, run_attempt
+from gateway.routing.attempt.telemetry import emit_attempt, emit_spillover
 from gateway.routing.plan import (
     EmptyModelPlan,
     PlannedAttempt,
@@ -45,7 +46,6 @@ from gateway.routing.plan import (
     served_as,
     shared_attempts,
 )
-from gateway.routing.telemetry import emit_attempt, emit_spillover
 from gateway.security import credential_cache
 
 # What usage costs on an offer (the API's codec decides: a pricing tier may depend on the request).
@@ -87,7 +87,7 @@ def planned_attempts(
     """The attempt plan, model after model, produced lazily: platform credentials are only looked up once every
     BYOK attempt of a model is used up, so a request served by a BYOK key never reads them (one DynamoDB read
     per warm request)."""
-    models = plan_models(request)
+    models = plan_models(request, codec.api)
     signals = health.state().signals(snapshot, wake=not request.stream)
     empties: list[EmptyModelPlan] = []
     refusals: list[BadRequest] = []
@@ -220,7 +220,7 @@ class Routing:
             if result.terminal is not None:
                 raise result.terminal
         if self.short_of is not None:
-            raise insufficient_credits(self.short_of)
+            raise insufficient_credits(self.short_of, self.codec.api)
         raise all_failed_error(self.results)
 
     def attempt(self, planned: PlannedAttempt) -> tuple[AttemptResult, credits.Reservation | None] | None:

@@ -25,9 +25,17 @@ from decimal import ROUND_UP, Decimal
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from gateway.apis.chat.schema import MaxPrice, ProviderPreferences
-from gateway.core.catalog import PROVIDERS, Model, Offer, get_catalog
+from gateway.core.catalog import PROVIDERS, Endpoint, Model, Offer, get_catalog
 from gateway.core.errors import BadRequest, GatewayError, NotFound, PaymentRequired
 from gateway.data.accounts import StoredKey
+
+# The path of each front door, for the answer naming where a model is served.
+ENDPOINT_PATHS: dict[Endpoint, str] = {
+    "chat": "chat/completions",
+    "messages": "messages",
+    "responses": "responses",
+    "embeddings": "embeddings",
+}
 
 if TYPE_CHECKING:  # the attempt module needs this one's signals: a runtime import would be circular
     from gateway.routing.attempt import AttemptResult
@@ -256,8 +264,14 @@ def all_failed_error(results: list[AttemptResult]) -> GatewayError:
     )
 
 
-def insufficient_credits(needed: Decimal) -> PaymentRequired:
+def insufficient_credits(needed: Decimal, api: Endpoint) -> PaymentRequired:
     amount = needed.quantize(Decimal("0.000001"), rounding=ROUND_UP)
+    if api == "embeddings":  # nothing is generated: the hold is the input's tokens alone
+        return PaymentRequired(
+            f"insufficient credits: shared capacity needs up to ${amount} for this request (an upper bound of its "
+            "input's tokens at the provider's prices) and the balance does not cover it; add credits, or send "
+            "fewer or shorter inputs, which need less"
+        )
     return PaymentRequired(
         f"insufficient credits: shared capacity needs up to ${amount} for this "
         "request (its prompt plus max_tokens, or the model's maximum output, at the provider's prices) and the "
@@ -283,16 +297,24 @@ class RoutedRequest(Protocol):
     def model_chain(self) -> list[str]: ...
 
 
-def plan_models(request: RoutedRequest) -> list[Model]:
-    """``model`` and its fallback models from the catalog, each once; 404 naming the field for an unknown one."""
+def plan_models(request: RoutedRequest, api: Endpoint) -> list[Model]:
+    """``model`` and its fallback models from the catalog, each once; 404 naming the field for an unknown one,
+    400 naming it for a model this API does not serve (an embedding model sent to chat, or the reverse)."""
     models: list[Model] = []
     for index, model_id in enumerate(request.model_chain()):
         model = get_catalog().model(model_id)
+        param = "model" if index == 0 else ("models" if request.models else "fallback_models")
         if model is None:
-            param = "model" if index == 0 else ("models" if request.models else "fallback_models")
             raise NotFound(
                 f"model {model_id!r} is not in the catalog; GET /v1/models lists them",
                 code="model_not_found",
+                param=param,
+            )
+        if api not in model.endpoints:
+            served = ", ".join(f"/v1/{ENDPOINT_PATHS[e]}" for e in model.endpoints)
+            raise BadRequest(
+                f"model {model_id!r} is not served by this endpoint; it is served by {served}",
+                code="model_not_supported",
                 param=param,
             )
         if model not in models:

@@ -5,11 +5,11 @@ says which offers honour the request, what an attempt may cost, and which decode
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from gateway.billing import credits
 from gateway.billing.usage import cost as usage_cost
-from gateway.core.catalog import Offer
+from gateway.core.catalog import Endpoint, Offer
 from gateway.core.errors import BadRequest
 from gateway.providers import Target, adapter_for
 from gateway.routing import capabilities, relay
@@ -21,7 +21,7 @@ from gateway.routing.attempt import Codec  # noqa: F401 - the protocol this impl
 class ChatCodec:
     """Chat completions: the provider adapters speak OpenAI shapes natively."""
 
-    api: Literal["chat", "messages"] = "chat"
+    api: Endpoint = "chat"
     measured = True
 
     def adapter(self, target: Target) -> Any:

@@ -12,14 +12,14 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from gateway.apis.messages import stream as messages_stream
 from gateway.apis.messages.answers import TranslatedAdapter
 from gateway.apis.messages.schema import MessagesCall, MessagesRequest
 from gateway.apis.messages.translate import ignored_fields, to_chat
 from gateway.billing import credits, usage
-from gateway.core.catalog import Offer
+from gateway.core.catalog import Endpoint, Offer
 from gateway.core.errors import BadRequest, GatewayError
 from gateway.data import accounts
 from gateway.providers import Target, adapter_for, claude
@@ -47,7 +47,7 @@ ERROR_TYPES = {
 class MessagesCodec:
     """Claude targets take the Anthropic body as is; every other target is reached through its chat adapter."""
 
-    api: Literal["chat", "messages"] = "messages"
+    api: Endpoint = "messages"
     measured = True
 
     def adapter(self, target: Target) -> Any:
