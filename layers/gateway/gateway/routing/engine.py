@@ -32,7 +32,7 @@ from gateway.data.request_log import AttemptRecord, RequestRecord, save_request
 from gateway.providers import Target
 from gateway.routing import signals as health
 from gateway.routing.attempt import MIN_ATTEMPT_SECONDS, AttemptResult, Codec, run_attempt
-from gateway.routing.attempt.telemetry import emit_attempt, emit_spillover
+from gateway.routing.telemetry import emit_attempt, emit_spillover
 from gateway.routing.plan import (
     EmptyModelPlan,
     PlannedAttempt,
