@@ -32,7 +32,6 @@ from gateway.data.request_log import AttemptRecord, RequestRecord, save_request
 from gateway.providers import Target
 from gateway.routing import signals as health
 from gateway.routing.attempt import MIN_ATTEMPT_SECONDS, AttemptResult, Codec, run_attempt
-from gateway.routing.telemetry import emit_attempt, emit_spillover
 from gateway.routing.plan import (
     EmptyModelPlan,
     PlannedAttempt,
@@ -46,6 +45,7 @@ from gateway.routing.plan import (
     served_as,
     shared_attempts,
 )
+from gateway.routing.telemetry import emit_attempt, emit_spillover
 from gateway.security import credential_cache
 
 # What usage costs on an offer (the API's codec decides: a pricing tier may depend on the request).
