@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from gateway.apis.chat import stream as chat_stream
+from gateway.apis.settled_stream import Ended
 from gateway.billing import credits, usage
 from gateway.core.catalog import Offer
 from gateway.core.errors import BadRequest, BrokenKey, GatewayError
@@ -66,7 +66,7 @@ class Served:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: Decimal = Decimal(0)  # the whole request's: the answer's and that of earlier attempts cut after sending
-    settle: Callable[[chat_stream.Ended], None] | None = None
+    settle: Callable[[Ended], None] | None = None
     pricing: Pricing = usage.cost  # the codec's price of usage on an offer, for this request
     cut_cost: Decimal = Decimal(0)  # what earlier attempts cut after sending cost (see ``_close_failed_hold``)
 
@@ -293,7 +293,7 @@ class StreamSettlement:
     hold: credits.Reservation | None
     committed_at: float = field(default_factory=time.monotonic)
 
-    def __call__(self, ended: chat_stream.Ended) -> None:
+    def __call__(self, ended: Ended) -> None:
         routing, record = self.routing, self.result.record
         health.state().relay_ended()
         prompt, completion, cost = _usage_of(ended.usage, self.planned, routing.price)

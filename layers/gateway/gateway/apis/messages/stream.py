@@ -3,18 +3,18 @@
 Claude targets' events pass through as the host sent them (only ``message_start``'s model is the one the client
 named); translated targets' events come from ``answers.EventEncoder``. While the upstream is silent
 the client gets Anthropic's own keep-alive, a ``ping`` event. Billing and the request record run in ``close()``
-(``chat_stream.SettledStream``), after the last byte, exactly as for chat. A break after the commit ends the
+(``apis.settled_stream.SettledStream``), after the last byte, exactly as for chat. A break after the commit ends the
 stream with one ``error`` event in Anthropic's shape (the SDKs raise it) and no ``message_stop``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any
 
-from gateway.apis.chat.stream import Ended, SettledStream, describe_failure, estimate_tokens
 from gateway.apis.messages.schema import MessagesCall
+from gateway.apis.settled_stream import Ended, SettledStream
 from gateway.routing import relay
 
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
@@ -44,6 +44,10 @@ def _generated_chars(event: dict[str, Any]) -> int:
 
 
 class MessagesStream(SettledStream):
+    """A Messages stream body: Anthropic's events as they arrive, ``ping`` while the upstream is silent."""
+
+    keepalive = PING
+
     def __init__(
         self,
         *,
@@ -53,45 +57,19 @@ class MessagesStream(SettledStream):
         model: str,
         on_end: Callable[[Ended], None],
     ) -> None:
-        self._live = live
         self._call = call
         self._provider = provider
         self._model = model  # how the request named the model that served
-        self._on_end = on_end
-        self._generated = 0
-        self._chunks = 0
-        self._ended = None
-        self._settled = False
-        self._events = self._sse()
+        super().__init__(live, on_end)
 
-    def _sse(self) -> Generator[bytes, None, None]:
-        try:
-            for event in self._live.deltas():
-                if event is relay.KEEPALIVE:
-                    yield PING
-                    continue
-                yield self._event(event)
-        except Exception as exc:  # the upstream broke after the commit: no fallback any more
-            self._ended = Ended(self._usage(), describe_failure(exc, self._live), self._chunks)
-            message = f"upstream stream from {self._provider} broke: {self._ended.failure}"
-            yield sse({"type": "error", "error": {"type": "api_error", "message": message}})
-            return
-        finally:
-            self._live.close()
-        self._ended = Ended(self._usage(), None, self._chunks)
-
-    def _event(self, event: dict[str, Any]) -> bytes:
+    def encode(self, event: dict[str, Any]) -> tuple[bytes, int]:
         if event.get("type") == "message_start":
             event = {**event, "message": {**(event.get("message") or {}), "model": self._model}}
-        self._generated += _generated_chars(event)
-        self._chunks += 1
-        return sse(event)
+        return sse(event), _generated_chars(event)
 
-    def _usage(self) -> dict[str, int]:
-        """The upstream's usage, else an estimate: a stream cut short is still billed for what it produced."""
-        reported = self._live.usage
-        if reported is not None:
-            return reported
-        prompt = estimate_tokens(len(json.dumps(self._call.body)))
-        completion = estimate_tokens(self._generated)
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    def error_event(self, failure: str) -> bytes:
+        message = f"upstream stream from {self._provider} broke: {failure}"
+        return sse({"type": "error", "error": {"type": "api_error", "message": message}})
+
+    def prompt_chars(self) -> int:
+        return len(json.dumps(self._call.body))
