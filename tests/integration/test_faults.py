@@ -50,8 +50,9 @@ ROUTES = [
     ("google-vertex", "anthropic/claude-sonnet-4.5"),
     ("google-vertex", "deepseek/deepseek-v3.2"),
 ]
-ATTEMPT_TIMEOUT_MS = "500"
-SLOW_UPSTREAM_S = 0.7  # above the attempt cap
+# Room for a Vertex token fetch (an RSA signature) and the call on a loaded machine; timeouts park longer.
+ATTEMPT_TIMEOUT_MS = "2000"
+SLOW_UPSTREAM_S = 2.5  # above the attempt cap
 UPSTREAM_SILENT_S = 6.0  # far above a request deadline of 1 s
 # fault armed on the BYOK credential -> (attempt outcome, attempt status_code) in the request record
 FAULTS: dict[str, tuple[dict[str, Any], str, int | None]] = {
