@@ -188,6 +188,7 @@ class Routing:
     created_at: str = field(default_factory=accounts.now_iso)
     results: list[AttemptResult] = field(default_factory=list)
     short_of: Decimal | None = None  # the least a shared attempt skipped for credits needed
+    answered: AttemptResult | None = None  # the attempt that answered, once one has
 
     @property
     def account_id(self) -> str:
@@ -199,8 +200,9 @@ class Routing:
 
     @property
     def cut_cost(self) -> Decimal:
-        """What failed attempts cut after sending cost (their prompt, see ``_close_failed_hold``)."""
-        return sum((r.record.cost for r in self.results if not r.ok), Decimal(0))
+        """What the attempts that did not answer cost: those cut after sending were billed their prompt (see
+        ``_close_failed_hold``). The one that answered is not among them, however its stream ends."""
+        return sum((r.record.cost for r in self.results if r is not self.answered), Decimal(0))
 
     def run(self) -> tuple[PlannedAttempt, AttemptResult, credits.Reservation | None]:
         """Attempts in plan order until one answers: it, and its credit hold (to settle). Raises the answer's
@@ -216,6 +218,7 @@ class Routing:
                 continue
             result, hold = tried
             if result.ok:
+                self.answered = result
                 return planned, result, hold
             if result.terminal is not None:
                 raise result.terminal
