@@ -7,14 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.apis.chat.schema import (
-    AssistantMessage,
     ChatRequest,
     DeveloperMessage,
-    ImagePart,
     ResponseFormatJsonSchema,
     SystemMessage,
-    ToolMessage,
-    UserMessage,
 )
 from gateway.core.catalog import Offer
 from gateway.providers import common, endpoints
@@ -144,7 +140,7 @@ def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
         if isinstance(message, SystemMessage | DeveloperMessage):
             system.append(common.text_of(message.content))
             continue
-        role, blocks = _blocks(index, message, provider)
+        role, blocks = common.turn_blocks(index, message, provider, BLOCKS)
         if not blocks:
             continue
         if messages and messages[-1]["role"] == role:
@@ -206,40 +202,20 @@ def _tool_choice(request: ChatRequest) -> dict[str, Any] | None:
     return mapped
 
 
-def _blocks(index: int, message: Any, provider: str) -> tuple[str, list[dict[str, Any]]]:
-    if isinstance(message, UserMessage):
-        if isinstance(message.content, str):
-            return "user", _text_block(message.content)
-        blocks: list[dict[str, Any]] = []
-        for j, part in enumerate(message.content):
-            if isinstance(part, ImagePart):
-                mime, data = common.data_url_image(
-                    part.image_url.url, provider, f"messages[{index}].content[{j}].image_url.url"
-                )
-                blocks.append({"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}})
-            else:
-                blocks.extend(_text_block(part.text))
-        return "user", blocks
-    if isinstance(message, AssistantMessage):
-        blocks = _text_block(common.text_of(message.content))
-        for j, call in enumerate(message.tool_calls or []):
-            arguments = common.parse_arguments(
-                call.function.arguments, f"messages[{index}].tool_calls[{j}].function.arguments"
-            )
-            blocks.append({"type": "tool_use", "id": call.id, "name": call.function.name, "input": arguments})
-        return "assistant", blocks
-    if isinstance(message, ToolMessage):
-        result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id}
-        text = common.text_of(message.content)
-        if text:
-            result["content"] = text
-        return "user", [result]
-    raise AssertionError(f"unhandled message type {type(message).__name__}")
+def _tool_result(call_id: str, text: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id}
+    if text:
+        result["content"] = text
+    return result
 
 
-def _text_block(text: str) -> list[dict[str, Any]]:
-    # Anthropic rejects empty text blocks.
-    return [{"type": "text", "text": text}] if text else []
+# Anthropic's content blocks (it rejects empty text blocks: ``BlockShapes.texts`` writes none).
+BLOCKS = common.BlockShapes(
+    text=lambda text: {"type": "text", "text": text},
+    image=lambda mime, data: {"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}},
+    tool_use=lambda call_id, name, arguments: {"type": "tool_use", "id": call_id, "name": name, "input": arguments},
+    tool_result=_tool_result,
+)
 
 
 class AnthropicStreamDecoder:

@@ -11,14 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.apis.chat.schema import (
-    AssistantMessage,
     ChatRequest,
     DeveloperMessage,
-    ImagePart,
     ResponseFormatJsonSchema,
     SystemMessage,
-    ToolMessage,
-    UserMessage,
 )
 from gateway.core.catalog import Offer
 from gateway.providers import common, endpoints
@@ -144,7 +140,7 @@ def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
             if text:
                 system.append({"text": text})
             continue
-        role, blocks = _blocks(index, message, provider)
+        role, blocks = common.turn_blocks(index, message, provider, BLOCKS)
         uses_tools = uses_tools or any("toolUse" in b or "toolResult" in b for b in blocks)
         if not blocks:
             continue
@@ -220,37 +216,15 @@ def _tool_config(request: ChatRequest, provider: str, uses_tools: bool) -> dict[
     return config
 
 
-def _blocks(index: int, message: Any, provider: str) -> tuple[str, list[dict[str, Any]]]:
-    if isinstance(message, UserMessage):
-        if isinstance(message.content, str):
-            return "user", _text_block(message.content)
-        blocks: list[dict[str, Any]] = []
-        for j, part in enumerate(message.content):
-            if isinstance(part, ImagePart):
-                mime, data = common.data_url_image(
-                    part.image_url.url, provider, f"messages[{index}].content[{j}].image_url.url"
-                )
-                blocks.append({"image": {"format": IMAGE_FORMATS[mime], "source": {"bytes": data}}})
-            else:
-                blocks.extend(_text_block(part.text))
-        return "user", blocks
-    if isinstance(message, AssistantMessage):
-        blocks = _text_block(common.text_of(message.content))
-        for j, call in enumerate(message.tool_calls or []):
-            arguments = common.parse_arguments(
-                call.function.arguments, f"messages[{index}].tool_calls[{j}].function.arguments"
-            )
-            blocks.append({"toolUse": {"toolUseId": call.id, "name": call.function.name, "input": arguments}})
-        return "assistant", blocks
-    if isinstance(message, ToolMessage):
-        text = common.text_of(message.content)
-        result = {"toolUseId": message.tool_call_id, "content": [{"text": text}] if text else []}
-        return "user", [{"toolResult": result}]
-    raise AssertionError(f"unhandled message type {type(message).__name__}")
-
-
-def _text_block(text: str) -> list[dict[str, Any]]:
-    return [{"text": text}] if text else []
+# Converse's content blocks (no empty text blocks either).
+BLOCKS = common.BlockShapes(
+    text=lambda text: {"text": text},
+    image=lambda mime, data: {"image": {"format": IMAGE_FORMATS[mime], "source": {"bytes": data}}},
+    tool_use=lambda call_id, name, arguments: {"toolUse": {"toolUseId": call_id, "name": name, "input": arguments}},
+    tool_result=lambda call_id, text: {
+        "toolResult": {"toolUseId": call_id, "content": [{"text": text}] if text else []}
+    },
+)
 
 
 @dataclass

@@ -8,9 +8,11 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from gateway.apis.chat.schema import ChatRequest, TextPart
+from gateway.apis.chat.schema import AssistantMessage, ChatRequest, ImagePart, TextPart, ToolMessage, UserMessage
 from gateway.core.errors import BadRequest
 from gateway.providers.base import UnreadableResponse
 
@@ -171,3 +173,43 @@ def as_dict(value: Any) -> dict[str, Any]:
 def int_field(data: Any, key: str) -> int:
     value = data.get(key) if isinstance(data, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass(frozen=True)
+class BlockShapes:
+    """How one wire format with typed content blocks (Anthropic's Messages, Bedrock's Converse) writes a turn:
+    text (an empty text is no block), an inline image, a tool call and a tool result."""
+
+    text: Callable[[str], dict[str, Any]]
+    image: Callable[[str, str], dict[str, Any]]  # (mime type, base64 data)
+    tool_use: Callable[[str, str, Any], dict[str, Any]]  # (call id, function name, parsed arguments)
+    tool_result: Callable[[str, str], dict[str, Any]]  # (call id, result text)
+
+    def texts(self, text: str) -> list[dict[str, Any]]:
+        return [self.text(text)] if text else []
+
+
+def turn_blocks(index: int, message: Any, provider: str, shapes: BlockShapes) -> tuple[str, list[dict[str, Any]]]:
+    """One chat message as (role, content blocks) in ``shapes``' format; images must be ``data:`` URLs."""
+    if isinstance(message, UserMessage):
+        if isinstance(message.content, str):
+            return "user", shapes.texts(message.content)
+        blocks: list[dict[str, Any]] = []
+        for j, part in enumerate(message.content):
+            if isinstance(part, ImagePart):
+                where = f"messages[{index}].content[{j}].image_url.url"
+                blocks.append(shapes.image(*data_url_image(part.image_url.url, provider, where)))
+            else:
+                blocks.extend(shapes.texts(part.text))
+        return "user", blocks
+    if isinstance(message, AssistantMessage):
+        blocks = shapes.texts(text_of(message.content))
+        for j, call in enumerate(message.tool_calls or []):
+            arguments = parse_arguments(
+                call.function.arguments, f"messages[{index}].tool_calls[{j}].function.arguments"
+            )
+            blocks.append(shapes.tool_use(call.id, call.function.name, arguments))
+        return "assistant", blocks
+    if isinstance(message, ToolMessage):
+        return "user", [shapes.tool_result(message.tool_call_id, text_of(message.content))]
+    raise AssertionError(f"unhandled message type {type(message).__name__}")
