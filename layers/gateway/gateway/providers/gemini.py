@@ -27,6 +27,7 @@ from gateway.core.errors import BadRequest
 from gateway.providers import common, endpoints
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
 from gateway.providers.transport import UpstreamRequest
+from gateway.providers.wire import sse
 from gateway.providers.wire.sse import SseParser
 from gateway.routing import capabilities
 from gateway.security.credentials import ApiKeyCredentials, ServiceAccountCredentials
@@ -354,14 +355,9 @@ class GeminiStreamDecoder:
         return chunks
 
     def _event(self, data: str) -> list[dict[str, Any]]:
-        if not data.strip():
+        payload = sse.json_object(data, self.provider)
+        if payload is None:
             return []
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            raise UnreadableResponse(f"{self.provider} stream event is not JSON") from None
-        if not isinstance(payload, dict):
-            raise UnreadableResponse(f"{self.provider} stream event is not an object")
         if "error" in payload:
             raise UnreadableResponse(f"{self.provider} reported an error mid-stream")
         if isinstance(payload.get("usageMetadata"), dict):

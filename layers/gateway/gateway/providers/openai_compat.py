@@ -27,6 +27,7 @@ from gateway.apis.chat.schema import (
 from gateway.providers import common, endpoints
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
 from gateway.providers.transport import UpstreamRequest
+from gateway.providers.wire import sse
 from gateway.providers.wire.sse import SseParser
 from gateway.routing import capabilities
 from gateway.security.credentials import ApiKeyCredentials, ServiceAccountCredentials
@@ -258,14 +259,9 @@ class OpenAIStreamDecoder:
             if event.data.strip() == "[DONE]":
                 self._done = True
                 continue
-            if not event.data.strip():
+            payload = sse.json_object(event.data, self.provider)
+            if payload is None:
                 continue
-            try:
-                payload = json.loads(event.data)
-            except ValueError:
-                raise UnreadableResponse(f"{self.provider} stream event is not JSON") from None
-            if not isinstance(payload, dict):
-                raise UnreadableResponse(f"{self.provider} stream event is not an object")
             if "error" in payload:
                 raise UnreadableResponse(f"{self.provider} reported an error mid-stream")
             usage = payload.get("usage")

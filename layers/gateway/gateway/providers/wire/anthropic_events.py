@@ -17,6 +17,7 @@ from typing import Any
 
 from gateway.providers import common
 from gateway.providers.base import AttemptFailed, UnreadableResponse
+from gateway.providers.wire import sse
 from gateway.providers.wire.eventstream import EventStreamFrames
 from gateway.providers.wire.sse import SseParser
 
@@ -91,13 +92,8 @@ class AnthropicEvents:
         return events
 
     def _text(self, data: str) -> list[dict[str, Any]]:
-        if not data.strip():
-            return []
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            raise UnreadableResponse(f"{self.provider} stream event is not JSON") from None
-        return self._event(payload)
+        payload = sse.json_object(data, self.provider)
+        return [] if payload is None else self._event(payload)
 
     def _chunk(self, headers: dict[str, Any], payload: bytes) -> list[dict[str, Any]]:
         if headers.get(":event-type") != "chunk":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.providers.base import UnreadableResponse
 
@@ -83,3 +85,17 @@ def _line_end(buffer: bytes) -> tuple[int, int] | None:
     if cr + 1 == len(buffer):
         return None  # a lone trailing \r may be the first half of \r\n
     return (cr, 2) if buffer[cr + 1 : cr + 2] == b"\n" else (cr, 1)
+
+
+def json_object(data: str, provider: str) -> dict[str, Any] | None:
+    """One SSE event's data as a JSON object; None for an empty event. A 2xx stream whose event is not a JSON
+    object is not the provider's shape (``UnreadableResponse``)."""
+    if not data.strip():
+        return None
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        raise UnreadableResponse(f"{provider} stream event is not JSON") from None
+    if not isinstance(payload, dict):
+        raise UnreadableResponse(f"{provider} stream event is not an object")
+    return payload
