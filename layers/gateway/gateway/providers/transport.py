@@ -14,6 +14,7 @@ error handling and redactor.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import time
 from collections.abc import Iterator, Mapping
@@ -138,7 +139,8 @@ def send_all(requests: list[UpstreamRequest], deadline: float) -> list[httpx.Res
     if len(requests) == 1:
         return [send(requests[0], deadline - time.monotonic())]
     pool = _fan_out_pool()
-    futures = [pool.submit(_send_by, request, deadline) for request in requests]
+    # Each call runs in the attempt's context (a copy each: one context cannot run in two threads at once).
+    futures = [pool.submit(contextvars.copy_context().run, _send_by, request, deadline) for request in requests]
     try:
         for future in as_completed(futures):
             response = future.result()
