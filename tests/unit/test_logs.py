@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from gateway.core.errors import BadRequest
 from gateway.data import request_log as logs
 from gateway.data.request_log import AttemptRecord, RequestRecord
-from gateway.routing.attempt import telemetry
+from gateway.routing import telemetry
 from gateway.security.redact import redact
 
 REQUEST_ID = "req_019a2b3c4d5e0123456789abcdef"
