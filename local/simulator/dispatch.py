@@ -6,7 +6,15 @@ import threading
 from dataclasses import dataclass
 from enum import Enum
 
-from local.simulator import anthropic_format, bedrock_format, claude_hosts, gemini_format, google_oauth, openai_format
+from local.simulator import (
+    anthropic_format,
+    bedrock_format,
+    claude_hosts,
+    gemini_format,
+    google_oauth,
+    openai_format,
+    responses_format,
+)
 from local.simulator.auth import authenticate, claimed_credential
 from local.simulator.credentials import CredentialStore
 from local.simulator.errors import provider_error
@@ -96,6 +104,8 @@ class Dispatcher:
         model = route.model or ""
         if route.endpoint is Endpoint.OPENAI_CHAT:
             return openai_format.handle_chat(call.json, route.provider, pacing)
+        if route.endpoint is Endpoint.OPENAI_RESPONSES:
+            return responses_format.handle_responses(call.json, pacing)
         if route.endpoint is Endpoint.ANTHROPIC_MESSAGES:
             if not call.header("anthropic-version"):
                 return anthropic_format.error_reply(400, "anthropic-version: header is required")

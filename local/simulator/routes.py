@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 class Endpoint(Enum):
     OPENAI_CHAT = "openai_chat"
+    OPENAI_RESPONSES = "openai_responses"
     ANTHROPIC_MESSAGES = "anthropic_messages"
     VERTEX_ANTHROPIC = "vertex_anthropic"
     GEMINI = "gemini"
@@ -41,6 +42,7 @@ _VERTEX_BASE = r"^/vertex/v1/projects/[^/]+/locations/[a-z0-9-]+"
 _GEMINI_METHOD = r":(?P<method>generateContent|streamGenerateContent)$"
 _PATTERNS: list[tuple[re.Pattern[str], str, Endpoint]] = [
     (re.compile(r"^/openai/v1/chat/completions$"), "openai", Endpoint.OPENAI_CHAT),
+    (re.compile(r"^/openai/v1/responses$"), "openai", Endpoint.OPENAI_RESPONSES),
     (re.compile(r"^/deepseek(/v1)?/chat/completions$"), "deepseek", Endpoint.OPENAI_CHAT),
     (re.compile(r"^/anthropic/v1/messages$"), "anthropic", Endpoint.ANTHROPIC_MESSAGES),
     (re.compile(r"^/anthropic/v1/messages/count_tokens$"), "anthropic", Endpoint.ANTHROPIC_COUNT_TOKENS),

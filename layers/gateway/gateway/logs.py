@@ -128,7 +128,7 @@ class RequestRecord:
     cost: Decimal
     stream: bool
     attempts: list[AttemptRecord] = field(default_factory=list)
-    api: Literal["chat", "messages"] = "chat"
+    api: Literal["chat", "messages", "responses"] = "chat"
     time_to_first_token_ms: int | None = None  # streamed answers: request start to the first delta sent
 
     def public(self) -> dict[str, Any]:

@@ -47,7 +47,7 @@ ERROR_TYPES = {
 class MessagesCodec:
     """Claude targets take the Anthropic body as is; every other target is reached through its chat adapter."""
 
-    api: Literal["chat", "messages"] = "messages"
+    api: Literal["chat", "messages", "responses"] = "messages"
 
     def adapter(self, target: Target) -> Any:
         if claude.is_claude(target):

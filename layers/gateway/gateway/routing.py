@@ -35,7 +35,7 @@ class Codec(Protocol):
     offers can honour the request, what an attempt may cost at most (its credit hold), how many tokens an
     answer used, and which decoded stream event commits a stream."""
 
-    api: Literal["chat", "messages"]
+    api: Literal["chat", "messages", "responses"]
 
     def adapter(self, target: Target) -> Any: ...
 
@@ -53,7 +53,7 @@ class Codec(Protocol):
 class ChatCodec:
     """Chat completions: the provider adapters speak OpenAI shapes natively."""
 
-    api: Literal["chat", "messages"] = "chat"
+    api: Literal["chat", "messages", "responses"] = "chat"
 
     def adapter(self, target: Target) -> Any:
         return adapter_for(target)
