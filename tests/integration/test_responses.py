@@ -7,6 +7,7 @@ chat; stored responses are encrypted, owner-only and continue across providers.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -86,3 +87,287 @@ def test_create_answers_a_response_object_on_every_provider(
     assert balance(gateway.customer.account_id) == before - Decimal(str(extra["usage"]["cost"]))
     log = get_log(client.base_url.__str__().removesuffix("/v1/"), gateway.api_key, raw.headers["x-request-id"])
     assert log["api"] == "responses" and log["provider"] == provider and log["status"] == "success"
+
+
+@pytest.mark.parametrize(("model", "provider"), TARGETS, ids=IDS)
+def test_stream_gives_the_semantic_events_in_sequence(
+    client: openai.OpenAI, gateway: Gateway, model: str, provider: str
+) -> None:
+    raw = client.responses.with_raw_response.create(
+        model=model, input="Say hello", stream=True, extra_body=only(provider)
+    )
+    events = list(raw.parse())
+    headers = raw.headers
+    assert events[-1].type == "response.completed"
+    final = events[-1].response
+
+    kinds = [event.type for event in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.completed"
+    for expected in (
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+    ):
+        assert expected in kinds, expected
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    text = "".join(event.delta for event in events if event.type == "response.output_text.delta")
+    assert f"Hello from {provider}" in text and final.output_text == text
+    assert events[0].response.id == final.id and final.id.startswith("resp_")
+    assert final.model == model and final.model_dump()["provider"] == provider
+    assert final.usage is not None and final.usage.output_tokens > 0
+    assert final.model_dump()["usage"]["is_byok"] is False
+    assert headers["x-gateway-provider"] == provider
+    log = get_log(str(client.base_url).removesuffix("/v1/"), gateway.api_key, headers["x-request-id"])
+    assert (log["api"], log["stream"], log["status"]) == ("responses", True, "success")
+    assert log["cost"] > 0
+
+
+@pytest.mark.parametrize(("model", "provider"), TARGETS, ids=IDS)
+def test_a_function_tool_round_trip(client: openai.OpenAI, gateway: Gateway, model: str, provider: str) -> None:
+    # Given a function tool, the model calls it
+    first = client.responses.create(
+        model=model, input="What is the weather in Paris?", tools=[WEATHER_TOOL], extra_body=only(provider)
+    )
+    [call] = [item for item in first.output if item.type == "function_call"]
+    assert call.name == "get_weather" and call.call_id
+    assert "location" in json.loads(call.arguments)
+
+    # When the caller sends the tool's output back with the conversation so far (stateless: store false)
+    second = client.responses.create(
+        model=model,
+        input=[
+            {"role": "user", "content": "What is the weather in Paris?"},
+            *[item.model_dump(exclude_none=True) for item in first.output],
+            {"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 21 degrees"},
+        ],
+        tools=[WEATHER_TOOL],
+        store=False,
+        extra_body=only(provider),
+    )
+
+    # Then the model answers in text, and the upstream saw the call and its output
+    assert second.output_text and not [item for item in second.output if item.type == "function_call"]
+    sent = upstream(gateway, provider)[-1].json
+    assert "sunny, 21 degrees" in json.dumps(sent)
+
+
+@pytest.mark.parametrize(("model", "provider"), TARGETS, ids=IDS)
+def test_streamed_function_call_arguments(client: openai.OpenAI, gateway: Gateway, model: str, provider: str) -> None:
+    with client.responses.stream(
+        model=model, input="Weather in Paris?", tools=[WEATHER_TOOL], extra_body=only(provider)
+    ) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    deltas = "".join(e.delta for e in events if e.type == "response.function_call_arguments.delta")
+    [done] = [e for e in events if e.type == "response.function_call_arguments.done"]
+    [call] = [item for item in final.output if item.type == "function_call"]
+    assert deltas == done.arguments == call.arguments and json.loads(call.arguments)["location"]
+    assert done.name == call.name == "get_weather"
+
+
+class Weather(BaseModel):
+    city: str
+    temperature: int
+
+
+@pytest.mark.parametrize(("model", "provider"), TARGETS, ids=IDS)
+def test_parse_gives_the_pydantic_model(client: openai.OpenAI, gateway: Gateway, model: str, provider: str) -> None:
+    parsed = client.responses.parse(
+        model=model, input="Weather in Paris as JSON", text_format=Weather, extra_body=only(provider)
+    )
+    assert isinstance(parsed.output_parsed, Weather)
+    assert isinstance(parsed.output_parsed.temperature, int)
+
+
+@pytest.mark.parametrize(("model", "provider"), TARGETS, ids=IDS)
+def test_retrieve_input_items_and_delete(client: openai.OpenAI, gateway: Gateway, model: str, provider: str) -> None:
+    created = client.responses.create(
+        model=model,
+        input=[{"role": "user", "content": "First question"}, {"role": "user", "content": "Second question"}],
+        extra_body=only(provider),
+    )
+    fetched = client.responses.retrieve(created.id)
+    assert fetched.id == created.id and fetched.output_text == created.output_text
+    assert fetched.model_dump()["provider"] == provider
+
+    items = client.responses.input_items.list(created.id)
+    texts = [item.content[0].text for item in items.data]  # type: ignore[union-attr]
+    assert texts == ["Second question", "First question"]  # newest first, as OpenAI lists them
+    ascending = client.responses.input_items.list(created.id, order="asc", limit=1)
+    assert [item.content[0].text for item in ascending.data] == ["First question"]  # type: ignore[union-attr]
+    assert ascending.has_more is True
+
+    deleted = client.responses.delete(created.id)
+    assert deleted is None  # the SDK reads OpenAI's {"id", "object", "deleted"} answer and returns nothing
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(created.id)
+
+
+# Each turn on another provider: the conversation moves from GPT to Claude to Gemini and back.
+CONVERSATION = [
+    ("openai/gpt-5-mini", "openai"),
+    ("anthropic/claude-sonnet-4.5", "anthropic"),
+    ("google/gemini-3-flash", "google-ai-studio"),
+    ("anthropic/claude-sonnet-4.5", "amazon-bedrock"),
+    ("deepseek/deepseek-v3.2", "deepseek"),
+    ("google/gemini-3-flash", "google-vertex"),
+    ("openai/gpt-5-mini", "openai"),
+]
+
+
+def test_previous_response_id_continues_across_providers(client: openai.OpenAI, gateway: Gateway) -> None:
+    previous: str | None = None
+    said: list[str] = []
+    for turn, (model, provider) in enumerate(CONVERSATION):
+        question = f"question number {turn}"
+        extra: dict[str, Any] = {**only(provider)}
+        response = client.responses.create(
+            model=model,
+            input=question,
+            instructions="Answer briefly.",
+            previous_response_id=previous,
+            extra_body=extra,
+        )
+        assert response.previous_response_id == previous
+        sent = json.dumps(upstream(gateway, provider)[-1].json)
+        # Every earlier question and answer reached this turn's provider, whichever provider served them
+        for earlier in said:
+            assert earlier in sent, (provider, earlier)
+        assert "previous_response_id" not in upstream(gateway, provider)[-1].json
+        said += [question, response.output_text]
+        previous = response.id
+
+
+def test_previous_response_id_of_another_account_is_not_found(
+    client: openai.OpenAI, api: Any, gateway: Gateway
+) -> None:
+    mine = client.responses.create(model="openai/gpt-5-mini", input="A secret plan")
+    other = gateway.create_customer()
+    theirs = openai.OpenAI(base_url=f"{api.url}/v1", api_key=other.api_key, max_retries=0, timeout=20)
+    with pytest.raises(openai.NotFoundError):
+        theirs.responses.retrieve(mine.id)
+    with pytest.raises(openai.NotFoundError):
+        theirs.responses.input_items.list(mine.id)
+    with pytest.raises(openai.NotFoundError):
+        theirs.responses.delete(mine.id)
+    with pytest.raises(openai.NotFoundError):
+        theirs.responses.create(model="openai/gpt-5-mini", input="continue", previous_response_id=mine.id)
+    assert client.responses.retrieve(mine.id).id == mine.id  # still there for its owner
+
+
+def test_store_false_keeps_nothing(client: openai.OpenAI, gateway: Gateway) -> None:
+    response = client.responses.create(model="google/gemini-3-flash", input="Say hello", store=False)
+    assert response.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(response.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="google/gemini-3-flash", input="again", previous_response_id=response.id)
+
+
+def test_stored_responses_are_encrypted_at_rest(client: openai.OpenAI, gateway: Gateway) -> None:
+    import boto3
+
+    response = client.responses.create(model="anthropic/claude-sonnet-4.5", input="My password is hunter2-xyzzy")
+    bucket = gateway.env["RESPONSES_BUCKET"]
+    objects = boto3.client("s3").list_objects_v2(Bucket=bucket)["Contents"]
+    [stored] = [o for o in objects if o["Key"].endswith(response.id)]
+    assert gateway.customer.account_id in stored["Key"]
+    body = boto3.client("s3").get_object(Bucket=bucket, Key=stored["Key"])["Body"].read()
+    assert b"hunter2-xyzzy" not in body and b"Hello from" not in body
+    assert response.output_text in client.responses.retrieve(response.id).output_text
+
+
+def test_a_large_conversation_is_stored_whole(client: openai.OpenAI, gateway: Gateway) -> None:
+    # Well past DynamoDB's 400 KB item limit, within the request body limit
+    big = " ".join(f"word{i}" for i in range(120_000))
+    assert len(big) > 900_000
+    first = client.responses.create(model="google/gemini-3-flash", input=big)
+    second = client.responses.create(model="openai/gpt-5-mini", input="and now?", previous_response_id=first.id)
+    assert second.status == "completed"
+    assert big in json.dumps(upstream(gateway, "openai")[-1].json)
+    [item] = client.responses.input_items.list(first.id).data
+    assert item.content[0].text == big  # type: ignore[union-attr]
+
+
+def test_storage_off_keeps_nothing_and_refuses_previous_response_id(
+    client: openai.OpenAI, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, RESPONSES_STORE="off")
+    response = client.responses.create(model="openai/gpt-5-mini", input="Say hello", store=True)
+    assert response.status == "completed"
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(response.id)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model="openai/gpt-5-mini", input="more", previous_response_id=response.id)
+    assert "storage is off" in refused.value.message
+    assert refused.value.body["param"] == "previous_response_id"  # type: ignore[index]
+
+
+def test_stateless_encrypted_reasoning_as_codex_uses_it(client: openai.OpenAI, gateway: Gateway) -> None:
+    # Codex sends store: false with include reasoning.encrypted_content and replays the reasoning items itself
+    first = client.responses.create(
+        model="openai/gpt-5-mini",
+        input="Think about Paris",
+        reasoning={"effort": "medium", "summary": "auto"},
+        include=["reasoning.encrypted_content"],
+        store=False,
+    )
+    [reasoning] = [item for item in first.output if item.type == "reasoning"]
+    assert reasoning.encrypted_content and reasoning.summary
+    second = client.responses.create(
+        model="openai/gpt-5-mini",
+        input=[
+            {"role": "user", "content": "Think about Paris"},
+            *[item.model_dump(exclude_none=True) for item in first.output],
+            {"role": "user", "content": "And London?"},
+        ],
+        reasoning={"effort": "medium"},
+        include=["reasoning.encrypted_content"],
+        store=False,
+    )
+    assert second.status == "completed"
+    sent = upstream(gateway, "openai")[-1].json
+    replayed = [item for item in sent["input"] if item.get("type") == "reasoning"]
+    assert replayed[0]["encrypted_content"] == reasoning.encrypted_content
+    assert sent["store"] is False and sent["include"] == ["reasoning.encrypted_content"]
+
+
+def test_openai_gets_the_client_body_as_is(client: openai.OpenAI, gateway: Gateway) -> None:
+    client.responses.create(
+        model="openai/gpt-5-mini",
+        input="Search the web",
+        tools=[{"type": "web_search"}, WEATHER_TOOL],
+        metadata={"team": "a"},
+        truncation="auto",
+        service_tier="flex",
+        extra_body={"models": ["google/gemini-3-flash"]},
+    )
+    sent = upstream(gateway, "openai")[-1].json
+    assert sent["model"] == "gpt-5-mini"
+    assert sent["tools"][0] == {"type": "web_search"}
+    assert (sent["metadata"], sent["truncation"], sent["service_tier"]) == ({"team": "a"}, "auto", "flex")
+    assert "models" not in sent and "provider" not in sent
+
+
+def test_built_in_tools_leave_out_providers_without_them(client: openai.OpenAI, gateway: Gateway) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model="google/gemini-3-flash", input="Search", tools=[{"type": "web_search"}])
+    assert "web_search" in refused.value.message
+    assert not upstream(gateway, "google-ai-studio") and not upstream(gateway, "google-vertex")
+
+
+def test_hints_a_translated_provider_drops_are_named(client: openai.OpenAI, gateway: Gateway) -> None:
+    raw = client.responses.with_raw_response.create(
+        model="google/gemini-3-flash",
+        input="Say hello",
+        metadata={"team": "a"},
+        include=["reasoning.encrypted_content"],
+        truncation="auto",
+        extra_body=only("google-ai-studio"),
+    )
+    ignored = set(raw.headers["x-gateway-ignored-params"].split(","))
+    assert {"metadata", "include", "truncation"} <= ignored
