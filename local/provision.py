@@ -1,4 +1,5 @@
-"""Create the stack's DynamoDB tables, S3 buckets and KMS key, as template.yaml declares them, in the current AWS endpoint.
+"""Create the stack's DynamoDB tables, S3 buckets and KMS key, as template.yaml declares them, in the current AWS
+endpoint.
 
 Used by the dev stack (against moto's server) and by the tests (inside ``moto.mock_aws``), so neither can drift
 from the template.

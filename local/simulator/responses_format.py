@@ -127,9 +127,7 @@ def _text(content: Any) -> str:
         return content
     if not isinstance(content, list):
         return ""
-    return " ".join(
-        part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
-    )
+    return " ".join(part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str))
 
 
 class _Response:
@@ -276,7 +274,9 @@ class _Response:
             yield self._event("response.reasoning_summary_text.done", **ids, summary_index=0, text=text)
             done = {"type": "summary_text", "text": text}
             yield self._event("response.reasoning_summary_part.done", **ids, summary_index=0, part=done)
-        yield self._event("response.output_item.done", output_index=index, item=self._reasoning_item(self.answer.reasoning))
+        yield self._event(
+            "response.output_item.done", output_index=index, item=self._reasoning_item(self.answer.reasoning)
+        )
 
 
 def _output_text(text: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from gateway import store
 from tests.conftest import Gateway, configure
-from tests.integration.helpers import add_key, byok_credentials, get_log
+from tests.integration.helpers import add_key, byok_credentials, credential_id, get_log
 
 # (model, provider) for every provider the catalog has: OpenAI natively, the rest translated.
 TARGETS = [
@@ -371,3 +371,136 @@ def test_hints_a_translated_provider_drops_are_named(client: openai.OpenAI, gate
     )
     ignored = set(raw.headers["x-gateway-ignored-params"].split(","))
     assert {"metadata", "include", "truncation"} <= ignored
+
+
+READ_TIMEOUT_S = 5.0  # a buffering gateway fails here: the simulator holds each chunk for twice as long
+HOLD_S = 2 * READ_TIMEOUT_S
+STREAMED = [("openai/gpt-5-mini", "openai"), ("anthropic/claude-sonnet-4.5", "anthropic"), *TARGETS[4:5]]
+
+
+def raw_stream(api: Any, gateway: Gateway, body: dict[str, Any]) -> Any:
+    return httpx.stream(
+        "POST",
+        f"{api.url}/v1/responses",
+        headers={"authorization": f"Bearer {gateway.api_key}"},
+        json={"input": "Say hello", "stream": True, **body},
+        timeout=httpx.Timeout(READ_TIMEOUT_S),
+    )
+
+
+def sse_events(lines: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
+
+
+@pytest.mark.parametrize(("model", "provider"), STREAMED)
+def test_each_delta_reaches_the_sdk_while_the_upstream_still_produces_the_next(
+    api: Any, gateway: Gateway, model: str, provider: str
+) -> None:
+    # Given an upstream that sends content chunk N+1 only once the client has read chunk N
+    pacing = gateway.sim.pace(provider, chunks=6, sync=True, hold_timeout=HOLD_S)
+    client = openai.OpenAI(base_url=f"{api.url}/v1", api_key=gateway.api_key, max_retries=0, timeout=READ_TIMEOUT_S)
+
+    # When the official SDK streams, releasing the next upstream chunk after each text delta
+    pieces = []
+    with client.responses.stream(model=model, input="Say hello", extra_body=only(provider)) as stream:
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                pieces.append(event.delta)
+                pacing.release()
+        final = stream.get_final_response()
+
+    # Then every delta arrived one at a time, and the answer was billed after the last byte
+    assert len(pieces) == 6
+    assert final.usage is not None and final.usage.output_tokens == 6
+    assert final.model_dump()["usage"]["cost"] > 0
+
+
+def test_a_stream_that_breaks_before_its_first_delta_falls_back(api: Any, gateway: Gateway) -> None:
+    credentials = byok_credentials(gateway.sim, "amazon-bedrock")
+    add_key(api.url, gateway.api_key, "amazon-bedrock", credentials)
+    gateway.sim.pace("amazon-bedrock", credential=credential_id(credentials), drop_after=0)
+
+    with raw_stream(api, gateway, {"model": "anthropic/claude-sonnet-4.5"}) as response:
+        events = sse_events(list(response.iter_lines()))
+        headers = response.headers
+
+    assert events[-1]["type"] == "response.completed"
+    assert (headers["x-gateway-provider"], headers["x-gateway-byok"], headers["x-gateway-attempts"]) == (
+        "anthropic",
+        "false",
+        "2",
+    )
+
+
+@pytest.mark.parametrize("provider", ["openai", "amazon-bedrock"])
+def test_a_break_after_the_commit_ends_with_one_failed_event(api: Any, gateway: Gateway, provider: str) -> None:
+    # Given a BYOK key whose upstream hangs up after two content chunks
+    model = "openai/gpt-5-mini" if provider == "openai" else "anthropic/claude-sonnet-4.5"
+    credentials = byok_credentials(gateway.sim, provider)
+    add_key(api.url, gateway.api_key, provider, credentials)
+    gateway.sim.pace(provider, credential=credential_id(credentials), chunks=8, drop_after=2)
+
+    with raw_stream(api, gateway, {"model": model, **only(provider)}) as response:
+        events = sse_events(list(response.iter_lines()))
+        headers = response.headers
+
+    # Then two text deltas, then one response.failed carrying the error, and no response.completed
+    kinds = [event["type"] for event in events]
+    assert kinds.count("response.output_text.delta") == 2 and "response.completed" not in kinds
+    failed = events[-1]
+    assert failed["type"] == "response.failed" and failed["sequence_number"] == len(events) - 1
+    assert failed["response"]["status"] == "failed" and failed["response"]["error"]["code"] == "stream_interrupted"
+    assert failed["response"]["id"] == events[0]["response"]["id"]
+    assert headers["x-gateway-byok"] == "true"
+    record = get_log(api.url, gateway.api_key, headers["x-request-id"])
+    [attempt] = record["attempts"]
+    assert (attempt["outcome"], record["status"], record["api"]) == ("stream_interrupted", "error", "responses")
+    # A failed response is not kept
+    stored = httpx.get(
+        f"{api.url}/v1/responses/{failed['response']['id']}", headers={"authorization": f"Bearer {gateway.api_key}"}
+    )
+    assert stored.status_code == 404
+
+
+def test_a_silent_committed_upstream_gets_keep_alives(
+    api: Any, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, STREAM_KEEPALIVE_MS="50")
+    pacing = gateway.sim.pace("anthropic", chunks=3, sync=True, hold_timeout=HOLD_S)
+
+    with raw_stream(api, gateway, {"model": "anthropic/claude-sonnet-4.5", **only("anthropic")}) as response:
+        lines = response.iter_lines()
+        next(line for line in lines if line.startswith("event: response.output_text.delta"))
+        next(lines)  # its data line
+        # While the upstream holds its next chunk, an SSE comment keeps the connection open
+        assert next(line for line in lines if line) == ": keep-alive"
+        pacing.release(2)
+        rest = list(lines)
+    assert "event: response.completed" in rest
+
+
+def test_byok_costs_nothing(client: openai.OpenAI, api: Any, gateway: Gateway) -> None:
+    add_key(api.url, gateway.api_key, "google-ai-studio", byok_credentials(gateway.sim, "google-ai-studio"))
+    before = balance(gateway.customer.account_id)
+    raw = client.responses.with_raw_response.create(model="google/gemini-3-flash", input="Say hello")
+    usage = raw.parse().model_dump()["usage"]
+    assert (usage["is_byok"], usage["cost"]) == (True, 0)
+    assert raw.headers["x-gateway-byok"] == "true" and raw.headers["x-gateway-provider"] == "google-ai-studio"
+    assert balance(gateway.customer.account_id) == before
+
+
+def test_fallback_models_name_the_model_that_served(client: openai.OpenAI, gateway: Gateway) -> None:
+    gateway.sim.fail("openai", status=503)
+    response = client.responses.create(
+        model="openai/gpt-5-mini", input="Say hello", extra_body={"models": ["anthropic/claude-sonnet-4.5"]}
+    )
+    assert response.model == "anthropic/claude-sonnet-4.5"
+    assert response.model_dump()["provider"] == "anthropic"
+
+
+def test_bad_requests_name_the_field(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as unknown:
+        client.responses.create(model="openai/gpt-5-mini", input="hi", extra_body={"bogus_field": 1})
+    assert unknown.value.body["param"] == "bogus_field"  # type: ignore[index]
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="openai/no-such-model", input="hi")

@@ -52,8 +52,7 @@ class ResponsesCodec:
             hints = ignored_hints(call)
             if strict and hints:
                 raise BadRequest(
-                    f"{hints[0]} cannot be honoured by a translated provider, and provider.require_parameters is "
-                    "true",
+                    f"{hints[0]} cannot be honoured by a translated provider, and provider.require_parameters is true",
                     param=hints[0],
                     code="unsupported_parameter",
                 )
@@ -152,7 +151,10 @@ def _shell(call: ResponsesCall, rid: str, model: str, provider: str, stored: boo
         "output": [],
         "parallel_tool_calls": request.parallel_tool_calls is not False,
         "previous_response_id": request.previous_response_id,
-        "reasoning": {"effort": reasoning.effort if reasoning else None, "summary": reasoning.summary if reasoning else None},
+        "reasoning": {
+            "effort": reasoning.effort if reasoning else None,
+            "summary": reasoning.summary if reasoning else None,
+        },
         "store": stored,
         "temperature": request.temperature,
         "text": call.body.get("text") or {"format": {"type": "text"}},
@@ -199,9 +201,7 @@ def create(snapshot: store.AccountSnapshot, call: ResponsesCall, request_id: str
         return response
 
     if result.live is not None and served.settle is not None:
-        body = stream.ResponsesStream(
-            live=result.live, call=call, shell=shell, finalize=finalize, on_end=served.settle
-        )
+        body = stream.ResponsesStream(live=result.live, call=call, shell=shell, finalize=finalize, on_end=served.settle)
         return ResponsesResult(body, "text/event-stream", {**headers, "cache-control": "no-cache"})
     answer = result.completion or {}
     upstream = {**answer.get("upstream", {}), **{k: v for k, v in answer.items() if k != "upstream"}}

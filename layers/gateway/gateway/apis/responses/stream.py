@@ -17,8 +17,8 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from gateway import relay
-from gateway.chat_stream import KEEPALIVE_COMMENT, Ended, SettledStream, describe_failure, estimate_tokens
 from gateway.apis.responses.schema import ResponsesCall
+from gateway.chat_stream import KEEPALIVE_COMMENT, Ended, SettledStream, describe_failure, estimate_tokens
 
 FINAL_EVENTS = ("response.completed", "response.incomplete")
 Finalize = Callable[[dict[str, Any], dict[str, int]], dict[str, Any]]

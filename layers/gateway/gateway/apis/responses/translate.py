@@ -236,6 +236,10 @@ def function_call_item(item_ident: str, call_id: str, name: str, arguments: str,
     }
 
 
+def _text_or(value: Any, default: str) -> str:
+    return value if isinstance(value, str) else default
+
+
 def status_of(finish_reason: Any) -> tuple[str, dict[str, str] | None]:
     """The response's ``status`` and ``incomplete_details`` for a chat ``finish_reason``."""
     if finish_reason == "length":
@@ -258,9 +262,10 @@ def to_output(completion: dict[str, Any]) -> dict[str, Any]:
         output.append(message_item(item_id("msg_"), content))
     for call in message.get("tool_calls") or []:
         function = common.as_dict(common.as_dict(call).get("function"))
-        call_id = call.get("id") if isinstance(call.get("id"), str) else item_id("call_")
-        arguments = function.get("arguments") if isinstance(function.get("arguments"), str) else "{}"
-        output.append(function_call_item(item_id("fc_"), call_id, str(function.get("name", "")), arguments, "completed"))
+        call_id = _text_or(call.get("id"), item_id("call_"))
+        arguments = _text_or(function.get("arguments"), "{}")
+        name = _text_or(function.get("name"), "")
+        output.append(function_call_item(item_id("fc_"), call_id, name, arguments, "completed"))
     status, details = status_of(choice.get("finish_reason"))
     usage = completion.get("usage")
     return {
@@ -326,7 +331,7 @@ class EventEncoder:
         if self._started:
             return []
         self._started = True
-        shell = {"status": "in_progress", "output": [], "usage": None}
+        shell: dict[str, Any] = {"status": "in_progress", "output": [], "usage": None}
         return [{"type": "response.created", "response": shell}, {"type": "response.in_progress", "response": shell}]
 
     def _text(self, kind: str, text: str) -> list[dict[str, Any]]:
@@ -373,8 +378,8 @@ class EventEncoder:
         opened = self._tools.get(position)
         if opened is None:
             events += self._close()
-            call_id = call.get("id") if isinstance(call.get("id"), str) else item_id("call_")
-            name = function.get("name") if isinstance(function.get("name"), str) else ""
+            call_id = _text_or(call.get("id"), item_id("call_"))
+            name = _text_or(function.get("name"), "")
             opened = self._begin("function_call", function_call_item(item_id("fc_"), call_id, name, "", "in_progress"))
             self._tools[position] = opened
             events += self._added(opened)
@@ -402,7 +407,9 @@ class EventEncoder:
         if current.kind == "reasoning":
             current.item = reasoning_item(current.item["id"], current.text)
             part = {"type": "summary_text", "text": current.text}
-            events.append({"type": "response.reasoning_summary_text.done", **ids, "summary_index": 0, "text": current.text})
+            events.append(
+                {"type": "response.reasoning_summary_text.done", **ids, "summary_index": 0, "text": current.text}
+            )
             events.append({"type": "response.reasoning_summary_part.done", **ids, "summary_index": 0, "part": part})
         elif current.kind == "message":
             current.item = message_item(current.item["id"], current.text)
