@@ -498,9 +498,21 @@ def test_fallback_models_name_the_model_that_served(client: openai.OpenAI, gatew
     assert response.model_dump()["provider"] == "anthropic"
 
 
+def test_fields_the_gateway_does_not_know_go_to_openai_and_are_named_elsewhere(
+    client: openai.OpenAI, gateway: Gateway
+) -> None:
+    # Codex sends client_metadata, ahead of the Responses API's documentation
+    client.responses.create(model="openai/gpt-5-mini", input="hi", extra_body={"client_metadata": {"a": "b"}})
+    assert upstream(gateway, "openai")[-1].json["client_metadata"] == {"a": "b"}
+    raw = client.responses.with_raw_response.create(
+        model="google/gemini-3-flash", input="hi", extra_body={"client_metadata": {"a": "b"}}
+    )
+    assert raw.headers["x-gateway-ignored-params"] == "client_metadata"
+
+
 def test_bad_requests_name_the_field(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as unknown:
-        client.responses.create(model="openai/gpt-5-mini", input="hi", extra_body={"bogus_field": 1})
-    assert unknown.value.body["param"] == "bogus_field"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as wrong_type:
+        client.responses.create(model="openai/gpt-5-mini", input="hi", extra_body={"stream": "yes"})
+    assert wrong_type.value.body["param"] == "stream"  # type: ignore[index]
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="openai/no-such-model", input="hi")

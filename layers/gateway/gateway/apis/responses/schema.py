@@ -1,7 +1,10 @@
 """The inbound Responses request (``POST /v1/responses``), typed and bounded, and what routing reads of it.
 
-The envelope is strict, as OpenAI's is: an unknown top-level field is a 400 naming it and a wrong JSON type is
-never coerced. Input items and tools are kept as the client wrote them (OpenAI targets receive them as is, so
+Known fields are typed and a wrong JSON type is a 400 naming the field, never coerced. A top-level field the
+gateway does not know is kept, not refused: the Responses API grows often and its own clients send fields ahead
+of its documentation (Codex sends ``client_metadata``); OpenAI receives it as sent (and judges it), a translated
+provider drops it and names it in ``x-gateway-ignored-params``. Input items and tools are kept as the client
+wrote them (OpenAI targets receive them as is, so
 reasoning items, ``encrypted_content`` and built-in tools survive); ``translate`` reads the ones a translated
 provider needs and names any it cannot take. Every list and string is bounded; the body cap is the outer bound.
 """
@@ -67,7 +70,9 @@ class Reasoning(_Strict):
     generate_summary: Literal["auto", "concise", "detailed"] | None = None  # its older name
 
 
-class ResponsesRequest(_Strict):
+class ResponsesRequest(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
     model: ModelId
     input: Annotated[str, Field(max_length=MAX_TEXT)] | Annotated[list[Item], Field(max_length=MAX_MESSAGES)] = []
     instructions: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
@@ -160,6 +165,10 @@ class ResponsesCall:
 
     def output_limit(self) -> int | None:
         return self.request.max_output_tokens
+
+    def unknown_fields(self) -> tuple[str, ...]:
+        """Top-level fields the gateway does not know (forwarded to OpenAI, dropped elsewhere)."""
+        return tuple(sorted(self.request.model_extra or {}))
 
     def input_items(self) -> list[Item]:
         """This request's own input as items (a string input is one user message)."""

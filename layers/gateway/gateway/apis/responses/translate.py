@@ -95,9 +95,11 @@ def to_chat(call: ResponsesCall) -> ChatRequest:
 
 
 def ignored_hints(call: ResponsesCall) -> tuple[str, ...]:
-    """The Responses-only hints this request sets that a translated provider drops."""
+    """The Responses-only hints this request sets that a translated provider drops (fields the gateway does not
+    know included)."""
     request = call.request
     names = [name for name in RESPONSES_HINTS if getattr(request, name) is not None]
+    names += call.unknown_fields()
     if request.truncation == "disabled":
         names.remove("truncation")  # the default: nothing is dropped
     if request.reasoning is not None and (request.reasoning.summary or request.reasoning.generate_summary):
@@ -188,13 +190,18 @@ def _tools(tools: list[Item] | None, choice: Any, body: dict[str, Any], model: s
     if tools:
         translated = []
         for index, tool in enumerate(tools):
-            if tool.get("type") != "function":
+            if tool.get("type") == "function":
+                translated.append(_function(tool))
+            elif tool.get("type") == "namespace" and isinstance(tool.get("tools"), list):
+                # A namespace groups function tools (Codex's sub-agent tools): each is offered as a function, and a
+                # call of one says its namespace again (``namespaces``).
+                for j, inner in enumerate(tool["tools"]):
+                    if not isinstance(inner, dict) or inner.get("type") != "function":
+                        kind = inner.get("type") if isinstance(inner, dict) else None
+                        raise _unsupported(model, f"tools.{index}.tools.{j}", f"built-in tool {kind}")
+                    translated.append(_function(inner))
+            else:
                 raise _unsupported(model, f"tools.{index}", f"built-in tool {tool.get('type')}")
-            function: dict[str, Any] = {"name": tool.get("name")}
-            for name in ("description", "parameters", "strict"):
-                if tool.get(name) is not None:
-                    function[name] = tool[name]
-            translated.append({"type": "function", "function": function})
         body["tools"] = translated
     if choice is None:
         return
@@ -206,6 +213,25 @@ def _tools(tools: list[Item] | None, choice: Any, body: dict[str, Any], model: s
         body["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
         return
     raise _unsupported(model, "tool_choice", f"{choice.get('type')} choices")
+
+
+def _function(tool: Item) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.get("name")}
+    for name in ("description", "parameters", "strict"):
+        if tool.get(name) is not None:
+            function[name] = tool[name]
+    return {"type": "function", "function": function}
+
+
+def namespaces(call: ResponsesCall) -> dict[str, str]:
+    """Function name -> the namespace tool that holds it, for the calls a translated model makes."""
+    found: dict[str, str] = {}
+    for tool in call.request.tools or []:
+        if tool.get("type") == "namespace" and isinstance(tool.get("name"), str):
+            for inner in tool.get("tools") or []:
+                if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+                    found[inner["name"]] = tool["name"]
+    return found
 
 
 # --- answers -----------------------------------------------------------------------------------------------
@@ -225,8 +251,10 @@ def message_item(item_ident: str, text: str, status: str = "completed") -> dict[
     return {"id": item_ident, "type": "message", "status": status, "role": "assistant", "content": content}
 
 
-def function_call_item(item_ident: str, call_id: str, name: str, arguments: str, status: str) -> dict[str, Any]:
-    return {
+def function_call_item(
+    item_ident: str, call_id: str, name: str, arguments: str, status: str, namespace: str | None = None
+) -> dict[str, Any]:
+    item = {
         "id": item_ident,
         "type": "function_call",
         "status": status,
@@ -234,6 +262,9 @@ def function_call_item(item_ident: str, call_id: str, name: str, arguments: str,
         "name": name,
         "arguments": arguments,
     }
+    if namespace is not None:
+        item["namespace"] = namespace
+    return item
 
 
 def _text_or(value: Any, default: str) -> str:
@@ -249,7 +280,7 @@ def status_of(finish_reason: Any) -> tuple[str, dict[str, str] | None]:
     return "completed", None
 
 
-def to_output(completion: dict[str, Any]) -> dict[str, Any]:
+def to_output(completion: dict[str, Any], spaces: dict[str, str] | None = None) -> dict[str, Any]:
     """``output``, ``status``, ``incomplete_details`` and flat ``usage`` of a chat completion."""
     choice = common.as_dict((completion.get("choices") or [{}])[0])
     message = common.as_dict(choice.get("message"))
@@ -265,7 +296,8 @@ def to_output(completion: dict[str, Any]) -> dict[str, Any]:
         call_id = _text_or(call.get("id"), item_id("call_"))
         arguments = _text_or(function.get("arguments"), "{}")
         name = _text_or(function.get("name"), "")
-        output.append(function_call_item(item_id("fc_"), call_id, name, arguments, "completed"))
+        namespace = (spaces or {}).get(name)
+        output.append(function_call_item(item_id("fc_"), call_id, name, arguments, "completed", namespace))
     status, details = status_of(choice.get("finish_reason"))
     usage = completion.get("usage")
     return {
@@ -292,6 +324,7 @@ class EventEncoder:
     ``sequence_number`` and their ``response`` objects only what the chat answer knows: the stream body numbers
     them and completes the response object (id, model, usage)."""
 
+    spaces: dict[str, str] = field(default_factory=dict)  # function name -> its namespace (``namespaces``)
     _started: bool = False
     _items: list[_Open] = field(default_factory=list)
     _open: _Open | None = None
@@ -380,7 +413,8 @@ class EventEncoder:
             events += self._close()
             call_id = _text_or(call.get("id"), item_id("call_"))
             name = _text_or(function.get("name"), "")
-            opened = self._begin("function_call", function_call_item(item_id("fc_"), call_id, name, "", "in_progress"))
+            item = function_call_item(item_id("fc_"), call_id, name, "", "in_progress", self.spaces.get(name))
+            opened = self._begin("function_call", item)
             self._tools[position] = opened
             events += self._added(opened)
         arguments = function.get("arguments")
@@ -420,7 +454,7 @@ class EventEncoder:
         else:
             item = current.item
             arguments = current.text or "{}"
-            current.item = function_call_item(item["id"], item["call_id"], item["name"], arguments, "completed")
+            current.item = {**item, "status": "completed", "arguments": arguments}
             events.append(
                 {"type": "response.function_call_arguments.done", **ids, "name": item["name"], "arguments": arguments}
             )
@@ -458,10 +492,10 @@ class TranslatedAdapter:
         return self.chat.build_request(to_chat(call), target, stream=stream, timeout=timeout)
 
     def parse_response(self, call: ResponsesCall, target: Target, body: bytes) -> dict[str, Any]:
-        return to_output(self.chat.parse_response(to_chat(call), target, body))
+        return to_output(self.chat.parse_response(to_chat(call), target, body), namespaces(call))
 
     def stream_decoder(self, call: ResponsesCall, target: Target) -> TranslatedDecoder:
-        return TranslatedDecoder(self.chat.stream_decoder(to_chat(call), target), EventEncoder())
+        return TranslatedDecoder(self.chat.stream_decoder(to_chat(call), target), EventEncoder(namespaces(call)))
 
     def error_message(self, status: int, body: bytes) -> str:
         return self.chat.error_message(status, body)
