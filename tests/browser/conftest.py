@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -88,8 +88,10 @@ def save_log(
     cost: str = "0",
     prompt_tokens: int = 12,
     completion_tokens: int = 30,
+    api: Literal["chat", "messages", "responses"] = "chat",
 ) -> str:
-    """Store one request record the way the chat function does, with the given attempt chain."""
+    """Store one request record the way the chat function does (or the front door ``api`` names), with the given
+    attempt chain."""
     from gateway.logs import AttemptRecord, RequestRecord, save_request
 
     moment = moment or datetime.now(UTC)
@@ -108,6 +110,7 @@ def save_log(
         completion_tokens=completion_tokens if served else 0,
         cost=Decimal(cost),
         stream=False,
+        api=api,
         attempts=[
             AttemptRecord(
                 attempt=index,
