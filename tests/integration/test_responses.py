@@ -516,3 +516,64 @@ def test_bad_requests_name_the_field(client: openai.OpenAI) -> None:
     assert wrong_type.value.body["param"] == "stream"  # type: ignore[index]
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="openai/no-such-model", input="hi")
+
+
+def test_a_stored_response_copied_under_another_account_does_not_decrypt(
+    client: openai.OpenAI, api: Any, gateway: Gateway
+) -> None:
+    import boto3
+
+    # Given a stored response, and its object copied where another account's response of that id would live
+    mine = client.responses.create(model="openai/gpt-5-mini", input="A secret plan")
+    other = gateway.create_customer()
+    s3 = boto3.client("s3")
+    bucket = gateway.env["RESPONSES_BUCKET"]
+    source = f"responses/{gateway.customer.account_id}/{mine.id}"
+    s3.copy_object(Bucket=bucket, Key=f"responses/{other.account_id}/{mine.id}", CopySource=f"{bucket}/{source}")
+
+    # Then the other account still cannot read it: the encryption context names the owner
+    theirs = openai.OpenAI(base_url=f"{api.url}/v1", api_key=other.api_key, max_retries=0, timeout=20)
+    with pytest.raises(openai.NotFoundError):
+        theirs.responses.retrieve(mine.id)
+
+
+class CountingS3:
+    """The S3 client, counting the calls made through it."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.client, name)
+        if callable(attribute):
+
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                self.calls.append(name)
+                return attribute(*args, **kwargs)
+
+            return counted
+        return attribute
+
+
+def test_a_continued_turn_costs_one_read_and_a_stored_one_one_write(client: openai.OpenAI, gateway: Gateway) -> None:
+    from gateway import aws
+
+    first = client.responses.create(model="openai/gpt-5-mini", input="first")
+    counting = CountingS3(aws.s3())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aws, "s3", lambda: counting)
+
+        client.responses.create(model="anthropic/claude-sonnet-4.5", input="second", previous_response_id=first.id)
+        assert counting.calls == ["get_object", "put_object"]
+
+        counting.calls.clear()
+        with client.responses.stream(
+            model="google/gemini-3-flash", input="third", previous_response_id=first.id
+        ) as stream:
+            stream.get_final_response()
+        assert counting.calls == ["get_object", "put_object"]
+
+        counting.calls.clear()
+        client.responses.create(model="openai/gpt-5-mini", input="stateless", store=False)
+        assert counting.calls == []
