@@ -23,7 +23,8 @@ from gateway.apis.responses.schema import (
     TextFormatJsonSchema,
 )
 from gateway.errors import BadRequest
-from gateway.providers import Adapter, StreamDecoder, Target, common
+from gateway.messages_translate import TranslatedDecoder
+from gateway.providers import Adapter, Target, common
 from gateway.schemas import ChatRequest
 from gateway.transport import UpstreamRequest
 
@@ -460,25 +461,6 @@ class EventEncoder:
             )
         events.append({"type": "response.output_item.done", "output_index": current.index, "item": current.item})
         return events
-
-
-@dataclass
-class TranslatedDecoder:
-    """A chat adapter's stream decoder, its deltas re-encoded as Responses events."""
-
-    chat: StreamDecoder
-    encoder: EventEncoder
-
-    @property
-    def usage(self) -> dict[str, int] | None:
-        return self.chat.usage
-
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return [event for chunk in self.chat.feed(data) for event in self.encoder.chunk(chunk)]
-
-    def close(self) -> list[dict[str, Any]]:
-        events = [event for chunk in self.chat.close() for event in self.encoder.chunk(chunk)]
-        return events + self.encoder.finish(self.chat.usage)
 
 
 @dataclass(frozen=True)
