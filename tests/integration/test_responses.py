@@ -577,3 +577,36 @@ def test_a_continued_turn_costs_one_read_and_a_stored_one_one_write(client: open
         counting.calls.clear()
         client.responses.create(model="openai/gpt-5-mini", input="stateless", store=False)
         assert counting.calls == []
+
+
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+
+@pytest.mark.parametrize(("model", "provider"), TARGETS[1:], ids=IDS[1:])
+def test_translated_providers_see_images_and_give_their_thinking_as_reasoning(
+    client: openai.OpenAI, gateway: Gateway, model: str, provider: str
+) -> None:
+    if provider == "deepseek":
+        pytest.skip("DeepSeek takes no image input")
+    response = client.responses.create(
+        model=model,
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "Describe this"},
+                    {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}"},
+                ],
+            }
+        ],
+        reasoning={"effort": "high", "summary": "auto"},
+        max_output_tokens=20_000,
+        extra_body=only(provider),
+    )
+    kinds = [item.type for item in response.output]
+    assert kinds == ["reasoning", "message"], kinds
+    assert response.output[0].summary[0].text.startswith("Thinking it over")  # type: ignore[union-attr]
+    assert PNG in json.dumps(upstream(gateway, provider)[-1].json)
+    usage = response.usage
+    if model.startswith("google/"):  # Gemini counts its thoughts apart; Anthropic counts them in output_tokens
+        assert usage is not None and usage.output_tokens_details.reasoning_tokens > 0
