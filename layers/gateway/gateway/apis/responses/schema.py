@@ -143,6 +143,8 @@ class ResponsesCall:
     request: ResponsesRequest
     body: dict[str, Any]
     history: list[Item] = field(default_factory=list)
+    # Derived once per request and reused by every attempt (``translate.to_chat``'s chat request).
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def model(self) -> str:

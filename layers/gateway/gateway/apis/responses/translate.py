@@ -47,6 +47,16 @@ def item_id(prefix: str) -> str:
 
 
 def to_chat(call: ResponsesCall) -> ChatRequest:
+    """The chat request a translated provider is asked (built once per call: routing, credit holds and every
+    attempt read it)."""
+    chat = call.memo.get("chat")
+    if chat is None:
+        chat = call.memo["chat"] = _chat_request(call)
+    assert isinstance(chat, ChatRequest)
+    return chat
+
+
+def _chat_request(call: ResponsesCall) -> ChatRequest:
     request = call.request
     model = request.model
     for name in OPENAI_ONLY:
