@@ -3,6 +3,8 @@
 - Codex CLI (npm ``@openai/codex``): ``codex exec`` with a custom model provider, ``wire_api = "responses"``, its
   config in a private ``CODEX_HOME``.
 - The OpenAI Agents SDK (PyPI ``openai-agents``): its default model (the Responses API) with a function tool.
+- The Vercel AI SDK (npm ``ai`` and ``@ai-sdk/openai``): ``createOpenAI()(model)``, whose default is the
+  Responses API, with ``generateText`` and ``streamText``.
 
 Both are installed at pinned versions into ``.cache/responses-clients/`` (ignored by git) the first time these
 tests run, from the registries through their ordinary clients, and run as separate processes, so neither
@@ -29,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = REPO_ROOT / ".cache" / "responses-clients"
 CODEX_VERSION = "0.171.0"
 AGENTS_VERSION = "0.24.0"
+AI_SDK_VERSIONS = ("ai@7.0.185", "@ai-sdk/openai@4.0.126")
 OPENAI_VERSION = "3.57.0"  # the Agents SDK's own openai, pinned like requirements-dev.txt's
 INSTALL_TIMEOUT_S = 600
 RUN_TIMEOUT_S = 120
@@ -53,6 +56,23 @@ def codex() -> Path:
         )
         marker.write_text(CODEX_VERSION, encoding="utf-8")
     return prefix / "node_modules" / ".bin" / "codex"
+
+
+@pytest.fixture(scope="session")
+def vercel() -> Path:
+    """A folder with the Vercel AI SDK and its OpenAI provider installed (npm, pinned), for a node script."""
+    prefix = CLIENTS / "vercel"
+    marker = prefix / ".ai-sdk-versions"
+    if not _installed(marker, " ".join(AI_SDK_VERSIONS)):
+        prefix.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", *AI_SDK_VERSIONS],
+            check=True,
+            capture_output=True,
+            timeout=INSTALL_TIMEOUT_S,
+        )
+        marker.write_text(" ".join(AI_SDK_VERSIONS), encoding="utf-8")
+    return prefix
 
 
 @pytest.fixture(scope="session")
@@ -194,3 +214,43 @@ def test_agents_sdk_default_model_calls_a_function_tool(
     assert f"Hello from {provider}" in outcome["final"]
     paths = [r.path for r in gateway.sim.requests if r.provider == provider]
     assert len(paths) == 2  # the tool call, then the answer after its result
+
+
+VERCEL_SCRIPT = """
+import { createOpenAI } from "@ai-sdk/openai";
+import { generateText, streamText } from "ai";
+
+const [baseURL, apiKey, model] = process.argv.slice(2);
+const openai = createOpenAI({ baseURL, apiKey });
+const generated = await generateText({ model: openai(model), prompt: "Say hello" });
+const streamed = streamText({ model: openai(model), prompt: "Say hello again" });
+const pieces = [];
+for await (const piece of streamed.textStream) pieces.push(piece);
+console.log(JSON.stringify({ generated: generated.text, usage: generated.usage, pieces }));
+"""
+
+
+@pytest.mark.parametrize(
+    ("model", "provider"),
+    [("openai/gpt-5-mini", "openai"), ("deepseek/deepseek-v3.2", "deepseek")],
+)
+def test_vercel_ai_sdk_default_openai_provider_generates_and_streams(
+    vercel: Path, api: Any, gateway: Gateway, model: str, provider: str
+) -> None:
+    script = vercel / "responses_client.mjs"  # beside its node_modules, so its imports resolve
+    script.write_text(VERCEL_SCRIPT, encoding="utf-8")
+
+    done = subprocess.run(  # noqa: PLW1510 - the exit status is asserted with the output that explains it
+        ["node", str(script), f"{api.url}/v1", gateway.api_key, model],
+        env=_client_env(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert f"Hello from {provider}" in outcome["generated"]
+    assert outcome["usage"]["inputTokens"] > 0 and outcome["usage"]["outputTokens"] > 0
+    assert len(outcome["pieces"]) > 1 and "Say hello again" in "".join(outcome["pieces"])
+    assert len([r for r in gateway.sim.requests if r.provider == provider]) == 2  # one generated, one streamed
