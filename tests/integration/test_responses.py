@@ -610,3 +610,23 @@ def test_translated_providers_see_images_and_give_their_thinking_as_reasoning(
     usage = response.usage
     if model.startswith("google/"):  # Gemini counts its thoughts apart; Anthropic counts them in output_tokens
         assert usage is not None and usage.output_tokens_details.reasoning_tokens > 0
+
+
+def test_an_answer_whose_store_write_fails_is_still_delivered_and_says_so(
+    client: openai.OpenAI, gateway: Gateway
+) -> None:
+    # Given the bucket gone (S3 refuses every write)
+    import boto3
+
+    bucket = gateway.env["RESPONSES_BUCKET"]
+    s3 = boto3.client("s3")
+    for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        s3.delete_object(Bucket=bucket, Key=item["Key"])
+    s3.delete_bucket(Bucket=bucket)
+
+    # Then the generated answer still arrives, streamed or not, marked as not stored
+    response = client.responses.create(model="openai/gpt-5-mini", input="Say hello")
+    assert "Hello from openai" in response.output_text and response.store is False
+    with client.responses.stream(model="google/gemini-3-flash", input="Say hello") as stream:
+        final = stream.get_final_response()
+    assert final.status == "completed" and final.store is False

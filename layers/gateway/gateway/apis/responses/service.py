@@ -24,6 +24,7 @@ from gateway.apis.responses.schema import Item, ResponsesCall
 from gateway.apis.responses.translate import TranslatedAdapter, ignored_hints, to_chat
 from gateway.catalog import Offer
 from gateway.errors import BadRequest
+from gateway.observability import logger
 from gateway.providers import Target, adapter_for
 
 MAX_PAGE = 100
@@ -197,7 +198,11 @@ def create(snapshot: store.AccountSnapshot, call: ResponsesCall, request_id: str
         }
         if stored:
             kept = responses_store.StoredResponse(response, call.input_items(), call.history, planned.provider)
-            responses_store.save(account_id, kept)
+            try:
+                responses_store.save(account_id, kept)
+            except Exception as exc:  # the answer is generated and billed: deliver it, and say it was not kept
+                logger.error("stored response write failed", extra={"error_type": type(exc).__name__})
+                response["store"] = False
         return response
 
     if result.live is not None and served.settle is not None:
