@@ -141,6 +141,7 @@ def function_env(
         "LogsTable": stack_env["LOGS_TABLE"],
         "RoutingTable": stack_env["ROUTING_TABLE"],
         "GatewayKey.Arn": stack_env["KMS_KEY_ARN"],
+        "ResponsesBucket": stack_env["RESPONSES_BUCKET"],
     }
     env: dict[str, str] = {}
     for function in sorted(functions if functions is not None else {route.function for route in routes(template)}):

@@ -1,4 +1,5 @@
-"""Create the stack's DynamoDB tables and KMS key, as template.yaml declares them, in the current AWS endpoint.
+"""Create the stack's DynamoDB tables, S3 buckets and KMS key, as template.yaml declares them, in the current AWS
+endpoint.
 
 Used by the dev stack (against moto's server) and by the tests (inside ``moto.mock_aws``), so neither can drift
 from the template.
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
-from local.template import kms_alias, load_template, tables
+from local.template import buckets, kms_alias, load_template, tables
 
 TABLE_ENV = {"AccountsTable": "ACCOUNTS_TABLE", "LogsTable": "LOGS_TABLE", "RoutingTable": "ROUTING_TABLE"}
 
@@ -22,6 +24,7 @@ class Stack:
     logs_table: str
     routing_table: str
     kms_key_arn: str
+    responses_bucket: str
 
     def table_name(self, logical_id: str) -> str:
         return {"AccountsTable": self.accounts_table, "LogsTable": self.logs_table}[logical_id]
@@ -32,6 +35,7 @@ class Stack:
             "LOGS_TABLE": self.logs_table,
             "ROUTING_TABLE": self.routing_table,
             "KMS_KEY_ARN": self.kms_key_arn,
+            "RESPONSES_BUCKET": self.responses_bucket,
         }
 
 
@@ -56,6 +60,12 @@ def provision(stage: str = "dev", prefix: str = "byok-gateway", region: str | No
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
             )
         names[spec.logical_id] = name
+    s3: Any = boto3.client("s3", region_name=region, config=Config(s3={"addressing_style": "path"}))
+    bucket_names: dict[str, str] = {}
+    for bucket in buckets(template):
+        name = f"{prefix}-{stage}-{bucket.logical_id}".lower()
+        s3.create_bucket(Bucket=name)  # us-east-1: no location constraint
+        bucket_names[bucket.logical_id] = name
     kms: Any = boto3.client("kms", region_name=region)
     key_arn = kms.create_key(Description=f"{prefix} {stage} credentials key")["KeyMetadata"]["Arn"]
     kms.create_alias(AliasName=kms_alias(template, stage), TargetKeyId=key_arn)
@@ -64,4 +74,5 @@ def provision(stage: str = "dev", prefix: str = "byok-gateway", region: str | No
         logs_table=names["LogsTable"],
         routing_table=names["RoutingTable"],
         kms_key_arn=key_arn,
+        responses_bucket=bucket_names["ResponsesBucket"],
     )

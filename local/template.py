@@ -179,6 +179,22 @@ def tables(template: dict[str, Any]) -> list[TableSpec]:
     return found
 
 
+@dataclass(frozen=True)
+class BucketSpec:
+    logical_id: str
+    expiration_days_param: str | None  # the parameter its lifecycle rule's ExpirationInDays refers to
+
+
+def buckets(template: dict[str, Any]) -> list[BucketSpec]:
+    """Every AWS::S3::Bucket, with the parameter behind its expiration rule (None when it has none)."""
+    found: list[BucketSpec] = []
+    for logical_id, bucket in _resources_of_type(template, "AWS::S3::Bucket").items():
+        rules = (bucket.get("Properties", {}).get("LifecycleConfiguration") or {}).get("Rules", [])
+        days = next((rule.get("ExpirationInDays") for rule in rules if "ExpirationInDays" in rule), None)
+        found.append(BucketSpec(logical_id, days.get("Ref") if isinstance(days, dict) else None))
+    return found
+
+
 def stream_consumers(template: dict[str, Any]) -> list[StreamConsumer]:
     """Every DynamoDB event of every function whose stream is ``!GetAtt <Table>.StreamArn``."""
     global_code_uri = _function_globals(template).get("CodeUri")

@@ -14,6 +14,7 @@ from local.simulator import (
     gemini_format,
     google_oauth,
     openai_format,
+    responses_format,
 )
 from local.simulator.auth import authenticate, claimed_credential
 from local.simulator.credentials import CredentialStore
@@ -104,6 +105,8 @@ class Dispatcher:
         model = route.model or ""
         if route.endpoint is Endpoint.OPENAI_CHAT:
             return openai_format.handle_chat(call.json, route.provider, pacing)
+        if route.endpoint is Endpoint.OPENAI_RESPONSES:
+            return responses_format.handle_responses(call.json, pacing)
         if route.endpoint is Endpoint.ANTHROPIC_MESSAGES:
             if not call.header("anthropic-version"):
                 return anthropic_format.error_reply(400, "anthropic-version: header is required")

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 class Endpoint(Enum):
     OPENAI_CHAT = "openai_chat"
+    OPENAI_RESPONSES = "openai_responses"
     ANTHROPIC_MESSAGES = "anthropic_messages"
     VERTEX_ANTHROPIC = "vertex_anthropic"
     GEMINI = "gemini"
@@ -56,6 +57,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str, Endpoint]] = [
         "google-vertex",
         Endpoint.VERTEX_PREDICT,
     ),
+    (re.compile(r"^/openai/v1/responses$"), "openai", Endpoint.OPENAI_RESPONSES),
     (re.compile(r"^/deepseek(/v1)?/chat/completions$"), "deepseek", Endpoint.OPENAI_CHAT),
     (re.compile(r"^/anthropic/v1/messages$"), "anthropic", Endpoint.ANTHROPIC_MESSAGES),
     (re.compile(r"^/anthropic/v1/messages/count_tokens$"), "anthropic", Endpoint.ANTHROPIC_COUNT_TOKENS),

@@ -362,6 +362,7 @@ def _seed_logs(board: Dashboard) -> dict[str, str]:
             moment=now - timedelta(minutes=3),
             model="anthropic/claude-sonnet-4.5",
             cost="0.0021",
+            api="responses",
             attempts=[
                 _attempt("anthropic", "byok", 429, "error", key_id="key_x", error="rate limited by upstream"),
                 _attempt("amazon-bedrock", "shared", 503, "error", error="service unavailable"),
@@ -411,8 +412,9 @@ def test_logs_table_newest_first_with_the_attempt_chain(dashboard: Dashboard, us
     # When the customer selects the request that fell back twice
     rows.nth(2).get_by_role("button").click()
 
-    # Then the Attempts region lists the chain in order
+    # Then the Attempts region names the API it came through and lists the chain in order
     region = page.get_by_role("region", name="Attempts")
+    expect(region).to_contain_text("Responses · anthropic/claude-sonnet-4.5 · 3 attempts")
     attempts = region.locator("tbody tr")
     expect(attempts).to_have_count(3)
     expected = [

@@ -139,6 +139,20 @@ def test_dev_stack_serves_the_api_and_admin_and_stops_on_sigterm(tmp_path: Path)
         chat = httpx.post(f"{stack.url}/v1/chat/completions", headers=bearer, json=CHAT, timeout=30)
         assert chat.status_code == 200, chat.text
         assert chat.json()["usage"]["is_byok"] is False
+        # The Responses API, its stored response (the dev stack's moto serves the bucket) and a continuation
+        first = httpx.post(
+            f"{stack.url}/v1/responses", headers=bearer, json={"model": "openai/gpt-5-mini", "input": "Hi"}, timeout=30
+        )
+        assert first.status_code == 200, first.text
+        stored = httpx.get(f"{stack.url}/v1/responses/{first.json()['id']}", headers=bearer)
+        assert stored.status_code == 200 and stored.json()["output"] == first.json()["output"]
+        continued = {
+            "model": "anthropic/claude-sonnet-4.5",
+            "input": "More",
+            "previous_response_id": first.json()["id"],
+        }
+        second = httpx.post(f"{stack.url}/v1/responses", headers=bearer, json=continued, timeout=30)
+        assert second.status_code == 200, second.text
 
         created = stack.admin("create-account", "--name", "acme", "--credits", "12.50")
         assert created.returncode == 0, created.stderr

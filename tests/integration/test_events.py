@@ -88,6 +88,14 @@ def create_request_id(api_key: str) -> str:
     return request_id
 
 
+def create_response_id(api_key: str) -> str:
+    response = invoke(with_authorization(load_event("responses_create"), f"Bearer {api_key}"))
+    assert response.status == 200, response.body
+    response_id = json_body(response)["id"]
+    assert isinstance(response_id, str)
+    return response_id
+
+
 def assert_error_shape(response: HttpResponse) -> None:
     body = json_body(response)
     if body.get("type") == "error":  # Anthropic's shape, on /v1/messages
@@ -148,6 +156,8 @@ def test_event_succeeds_through_its_handler(path: Path, gateway: Gateway) -> Non
         event = with_path_parameter(event, "key_id", create_key_id(gateway.api_key))
     if "request_id" in parameters:
         event = with_path_parameter(event, "request_id", create_request_id(gateway.api_key))
+    if "response_id" in parameters:
+        event = with_path_parameter(event, "response_id", create_response_id(gateway.api_key))
 
     # When its function handles it
     response = invoke(event)
@@ -158,6 +168,9 @@ def test_event_succeeds_through_its_handler(path: Path, gateway: Gateway) -> Non
     content_type = response.header("content-type") or ""
     if response.status == 204:
         assert response.body == b""
+    elif content_type.startswith("text/event-stream") and event["resource"] == "/v1/responses":
+        assert response.body.rstrip().split(b"\n")[0] == b"event: response.created"
+        assert b"event: response.completed" in response.body.rstrip().split(b"\n")[-2]
     elif content_type.startswith("text/event-stream") and route_of(event) in MESSAGES_ROUTES:
         assert response.body.rstrip().endswith(b'event: message_stop\ndata: {"type":"message_stop"}')
     elif content_type.startswith("text/event-stream"):

@@ -667,3 +667,89 @@ def test_embeddings_all_attempts_failing_gives_the_documented_status(
     record = get_log(api.url, gateway.api_key, error.response.headers["x-request-id"])
     assert (record["api"], record["status"], record["http_status"], record["cost"]) == ("embeddings", "error", 429, 0)
     assert balance(gateway.customer.account_id) == before
+
+
+# --- the same matrix through /v1/responses (OpenAI natively, the rest translated) ----------------------------
+
+
+@pytest.mark.parametrize("fault_name", list(FAULTS))
+@pytest.mark.parametrize(("provider", "model"), ROUTES)
+def test_responses_byok_fault_falls_back_to_shared_capacity(
+    openai_client: openai.OpenAI,
+    api: Any,
+    gateway: Gateway,
+    monkeypatch: pytest.MonkeyPatch,
+    provider: str,
+    model: str,
+    fault_name: str,
+) -> None:
+    fault, outcome, status_code = FAULTS[fault_name]
+    configure(monkeypatch, ATTEMPT_TIMEOUT_MS=ATTEMPT_TIMEOUT_MS)
+    credentials = customer_credentials(gateway.sim, provider)
+    key = add_key(api.url, gateway.api_key, provider, credentials)
+    gateway.sim.fail(provider, credential=credential_id(credentials), times=1, **fault)
+    before = balance(gateway.customer.account_id)
+
+    raw = openai_client.responses.with_raw_response.create(
+        model=model, input="Say hello", extra_body={"provider": {"only": [provider]}}
+    )
+
+    response = raw.parse()
+    assert f"Hello from {provider}" in response.output_text
+    usage = response.model_dump()["usage"]
+    assert (response.model_dump()["provider"], usage["is_byok"]) == (provider, False)
+    assert balance(gateway.customer.account_id) == pytest.approx(before - Decimal(str(usage["cost"])))
+    record = get_log(api.url, gateway.api_key, raw.headers["x-request-id"])
+    assert (record["status"], record["api"], record["provider"], record["is_byok"]) == (
+        "success",
+        "responses",
+        provider,
+        False,
+    )
+    byok, shared = record["attempts"]
+    assert (byok["credential"], byok["key_id"], byok["outcome"], byok["status_code"]) == (
+        "byok",
+        key["id"],
+        outcome,
+        status_code,
+    )
+    assert_no_secret(json.dumps(record), credentials, *sent_auth_values(gateway.sim, credential_id(credentials)))
+    assert (shared["credential"], shared["outcome"]) == ("shared", "success")
+    calls = upstream_credentials(gateway.sim, provider, 2, wait_s=SLOW_UPSTREAM_S + 2)
+    assert sorted(calls) == sorted([credential_id(credentials), PLATFORM_CREDENTIAL[provider]])
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome", "status_code"),
+    [({"mode": "drop"}, "connection_error", None), ({"status": 503}, "error", 503)],
+    ids=["dropped_before_first_chunk", "503"],
+)
+@pytest.mark.parametrize(("provider", "model"), STREAM_ROUTES)
+def test_responses_stream_failing_before_the_first_delta_falls_back(
+    openai_client: openai.OpenAI,
+    api: Any,
+    gateway: Gateway,
+    provider: str,
+    model: str,
+    fault: dict[str, Any],
+    outcome: str,
+    status_code: int | None,
+) -> None:
+    credentials = customer_credentials(gateway.sim, provider)
+    key = add_key(api.url, gateway.api_key, provider, credentials)
+    gateway.sim.fail(provider, credential=credential_id(credentials), **fault)
+
+    raw = openai_client.responses.with_raw_response.create(
+        model=model, input="Say hello", stream=True, extra_body={"provider": {"only": [provider]}}
+    )
+    events = list(raw.parse())
+
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert f"Hello from {provider}" in text
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.model_dump()["usage"]["is_byok"] is False
+    record = get_log(api.url, gateway.api_key, raw.headers["x-request-id"])
+    assert (record["status"], record["api"], record["is_byok"]) == ("success", "responses", False)
+    byok, shared = record["attempts"]
+    assert (byok["key_id"], byok["outcome"], byok["status_code"]) == (key["id"], outcome, status_code)
+    assert (shared["credential"], shared["outcome"]) == ("shared", "success")

@@ -65,7 +65,7 @@ def _post(api_url: str, api_key: str, path: str, body: dict[str, Any]) -> reques
 
 
 def _seed(api_url: str, api_key: str) -> dict[str, str]:
-    """A real key id and a real request id, so generated requests also reach past the 404s."""
+    """A real key id, request id and stored response id, so generated requests also reach past the 404s."""
     key = _post(api_url, api_key, "/v1/byok/keys", {"provider": "openai", "credentials": "sk-schemathesis-0001"})
     assert key.status_code == 201, key.text
     chat = _post(
@@ -75,7 +75,13 @@ def _seed(api_url: str, api_key: str) -> dict[str, str]:
         {"model": "openai/gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]},
     )
     assert chat.status_code == 200, chat.text
-    return {"key_id": key.json()["id"], "request_id": chat.headers["x-request-id"]}
+    response = _post(api_url, api_key, "/v1/responses", {"model": "openai/gpt-5-mini", "input": "hi"})
+    assert response.status_code == 200, response.text
+    return {
+        "key_id": key.json()["id"],
+        "request_id": chat.headers["x-request-id"],
+        "response_id": response.json()["id"],
+    }
 
 
 def _with_catalog_model(case: Case, model: str | None) -> Case:

@@ -143,7 +143,7 @@ def drive_and_search(
     def call(method: str, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
         response = http.request(method, path, json=body, **kwargs)
         responses.append(response)
-        routed = ("/v1/chat/completions", "/v1/messages", "/v1/embeddings")
+        routed = ("/v1/chat/completions", "/v1/messages", "/v1/embeddings", "/v1/responses")
         assert response.status_code < 500 or path in routed, response.text
         return response
 
@@ -161,6 +161,10 @@ def drive_and_search(
         # Two inputs: Titan and Vertex fan them out into two calls, each with its own signature or token.
         body = {"model": EMBEDDING_MODELS[provider], "input": ["hi", "there"], "provider": {"only": [provider]}}
         return call("POST", "/v1/embeddings", body)
+
+    def respond(provider: str) -> httpx.Response:
+        body = {"model": MODELS[provider], "input": "hi", "provider": {"only": [provider]}}
+        return call("POST", "/v1/responses", body)
 
     credentials: dict[str, tuple[Any, str, list[str]]] = {
         provider: (key, key, [key]) for provider, key in api_keys.items()
@@ -214,6 +218,16 @@ def drive_and_search(
             sim.fail(provider, status=503, body=quoting(" ".join(quoted)))
             assert embed(provider).status_code == 502
             sim.clear_faults()
+        # responses: the same three cases through the Responses front door, and the stored answer read back
+        answered = respond(provider)
+        assert answered.headers["x-gateway-byok"] == "true"
+        call("GET", f"/v1/responses/{answered.json()['id']}")
+        call("GET", f"/v1/responses/{answered.json()['id']}/input_items")
+        sim.fail(provider, status=401, body=quoting(" ".join(quoted)), credential=credential_id, times=1)
+        assert respond(provider).headers["x-gateway-byok"] == "false"
+        sim.fail(provider, status=503, body=quoting(" ".join(quoted)))
+        assert respond(provider).status_code == 502
+        sim.clear_faults()
         # another customer deleting it (404), then its owner (so the next round's chat uses only its own key)
         call("DELETE", f"/v1/byok/keys/{key_id}", headers={"Authorization": f"Bearer {other.api_key}"})
         assert call("DELETE", f"/v1/byok/keys/{key_id}").status_code == 204
@@ -232,6 +246,7 @@ def drive_and_search(
     assert "byok key created" in logged and "upstream attempt" in logged  # the capture really captured
     assert '"ok":false' in said and "all_attempts_failed" in said and '"api":"messages"' in said
     assert '"api":"embeddings"' in said
+    assert '"api":"responses"' in said and '"object":"response"' in said
     assert "KEY#" in stored and "ciphertext" in stored and "attempts" in stored
     leaks = [
         (where, fragment)

@@ -39,6 +39,10 @@ CONTRACT_ROUTES = {
     ("POST", "/v1/messages"): "MessagesFunction",
     ("POST", "/v1/messages/count_tokens"): "MessagesFunction",
     ("POST", "/v1/embeddings"): "EmbeddingsFunction",
+    ("POST", "/v1/responses"): "ResponsesFunction",
+    ("GET", "/v1/responses/{response_id}"): "ResponsesFunction",
+    ("DELETE", "/v1/responses/{response_id}"): "ResponsesFunction",
+    ("GET", "/v1/responses/{response_id}/input_items"): "ResponsesFunction",
     ("GET", "/v1/byok/providers"): "KeysFunction",
     ("GET", "/v1/byok/keys"): "KeysFunction",
     ("POST", "/v1/byok/keys"): "KeysFunction",
@@ -74,6 +78,8 @@ CONTRACT_ENVIRONMENT = {
     "UPSTREAM_AMAZON_BEDROCK_URL",
     "UPSTREAM_GOOGLE_VERTEX_URL",
     "GOOGLE_TOKEN_URI_ALLOWLIST",
+    "RESPONSES_STORE",
+    "RESPONSES_TTL_DAYS",
 }
 
 # What each SAM policy template grants, as (action, the template's resource argument).
@@ -208,6 +214,11 @@ STREAMED_ROUTES = {
     ("POST", "/v1/messages"),
     ("POST", "/v1/messages/count_tokens"),
     ("POST", "/v1/embeddings"),  # not streamed: the integration whose timeout holds the request deadline
+    # The Responses function runs the streaming loop, so its reads of stored responses stream too.
+    ("POST", "/v1/responses"),
+    ("GET", "/v1/responses/{response_id}"),
+    ("DELETE", "/v1/responses/{response_id}"),
+    ("GET", "/v1/responses/{response_id}/input_items"),
 }
 STREAMING_WRAPPER = "/opt/python/lambda-stream"
 
@@ -246,7 +257,7 @@ def test_exactly_the_streaming_functions_start_the_streaming_runtime_loop(templa
     }
     streaming = {name for name, p in _api_events(template) if p.get("ResponseTransferMode") == "RESPONSE_STREAM"}
 
-    assert wrapped == streaming == {"ChatFunction", "MessagesFunction", "EmbeddingsFunction"}
+    assert wrapped == streaming == {"ChatFunction", "MessagesFunction", "EmbeddingsFunction", "ResponsesFunction"}
     for name, properties in _api_events(template):
         assert (name in wrapped) == (properties.get("ResponseTransferMode") == "RESPONSE_STREAM"), name
     for name in set(_resources(template, "AWS::Serverless::Function")) - wrapped:
@@ -323,18 +334,49 @@ def test_every_function_gets_the_contract_environment(template: dict[str, Any]) 
                 assert defaults[environment[variable]["Ref"]] == "", variable
 
 
-def test_only_chat_messages_and_key_test_can_decrypt_credentials(grants: dict[str, set[tuple[str, str]]]) -> None:
+def test_only_the_routing_functions_and_key_test_can_decrypt_credentials(
+    grants: dict[str, set[tuple[str, str]]],
+) -> None:
     assert _holders(grants, {"kms:Decrypt", "kms:*"}) == {
         "ChatFunction",
         "MessagesFunction",
+        "ResponsesFunction",
         "EmbeddingsFunction",
         "KeyTestFunction",
     }
 
 
-def test_only_keys_can_encrypt_credentials(grants: dict[str, set[tuple[str, str]]]) -> None:
-    assert _holders(grants, {"kms:GenerateDataKey", "kms:Encrypt", "kms:*"}) == {"KeysFunction"}
+def test_only_keys_can_encrypt_credentials(template: dict[str, Any], grants: dict[str, set[tuple[str, str]]]) -> None:
+    assert _holders(grants, {"kms:GenerateDataKey", "kms:Encrypt", "kms:*"}) == {"KeysFunction", "ResponsesFunction"}
     assert ("kms:GenerateDataKey", "GatewayKey") in grants["KeysFunction"]
+    # The responses function encrypts stored responses only: its grant is bound to their encryption context.
+    [statement] = [
+        statement
+        for policy in template["Resources"]["ResponsesFunction"]["Properties"]["Policies"]
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+        if "kms:GenerateDataKey" in statement["Action"]
+    ]
+    assert statement["Action"] == "kms:GenerateDataKey"
+    assert statement["Condition"] == {"StringEquals": {"kms:EncryptionContext:purpose": "byok-gateway/responses"}}
+
+
+def test_only_the_responses_function_touches_stored_responses(
+    grants: dict[str, set[tuple[str, str]]], template: dict[str, Any]
+) -> None:
+    s3 = {(fn, action) for fn, granted in grants.items() for action, _ in granted if action.startswith("s3:")}
+    assert s3 == {("ResponsesFunction", a) for a in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")}
+    bucket = template["Resources"]["ResponsesBucket"]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": ["GatewayKey", "Arn"]},
+    }
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == {"Ref": "ResponsesTtlDays"}
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["RESPONSES_TTL_DAYS"] == {
+        "Ref": "ResponsesTtlDays"
+    }
 
 
 def test_table_writers_are_exactly_the_functions_that_need_to_write(
@@ -344,6 +386,7 @@ def test_table_writers_are_exactly_the_functions_that_need_to_write(
         "ChatFunction",
         "MessagesFunction",
         "EmbeddingsFunction",
+        "ResponsesFunction",
         "KeysFunction",
         "KeyTestFunction",
     }
@@ -352,6 +395,7 @@ def test_table_writers_are_exactly_the_functions_that_need_to_write(
         "ChatFunction",
         "MessagesFunction",
         "EmbeddingsFunction",
+        "ResponsesFunction",
         "UsageFunction",
     }
     assert {action for action, _ in grants["UsageFunction"]} == {"dynamodb:UpdateItem"}
@@ -359,6 +403,7 @@ def test_table_writers_are_exactly_the_functions_that_need_to_write(
         "ChatFunction",
         "MessagesFunction",
         "EmbeddingsFunction",
+        "ResponsesFunction",
     }
     assert "LogsFunction" not in _holders(grants, DYNAMODB_WRITES)
     assert "PublicFunction" not in _holders(grants, DYNAMODB_WRITES)
@@ -373,7 +418,11 @@ def test_no_function_policy_uses_wildcards(grants: dict[str, set[tuple[str, str]
         if "*" in action or "*" in target
     }
 
-    assert wildcards == set()
+    # The one exception: the responses function's object actions, on its bucket's responses/ prefix only.
+    prefix = str({"Fn::Sub": "${ResponsesBucket.Arn}/responses/*"})
+    assert wildcards == {
+        ("ResponsesFunction", action, prefix) for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+    }
 
 
 def test_kms_key_rotates_and_its_policy_only_delegates_to_the_account(template: dict[str, Any]) -> None:

@@ -6,6 +6,8 @@ import { byId, h, replace } from "./dom.js";
 import { credential, ms, usd, when } from "./format.js";
 
 const PAGE_SIZE = 25;
+// The front door a request came through (the record's `api`), as the attempts caption names it.
+const API_NAMES = { chat: "Chat Completions", messages: "Messages", responses: "Responses", embeddings: "Embeddings" };
 
 export class LogsPage {
   constructor() {
@@ -132,7 +134,7 @@ export class LogsPage {
     tr.after(this.detail);
     replace(
       byId("attempts-caption"),
-      `${record.request_id} · ${record.model} · ${record.attempts.length} attempt${record.attempts.length === 1 ? "" : "s"}`,
+      `${record.request_id} · ${API_NAMES[record.api] ?? record.api ?? "chat"} · ${record.model} · ${record.attempts.length} attempt${record.attempts.length === 1 ? "" : "s"}`,
     );
     replace(
       byId("attempt-rows"),

@@ -1,1 +1,2 @@
-"""One package per front door (see STYLE.md's layout); each is a codec over the one routing core."""
+"""The gateway's front doors, one package per API (chat, messages, responses, embeddings), each a codec over the
+one routing core (``gateway.routing.engine``)."""

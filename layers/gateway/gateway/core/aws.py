@@ -32,7 +32,17 @@ def table(name: str) -> Any:
     return dynamodb().Table(name)
 
 
+@functools.cache
+def s3() -> Any:
+    """A plain botocore client on a session of its own (boto3's S3 transfer helpers, which the shared session's
+    boto3 handlers would inject, are not needed); path-style addressing, so a bucket name never becomes a host
+    name (the dev stack's moto server, tests)."""
+    config = _CONFIG.merge(Config(s3={"addressing_style": "path"}))
+    return botocore.session.Session().create_client("s3", config=config)
+
+
 def reset() -> None:
     """Forget the clients (tests switch AWS backends); the session and its loaded models stay."""
+    s3.cache_clear()
     table.cache_clear()
     dynamodb.cache_clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -68,6 +69,10 @@ class Settings(BaseModel):
     # Extra token endpoints the dev stack's own shared-capacity service account may use (never set in AWS).
     dev_token_uris: str = Field("", alias="DEV_GOOGLE_TOKEN_URIS")
     token_uri_allowlist_raw: str = Field("", alias="GOOGLE_TOKEN_URI_ALLOWLIST")
+    # Stored responses of /v1/responses: kept (encrypted, in this bucket) for the TTL, or nothing kept at all.
+    responses_store: Literal["on", "off"] = Field("on", alias="RESPONSES_STORE")
+    responses_ttl_days: int = Field(30, alias="RESPONSES_TTL_DAYS", ge=1, le=3650)
+    responses_bucket: str = Field("byok-gateway-responses", alias="RESPONSES_BUCKET")
     upstream_openai: str = Field("", alias="UPSTREAM_OPENAI_URL")
     upstream_deepseek: str = Field("", alias="UPSTREAM_DEEPSEEK_URL")
     upstream_anthropic: str = Field("", alias="UPSTREAM_ANTHROPIC_URL")

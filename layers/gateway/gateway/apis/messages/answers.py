@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.apis.messages.schema import (
     MessagesCall,
@@ -173,12 +173,20 @@ def _delta(index: int, delta: dict[str, Any]) -> dict[str, Any]:
     return {"type": "content_block_delta", "index": index, "delta": delta}
 
 
+class ChunkEncoder(Protocol):
+    """Chat deltas -> another API's stream events (Anthropic's here, Responses' in ``apis.responses.translate``)."""
+
+    def chunk(self, chunk: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+    def finish(self, usage: dict[str, int] | None) -> list[dict[str, Any]]: ...
+
+
 @dataclass
 class TranslatedDecoder:
-    """A chat adapter's stream decoder, its deltas re-encoded as Anthropic events."""
+    """A chat adapter's stream decoder, its deltas re-encoded as another API's events as they arrive."""
 
     chat: StreamDecoder
-    encoder: EventEncoder
+    encoder: ChunkEncoder
 
     @property
     def usage(self) -> dict[str, int] | None:
