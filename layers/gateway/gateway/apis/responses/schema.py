@@ -14,10 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.apis.chat.schema import (
-    MAX_FALLBACK_MODELS,
     MAX_ID,
     MAX_MESSAGES,
     MAX_OUTPUT_TOKENS,
@@ -28,6 +27,7 @@ from gateway.apis.chat.schema import (
     ModelId,
     ProviderPreferences,
     ReasoningEffort,
+    RoutingFields,
 )
 
 Item = dict[str, Any]
@@ -70,7 +70,7 @@ class Reasoning(_Strict):
     generate_summary: Literal["auto", "concise", "detailed"] | None = None  # its older name
 
 
-class ResponsesRequest(BaseModel):
+class ResponsesRequest(RoutingFields):
     model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     model: ModelId
@@ -105,16 +105,6 @@ class ResponsesRequest(BaseModel):
     context_management: Annotated[list[Item], Field(max_length=16)] | None = None
     prompt_cache_options: Item | None = None
     moderation: Item | None = None
-    provider: ProviderPreferences | None = None
-    models: Annotated[list[ModelId], Field(max_length=MAX_FALLBACK_MODELS)] | None = None
-    fallback_models: Annotated[list[ModelId], Field(max_length=MAX_FALLBACK_MODELS)] | None = None
-
-    @field_validator("fallback_models")
-    @classmethod
-    def _one_spelling(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        if value is not None and info.data.get("models") is not None:
-            raise ValueError("give the fallback models as either models or fallback_models, not both")
-        return value
 
     @field_validator("input")
     @classmethod
@@ -163,7 +153,7 @@ class ResponsesCall:
         return self.request.stream
 
     def model_chain(self) -> list[str]:
-        return [self.request.model, *(self.request.models or self.request.fallback_models or [])]
+        return self.request.model_chain()
 
     def output_limit(self) -> int | None:
         return self.request.max_output_tokens
