@@ -4,6 +4,7 @@ litellm as a client. Each asserts what its user would see, and what reached the 
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 from typing import Any
 
@@ -171,7 +172,10 @@ def test_pydantic_ai_agent_with_structured_output(dev: Stack, flavour: str) -> N
         from pydantic_ai.providers.anthropic import AnthropicProvider
 
         model = AnthropicModel(CLAUDE_MODEL, provider=AnthropicProvider(base_url=dev.url, api_key=dev.api_key))
-    result = Agent(model, output_type=CalendarEvent).run_sync(SCHEMA_PROMPT)
+    # In a thread of its own, as an application's worker would: another test in this process (Playwright's sync
+    # API) may leave an event loop running on the main thread, which run_sync refuses to reuse.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        result = pool.submit(Agent(model, output_type=CalendarEvent).run_sync, SCHEMA_PROMPT).result(timeout=120)
     assert isinstance(result.output, CalendarEvent) and result.output.participants
 
 
