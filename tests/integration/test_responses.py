@@ -336,7 +336,9 @@ def test_stateless_encrypted_reasoning_as_codex_uses_it(client: openai.OpenAI, g
     assert sent["store"] is False and sent["include"] == ["reasoning.encrypted_content"]
 
 
-def test_openai_gets_the_client_body_as_is(client: openai.OpenAI, gateway: Gateway) -> None:
+def test_openai_gets_the_client_body_as_is(client: openai.OpenAI, api: Any, gateway: Gateway) -> None:
+    # Given the customer's own OpenAI key (built-in tools are billed by OpenAI per use: BYOK only, see below)
+    add_key(api.url, gateway.api_key, "openai", byok_credentials(gateway.sim, "openai"))
     client.responses.create(
         model="openai/gpt-5-mini",
         input="Search the web",
@@ -351,6 +353,14 @@ def test_openai_gets_the_client_body_as_is(client: openai.OpenAI, gateway: Gatew
     assert sent["tools"][0] == {"type": "web_search"}
     assert (sent["metadata"], sent["truncation"], sent["service_tier"]) == ({"team": "a"}, "auto", "flex")
     assert "models" not in sent and "provider" not in sent
+
+
+def test_built_in_tools_are_not_served_on_shared_capacity(client: openai.OpenAI, gateway: Gateway) -> None:
+    # A built-in tool runs on OpenAI's side and is billed per use: no credit hold can price it
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model="openai/gpt-5-mini", input="Search", tools=[{"type": "web_search"}])
+    assert "web_search" in refused.value.message and "BYOK" in refused.value.message
+    assert not upstream(gateway, "openai")
 
 
 def test_built_in_tools_leave_out_providers_without_them(client: openai.OpenAI, gateway: Gateway) -> None:
