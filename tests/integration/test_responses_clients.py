@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Gateway
+from tests.integration.helpers import add_key, byok_credentials
 
 pytestmark = pytest.mark.slow
 
@@ -129,14 +130,21 @@ def _client_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("model", "provider"),
-    [("openai/gpt-5-mini", "openai"), ("anthropic/claude-sonnet-4.5", "anthropic")],
+    ("model", "provider", "byok"),
+    [
+        ("openai/gpt-5-mini", "openai", False),
+        ("openai/gpt-5-mini", "openai", True),
+        ("anthropic/claude-sonnet-4.5", "anthropic", False),
+    ],
 )
 def test_codex_exec_answers_through_the_gateway(
-    codex: Path, api: Any, gateway: Gateway, tmp_path: Path, model: str, provider: str
+    codex: Path, api: Any, gateway: Gateway, tmp_path: Path, model: str, provider: str, byok: bool
 ) -> None:
-    # Given Codex configured with the gateway as a custom model provider speaking the Responses API
-    home = _codex_home(tmp_path, api.url, model, web_search=provider == "openai")
+    # Given Codex configured with the gateway as a custom model provider speaking the Responses API: with the
+    # customer's own OpenAI key, its default web search too (billed by OpenAI per use, so not on shared capacity)
+    if byok:
+        add_key(api.url, gateway.api_key, provider, byok_credentials(gateway.sim, provider))
+    home = _codex_home(tmp_path, api.url, model, web_search=byok)
     workdir = tmp_path / "work"
     workdir.mkdir()
 
