@@ -1,4 +1,4 @@
-"""One dev stack (moto, tables, simulator, the HTTP API on 127.0.0.1) per test session for every client test:
+"""One dev stack (moto, tables, simulator, the HTTP API on 127.0.0.1) per test module for the client tests:
 real clients reach it over HTTP exactly as they would reach ``make dev``'s stack."""
 
 from __future__ import annotations
@@ -48,8 +48,11 @@ class Stack:
         return customer.api_key
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(sim: ProviderSimulator) -> Iterator[Stack]:
+    """Module-scoped, not session-scoped: it holds moto's in-process mock and the process's settings, which
+    another module's tests on the same xdist worker provision afresh; pytest tears a module fixture down
+    before the worker runs another module's test, so the two never overlap."""
     from local.apiserver import ApiServer
 
     with pytest.MonkeyPatch.context() as patch, mocked_aws(patch), provisioned_gateway(sim, patch) as provisioned:
