@@ -167,6 +167,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from gateway.apis import admin
     from gateway.core.errors import GatewayError
     from gateway.data import accounts as store
+    from gateway.data import api_keys
 
     if args.command == "create-account":
         if args.credits < 0:
@@ -191,10 +192,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if store.load_account(args.account) is None:
             raise AdminError(f"no account {args.account!r}")
         if args.command == "create-api-key":
-            return {"account_id": args.account, "api_key": store.create_api_key(args.account)}
+            return {"account_id": args.account, "api_key": api_keys.create_api_key(args.account)}
         if args.command == "list-api-keys":
-            return {"data": store.list_api_keys(args.account)}
-        if not store.revoke_api_key(args.account, args.fingerprint):
+            return {"data": api_keys.list_api_keys(args.account)}
+        if not api_keys.revoke_api_key(args.account, args.fingerprint):
             raise AdminError(f"no single gateway key of {args.account!r} has fingerprint {args.fingerprint!r}")
         return {"account_id": args.account, "fingerprint": args.fingerprint, "revoked": True}
     accounts = store.list_accounts()

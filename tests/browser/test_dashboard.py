@@ -141,11 +141,11 @@ def test_header_shows_credits_and_key_count(dashboard: Dashboard) -> None:
 
 
 def test_header_shows_the_debt_beside_the_credits(dashboard: Dashboard) -> None:
-    from gateway.data import accounts
+    from gateway.data import accounts, holds
 
     # Given an account whose $10 did not cover a settlement of $12.50 (the rest is debt)
     account_id = dashboard.gateway.customer.account_id
-    assert accounts.charge_over_hold(account_id, accounts.to_nanos(Decimal("12.5")))
+    assert holds.charge_over_hold(account_id, accounts.to_nanos(Decimal("12.5")))
 
     dashboard.sign_in()
 

@@ -66,6 +66,6 @@ def test_one_customer_cannot_revoke_another_customers_key_by_fingerprint(api: An
 
 
 def fingerprint_of(api_key: str) -> str:
-    from gateway.data.accounts import api_key_fingerprint, hash_api_key
+    from gateway.data.api_keys import api_key_fingerprint, hash_api_key
 
     return api_key_fingerprint(hash_api_key(api_key))

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from gateway.data import accounts as store
+from gateway.data import byok_keys
 from tests.conftest import Gateway, configure
 from tests.integration.helpers import BYOK_API_KEYS, ROUTES, add_key, byok_credentials, credential_id, get_log
 
@@ -294,8 +295,8 @@ def test_byok_request_never_reads_platform_credentials(
 
     credential_cache.clear()
     reads: list[int] = []
-    real = store.platform_keys
-    monkeypatch.setattr(store, "platform_keys", lambda: reads.append(1) or real())
+    real = byok_keys.platform_keys
+    monkeypatch.setattr(byok_keys, "platform_keys", lambda: reads.append(1) or real())
     completion = create(openai_client, "openai/gpt-5-mini").parse()
     assert completion.usage.model_extra["is_byok"] is True
     assert reads == []

@@ -11,7 +11,8 @@ import pytest
 from gateway.apis.chat.schema import ChatRequest, ProviderPreferences
 from gateway.core.catalog import Model, Offer, get_catalog
 from gateway.core.errors import BadRequest, GatewayError, PaymentRequired
-from gateway.data.accounts import Account, AccountSnapshot, StoredKey
+from gateway.data.accounts import Account, AccountSnapshot
+from gateway.data.byok_keys import StoredKey
 from gateway.routing import engine, signals
 from gateway.routing.plan import PlannedAttempt, RouteSignals, candidate_offers
 from gateway.security import credential_cache

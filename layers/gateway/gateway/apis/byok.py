@@ -23,6 +23,7 @@ from gateway.core.ids import new_key_id
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
 from gateway.data import accounts as store
+from gateway.data import byok_keys
 from gateway.security import credential_cache, credentials, crypto
 
 REGION_DEFAULTS = {
@@ -88,7 +89,7 @@ class UpdateKeyRequest(BaseModel):
     _name_printable = field_validator("name")(_printable)
 
 
-def _find(snapshot: store.AccountSnapshot, key_id: str) -> store.StoredKey:
+def _find(snapshot: store.AccountSnapshot, key_id: str) -> byok_keys.StoredKey:
     key = snapshot.key(key_id)
     if key is None:
         raise NotFound("BYOK key not found")
@@ -136,7 +137,7 @@ def _key_limit_reached(limit: int) -> Conflict:
     )
 
 
-def create_key(snapshot: store.AccountSnapshot, request: CreateKeyRequest) -> store.StoredKey:
+def create_key(snapshot: store.AccountSnapshot, request: CreateKeyRequest) -> byok_keys.StoredKey:
     """Validate, optionally test, encrypt and store a new key. A failed test stores nothing (422); an account
     at ``MAX_KEYS_PER_ACCOUNT`` gets 409 ``key_limit_reached`` (checked again atomically by the store)."""
     account_id = snapshot.account.account_id
@@ -164,7 +165,7 @@ def create_key(snapshot: store.AccountSnapshot, request: CreateKeyRequest) -> st
             )
     key_id = new_key_id()
     now = store.now_iso()
-    key = store.StoredKey(
+    key = byok_keys.StoredKey(
         account_id=account_id,
         key_id=key_id,
         provider=request.provider,
@@ -180,18 +181,18 @@ def create_key(snapshot: store.AccountSnapshot, request: CreateKeyRequest) -> st
         ciphertext=_encrypt(account_id, key_id, request.provider, parsed),
     )
     try:
-        store.put_key(key, limit=limit, current_count=len(snapshot.keys))
-    except store.KeyLimitReached:
+        byok_keys.put_key(key, limit=limit, current_count=len(snapshot.keys))
+    except byok_keys.KeyLimitReached:
         raise _key_limit_reached(limit) from None
     logger.info("byok key created", extra={"key_id": key_id, "provider": request.provider})
     return key
 
 
-def get_key(snapshot: store.AccountSnapshot, key_id: str) -> store.StoredKey:
+def get_key(snapshot: store.AccountSnapshot, key_id: str) -> byok_keys.StoredKey:
     return _find(snapshot, key_id)
 
 
-def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyRequest) -> store.StoredKey:
+def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyRequest) -> byok_keys.StoredKey:
     """Apply the fields the request set. A rotation re-validates, re-encrypts and clears last_test."""
     fields = request.model_fields_set
     if not fields:
@@ -227,7 +228,7 @@ def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyR
         if key.provider not in REGION_DEFAULTS:
             raise Unprocessable(f"region is not used by {key.provider}", param="region")
         changes["region"] = credentials.validate_region(key.provider, request.region)
-    updated = store.update_key(account_id, key.key_id, changes)
+    updated = byok_keys.update_key(account_id, key.key_id, changes)
     if updated is None:
         raise NotFound("BYOK key not found")
     logger.info(
@@ -240,7 +241,7 @@ def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyR
 def delete_key(snapshot: store.AccountSnapshot, key_id: str) -> None:
     key = _find(snapshot, key_id)
     counted = snapshot.account.key_count is not None
-    if not store.delete_key(snapshot.account.account_id, key.key_id, counted=counted):
+    if not byok_keys.delete_key(snapshot.account.account_id, key.key_id, counted=counted):
         raise NotFound("BYOK key not found")
     logger.info("byok key deleted", extra={"key_id": key.key_id, "provider": key.provider})
 
@@ -262,7 +263,7 @@ def test_key(snapshot: store.AccountSnapshot, key_id: str) -> dict[str, Any]:
         owner = f"{key.account_id}/{key.key_id}"
         result = _connection_test(key.provider, creds, key.region, key.provisioned_throughput, owner=owner)
     recorded = {**result, "tested_at": store.now_iso()}
-    store.record_key_test(snapshot.account.account_id, key.key_id, recorded, key.revision)
+    byok_keys.record_key_test(snapshot.account.account_id, key.key_id, recorded, key.revision)
     logger.info(
         "byok key tested",
         extra={

@@ -34,7 +34,7 @@ from gateway.core.catalog import Offer
 from gateway.core.errors import BadRequest, PaymentRequired
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
-from gateway.data import accounts
+from gateway.data import accounts, holds
 
 # A hold outlives its function's timeout by this much before it may be swept (settling takes milliseconds).
 HOLD_MARGIN_S = 60
@@ -139,29 +139,29 @@ def reserve(account_id: str, amount: Decimal) -> Reservation | None:
     if nanos <= 0:
         return reservation
     expires_at = int(time.time() + get_settings().function_timeout_s + HOLD_MARGIN_S)
-    if accounts.hold_credits(account_id, reservation.hold_id, nanos, expires_at):
+    if holds.hold_credits(account_id, reservation.hold_id, nanos, expires_at):
         return reservation
-    if release_expired(account_id) and accounts.hold_credits(account_id, reservation.hold_id, nanos, expires_at):
+    if release_expired(account_id) and holds.hold_credits(account_id, reservation.hold_id, nanos, expires_at):
         return reservation
     return None
 
 
 def settle(reservation: Reservation, actual_cost: Decimal) -> None:
     """Charge ``actual_cost`` against the hold and give the rest back. What the hold and the balance do not
-    cover becomes the account's debt (``accounts.charge_over_hold``): a charge is never dropped. Never raises: the
+    cover becomes the account's debt (``holds.charge_over_hold``): a charge is never dropped. Never raises: the
     answer is already paid for upstream, so a failure here is logged for reconciliation."""
     actual = _nanos(actual_cost) if actual_cost > 0 else 0
     account_id, held = reservation.account_id, reservation.nanos
     try:
         if held <= 0:
-            charged = actual == 0 or accounts.charge_over_hold(account_id, actual)
-        elif accounts.close_hold(account_id, reservation.hold_id, held - actual):
+            charged = actual == 0 or holds.charge_over_hold(account_id, actual)
+        elif holds.close_hold(account_id, reservation.hold_id, held - actual):
             charged = True
-        elif actual > held and accounts.charge_over_hold(account_id, actual - held, reservation.hold_id):
+        elif actual > held and holds.charge_over_hold(account_id, actual - held, reservation.hold_id):
             charged = True  # billed above the hold: the balance pays what it can, the rest is debt
         else:
             # The hold was swept after its expiry: charge the cost afresh (debt for what the balance lacks).
-            charged = accounts.charge_over_hold(account_id, actual)
+            charged = holds.charge_over_hold(account_id, actual)
     except Exception as exc:
         _report("credit settlement failed", reservation, actual, type(exc).__name__)
         return
@@ -174,7 +174,7 @@ def release(reservation: Reservation) -> None:
     if reservation.nanos <= 0:
         return
     try:
-        accounts.close_hold(reservation.account_id, reservation.hold_id, reservation.nanos)
+        holds.close_hold(reservation.account_id, reservation.hold_id, reservation.nanos)
     except Exception as exc:
         _report("credit release failed", reservation, 0, type(exc).__name__)
 
@@ -185,9 +185,7 @@ def release_expired(account_id: str) -> int:
     if profile is None:
         return 0
     return sum(
-        1
-        for hold_id, nanos in accounts.expired_holds(profile).items()
-        if accounts.close_hold(account_id, hold_id, nanos)
+        1 for hold_id, nanos in holds.expired_holds(profile).items() if holds.close_hold(account_id, hold_id, nanos)
     )
 
 

@@ -34,7 +34,7 @@ from gateway.core.errors import (
 from gateway.core.ids import new_request_id
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
-from gateway.data import accounts, request_log
+from gateway.data import accounts, api_keys, request_log
 from gateway.http.streaming import StreamedResponse, lambda_entry
 
 T = TypeVar("T", bound=BaseModel)
@@ -224,7 +224,7 @@ def authenticate(
         raise Unauthorized(f"missing gateway API key: send {hint}Authorization: Bearer <key>")
     if len(token) > 256 or not token.isascii():  # gateway keys are ASCII; nothing else is worth a lookup
         raise Unauthorized("invalid gateway API key")
-    snapshot = accounts.authenticate(token)
+    snapshot = api_keys.authenticate(token)
     if snapshot is None:
         raise Unauthorized("invalid gateway API key")
     logger.thread_safe_append_keys(account_id=snapshot.account.account_id)

@@ -27,7 +27,7 @@ from typing import Literal
 from gateway.apis.chat.schema import MaxPrice, ProviderPreferences
 from gateway.core.catalog import PROVIDERS, Model, Offer
 from gateway.core.errors import BadRequest, GatewayError, PaymentRequired
-from gateway.data.accounts import StoredKey
+from gateway.data.byok_keys import StoredKey
 
 Credential = Literal["byok", "shared"]
 Route = tuple[str, str]  # (provider slug, catalog model id)
