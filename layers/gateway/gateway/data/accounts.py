@@ -22,9 +22,10 @@ from pydantic import BaseModel, ConfigDict
 from gateway.core import aws
 from gateway.core.ids import new_account_id
 from gateway.core.settings import get_settings
-from gateway.data import byok_keys, holds
+from gateway.data import api_keys, byok_keys, holds
 
 if TYPE_CHECKING:
+    from gateway.data.api_keys import ApiKey
     from gateway.data.byok_keys import StoredKey
 
 PLATFORM_ACCOUNT = "platform"
@@ -55,9 +56,10 @@ class Account(BaseModel):
 @dataclass
 class AccountSnapshot:
     account: Account
-    api_key_hashes: dict[str, bool] = field(default_factory=dict)  # sha256 -> revoked
+    api_keys: dict[str, ApiKey] = field(default_factory=dict)  # sha256 of each gateway key -> the key
     keys: list[StoredKey] = field(default_factory=list)
     key_cooldowns: dict[str, int] = field(default_factory=dict)  # BYOK key id -> end of its cooldown, epoch ms
+    caller: ApiKey | None = None  # the gateway key the request authenticated with
 
     def key(self, key_id: str) -> StoredKey | None:
         return next((k for k in self.keys if k.key_id == key_id), None)
@@ -91,7 +93,7 @@ def query_partition(pk: str) -> list[dict[str, Any]]:
 
 def load_account(account_id: str) -> AccountSnapshot | None:
     profile: Account | None = None
-    hashes: dict[str, bool] = {}
+    gateway_keys: dict[str, ApiKey] = {}
     keys: list[StoredKey] = []
     cooldowns: dict[str, int] = {}
     for item in query_partition(partition_key(account_id)):
@@ -108,7 +110,7 @@ def load_account(account_id: str) -> AccountSnapshot | None:
                 key_count=None if item.get("key_count") is None else int(item["key_count"]),
             )
         elif sk.startswith("APIKEY#"):
-            hashes[sk.removeprefix("APIKEY#")] = bool(item.get("revoked", False))
+            gateway_keys[sk.removeprefix("APIKEY#")] = api_keys.key_from_item(item)
         elif sk.startswith("KEY#"):
             keys.append(byok_keys.key_from_item({**item, "account_id": account_id}))
         elif sk.startswith(byok_keys.COOLDOWN_PREFIX) and "cooldown_until_ms" in item:
@@ -116,7 +118,7 @@ def load_account(account_id: str) -> AccountSnapshot | None:
     if profile is None:
         return None
     keys.sort(key=lambda k: (k.created_at, k.key_id))
-    return AccountSnapshot(account=profile, api_key_hashes=hashes, keys=keys, key_cooldowns=cooldowns)
+    return AccountSnapshot(account=profile, api_keys=gateway_keys, keys=keys, key_cooldowns=cooldowns)
 
 
 def create_account(name: str, credits: Decimal, account_id: str | None = None) -> Account:

@@ -12,12 +12,21 @@ import hmac
 import secrets
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
+
+from gateway.core import aws
 from gateway.core.settings import get_settings
 from gateway.data import accounts
 
 API_KEY_PREFIX = "gwk_"
+API_KEY_ID_PREFIX = "ak_"
+# ``last_used_at`` is written at most this often per key (and off the request's path), not on every request.
+LAST_USED_RESOLUTION_S = 60
+RATE_WINDOW_S = 60
 
 
 def hash_api_key(api_key: str) -> str:
@@ -38,6 +47,58 @@ def account_id_from_api_key(api_key: str) -> str | None:
     return f"acct_{account_hex}"
 
 
+class ApiKey(BaseModel):
+    """A gateway API key as stored (``APIKEY#<sha256>`` in its account's partition): settings and counters only,
+    never the key itself. Its id is derived from the hash, so keys minted before ids existed have one too."""
+
+    model_config = ConfigDict(frozen=True)
+    digest: str
+    name: str | None = None
+    # A key written before management existed was its account's only key, and managed it: it keeps that right.
+    management: bool = True
+    hint: str | None = None
+    rate_limit_rpm: int | None = None
+    allowed_models: list[str] | None = None
+    expires_at: str | None = None
+    created_at: str | None = None
+    last_used_at: str | None = None
+    revoked: bool = False
+    rate_window: int = 0  # the epoch minute ``rate_count`` counts requests of
+    rate_count: int = 0
+
+    @property
+    def id(self) -> str:
+        return f"{API_KEY_ID_PREFIX}{api_key_fingerprint(self.digest)}"
+
+    def expired(self, now: datetime | None = None) -> bool:
+        if self.expires_at is None:
+            return False
+        return datetime.fromisoformat(self.expires_at.replace("Z", "+00:00")) <= (now or datetime.now(UTC))
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "management": self.management,
+            "hint": self.hint,
+            "limit": None,
+            "spent": 0.0,
+            "rate_limit_rpm": self.rate_limit_rpm,
+            "allowed_models": self.allowed_models,
+            "expires_at": self.expires_at,
+            "created_at": self.created_at,
+            "last_used_at": self.last_used_at,
+        }
+
+
+def key_from_item(item: dict[str, Any]) -> ApiKey:
+    data = accounts.plain(item)
+    for name in ("rate_limit_rpm", "rate_window", "rate_count"):
+        if data.get(name) is not None:
+            data[name] = int(data[name])
+    return ApiKey.model_validate({**data, "digest": item["sk"].removeprefix("APIKEY#")})
+
+
 # sha256 of a gateway key -> (expiry, account id), for keys this process has seen proven. Bounded: a key that
 # falls out is simply proven again.
 _proven: dict[str, tuple[float, str]] = {}
@@ -45,13 +106,14 @@ _proven_lock = threading.Lock()
 PROVEN_KEYS_MAX = 4096
 
 
-def authenticate(api_key: str) -> accounts.AccountSnapshot | None:
+def authenticate(api_key: str, *, note_use: bool = False) -> accounts.AccountSnapshot | None:
     """The caller's account when ``api_key`` is a live gateway key, else None (never says which part failed).
 
     A wrong secret costs one GetItem of one small item (``APIKEY#<sha256>``), whatever the account holds; only
     a key proven that way gets its account partition read. A process remembers proven keys (by hash) for
     ``AUTH_CACHE_TTL_S``, so a warm request makes just the partition Query, which still carries every gateway
-    key's revoked flag: revocation takes effect on the very next request, cached or not.
+    key's item: a deleted, revoked or expired key is refused on the very next request, cached or not.
+    ``note_use`` renews the key's ``last_used_at`` (see ``_note_use``).
     """
     account_id = account_id_from_api_key(api_key)
     if account_id is None:
@@ -67,13 +129,83 @@ def authenticate(api_key: str) -> accounts.AccountSnapshot | None:
             return None
         _remember(digest, account_id)
     snapshot = accounts.load_account(account_id)
-    live = snapshot is not None and any(
-        hmac.compare_digest(digest, stored) and not revoked for stored, revoked in snapshot.api_key_hashes.items()
-    )
-    if not live:
+    caller = None
+    if snapshot is not None:
+        caller = next((k for stored, k in snapshot.api_keys.items() if hmac.compare_digest(digest, stored)), None)
+    if snapshot is None or caller is None or caller.revoked:
         _forget(digest)
         return None
+    if caller.expired():
+        return None
+    snapshot.caller = caller
+    if note_use:  # a model request (its function may write the key's item)
+        _note_use(account_id, caller)
     return snapshot
+
+
+def _note_use(account_id: str, key: ApiKey) -> None:
+    """Keep ``last_used_at`` to within ``LAST_USED_RESOLUTION_S`` without a write per request: the key's item
+    (read with the partition anyway) says when it was last stamped; only a stamp older than that is renewed, by
+    one conditional write on a background thread (so never before the upstream), which concurrent instances
+    cannot repeat within the resolution."""
+    now = datetime.now(UTC)
+    cutoff = (now - timedelta(seconds=LAST_USED_RESOLUTION_S)).isoformat(timespec="milliseconds")
+    cutoff = cutoff.replace("+00:00", "Z")
+    if key.last_used_at is not None and key.last_used_at > cutoff:
+        return
+    stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    threading.Thread(target=_stamp_use, args=(account_id, key.digest, stamp, cutoff), daemon=True).start()
+
+
+def _stamp_use(account_id: str, digest: str, stamp: str, cutoff: str) -> None:
+    try:  # the resource's client, unlike the Table resource, is thread-safe
+        aws.dynamodb().meta.client.update_item(
+            TableName=get_settings().accounts_table,
+            Key={"pk": accounts.partition_key(account_id), "sk": f"APIKEY#{digest}"},
+            UpdateExpression="SET last_used_at = :now",
+            ConditionExpression="attribute_exists(pk) AND "
+            "(attribute_not_exists(last_used_at) OR last_used_at < :cutoff)",
+            ExpressionAttributeValues={":now": stamp, ":cutoff": cutoff},
+        )
+    except Exception:  # a lost stamp only makes last_used_at older; the next request renews it
+        return
+
+
+def take_rate_slot(account_id: str, key: ApiKey, now: float | None = None) -> int | None:
+    """Count one request against ``key.rate_limit_rpm`` in the current minute; None when it fits, else the
+    seconds until the window ends (the ``retry-after``). Shared by every instance: one conditional write on the
+    key's item, chosen from the counters the authentication read already brought (no read of its own); a second
+    write only when another instance opened the window first."""
+    limit = key.rate_limit_rpm
+    if limit is None:
+        return None
+    now = clock() if now is None else now
+    window = int(now // RATE_WINDOW_S)
+    retry_after = max(1, int((window + 1) * RATE_WINDOW_S - now + 0.999))
+    if limit <= 0:
+        return retry_after
+    item_key = {"pk": accounts.partition_key(account_id), "sk": f"APIKEY#{key.digest}"}
+    same_window = key.rate_window == window
+    for _ in range(2):
+        if same_window:
+            update = "SET rate_count = rate_count + :one"
+            condition = "attribute_exists(pk) AND rate_window = :w AND rate_count < :limit"
+        else:
+            update = "SET rate_window = :w, rate_count = :one"
+            condition = "attribute_exists(pk) AND (attribute_not_exists(rate_window) OR rate_window < :w)"
+        if accounts.update_if(
+            Key=item_key,
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues={":one": 1, ":w": window, ":limit": limit}
+            if same_window
+            else {":one": 1, ":w": window},
+        ):
+            return None
+        if same_window:
+            return retry_after  # the window is full
+        same_window = True  # another instance opened this window meanwhile: count in it
+    return retry_after
 
 
 def _is_proven(digest: str, account_id: str) -> bool:
@@ -102,20 +234,137 @@ def clear_auth_cache() -> None:
         _proven.clear()
 
 
+def clock() -> float:
+    """Epoch seconds for rate windows (a test moves it instead of waiting a minute)."""
+    return time.time()
+
+
+class ApiKeyLimitReached(Exception):
+    """The account already holds ``MAX_API_KEYS_PER_ACCOUNT`` gateway keys."""
+
+
 def create_api_key(account_id: str, api_key: str | None = None) -> str:
-    """Mint a gateway API key for an account; only its hash is stored. ``api_key`` pins it (dev stack)."""
+    """Mint a management key for an account (``make admin``); ``api_key`` pins it (dev stack)."""
+    current = sum(
+        1 for item in accounts.query_partition(accounts.partition_key(account_id)) if item["sk"].startswith("APIKEY#")
+    )
+    key, _ = mint_api_key(account_id, {"management": True}, current_count=current, api_key=api_key)
+    return key
+
+
+def mint_api_key(
+    account_id: str, settings: dict[str, Any], *, current_count: int, api_key: str | None = None
+) -> tuple[str, ApiKey]:
+    """Store a new gateway key (only its hash) with ``settings`` and count it on the profile in one transaction,
+    so parallel creates cannot pass ``MAX_API_KEYS_PER_ACCOUNT``; ``current_count`` seeds a profile written
+    before the count existed. Returns the key, shown this once, and what was stored. Raises
+    ``ApiKeyLimitReached``."""
     key = api_key or f"{API_KEY_PREFIX}{account_id.removeprefix('acct_')}_{secrets.token_urlsafe(32)}"
     if account_id_from_api_key(key) != account_id:
         raise ValueError("api key does not belong to the account")
-    accounts._table().put_item(
-        Item={
+    digest = hash_api_key(key)
+    item = {k: v for k, v in settings.items() if v is not None}
+    item.update(
+        {
             "pk": accounts.partition_key(account_id),
-            "sk": f"APIKEY#{hash_api_key(key)}",
+            "sk": f"APIKEY#{digest}",
+            "hint": f"{API_KEY_PREFIX}...{key[-4:]}",
             "created_at": accounts.now_iso(),
             "revoked": False,
         }
     )
-    return key
+    table_name = get_settings().accounts_table
+    limit = get_settings().max_api_keys_per_account
+    try:
+        aws.dynamodb().meta.client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table_name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+                {
+                    "Update": {
+                        "TableName": table_name,
+                        "Key": {"pk": accounts.partition_key(account_id), "sk": "PROFILE"},
+                        "UpdateExpression": "SET api_key_count = if_not_exists(api_key_count, :current) + :one",
+                        "ConditionExpression": "attribute_exists(pk) AND ((attribute_not_exists(api_key_count) "
+                        "AND :current < :limit) OR api_key_count < :limit)",
+                        "ExpressionAttributeValues": {":current": current_count, ":one": 1, ":limit": limit},
+                    }
+                },
+            ],
+        )
+    except ClientError as exc:
+        codes = [reason.get("Code", "") for reason in exc.response.get("CancellationReasons", [])]
+        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+            raise ApiKeyLimitReached from None
+        raise
+    return key, key_from_item(item)
+
+
+def update_api_key(account_id: str, digest: str, changes: dict[str, Any]) -> ApiKey | None:
+    """Apply ``changes`` (attribute -> value, None removes; at least one); None if the key is gone."""
+    sets: list[str] = []
+    removes: list[str] = []
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for i, (name, value) in enumerate(changes.items()):
+        names[f"#f{i}"] = name
+        if value is None:
+            removes.append(f"#f{i}")
+        else:
+            sets.append(f"#f{i} = :v{i}")
+            values[f":v{i}"] = value
+    expression = ("SET " + ", ".join(sets) if sets else "") + (" REMOVE " + ", ".join(removes) if removes else "")
+    kwargs: dict[str, Any] = {
+        "Key": {"pk": accounts.partition_key(account_id), "sk": f"APIKEY#{digest}"},
+        "UpdateExpression": expression.strip(),
+        "ConditionExpression": "attribute_exists(pk)",
+        "ExpressionAttributeNames": names,
+        "ReturnValues": "ALL_NEW",
+    }
+    if values:
+        kwargs["ExpressionAttributeValues"] = values
+    try:
+        result = accounts._table().update_item(**kwargs)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return None
+        raise
+    return key_from_item(result["Attributes"])
+
+
+def delete_api_key(account_id: str, digest: str) -> bool:
+    """Delete a key (the next request with it is refused: authentication rechecks the key's item on every
+    request) and uncount it; False if it was already gone."""
+    table_name = get_settings().accounts_table
+    key = {"pk": accounts.partition_key(account_id), "sk": f"APIKEY#{digest}"}
+    try:
+        aws.dynamodb().meta.client.transact_write_items(
+            TransactItems=[
+                {"Delete": {"TableName": table_name, "Key": key, "ConditionExpression": "attribute_exists(pk)"}},
+                {
+                    "Update": {
+                        "TableName": table_name,
+                        "Key": {"pk": key["pk"], "sk": "PROFILE"},
+                        "UpdateExpression": "SET api_key_count = api_key_count - :one",
+                        "ConditionExpression": "api_key_count > :zero",
+                        "ExpressionAttributeValues": {":one": 1, ":zero": 0},
+                    }
+                },
+            ]
+        )
+    except ClientError as exc:
+        codes = [reason.get("Code", "") for reason in exc.response.get("CancellationReasons", [])]
+        if codes and codes[0] == "ConditionalCheckFailed":
+            return False
+        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":  # a profile that never counted its keys
+            try:
+                accounts._table().delete_item(Key=key, ConditionExpression="attribute_exists(pk)")
+            except ClientError as retry_exc:
+                if retry_exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    return False
+                raise
+            return True
+        raise
+    return True
 
 
 def api_key_fingerprint(digest: str) -> str:

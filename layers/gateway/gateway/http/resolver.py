@@ -130,7 +130,7 @@ def create_app(error_shape: ErrorShape = openai_error) -> APIGatewayRestResolver
 
     @app.exception_handler(GatewayError)
     def _gateway_error(error: GatewayError) -> Response:
-        return error_response(error)
+        return error_response(error, error.headers or None)
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:
@@ -224,7 +224,7 @@ def authenticate(
         raise Unauthorized(f"missing gateway API key: send {hint}Authorization: Bearer <key>")
     if len(token) > 256 or not token.isascii():  # gateway keys are ASCII; nothing else is worth a lookup
         raise Unauthorized("invalid gateway API key")
-    snapshot = api_keys.authenticate(token)
+    snapshot = api_keys.authenticate(token, note_use=recorded_as is not None)
     if snapshot is None:
         raise Unauthorized("invalid gateway API key")
     logger.thread_safe_append_keys(account_id=snapshot.account.account_id)

@@ -30,9 +30,17 @@ from gateway.apis.chat import stream as chat_stream
 from gateway.apis.chat.schema import ChatRequest, ProviderPreferences
 from gateway.billing import credits, usage
 from gateway.core.catalog import Model, Offer, get_catalog
-from gateway.core.errors import BadRequest, BrokenKey, GatewayError, NotFound, PaymentRequired
+from gateway.core.errors import (
+    BadRequest,
+    BrokenKey,
+    Forbidden,
+    GatewayError,
+    NotFound,
+    PaymentRequired,
+    RateLimited,
+)
 from gateway.core.settings import get_settings
-from gateway.data import accounts
+from gateway.data import accounts, api_keys
 from gateway.data.request_log import AttemptRecord, RequestRecord, emit_attempt, emit_spillover, redact, save_request
 from gateway.providers import Target
 from gateway.routing import capabilities as params
@@ -131,6 +139,30 @@ def _served_as(request: RoutedRequest, model_id: str) -> str:
     return model_id
 
 
+def admit(snapshot: accounts.AccountSnapshot, models: list[Model]) -> None:
+    """The calling gateway key's own rules, checked before any upstream is planned (so every route that routes
+    through here inherits them): its ``allowed_models`` (403 ``model_not_allowed``), then its
+    ``rate_limit_rpm`` (429 ``rate_limited`` with ``retry-after``; one conditional write, no read)."""
+    caller = snapshot.caller
+    if caller is None:
+        return
+    if caller.allowed_models is not None:
+        refused = [model.id for model in models if model.id not in caller.allowed_models]
+        if refused:
+            raise Forbidden(
+                f"this API key may not use {', '.join(refused)}; its allowed models are "
+                f"{', '.join(caller.allowed_models) or '(none)'}",
+                code="model_not_allowed",
+                param="model",
+            )
+    retry_after = api_keys.take_rate_slot(snapshot.account.account_id, caller)
+    if retry_after is not None:
+        raise RateLimited(
+            f"this API key allows {caller.rate_limit_rpm} requests per minute; retry in {retry_after} s",
+            headers={"retry-after": str(retry_after)},
+        )
+
+
 def planned_attempts(
     snapshot: accounts.AccountSnapshot, request: RoutedRequest, codec: Codec = CHAT
 ) -> Iterator[PlannedAttempt]:
@@ -138,6 +170,7 @@ def planned_attempts(
     BYOK attempt of a model is used up, so a request served by a BYOK key never reads them (one DynamoDB read
     per warm request)."""
     models = _models(request)
+    admit(snapshot, models)
     signals = health.state().signals(snapshot, wake=not request.stream)
     empties: list[EmptyModelPlan] = []
     refusals: list[BadRequest] = []

@@ -1,0 +1,127 @@
+"""Gateway API keys (``/v1/api-keys``): create (the key shown once), list, read, update and delete, by a
+management key only; ordinary keys may call the model routes and read their account's logs and usage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway.core import catalog
+from gateway.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from gateway.data import accounts, api_keys
+
+NAME_MAX = 100
+MODELS_MAX = 500
+KeyName = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+Rpm = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+def require_management(snapshot: accounts.AccountSnapshot) -> None:
+    """403 ``forbidden`` unless the caller's gateway key is a management key."""
+    if snapshot.caller is not None and not snapshot.caller.management:
+        raise Forbidden("this API key cannot manage API keys or BYOK keys; use a management key")
+
+
+def canonical_models(names: list[str] | None, param: str = "allowed_models") -> list[str] | None:
+    """Catalog ids for ``names`` (aliases resolved, each once); 422 naming an unknown one."""
+    if names is None:
+        return None
+    ids: list[str] = []
+    for index, name in enumerate(names):
+        model = catalog.get_catalog().model(name)
+        if model is None:
+            raise Unprocessable(f"{param}[{index}] is not a catalog model; GET /v1/models lists them", param=param)
+        if model.id not in ids:
+            ids.append(model.id)
+    return ids
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise Unprocessable("expires_at needs a time zone (ISO 8601, e.g. 2027-01-01T00:00:00Z)", param="expires_at")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class CreateApiKeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: KeyName
+    management: bool = False
+    rate_limit_rpm: Rpm | None = None
+    allowed_models: list[str] | None = Field(None, max_length=MODELS_MAX)
+    expires_at: datetime | None = None
+
+    @field_validator("allowed_models")
+    @classmethod
+    def _bounded_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(len(name) > 200 for name in value):
+            raise ValueError("model names are at most 200 characters")
+        return value
+
+
+class UpdateApiKeyRequest(CreateApiKeyRequest):
+    name: KeyName | None = None  # type: ignore[assignment]
+    management: bool | None = None  # type: ignore[assignment]
+
+
+def _settings(request: CreateApiKeyRequest) -> dict[str, Any]:
+    fields = request.model_fields_set if isinstance(request, UpdateApiKeyRequest) else type(request).model_fields.keys()
+    settings: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(request, name)
+        if name == "allowed_models":
+            value = canonical_models(value)
+        elif name == "expires_at":
+            value = _iso(value)
+        settings[name] = value
+    return settings
+
+
+def create(snapshot: accounts.AccountSnapshot, request: CreateApiKeyRequest) -> dict[str, Any]:
+    require_management(snapshot)
+    try:
+        key, stored = api_keys.mint_api_key(
+            snapshot.account.account_id, _settings(request), current_count=len(snapshot.api_keys)
+        )
+    except api_keys.ApiKeyLimitReached:
+        raise Conflict(
+            "this account holds its maximum number of API keys (MAX_API_KEYS_PER_ACCOUNT); delete one first",
+            code="api_key_limit_reached",
+        ) from None
+    return {**stored.public(), "key": key}
+
+
+def listed(snapshot: accounts.AccountSnapshot) -> list[dict[str, Any]]:
+    require_management(snapshot)
+    keys = [key for key in snapshot.api_keys.values() if not key.revoked]
+    return [key.public() for key in sorted(keys, key=lambda k: (k.created_at or "", k.id))]
+
+
+def find(snapshot: accounts.AccountSnapshot, key_id: str) -> api_keys.ApiKey:
+    require_management(snapshot)
+    key = next((k for k in snapshot.api_keys.values() if k.id == key_id and not k.revoked), None)
+    if key is None:
+        raise NotFound("no such API key", code="api_key_not_found")
+    return key
+
+
+def update(snapshot: accounts.AccountSnapshot, key_id: str, request: UpdateApiKeyRequest) -> dict[str, Any]:
+    key = find(snapshot, key_id)
+    changes = _settings(request)
+    if changes.get("name", "") is None or changes.get("management", False) is None:
+        raise Unprocessable("name and management cannot be removed", param="name")
+    if not changes:
+        return key.public()
+    updated = api_keys.update_api_key(snapshot.account.account_id, key.digest, changes)
+    if updated is None:
+        raise NotFound("no such API key", code="api_key_not_found")
+    return updated.public()
+
+
+def delete(snapshot: accounts.AccountSnapshot, key_id: str) -> None:
+    key = find(snapshot, key_id)
+    if not api_keys.delete_api_key(snapshot.account.account_id, key.digest):
+        raise NotFound("no such API key", code="api_key_not_found")

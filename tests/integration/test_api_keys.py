@@ -1,0 +1,218 @@
+"""Gateway API keys over HTTP (issue 23): management and ordinary keys, the key shown once and hashed at rest,
+revocation and expiry on the very next request, allowed models and per-key rate limits on every model route.
+
+Given the real handlers behind the local API server, moto-backed tables and the provider simulator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from gateway.data import api_keys
+from tests.conftest import Gateway, configure
+
+CHAT = {"model": "openai/gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]}
+MESSAGES = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+COUNT = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def manager(api: Any, gateway: Gateway) -> Iterator[httpx.Client]:
+    """The account's management key: the one ``make admin create-account`` printed."""
+    with httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {gateway.api_key}"}, timeout=20) as http:
+        yield http
+
+
+def as_key(api: Any, key: str) -> httpx.Client:
+    return httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {key}"}, timeout=20)
+
+
+def create(manager: httpx.Client, **body: Any) -> dict[str, Any]:
+    response = manager.post("/v1/api-keys", json={"name": "service", **body})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def stored_items(gateway: Gateway) -> list[dict[str, Any]]:
+    table = boto3.resource("dynamodb").Table(gateway.env["ACCOUNTS_TABLE"])
+    return list(table.scan()["Items"])
+
+
+def test_a_created_key_is_shown_once_hashed_at_rest_and_calls_the_models(
+    api: Any, gateway: Gateway, manager: httpx.Client
+) -> None:
+    created = create(manager, name="billing service")
+
+    key = created.pop("key")
+    assert key.startswith("gwk_")
+    assert set(created) == {
+        "id",
+        "name",
+        "management",
+        "hint",
+        "limit",
+        "spent",
+        "rate_limit_rpm",
+        "allowed_models",
+        "expires_at",
+        "created_at",
+        "last_used_at",
+    }
+    assert (created["name"], created["management"], created["hint"]) == ("billing service", False, f"gwk_...{key[-4:]}")
+    listed = manager.get("/v1/api-keys").json()["data"]
+    assert created["id"] in [k["id"] for k in listed]
+    assert all("key" not in k for k in listed)
+    assert "key" not in manager.get(f"/v1/api-keys/{created['id']}").json()
+    items = stored_items(gateway)
+    assert not any(key in repr(item) for item in items), "the key itself is never stored"
+    assert any(item["sk"] == f"APIKEY#{hashlib.sha256(key.encode()).hexdigest()}" for item in items)
+    with as_key(api, key) as service:
+        assert service.post("/v1/chat/completions", json=CHAT).status_code == 200
+        assert service.get("/v1/logs").status_code == 200
+        assert service.get("/v1/usage").status_code == 200
+
+
+def test_an_ordinary_key_cannot_manage_api_keys_or_byok_keys(api: Any, manager: httpx.Client) -> None:
+    ordinary = create(manager)
+    with as_key(api, ordinary["key"]) as service:
+        attempts = [
+            service.post("/v1/api-keys", json={"name": "escalate", "management": True}),
+            service.get("/v1/api-keys"),
+            service.get(f"/v1/api-keys/{ordinary['id']}"),
+            service.patch(f"/v1/api-keys/{ordinary['id']}", json={"management": True}),
+            service.delete(f"/v1/api-keys/{ordinary['id']}"),
+            service.get("/v1/byok/keys"),
+            service.post("/v1/byok/keys", json={"provider": "openai", "credentials": "sk-proj-x"}),
+            service.post("/v1/byok/keys/key_x/test"),
+            service.delete("/v1/byok/keys/key_x"),
+        ]
+    assert [(r.status_code, r.json()["error"]["code"]) for r in attempts] == [(403, "forbidden")] * len(attempts)
+    assert manager.get(f"/v1/api-keys/{ordinary['id']}").json()["management"] is False
+
+
+def test_a_management_key_it_creates_can_manage(api: Any, manager: httpx.Client) -> None:
+    admin = create(manager, management=True)
+    with as_key(api, admin["key"]) as second:
+        assert second.post("/v1/api-keys", json={"name": "from second"}).status_code == 201
+        assert second.get("/v1/byok/keys").status_code == 200
+
+
+def test_delete_revokes_on_the_very_next_request_even_from_a_warm_auth_cache(api: Any, manager: httpx.Client) -> None:
+    created = create(manager)
+    with as_key(api, created["key"]) as service:
+        assert service.get("/v1/logs").status_code == 200  # proven: the process now caches the key
+        assert manager.delete(f"/v1/api-keys/{created['id']}").status_code == 204
+        after = service.post("/v1/chat/completions", json=CHAT)
+    assert after.status_code == 401
+    assert manager.get(f"/v1/api-keys/{created['id']}").status_code == 404
+    assert created["id"] not in [k["id"] for k in manager.get("/v1/api-keys").json()["data"]]
+
+
+def test_an_expired_key_is_401(api: Any, manager: httpx.Client) -> None:
+    created = create(manager, expires_at="2099-01-01T00:00:00Z")
+    with as_key(api, created["key"]) as service:
+        assert service.post("/v1/chat/completions", json=CHAT).status_code == 200
+        patched = manager.patch(f"/v1/api-keys/{created['id']}", json={"expires_at": "2020-01-01T00:00:00+00:00"})
+        assert patched.json()["expires_at"] == "2020-01-01T00:00:00.000Z"
+        assert service.post("/v1/chat/completions", json=CHAT).status_code == 401
+        assert service.get("/v1/logs").status_code == 401
+
+
+def test_the_account_holds_at_most_max_api_keys_even_when_creates_race(
+    api: Any, gateway: Gateway, manager: httpx.Client, monkeypatch: pytest.MonkeyPatch, serialized_dynamodb: None
+) -> None:
+    configure(monkeypatch, MAX_API_KEYS_PER_ACCOUNT="4")  # the admin key is one of them
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda i: manager.post("/v1/api-keys", json={"name": f"k{i}"}), range(6)))
+
+    assert sorted(r.status_code for r in answers) == [201, 201, 201, 409, 409, 409]
+    assert {r.json()["error"]["code"] for r in answers if r.status_code == 409} == {"api_key_limit_reached"}
+    assert len(manager.get("/v1/api-keys").json()["data"]) == 4
+
+
+def test_last_used_at_is_stamped_by_a_model_request_without_a_write_per_request(
+    api: Any, manager: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = create(manager)
+    assert created["last_used_at"] is None
+    stamps: list[tuple[Any, ...]] = []
+    stamped = threading.Event()
+    real = api_keys._stamp_use
+
+    def stamp(*args: Any) -> None:
+        stamps.append(args)
+        real(*args)
+        stamped.set()
+
+    monkeypatch.setattr(api_keys, "_stamp_use", stamp)
+    with as_key(api, created["key"]) as service:
+        assert service.post("/v1/chat/completions", json=CHAT).status_code == 200
+        assert stamped.wait(timeout=10)
+        first = manager.get(f"/v1/api-keys/{created['id']}").json()["last_used_at"]
+        assert first is not None
+        for _ in range(3):
+            assert service.post("/v1/chat/completions", json=CHAT).status_code == 200
+        assert service.get("/v1/logs").status_code == 200
+    assert len(stamps) == 1, "within a minute of the last stamp, requests write nothing"
+
+
+def test_allowed_models_refuse_other_models_on_every_model_route(api: Any, manager: httpx.Client) -> None:
+    created = create(manager, allowed_models=["deepseek/deepseek-v3.2", "claude-sonnet-4-5"])
+    assert created["allowed_models"] == ["deepseek/deepseek-v3.2", "anthropic/claude-sonnet-4.5"]
+    with as_key(api, created["key"]) as service:
+        refused = [
+            service.post("/v1/chat/completions", json=CHAT),
+            service.post(
+                "/v1/chat/completions",
+                json={**CHAT, "model": "deepseek/deepseek-v3.2", "models": ["openai/gpt-5-mini"]},
+            ),
+        ]
+        allowed = service.post("/v1/chat/completions", json={**CHAT, "model": "deepseek/deepseek-v3.2"})
+        messages = service.post("/v1/messages", json=MESSAGES)
+        other = service.post("/v1/messages/count_tokens", json={**COUNT, "model": "openai/gpt-5-mini"})
+    assert [(r.status_code, r.json()["error"]["code"]) for r in refused] == [(403, "model_not_allowed")] * 2
+    assert allowed.status_code == 200 and messages.status_code == 200
+    assert (other.status_code, other.json()["error"]["type"]) == (403, "permission_error")  # Anthropic's shape
+    unknown = manager.post("/v1/api-keys", json={"name": "x", "allowed_models": ["no/such-model"]})
+    assert unknown.status_code == 422 and unknown.json()["error"]["param"] == "allowed_models"
+
+
+def test_a_rate_limited_key_gets_429_with_the_seconds_left_in_its_minute(
+    api: Any, gateway: Gateway, manager: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = {"t": 1_800_000_000.0 + 15.2}  # 15.2 s into a minute
+    monkeypatch.setattr(api_keys, "clock", lambda: now["t"])
+    created = create(manager, rate_limit_rpm=3)
+    with as_key(api, created["key"]) as service:
+        statuses = [service.post("/v1/chat/completions", json=CHAT).status_code for _ in range(3)]
+        limited = service.post("/v1/chat/completions", json=CHAT)
+        counted = service.post("/v1/messages/count_tokens", json=COUNT)
+        now["t"] += 45  # the next minute
+        again = service.post("/v1/chat/completions", json=CHAT)
+    assert statuses == [200, 200, 200]
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert limited.headers["retry-after"] == "45"  # ceil(60 - 15.2)
+    assert counted.status_code == 429
+    assert again.status_code == 200
+    calls = [r for r in gateway.sim.requests if "chat/completions" in r.path]
+    assert len(calls) == 4, "a refused request never reached an upstream"
+
+
+def test_concurrent_requests_never_pass_a_rate_limit(
+    api: Any, gateway: Gateway, manager: httpx.Client, monkeypatch: pytest.MonkeyPatch, serialized_dynamodb: None
+) -> None:
+    monkeypatch.setattr(api_keys, "clock", lambda: 1_800_000_000.0 + 1)
+    created = create(manager, rate_limit_rpm=5)
+    with as_key(api, created["key"]) as service, ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(lambda _: service.post("/v1/chat/completions", json=CHAT), range(20)))
+    assert sorted(r.status_code for r in answers) == [200] * 5 + [429] * 15
