@@ -67,7 +67,7 @@ class UpdateApiKeyRequest(CreateApiKeyRequest):
     management: bool | None = None  # type: ignore[assignment]
 
 
-def _settings(request: CreateApiKeyRequest) -> dict[str, Any]:
+def settings(request: CreateApiKeyRequest) -> dict[str, Any]:
     fields = request.model_fields_set if isinstance(request, UpdateApiKeyRequest) else type(request).model_fields.keys()
     settings: dict[str, Any] = {}
     for name in fields:
@@ -84,7 +84,7 @@ def create(snapshot: accounts.AccountSnapshot, request: CreateApiKeyRequest) -> 
     require_management(snapshot)
     try:
         key, stored = api_keys.mint_api_key(
-            snapshot.account.account_id, _settings(request), current_count=len(snapshot.api_keys)
+            snapshot.account.account_id, settings(request), current_count=len(snapshot.api_keys)
         )
     except api_keys.ApiKeyLimitReached:
         raise Conflict(
@@ -110,7 +110,7 @@ def find(snapshot: accounts.AccountSnapshot, key_id: str) -> api_keys.ApiKey:
 
 def update(snapshot: accounts.AccountSnapshot, key_id: str, request: UpdateApiKeyRequest) -> dict[str, Any]:
     key = find(snapshot, key_id)
-    changes = _settings(request)
+    changes = settings(request)
     if changes.get("name", "") is None or changes.get("management", False) is None:
         raise Unprocessable("name and management cannot be removed", param="name")
     if not changes:

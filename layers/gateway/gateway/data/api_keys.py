@@ -243,12 +243,13 @@ class ApiKeyLimitReached(Exception):
     """The account already holds ``MAX_API_KEYS_PER_ACCOUNT`` gateway keys."""
 
 
-def create_api_key(account_id: str, api_key: str | None = None) -> str:
-    """Mint a management key for an account (``make admin``); ``api_key`` pins it (dev stack)."""
+def create_api_key(account_id: str, api_key: str | None = None, settings: dict[str, Any] | None = None) -> str:
+    """Mint a key for an account (``make admin``): a management key unless ``settings`` says otherwise;
+    ``api_key`` pins it (dev stack)."""
     current = sum(
         1 for item in accounts.query_partition(accounts.partition_key(account_id)) if item["sk"].startswith("APIKEY#")
     )
-    key, _ = mint_api_key(account_id, {"management": True}, current_count=current, api_key=api_key)
+    key, _ = mint_api_key(account_id, {"management": True, **(settings or {})}, current_count=current, api_key=api_key)
     return key
 
 
@@ -375,8 +376,8 @@ def api_key_fingerprint(digest: str) -> str:
 def list_api_keys(account_id: str) -> list[dict[str, Any]]:
     return [
         {
+            **key_from_item(item).public(),
             "fingerprint": api_key_fingerprint(item["sk"].removeprefix("APIKEY#")),
-            "created_at": item.get("created_at"),
             "revoked": bool(item.get("revoked", False)),
         }
         for item in accounts.query_partition(accounts.partition_key(account_id))
