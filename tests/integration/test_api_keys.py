@@ -17,9 +17,12 @@ import httpx
 import pytest
 
 from gateway.data import api_keys
+from local.seed import PLATFORM_API_KEYS
 from tests.conftest import Gateway, configure
+from tests.integration.helpers import add_key, byok_credentials, credential_id
 
 CHAT = {"model": "openai/gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]}
+PLATFORM_DEEPSEEK = PLATFORM_API_KEYS["deepseek"]
 MESSAGES = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 COUNT = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -216,3 +219,37 @@ def test_concurrent_requests_never_pass_a_rate_limit(
     with as_key(api, created["key"]) as service, ThreadPoolExecutor(max_workers=10) as pool:
         answers = list(pool.map(lambda _: service.post("/v1/chat/completions", json=CHAT), range(20)))
     assert sorted(r.status_code for r in answers) == [200] * 5 + [429] * 15
+
+
+# --- BYOK key placement ----------------------------------------------------------------------------------------
+
+
+def test_a_byok_key_after_shared_serves_only_once_shared_capacity_failed(
+    api: Any, gateway: Gateway, manager: httpx.Client
+) -> None:
+    credentials = byok_credentials(gateway.sim, "deepseek")
+    key = add_key(api.url, gateway.api_key, "deepseek", credentials, priority="after_shared")
+    assert (key["priority"], key["allowed_models"]) == ("after_shared", None)
+    body = {**CHAT, "model": "deepseek/deepseek-v3.2", "provider": {"only": ["deepseek"]}}
+
+    shared = manager.post("/v1/chat/completions", json=body)
+    gateway.sim.fail("deepseek", status=503, credential=credential_id(PLATFORM_DEEPSEEK))
+    fallback = manager.post("/v1/chat/completions", json=body)
+
+    assert (shared.status_code, shared.headers["x-gateway-byok"]) == (200, "false")
+    assert (fallback.status_code, fallback.headers["x-gateway-byok"]) == (200, "true")
+    assert fallback.headers["x-gateway-attempts"] == "2"
+
+
+def test_a_byok_key_restricted_to_other_models_is_not_used(api: Any, gateway: Gateway, manager: httpx.Client) -> None:
+    credentials = byok_credentials(gateway.sim, "deepseek")
+    key = add_key(api.url, gateway.api_key, "deepseek", credentials, allowed_models=["openai/gpt-5-mini"])
+    body = {**CHAT, "model": "deepseek/deepseek-v3.2", "provider": {"only": ["deepseek"]}}
+
+    restricted = manager.post("/v1/chat/completions", json=body)
+    patched = manager.patch(f"/v1/byok/keys/{key['id']}", json={"allowed_models": None})
+    unrestricted = manager.post("/v1/chat/completions", json=body)
+
+    assert restricted.headers["x-gateway-byok"] == "false"
+    assert patched.json()["allowed_models"] is None
+    assert unrestricted.headers["x-gateway-byok"] == "true"

@@ -163,6 +163,48 @@ def test_contract_example_key_only_for_vertex(plan: Plan) -> None:
     ]
 
 
+def test_contract_example_extended_a_key_placed_after_shared_comes_after_every_shared_attempt(plan: Plan) -> None:
+    # The first example, with the vertex key as an OpenRouter "fallback" key.
+    prefs = {"order": ["amazon-bedrock", "google-vertex", "anthropic"]}
+    keys = [key("anthropic"), key("google-vertex", priority="after_shared"), key("amazon-bedrock")]
+    assert steps(plan(keys, provider=prefs)) == [
+        ("amazon-bedrock", "byok"),
+        ("anthropic", "byok"),
+        ("amazon-bedrock", "shared"),
+        ("google-vertex", "shared"),
+        ("anthropic", "shared"),
+        ("google-vertex", "byok"),
+    ]
+
+
+def test_contract_example_extended_a_key_after_shared_serves_without_credits(plan: Plan) -> None:
+    # The second example with no credits: shared capacity drops out, the fallback key is the whole plan.
+    prefs = {"order": ["amazon-bedrock", "google-vertex"], "allow_fallbacks": False}
+    keys = [key("google-vertex", priority="after_shared")]
+    assert steps(plan(keys, provider=prefs, credits="0")) == [("google-vertex", "byok")]
+
+
+def test_contract_example_extended_a_key_restricted_to_other_models_is_not_planned(plan: Plan) -> None:
+    prefs = {"order": ["amazon-bedrock", "google-vertex", "anthropic"]}
+    keys = [
+        key("anthropic"),
+        key("google-vertex", allowed_models=[GEMINI]),
+        key("amazon-bedrock", allowed_models=[CLAUDE]),
+    ]
+    assert steps(plan(keys, provider=prefs)) == [
+        ("amazon-bedrock", "byok"),
+        ("anthropic", "byok"),
+        ("amazon-bedrock", "shared"),
+        ("google-vertex", "shared"),
+        ("anthropic", "shared"),
+    ]
+    assert steps(plan(keys, model_id=GEMINI)) == [
+        ("google-vertex", "byok"),
+        ("google-vertex", "shared"),
+        ("google-ai-studio", "shared"),
+    ]
+
+
 def test_vertex_provisioned_throughput_key_for_gemini(plan: Plan) -> None:
     pt_key = key("google-vertex", provisioned_throughput=True)
     attempts = plan([pt_key], model_id=GEMINI)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Secret, field_validator
 
+from gateway.apis.api_keys import MODELS_MAX, canonical_models
 from gateway.core import catalog
 from gateway.core.errors import BrokenKey, Conflict, NotFound, Unprocessable
 from gateway.core.ids import new_key_id
@@ -37,6 +38,8 @@ BROKEN_KEY_MESSAGE = "stored credentials could not be decrypted for this key; ro
 
 KeyName = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
 Region = Annotated[str, Field(min_length=1, max_length=REGION_MAX)]
+Priority = Literal["first", "after_shared"]
+ModelName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 def _printable(name: str | None) -> str | None:
@@ -56,6 +59,8 @@ class CreateKeyRequest(BaseModel):
     name: KeyName | None = None
     enabled: bool = True
     always_use: bool = False
+    priority: Priority = "first"
+    allowed_models: list[ModelName] | None = Field(None, max_length=MODELS_MAX)
     region: Region | None = None
     provisioned_throughput: bool = False
     test: bool = False
@@ -71,10 +76,11 @@ class CreateKeyRequest(BaseModel):
 
 
 class UpdateKeyRequest(BaseModel):
-    """``PATCH /v1/byok/keys/{id}``: only the fields sent change; ``name: null`` clears the name.
+    """``PATCH /v1/byok/keys/{id}``: only the fields sent change; ``name: null`` clears the name,
+    ``allowed_models: null`` lets the key serve every model again.
 
     The defaults are never applied: ``update_key`` reads only ``model_fields_set``. They exist so a field can
-    be left out, while an explicit ``null`` for anything but ``name`` is still a type error.
+    be left out, while an explicit ``null`` for anything else is still a type error.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -82,6 +88,8 @@ class UpdateKeyRequest(BaseModel):
     name: KeyName | None = None
     enabled: bool = True
     always_use: bool = False
+    priority: Priority = "first"
+    allowed_models: list[ModelName] | None = Field(None, max_length=MODELS_MAX)
     credentials: Secret[Any] = Secret(None)
     region: Region = ""
     provisioned_throughput: bool = False
@@ -172,6 +180,8 @@ def create_key(snapshot: store.AccountSnapshot, request: CreateKeyRequest) -> by
         name=request.name,
         enabled=request.enabled,
         always_use=request.always_use,
+        priority=request.priority,
+        allowed_models=canonical_models(request.allowed_models),
         region=parsed.region,
         provisioned_throughput=request.provisioned_throughput,
         hint=parsed.hint,
@@ -197,7 +207,8 @@ def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyR
     fields = request.model_fields_set
     if not fields:
         raise Unprocessable(
-            "send at least one of: name, enabled, always_use, credentials, region, provisioned_throughput",
+            "send at least one of: name, enabled, always_use, priority, allowed_models, credentials, region, "
+            "provisioned_throughput",
             param="body",
         )
     key = _find(snapshot, key_id)
@@ -205,9 +216,11 @@ def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyR
     changes: dict[str, Any] = {}
     if "name" in fields:
         changes["name"] = request.name
-    for flag in ("enabled", "always_use", "provisioned_throughput"):
+    for flag in ("enabled", "always_use", "priority", "provisioned_throughput"):
         if flag in fields:
             changes[flag] = getattr(request, flag)
+    if "allowed_models" in fields:  # null: every model again
+        changes["allowed_models"] = canonical_models(request.allowed_models)
     if "provisioned_throughput" in fields:
         _check_provisioned_throughput(key.provider, request.provisioned_throughput)
     if "credentials" in fields:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
@@ -27,6 +27,9 @@ class StoredKey(BaseModel):
     name: str | None = None
     enabled: bool = True
     always_use: bool = False
+    # "first": before all shared capacity; "after_shared": only once every shared attempt has failed.
+    priority: Literal["first", "after_shared"] = "first"
+    allowed_models: list[str] | None = None  # catalog ids this key may serve; None: every model
     region: str | None = None
     provisioned_throughput: bool = False
     hint: str
@@ -43,6 +46,8 @@ class StoredKey(BaseModel):
             "name": self.name,
             "enabled": self.enabled,
             "always_use": self.always_use,
+            "priority": self.priority,
+            "allowed_models": self.allowed_models,
             "region": self.region,
             "provisioned_throughput": self.provisioned_throughput,
             "hint": self.hint,

@@ -187,6 +187,10 @@ def planned_attempts(
             continue
         byok = byok_attempts(candidates, snapshot.keys, model_id=model.id, cooling=signals.cooling_keys)
         yield from byok
+        # BYOK keys placed "after_shared" are tried once every shared attempt of the model has failed.
+        fallback_byok = byok_attempts(
+            candidates, snapshot.keys, model_id=model.id, cooling=signals.cooling_keys, priority="after_shared"
+        )
         shared, excluded_for_credits = shared_attempts(
             candidates,
             snapshot.keys,
@@ -197,7 +201,8 @@ def planned_attempts(
         if shared and unpriced is not None:
             shared, shared_refused = [], unpriced
         yield from (replace(attempt, cache_scope=snapshot.account.account_id) for attempt in shared)
-        if byok or shared:
+        yield from fallback_byok
+        if byok or shared or fallback_byok:
             planned_any = True
         else:
             empties.append(EmptyModelPlan(model, candidates, excluded_for_credits))

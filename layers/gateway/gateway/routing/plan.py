@@ -142,9 +142,15 @@ def byok_attempts(
     *,
     model_id: str = "",
     cooling: frozenset[str] = frozenset(),
+    priority: str = "first",
 ) -> list[PlannedAttempt]:
-    """Every enabled key for each candidate, in candidate order; keys in ``cooling`` after all the others."""
-    enabled = [k for k in byok_keys if k.enabled]
+    """Every enabled key of this ``priority`` that may serve ``model_id`` (its ``allowed_models``), for each
+    candidate, in candidate order; keys in ``cooling`` after all the others."""
+    enabled = [
+        k
+        for k in byok_keys
+        if k.enabled and k.priority == priority and (k.allowed_models is None or model_id in k.allowed_models)
+    ]
     attempts = [PlannedAttempt(o, "byok", k, model_id) for o in candidates for k in enabled if k.provider == o.slug]
     return [a for a in attempts if a.key.key_id not in cooling] + [a for a in attempts if a.key.key_id in cooling]
 
