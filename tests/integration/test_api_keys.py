@@ -253,3 +253,25 @@ def test_a_byok_key_restricted_to_other_models_is_not_used(api: Any, gateway: Ga
     assert restricted.headers["x-gateway-byok"] == "false"
     assert patched.json()["allowed_models"] is None
     assert unrestricted.headers["x-gateway-byok"] == "true"
+
+
+def test_another_accounts_api_key_is_404_and_untouched(api: Any, gateway: Gateway, manager: httpx.Client) -> None:
+    mine = create(manager)
+    other = gateway.create_customer("customer b")
+    with as_key(api, other.api_key) as stranger:
+        seen = [
+            stranger.get(f"/v1/api-keys/{mine['id']}"),
+            stranger.patch(f"/v1/api-keys/{mine['id']}", json={"name": "hijacked"}),
+            stranger.delete(f"/v1/api-keys/{mine['id']}"),
+        ]
+        listed = stranger.get("/v1/api-keys").json()["data"]
+    assert [r.status_code for r in seen] == [404, 404, 404]
+    assert mine["id"] not in [k["id"] for k in listed]
+    assert manager.get(f"/v1/api-keys/{mine['id']}").json()["name"] == "service"
+    with as_key(api, mine["key"]) as service:
+        assert service.post("/v1/chat/completions", json=CHAT).status_code == 200
+
+
+def test_a_budget_is_refused_until_budgets_are_enforced(manager: httpx.Client) -> None:
+    response = manager.post("/v1/api-keys", json={"name": "x", "limit": {"usd": 5, "period": "day"}})
+    assert response.status_code == 422 and response.json()["error"]["param"] == "limit"
