@@ -275,3 +275,31 @@ def test_another_accounts_api_key_is_404_and_untouched(api: Any, gateway: Gatewa
 def test_a_budget_is_refused_until_budgets_are_enforced(manager: httpx.Client) -> None:
     response = manager.post("/v1/api-keys", json={"name": "x", "limit": {"usd": 5, "period": "day"}})
     assert response.status_code == 422 and response.json()["error"]["param"] == "limit"
+
+
+# --- logs per API key ------------------------------------------------------------------------------------------
+
+
+def test_logs_carry_the_api_key_id_and_filter_by_it_on_its_index(
+    api: Any, gateway: Gateway, manager: httpx.Client
+) -> None:
+    first, second = create(manager, name="one"), create(manager, name="two")
+    with as_key(api, first["key"]) as one, as_key(api, second["key"]) as two:
+        made_by_one = [one.post("/v1/chat/completions", json=CHAT).headers["x-request-id"] for _ in range(2)]
+        refused = one.post("/v1/chat/completions", json={**CHAT, "model": "no/such-model"}).headers["x-request-id"]
+        made_by_two = two.post("/v1/chat/completions", json=CHAT).headers["x-request-id"]
+
+        def ids(client: httpx.Client, **query: str) -> list[str]:
+            response = client.get("/v1/logs", params=query)
+            assert response.status_code == 200, response.text
+            return [r["request_id"] for r in response.json()["data"]]
+
+        assert ids(two, api_key_id=first["id"]) == [refused, *reversed(made_by_one)]  # any key reads the account's
+        assert ids(one, api_key_id=second["id"]) == [made_by_two]
+        assert ids(one, api_key_id=first["id"], status="error") == [refused]
+        assert ids(one, api_key_id=first["id"], status="success", is_byok="false") == list(reversed(made_by_one))
+        record = one.get(f"/v1/logs/{made_by_two}").json()
+        bad = one.get("/v1/logs", params={"api_key_id": "gwk_secret"})
+    assert record["api_key_id"] == second["id"]
+    assert (bad.status_code, bad.json()["error"]["param"]) == (400, "api_key_id")
+    assert "gwk_secret" not in bad.text

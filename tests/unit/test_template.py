@@ -460,7 +460,15 @@ def test_tables_reader_returns_the_declared_keys_and_ttl(template: dict[str, Any
         # Accounts: only BYOK key cooldown items carry expires_at; logs and routing signals all expire.
         assert spec.ttl_attribute == "expires_at"
     # Every declared attribute is a key: the table's own, or the one index key of each logs filter combination.
-    filter_indexes = {"by_status", "by_byok", "by_byok_status"}
+    filter_indexes = {
+        "by_status",
+        "by_byok",
+        "by_byok_status",
+        "by_key",
+        "by_key_status",
+        "by_key_byok",
+        "by_key_byok_status",
+    }
     for spec in specs.values():
         indexes = {i["IndexName"]: i for i in spec.global_secondary_indexes}
         assert {d["AttributeName"]: d["AttributeType"] for d in spec.attribute_definitions} == {

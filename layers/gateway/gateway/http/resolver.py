@@ -229,7 +229,8 @@ def authenticate(
         raise Unauthorized("invalid gateway API key")
     logger.thread_safe_append_keys(account_id=snapshot.account.account_id)
     if recorded_as is not None:
-        request_log.expect_record(request_id(), snapshot.account.account_id, recorded_as)
+        caller_id = snapshot.caller.id if snapshot.caller is not None else None
+        request_log.expect_record(request_id(), snapshot.account.account_id, recorded_as, caller_id)
     return snapshot
 
 

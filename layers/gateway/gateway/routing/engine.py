@@ -376,6 +376,7 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
                 attempts=[r.record for r in results],
                 time_to_first_token_ms=time_to_first_token_ms,
                 api=codec.api,
+                api_key_id=snapshot.caller.id if snapshot.caller is not None else None,
             )
         )
 
