@@ -78,7 +78,10 @@ def get_log(request_id: str) -> dict[str, Any]:
 @app.get("/v1/usage")
 def get_usage() -> dict[str, Any]:
     account_id = authenticate(app).account.account_id
-    return {"object": "list", "hours": hourly_usage.HOURS, "data": hourly_usage.last_hours(account_id)}
+    params = app.current_event.query_string_parameters or {}
+    api_key_id = _api_key_id(params.get("api_key_id"))
+    data = hourly_usage.last_hours(account_id, api_key_id=api_key_id)
+    return {"object": "list", "hours": hourly_usage.HOURS, "data": data}
 
 
 lambda_handler = handler(app)

@@ -303,3 +303,27 @@ def test_logs_carry_the_api_key_id_and_filter_by_it_on_its_index(
     assert record["api_key_id"] == second["id"]
     assert (bad.status_code, bad.json()["error"]["param"]) == (400, "api_key_id")
     assert "gwk_secret" not in bad.text
+
+
+def test_usage_per_api_key_counts_only_that_keys_requests(
+    api: Any, gateway: Gateway, manager: httpx.Client, usage_stream: Any
+) -> None:
+    first, second = create(manager, name="one"), create(manager, name="two")
+    with as_key(api, first["key"]) as one, as_key(api, second["key"]) as two:
+        for _ in range(2):
+            assert one.post("/v1/chat/completions", json=CHAT).status_code == 200
+        assert two.post("/v1/chat/completions", json={**CHAT, "model": "no/such-model"}).status_code == 404
+        assert usage_stream.flush() >= 3
+
+        def now(client: httpx.Client, **query: str) -> dict[str, Any]:
+            response = client.get("/v1/usage", params=query)
+            assert response.status_code == 200, response.text
+            return dict(response.json()["data"][-1])
+
+        account, of_one, of_two = now(one), now(one, api_key_id=first["id"]), now(two, api_key_id=second["id"])
+        bad = one.get("/v1/usage", params={"api_key_id": "nope"})
+    assert (account["shared"]["requests"], account["shared"]["errors"]) == (3, 1)
+    assert (of_one["shared"]["requests"], of_one["shared"]["errors"]) == (2, 0)
+    assert of_one["shared"]["cost"] == account["shared"]["cost"] > 0
+    assert (of_two["shared"]["requests"], of_two["shared"]["errors"]) == (1, 1)
+    assert bad.status_code == 400
