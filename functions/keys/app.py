@@ -89,7 +89,8 @@ def list_api_keys() -> dict[str, Any]:
 
 @app.get("/v1/api-keys/<key_id>")
 def get_api_key(key_id: str) -> dict[str, Any]:
-    return gateway_keys.find(authenticate(app), key_id).public()
+    snapshot = authenticate(app)
+    return gateway_keys.public(snapshot, gateway_keys.find(snapshot, key_id))
 
 
 @app.patch("/v1/api-keys/<key_id>")

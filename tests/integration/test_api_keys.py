@@ -10,6 +10,7 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -272,9 +273,10 @@ def test_another_accounts_api_key_is_404_and_untouched(api: Any, gateway: Gatewa
         assert service.post("/v1/chat/completions", json=CHAT).status_code == 200
 
 
-def test_a_budget_is_refused_until_budgets_are_enforced(manager: httpx.Client) -> None:
-    response = manager.post("/v1/api-keys", json={"name": "x", "limit": {"usd": 5, "period": "day"}})
-    assert response.status_code == 422 and response.json()["error"]["param"] == "limit"
+def test_include_byok_is_refused_until_it_is_enforced(manager: httpx.Client) -> None:
+    body = {"name": "x", "limit": {"usd": 5, "period": "day", "include_byok": True}}
+    response = manager.post("/v1/api-keys", json=body)
+    assert response.status_code == 422 and response.json()["error"]["param"] == "limit.include_byok"
 
 
 # --- logs per API key ------------------------------------------------------------------------------------------
@@ -327,3 +329,90 @@ def test_usage_per_api_key_counts_only_that_keys_requests(
     assert of_one["shared"]["cost"] == account["shared"]["cost"] > 0
     assert (of_two["shared"]["requests"], of_two["shared"]["errors"]) == (1, 1)
     assert bad.status_code == 400
+
+
+# --- budgets ---------------------------------------------------------------------------------------------------
+
+BUDGET_CHAT = {**CHAT, "max_tokens": 16}
+
+
+def hold_usd() -> Decimal:
+    """What one BUDGET_CHAT request holds on shared openai (its worst case), from the gateway's own pricing."""
+    from gateway.apis.chat.schema import ChatRequest
+    from gateway.billing import credits
+    from gateway.core.catalog import get_catalog
+
+    model = get_catalog().model("openai/gpt-5-mini")
+    assert model is not None
+    offer = next(o for o in model.providers if o.slug == "openai")
+    return Decimal(credits.to_nanos(credits.max_cost(offer, ChatRequest.model_validate(BUDGET_CHAT)))) / NANO
+
+
+NANO = Decimal(1_000_000_000)
+
+
+def test_a_key_budget_refuses_with_402_once_spent_and_spent_is_exact(
+    api: Any, gateway: Gateway, manager: httpx.Client
+) -> None:
+    limit = (hold_usd() * Decimal("2.5")).quantize(Decimal("0.000000001"))
+    created = create(manager, limit={"usd": str(limit), "period": "day"})
+    assert created["limit"] == {"usd": float(limit), "period": "day", "include_byok": False}
+    costs: list[Decimal] = []
+    with as_key(api, created["key"]) as service:
+        for _ in range(40):
+            answer = service.post("/v1/chat/completions", json=BUDGET_CHAT)
+            if answer.status_code != 200:
+                break
+            costs.append(Decimal(str(answer.json()["usage"]["cost"])))
+        assert (answer.status_code, answer.json()["error"]["code"]) == (402, "key_budget_exceeded")
+        assert len(gateway.sim.requests) == len(costs), "a refused request never reached an upstream"
+    spent = Decimal(str(manager.get(f"/v1/api-keys/{created['id']}").json()["spent"]))
+    assert len(costs) >= 2
+    assert spent == sum(costs)
+    assert spent + hold_usd() > limit >= spent
+    with as_key(api, manager.headers["authorization"].removeprefix("Bearer ")) as unlimited:
+        assert unlimited.post("/v1/chat/completions", json=BUDGET_CHAT).status_code == 200  # only that key
+
+
+def test_fifty_concurrent_requests_never_pass_a_key_budget(
+    api: Any, gateway: Gateway, manager: httpx.Client, serialized_dynamodb: None
+) -> None:
+    limit = (hold_usd() * Decimal("5.5")).quantize(Decimal("0.000000001"))
+    created = create(manager, limit={"usd": str(limit), "period": "month"})
+    with as_key(api, created["key"]) as service, ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(lambda _: service.post("/v1/chat/completions", json=BUDGET_CHAT), range(50)))
+    served = [Decimal(str(a.json()["usage"]["cost"])) for a in answers if a.status_code == 200]
+    refused = [a.json()["error"]["code"] for a in answers if a.status_code != 200]
+    spent = Decimal(str(manager.get(f"/v1/api-keys/{created['id']}").json()["spent"]))
+    assert len(served) >= 5 and refused and set(refused) == {"key_budget_exceeded"}
+    assert spent == sum(served) <= limit
+    profile = (
+        boto3.resource("dynamodb")
+        .Table(gateway.env["ACCOUNTS_TABLE"])
+        .get_item(Key={"pk": f"ACCOUNT#{gateway.customer.account_id}", "sk": "PROFILE"})["Item"]
+    )
+    assert profile["holds"] == {}, "every hold settled or released"
+
+
+def test_a_spent_daily_budget_serves_again_the_next_utc_day_and_drops_the_old_counter(
+    api: Any, gateway: Gateway, manager: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.billing import budgets
+
+    today = datetime(2026, 12, 6, 23, 59, tzinfo=UTC)
+    monkeypatch.setattr(budgets, "clock", lambda: today)
+    created = create(manager, limit={"usd": str(hold_usd()), "period": "day"})
+    with as_key(api, created["key"]) as service:
+        assert service.post("/v1/chat/completions", json=BUDGET_CHAT).status_code == 200
+        assert service.post("/v1/chat/completions", json=BUDGET_CHAT).status_code == 402
+        monkeypatch.setattr(budgets, "clock", lambda: today + timedelta(minutes=1))
+        assert manager.get(f"/v1/api-keys/{created['id']}").json()["spent"] == 0
+        assert service.post("/v1/chat/completions", json=BUDGET_CHAT).status_code == 200
+    profile = (
+        boto3.resource("dynamodb")
+        .Table(gateway.env["ACCOUNTS_TABLE"])
+        .get_item(Key={"pk": f"ACCOUNT#{gateway.customer.account_id}", "sk": "PROFILE"})["Item"]
+    )
+    assert sorted(name[-9:] for name in profile if name.startswith("spend_")) == ["d20261207"]

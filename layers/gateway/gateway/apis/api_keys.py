@@ -4,10 +4,12 @@ management key only; ordinary keys may call the model routes and read their acco
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.billing import budgets
 from gateway.core import catalog
 from gateway.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from gateway.data import accounts, api_keys
@@ -46,10 +48,21 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class KeyLimit(BaseModel):
+    """A key's budget: USD of shared capacity per UTC period (``include_byok``, BYOK at list price, is not
+    enforced yet, so only false is accepted)."""
+
+    model_config = ConfigDict(extra="forbid")
+    usd: Decimal = Field(gt=0, le=1_000_000, decimal_places=9)
+    period: Literal["day", "week", "month", "total"]
+    include_byok: Literal[False] = False
+
+
 class CreateApiKeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: KeyName
     management: bool = False
+    limit: KeyLimit | None = None
     rate_limit_rpm: Rpm | None = None
     allowed_models: list[str] | None = Field(None, max_length=MODELS_MAX)
     expires_at: datetime | None = None
@@ -76,6 +89,8 @@ def settings(request: CreateApiKeyRequest) -> dict[str, Any]:
             value = canonical_models(value)
         elif name == "expires_at":
             value = _iso(value)
+        elif name == "limit" and value is not None:
+            value = value.model_dump()
         settings[name] = value
     return settings
 
@@ -94,10 +109,14 @@ def create(snapshot: accounts.AccountSnapshot, request: CreateApiKeyRequest) -> 
     return {**stored.public(), "key": key}
 
 
+def public(snapshot: accounts.AccountSnapshot, key: api_keys.ApiKey) -> dict[str, Any]:
+    return key.public(spent=budgets.spent(snapshot.account, key))
+
+
 def listed(snapshot: accounts.AccountSnapshot) -> list[dict[str, Any]]:
     require_management(snapshot)
     keys = [key for key in snapshot.api_keys.values() if not key.revoked]
-    return [key.public() for key in sorted(keys, key=lambda k: (k.created_at or "", k.id))]
+    return [public(snapshot, key) for key in sorted(keys, key=lambda k: (k.created_at or "", k.id))]
 
 
 def find(snapshot: accounts.AccountSnapshot, key_id: str) -> api_keys.ApiKey:
@@ -114,11 +133,11 @@ def update(snapshot: accounts.AccountSnapshot, key_id: str, request: UpdateApiKe
     if changes.get("name", "") is None or changes.get("management", False) is None:
         raise Unprocessable("name and management cannot be removed", param="name")
     if not changes:
-        return key.public()
+        return public(snapshot, key)
     updated = api_keys.update_api_key(snapshot.account.account_id, key.digest, changes)
     if updated is None:
         raise NotFound("no such API key", code="api_key_not_found")
-    return updated.public()
+    return public(snapshot, updated)
 
 
 def delete(snapshot: accounts.AccountSnapshot, key_id: str) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.core import aws
 from gateway.core.ids import new_account_id
@@ -51,6 +51,8 @@ class Account(BaseModel):
     debt: Decimal = Decimal(0)
     # BYOK keys counted on the profile (see ``put_key``); None on a profile written before the count existed.
     key_count: int | None = None
+    # Budget counters (``spend_<scope>_<period>`` -> nano-USD), see ``gateway.billing.budgets``.
+    spend: dict[str, int] = Field(default_factory=dict)
 
 
 @dataclass
@@ -108,6 +110,7 @@ def load_account(account_id: str) -> AccountSnapshot | None:
                 created_at=item["created_at"],
                 debt=to_usd(item.get("debt_nanos", 0)),
                 key_count=None if item.get("key_count") is None else int(item["key_count"]),
+                spend={name: int(value) for name, value in item.items() if name.startswith("spend_")},
             )
         elif sk.startswith("APIKEY#"):
             gateway_keys[sk.removeprefix("APIKEY#")] = api_keys.key_from_item(item)

@@ -58,6 +58,7 @@ class ApiKey(BaseModel):
     management: bool = True
     hint: str | None = None
     rate_limit_rpm: int | None = None
+    limit: dict[str, Any] | None = None  # {"usd", "period", "include_byok"}: see gateway.billing.budgets
     allowed_models: list[str] | None = None
     expires_at: str | None = None
     created_at: str | None = None
@@ -75,14 +76,18 @@ class ApiKey(BaseModel):
             return False
         return datetime.fromisoformat(self.expires_at.replace("Z", "+00:00")) <= (now or datetime.now(UTC))
 
-    def public(self) -> dict[str, Any]:
+    def public(self, spent: float = 0.0) -> dict[str, Any]:
+        """The key object; ``spent`` (USD in the current period of its limit) comes from the account's counters."""
+        limit = None
+        if self.limit is not None:
+            limit = {**self.limit, "usd": float(self.limit["usd"]), "include_byok": bool(self.limit["include_byok"])}
         return {
             "id": self.id,
             "name": self.name,
             "management": self.management,
             "hint": self.hint,
-            "limit": None,
-            "spent": 0.0,
+            "limit": limit,
+            "spent": spent,
             "rate_limit_rpm": self.rate_limit_rpm,
             "allowed_models": self.allowed_models,
             "expires_at": self.expires_at,

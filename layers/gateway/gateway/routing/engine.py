@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from gateway.apis.chat import stream as chat_stream
 from gateway.apis.chat.schema import ChatRequest, ProviderPreferences
-from gateway.billing import credits, usage
+from gateway.billing import budgets, credits, usage
 from gateway.core.catalog import Model, Offer, get_catalog
 from gateway.core.errors import (
     BadRequest,
@@ -313,6 +313,9 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
     winner: tuple[PlannedAttempt, AttemptResult] | None = None
     winner_hold: credits.Reservation | None = None
     short_of: Decimal | None = None  # the least a shared attempt skipped for credits needed
+    budget = budgets.key_budget(snapshot)
+    limits = [budget] if budget is not None else []
+    over_budget: PaymentRequired | None = None  # a shared attempt was skipped because a budget cannot cover it
     error: GatewayError | None = None
     try:
         for planned in planned_attempts(snapshot, request, codec):
@@ -323,8 +326,10 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
             hold = None
             if planned.credential == "shared":
                 needed = codec.max_cost(planned.offer, request)
-                hold = credits.reserve(account_id, needed)
-                if hold is None:  # the balance cannot cover this attempt's worst case: skip it
+                over: list[str] = []
+                hold = credits.reserve(account_id, needed, limits, over)
+                if hold is None:  # the balance, or a budget, cannot cover this attempt's worst case: skip it
+                    over_budget = over_budget or budgets.refusal(limits, over)
                     short_of = needed if short_of is None else min(short_of, needed)
                     continue
             number = len(results) + 1
@@ -345,7 +350,10 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
                 error = result.terminal
                 break
         if winner is None and error is None:
-            error = _insufficient_credits(short_of) if short_of is not None else _final_error(results)
+            if over_budget and not results:
+                error = over_budget
+            else:
+                error = _insufficient_credits(short_of) if short_of is not None else _final_error(results)
     except GatewayError as exc:
         error = exc
 
