@@ -9,7 +9,9 @@ from aws_lambda_powertools.event_handler import Response
 
 from gateway.apis import api_keys as gateway_keys
 from gateway.apis import byok as keys
+from gateway.core.errors import NotFound
 from gateway.core.settings import get_settings
+from gateway.data import accounts
 from gateway.http.resolver import authenticate, create_app, handler, json_body, json_response, parse_model
 
 app = create_app()
@@ -17,16 +19,18 @@ app = create_app()
 
 @app.get("/v1/account")
 def get_account() -> dict[str, Any]:
+    return gateway_keys.account_view(authenticate(app), get_settings().max_keys_per_account)
+
+
+@app.patch("/v1/account")
+def update_account() -> dict[str, Any]:
     snapshot = authenticate(app)
-    account = snapshot.account
-    return {
-        "account_id": account.account_id,
-        "name": account.name,
-        "credits": float(account.credits),
-        "debt": float(account.debt),
-        "keys": {"count": len(snapshot.keys), "limit": get_settings().max_keys_per_account},
-        "shared_limit": None,
-    }
+    gateway_keys.require_management(snapshot)
+    gateway_keys.update_account(snapshot, parse_model(json_body(app), gateway_keys.UpdateAccountRequest))
+    updated = accounts.load_account(snapshot.account.account_id)
+    if updated is None:
+        raise NotFound("no such account")
+    return gateway_keys.account_view(updated, get_settings().max_keys_per_account)
 
 
 @app.get("/v1/byok/providers")

@@ -416,3 +416,28 @@ def test_a_spent_daily_budget_serves_again_the_next_utc_day_and_drops_the_old_co
         .get_item(Key={"pk": f"ACCOUNT#{gateway.customer.account_id}", "sk": "PROFILE"})["Item"]
     )
     assert sorted(name[-9:] for name in profile if name.startswith("spend_")) == ["d20261207"]
+
+
+def test_the_accounts_shared_limit_is_held_like_a_budget_and_leaves_byok_serving(
+    api: Any, gateway: Gateway, manager: httpx.Client, serialized_dynamodb: None
+) -> None:
+    limit = (hold_usd() * Decimal("5.5")).quantize(Decimal("0.000000001"))
+    ordinary = create(manager)
+    with as_key(api, ordinary["key"]) as service:
+        assert service.patch("/v1/account", json={"shared_limit": None}).status_code == 403
+    patched = manager.patch("/v1/account", json={"shared_limit": {"usd": str(limit), "period": "month"}})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["shared_limit"] == {"usd": float(limit), "period": "month", "spent": 0.0}
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(lambda _: manager.post("/v1/chat/completions", json=BUDGET_CHAT), range(50)))
+    served = [Decimal(str(a.json()["usage"]["cost"])) for a in answers if a.status_code == 200]
+    refused = {a.json()["error"]["code"] for a in answers if a.status_code != 200}
+    spent = Decimal(str(manager.get("/v1/account").json()["shared_limit"]["spent"]))
+    assert len(served) >= 5 and refused == {"shared_limit_reached"}
+    assert spent == sum(served) <= limit
+
+    add_key(api.url, gateway.api_key, "openai", byok_credentials(gateway.sim, "openai"))
+    byok = manager.post("/v1/chat/completions", json=BUDGET_CHAT)
+    assert (byok.status_code, byok.headers["x-gateway-byok"]) == (200, "true")
+    assert manager.patch("/v1/account", json={"shared_limit": None}).json()["shared_limit"] is None

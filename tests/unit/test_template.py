@@ -45,6 +45,7 @@ CONTRACT_ROUTES = {
     ("PATCH", "/v1/byok/keys/{key_id}"): "KeysFunction",
     ("DELETE", "/v1/byok/keys/{key_id}"): "KeysFunction",
     ("POST", "/v1/byok/keys/{key_id}/test"): "KeyTestFunction",
+    ("PATCH", "/v1/account"): "KeysFunction",
     ("GET", "/v1/api-keys"): "KeysFunction",
     ("POST", "/v1/api-keys"): "KeysFunction",
     ("GET", "/v1/api-keys/{key_id}"): "KeysFunction",

@@ -58,6 +58,47 @@ class KeyLimit(BaseModel):
     include_byok: Literal[False] = False
 
 
+class SharedLimit(BaseModel):
+    """The account's cap on shared-capacity spend per UTC period."""
+
+    model_config = ConfigDict(extra="forbid")
+    usd: Decimal = Field(gt=0, le=1_000_000, decimal_places=9)
+    period: Literal["day", "week", "month"]
+
+
+class UpdateAccountRequest(BaseModel):
+    """``PATCH /v1/account``: ``shared_limit`` null removes the cap."""
+
+    model_config = ConfigDict(extra="forbid")
+    shared_limit: SharedLimit | None
+
+
+def account_view(snapshot: accounts.AccountSnapshot, key_limit: int) -> dict[str, Any]:
+    """``GET /v1/account``: credits, debt, BYOK keys held of the limit, and the shared-capacity cap."""
+    account = snapshot.account
+    shared = None
+    if account.shared_limit is not None:
+        shared = {
+            "usd": float(account.shared_limit["usd"]),
+            "period": account.shared_limit["period"],
+            "spent": budgets.shared_spent(account),
+        }
+    return {
+        "account_id": account.account_id,
+        "name": account.name,
+        "credits": float(account.credits),
+        "debt": float(account.debt),
+        "keys": {"count": len(snapshot.keys), "limit": key_limit},
+        "shared_limit": shared,
+    }
+
+
+def update_account(snapshot: accounts.AccountSnapshot, request: UpdateAccountRequest) -> None:
+    require_management(snapshot)
+    limit = request.shared_limit.model_dump() if request.shared_limit is not None else None
+    accounts.set_shared_limit(snapshot.account.account_id, limit)
+
+
 class CreateApiKeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: KeyName

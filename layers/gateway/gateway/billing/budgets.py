@@ -1,4 +1,5 @@
-"""Spending limits on shared capacity, held like credits: a gateway API key's budget (``limit``).
+"""Spending limits on shared capacity, held like credits: a gateway API key's budget (``limit``) and the
+account's cap (``shared_limit``, counter ``spend_shared_<period>``).
 
 A budget is a counter on the account's profile item, one per key and period (``spend_<key>_<period>``, nano-USD
 of shared cost settled or held in the current UTC period). A shared attempt's credit hold raises every counter
@@ -27,6 +28,7 @@ class Budget:
     limit_nanos: int
     stale: tuple[str, ...]  # the same scope's counters of past periods, removed when this one opens
     what: str  # names the limit in a refusal
+    code: str = "key_budget_exceeded"
 
 
 def clock() -> datetime:
@@ -63,6 +65,31 @@ def key_budget(snapshot: accounts.AccountSnapshot, now: datetime | None = None) 
     return Budget(counter, accounts.to_nanos(usd), stale, f"this API key's {key.limit['period']} budget (${usd})")
 
 
+def shared_budget(snapshot: accounts.AccountSnapshot, now: datetime | None = None) -> Budget | None:
+    """The account's cap on shared-capacity spend (``shared_limit``), or None when it has none."""
+    limit = snapshot.account.shared_limit
+    if limit is None:
+        return None
+    prefix = f"{COUNTER_PREFIX}shared_"
+    counter = prefix + period_tag(str(limit["period"]), now)
+    stale = tuple(name for name in snapshot.account.spend if name.startswith(prefix) and name != counter)
+    usd = Decimal(str(limit["usd"]))
+    what = f"the account's {limit['period']} shared-capacity limit (${usd})"
+    return Budget(counter, accounts.to_nanos(usd), stale, what, code="shared_limit_reached")
+
+
+def request_budgets(snapshot: accounts.AccountSnapshot) -> list[Budget]:
+    """Every budget a shared attempt of this request holds: the key's and the account's."""
+    return [b for b in (key_budget(snapshot), shared_budget(snapshot)) if b is not None]
+
+
+def shared_spent(account: accounts.Account, now: datetime | None = None) -> float:
+    if account.shared_limit is None:
+        return 0.0
+    counter = f"{COUNTER_PREFIX}shared_" + period_tag(str(account.shared_limit["period"]), now)
+    return float(accounts.to_usd(account.spend.get(counter, 0)))
+
+
 def spent(account: accounts.Account, key: api_keys.ApiKey, now: datetime | None = None) -> float:
     """USD the key has spent (settled, or held by requests in flight) in its current period."""
     if key.limit is None:
@@ -76,6 +103,6 @@ def refusal(budgets: list[Budget], over: list[str]) -> PaymentRequired | None:
         if budget.counter in over:
             return PaymentRequired(
                 f"{budget.what} cannot cover this request's shared-capacity hold; BYOK keys still serve it",
-                code="key_budget_exceeded",
+                code=budget.code,
             )
     return None

@@ -53,6 +53,7 @@ class Account(BaseModel):
     key_count: int | None = None
     # Budget counters (``spend_<scope>_<period>`` -> nano-USD), see ``gateway.billing.budgets``.
     spend: dict[str, int] = Field(default_factory=dict)
+    shared_limit: dict[str, Any] | None = None  # {"usd", "period"}: the account's cap on shared-capacity spend
 
 
 @dataclass
@@ -111,6 +112,7 @@ def load_account(account_id: str) -> AccountSnapshot | None:
                 debt=to_usd(item.get("debt_nanos", 0)),
                 key_count=None if item.get("key_count") is None else int(item["key_count"]),
                 spend={name: int(value) for name, value in item.items() if name.startswith("spend_")},
+                shared_limit=plain(item["shared_limit"]) if item.get("shared_limit") else None,
             )
         elif sk.startswith("APIKEY#"):
             gateway_keys[sk.removeprefix("APIKEY#")] = api_keys.key_from_item(item)
@@ -204,6 +206,20 @@ def update_if(**kwargs: Any) -> bool:
             return False
         raise
     return True
+
+
+def set_shared_limit(account_id: str, limit: dict[str, Any] | None) -> None:
+    """Set (or, None, remove) the account's cap on shared-capacity spend."""
+    key = {"pk": partition_key(account_id), "sk": "PROFILE"}
+    if limit is None:
+        _table().update_item(Key=key, UpdateExpression="REMOVE shared_limit", ConditionExpression=Attr("pk").exists())
+    else:
+        _table().update_item(
+            Key=key,
+            UpdateExpression="SET shared_limit = :limit",
+            ConditionExpression=Attr("pk").exists(),
+            ExpressionAttributeValues={":limit": limit},
+        )
 
 
 def profile_item(account_id: str) -> dict[str, Any] | None:

@@ -313,8 +313,7 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
     winner: tuple[PlannedAttempt, AttemptResult] | None = None
     winner_hold: credits.Reservation | None = None
     short_of: Decimal | None = None  # the least a shared attempt skipped for credits needed
-    budget = budgets.key_budget(snapshot)
-    limits = [budget] if budget is not None else []
+    limits = budgets.request_budgets(snapshot)
     over_budget: PaymentRequired | None = None  # a shared attempt was skipped because a budget cannot cover it
     error: GatewayError | None = None
     try:
