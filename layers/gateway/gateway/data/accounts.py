@@ -10,6 +10,7 @@ looked up on this module at call time. Only these modules touch the accounts tab
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -220,6 +221,84 @@ def set_shared_limit(account_id: str, limit: dict[str, Any] | None) -> None:
             ConditionExpression=Attr("pk").exists(),
             ExpressionAttributeValues={":limit": limit},
         )
+
+
+def update_attributes(
+    key: dict[str, str], changes: dict[str, Any], sets: Sequence[str] = (), values: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """Apply ``changes`` (attribute -> value, None removes) and the extra ``sets`` (using ``values``) to an
+    existing item of the table; its new attributes, or None when the item is gone."""
+    set_terms, removes, names, all_values = list(sets), [], {}, dict(values or {})
+    for i, (name, value) in enumerate(changes.items()):
+        names[f"#f{i}"] = name
+        if value is None:
+            removes.append(f"#f{i}")
+        else:
+            set_terms.append(f"#f{i} = :v{i}")
+            all_values[f":v{i}"] = value
+    parts = ("SET " + ", ".join(set_terms) if set_terms else "", "REMOVE " + ", ".join(removes) if removes else "")
+    kwargs: dict[str, Any] = {
+        "Key": key,
+        "UpdateExpression": " ".join(part for part in parts if part),
+        "ConditionExpression": Attr("pk").exists(),
+        "ReturnValues": "ALL_NEW",
+    }
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
+    if all_values:
+        kwargs["ExpressionAttributeValues"] = all_values
+    try:
+        result = _table().update_item(**kwargs)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return None
+        raise
+    return dict(result["Attributes"])
+
+
+def counted_write(
+    account_id: str,
+    operation: dict[str, Any],
+    counter: str,
+    *,
+    limit: int | None = None,
+    current: int = 0,
+    token: str | None = None,
+) -> list[str]:
+    """One transaction: ``operation`` (``{"Put": {...}}`` or ``{"Delete": {...}}`` on this table, without its
+    TableName) and the profile's ``counter`` moved with it: up by one below ``limit`` for a Put (seeded from
+    ``current`` on a profile that never counted), down by one above zero for a Delete. [] when it went through,
+    else the cancellation codes (the operation's, the counter's) of a transaction a condition cancelled; any
+    other failure raises."""
+    table_name = get_settings().accounts_table
+    ((kind, spec),) = operation.items()
+    profile = {"TableName": table_name, "Key": {"pk": partition_key(account_id), "sk": "PROFILE"}}
+    if kind == "Put":
+        profile |= {
+            "UpdateExpression": f"SET {counter} = if_not_exists({counter}, :current) + :one",
+            "ConditionExpression": f"attribute_exists(pk) AND ((attribute_not_exists({counter}) AND :current < :limit) "
+            f"OR {counter} < :limit)",
+            "ExpressionAttributeValues": {":current": current, ":one": 1, ":limit": limit},
+        }
+    else:
+        profile |= {
+            "UpdateExpression": f"SET {counter} = {counter} - :one",
+            "ConditionExpression": f"{counter} > :zero",
+            "ExpressionAttributeValues": {":one": 1, ":zero": 0},
+        }
+    request: dict[str, Any] = {
+        "TransactItems": [{kind: {"TableName": table_name, **spec}}, {"Update": profile}],
+    }
+    if token is not None:
+        request["ClientRequestToken"] = token
+    try:
+        aws.dynamodb().meta.client.transact_write_items(**request)  # the client takes plain Python values
+    except ClientError as exc:
+        codes = [reason.get("Code", "") for reason in exc.response.get("CancellationReasons", [])]
+        if exc.response["Error"]["Code"] != "TransactionCanceledException" or "ConditionalCheckFailed" not in codes:
+            raise
+        return codes
+    return []
 
 
 def profile_item(account_id: str) -> dict[str, Any] | None:

@@ -279,97 +279,39 @@ def mint_api_key(
             "revoked": False,
         }
     )
-    table_name = get_settings().accounts_table
+    put = {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
     limit = get_settings().max_api_keys_per_account
-    try:
-        aws.dynamodb().meta.client.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": table_name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
-                {
-                    "Update": {
-                        "TableName": table_name,
-                        "Key": {"pk": accounts.partition_key(account_id), "sk": "PROFILE"},
-                        "UpdateExpression": "SET api_key_count = if_not_exists(api_key_count, :current) + :one",
-                        "ConditionExpression": "attribute_exists(pk) AND ((attribute_not_exists(api_key_count) "
-                        "AND :current < :limit) OR api_key_count < :limit)",
-                        "ExpressionAttributeValues": {":current": current_count, ":one": 1, ":limit": limit},
-                    }
-                },
-            ],
-        )
-    except ClientError as exc:
-        codes = [reason.get("Code", "") for reason in exc.response.get("CancellationReasons", [])]
-        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-            raise ApiKeyLimitReached from None
-        raise
+    codes = accounts.counted_write(account_id, put, "api_key_count", limit=limit, current=current_count)
+    if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+        raise ApiKeyLimitReached
+    if codes:
+        raise ValueError("this gateway key exists already")
     return key, key_from_item(item)
 
 
 def update_api_key(account_id: str, digest: str, changes: dict[str, Any]) -> ApiKey | None:
     """Apply ``changes`` (attribute -> value, None removes; at least one); None if the key is gone."""
-    sets: list[str] = []
-    removes: list[str] = []
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    for i, (name, value) in enumerate(changes.items()):
-        names[f"#f{i}"] = name
-        if value is None:
-            removes.append(f"#f{i}")
-        else:
-            sets.append(f"#f{i} = :v{i}")
-            values[f":v{i}"] = value
-    expression = ("SET " + ", ".join(sets) if sets else "") + (" REMOVE " + ", ".join(removes) if removes else "")
-    kwargs: dict[str, Any] = {
-        "Key": {"pk": accounts.partition_key(account_id), "sk": f"APIKEY#{digest}"},
-        "UpdateExpression": expression.strip(),
-        "ConditionExpression": "attribute_exists(pk)",
-        "ExpressionAttributeNames": names,
-        "ReturnValues": "ALL_NEW",
-    }
-    if values:
-        kwargs["ExpressionAttributeValues"] = values
-    try:
-        result = accounts._table().update_item(**kwargs)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return None
-        raise
-    return key_from_item(result["Attributes"])
+    key = {"pk": accounts.partition_key(account_id), "sk": f"APIKEY#{digest}"}
+    item = accounts.update_attributes(key, changes)
+    return None if item is None else key_from_item(item)
 
 
 def delete_api_key(account_id: str, digest: str) -> bool:
     """Delete a key (the next request with it is refused: authentication rechecks the key's item on every
     request) and uncount it; False if it was already gone."""
-    table_name = get_settings().accounts_table
     key = {"pk": accounts.partition_key(account_id), "sk": f"APIKEY#{digest}"}
-    try:
-        aws.dynamodb().meta.client.transact_write_items(
-            TransactItems=[
-                {"Delete": {"TableName": table_name, "Key": key, "ConditionExpression": "attribute_exists(pk)"}},
-                {
-                    "Update": {
-                        "TableName": table_name,
-                        "Key": {"pk": key["pk"], "sk": "PROFILE"},
-                        "UpdateExpression": "SET api_key_count = api_key_count - :one",
-                        "ConditionExpression": "api_key_count > :zero",
-                        "ExpressionAttributeValues": {":one": 1, ":zero": 0},
-                    }
-                },
-            ]
-        )
-    except ClientError as exc:
-        codes = [reason.get("Code", "") for reason in exc.response.get("CancellationReasons", [])]
-        if codes and codes[0] == "ConditionalCheckFailed":
-            return False
-        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":  # a profile that never counted its keys
-            try:
-                accounts._table().delete_item(Key=key, ConditionExpression="attribute_exists(pk)")
-            except ClientError as retry_exc:
-                if retry_exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                    return False
-                raise
-            return True
-        raise
+    codes = accounts.counted_write(
+        account_id, {"Delete": {"Key": key, "ConditionExpression": "attribute_exists(pk)"}}, "api_key_count"
+    )
+    if codes and codes[0] == "ConditionalCheckFailed":
+        return False
+    if codes:  # a profile that never counted its keys
+        try:
+            accounts._table().delete_item(Key=key, ConditionExpression="attribute_exists(pk)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
     return True
 
 

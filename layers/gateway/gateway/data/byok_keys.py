@@ -71,10 +71,6 @@ class KeyLimitReached(Exception):
     """The account already holds its maximum number of BYOK keys."""
 
 
-def _cancel_codes(exc: ClientError) -> list[str]:
-    return [reason.get("Code", "") for reason in exc.response.get("CancellationReasons", [])]
-
-
 def put_key(key: StoredKey, *, limit: int, current_count: int) -> None:
     """Store a new key and count it on the profile in one transaction, so parallel creates cannot exceed
     ``limit``. ``current_count`` (the keys the caller's snapshot holds) seeds the count on a profile written
@@ -86,40 +82,17 @@ def put_key(key: StoredKey, *, limit: int, current_count: int) -> None:
     """
     item = key.model_dump(exclude={"account_id"}, exclude_none=True)
     item.update({"pk": accounts.partition_key(key.account_id), "sk": f"KEY#{key.key_id}"})
-    table_name = get_settings().accounts_table
-    client = aws.dynamodb().meta.client  # the resource's client takes and returns accounts.plain Python values
-    try:
-        client.transact_write_items(
-            ClientRequestToken=key.key_id,
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": table_name,
-                        "Item": item,
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": table_name,
-                        "Key": {"pk": accounts.partition_key(key.account_id), "sk": "PROFILE"},
-                        "UpdateExpression": "SET key_count = if_not_exists(key_count, :current) + :one",
-                        "ConditionExpression": "attribute_exists(pk) AND "
-                        "((attribute_not_exists(key_count) AND :current < :limit) OR key_count < :limit)",
-                        "ExpressionAttributeValues": {":current": current_count, ":one": 1, ":limit": limit},
-                    }
-                },
-            ],
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "TransactionCanceledException":
-            raise
-        codes = _cancel_codes(exc)
-        if codes and codes[0] == "ConditionalCheckFailed" and _is_stored(key):
-            return  # a retry of a create whose first try went through
-        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-            raise KeyLimitReached from None
-        raise
+    put = {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+    codes = accounts.counted_write(
+        key.account_id, put, "key_count", limit=limit, current=current_count, token=key.key_id
+    )
+    if not codes:
+        return
+    if codes[0] == "ConditionalCheckFailed" and _is_stored(key):
+        return  # a retry of a create whose first try went through
+    if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+        raise KeyLimitReached
+    raise RuntimeError("a fresh BYOK key id is already taken")
 
 
 def _is_stored(key: StoredKey) -> bool:
@@ -139,34 +112,14 @@ def replace_platform_key(key: StoredKey) -> None:
 
 def update_key(account_id: str, key_id: str, changes: dict[str, Any]) -> StoredKey | None:
     """Apply ``changes`` (attribute -> value, None removes) and bump the revision; None if the key is gone."""
-    sets = ["updated_at = :updated_at", "revision = if_not_exists(revision, :zero) + :one"]
-    removes: list[str] = []
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {":updated_at": accounts.now_iso(), ":zero": 0, ":one": 1}
-    for i, (name, value) in enumerate(changes.items()):
-        names[f"#f{i}"] = name
-        if value is None:
-            removes.append(f"#f{i}")
-        else:
-            sets.append(f"#f{i} = :v{i}")
-            values[f":v{i}"] = value
-    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-    kwargs: dict[str, Any] = {
-        "Key": {"pk": accounts.partition_key(account_id), "sk": f"KEY#{key_id}"},
-        "UpdateExpression": expression,
-        "ConditionExpression": Attr("pk").exists(),
-        "ExpressionAttributeValues": values,
-        "ReturnValues": "ALL_NEW",
-    }
-    if names:
-        kwargs["ExpressionAttributeNames"] = names
-    try:
-        result = accounts._table().update_item(**kwargs)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return None
-        raise
-    item = result["Attributes"]
+    item = accounts.update_attributes(
+        {"pk": accounts.partition_key(account_id), "sk": f"KEY#{key_id}"},
+        changes,
+        sets=["updated_at = :updated_at", "revision = if_not_exists(revision, :zero) + :one"],
+        values={":updated_at": accounts.now_iso(), ":zero": 0, ":one": 1},
+    )
+    if item is None:
+        return None
     item["account_id"] = account_id
     return key_from_item(item)
 
@@ -201,38 +154,18 @@ def delete_key(account_id: str, key_id: str, *, counted: bool = True) -> bool:
                 return False
             raise
         return True
-    table_name = get_settings().accounts_table
-    try:
-        aws.dynamodb().meta.client.transact_write_items(
-            TransactItems=[
-                {
-                    "Delete": {
-                        "TableName": table_name,
-                        "Key": {"pk": accounts.partition_key(account_id), "sk": f"KEY#{key_id}"},
-                        "ConditionExpression": "attribute_exists(pk)",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": table_name,
-                        "Key": {"pk": accounts.partition_key(account_id), "sk": "PROFILE"},
-                        "UpdateExpression": "SET key_count = key_count - :one",
-                        "ConditionExpression": "key_count > :zero",
-                        "ExpressionAttributeValues": {":one": 1, ":zero": 0},
-                    }
-                },
-            ]
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "TransactionCanceledException":
-            raise
-        codes = _cancel_codes(exc)
-        if codes and codes[0] == "ConditionalCheckFailed":
-            return False
-        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-            # The count says zero while a key exists (it was reseeded from a stale snapshot): delete anyway.
-            return delete_key(account_id, key_id, counted=False)
-        raise
+    delete = {
+        "Delete": {
+            "Key": {"pk": accounts.partition_key(account_id), "sk": f"KEY#{key_id}"},
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+    }
+    codes = accounts.counted_write(account_id, delete, "key_count")
+    if codes and codes[0] == "ConditionalCheckFailed":
+        return False
+    if codes:
+        # The count says zero while a key exists (it was reseeded from a stale snapshot): delete anyway.
+        return delete_key(account_id, key_id, counted=False)
     return True
 
 
