@@ -688,3 +688,21 @@ def test_an_ordinary_key_sees_why_it_cannot_manage_api_keys(dashboard: Dashboard
     dashboard.sign_in(created["key"])
     dashboard.page.get_by_role("link", name="API keys").click()
     expect(dashboard.page.get_by_text("sign in with a management key")).to_be_visible()
+
+
+def test_the_byok_dialog_sets_priority_and_allowed_models(dashboard: Dashboard) -> None:
+    dashboard.gateway.sim.accept_api_key("openai", "sk-dash-fallback-0009")
+    dashboard.sign_in()
+    page = dashboard.page
+    page.get_by_role("button", name="Add OpenAI key").click()
+    dialog = page.get_by_role("dialog", name="Add OpenAI key")
+    expect(dialog.get_by_label("Priority")).to_have_value("first")
+    dialog.get_by_label("Credentials").fill("sk-dash-fallback-0009")
+    dialog.get_by_label("Name").fill("fallback openai")
+    dialog.get_by_label("Priority").select_option("after_shared")
+    dialog.get_by_label("Allowed models").fill("openai/gpt-5-mini")
+    dialog.get_by_role("button", name="Test Connection").click()
+    expect(dialog).to_be_hidden()
+
+    [key] = _keys(dashboard)
+    assert (key["priority"], key["allowed_models"]) == ("after_shared", ["openai/gpt-5-mini"])
