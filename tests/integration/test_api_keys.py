@@ -218,8 +218,8 @@ def test_concurrent_requests_never_pass_a_rate_limit(
     monkeypatch.setattr(api_keys, "clock", lambda: 1_800_000_000.0 + 1)
     created = create(manager, rate_limit_rpm=5)
     with as_key(api, created["key"]) as service, ThreadPoolExecutor(max_workers=10) as pool:
-        answers = list(pool.map(lambda _: service.post("/v1/chat/completions", json=CHAT), range(20)))
-    assert sorted(r.status_code for r in answers) == [200] * 5 + [429] * 15
+        answers = list(pool.map(lambda _: service.post("/v1/chat/completions", json=CHAT), range(50)))
+    assert sorted(r.status_code for r in answers) == [200] * 5 + [429] * 45
 
 
 # --- BYOK key placement ----------------------------------------------------------------------------------------
@@ -441,3 +441,23 @@ def test_the_accounts_shared_limit_is_held_like_a_budget_and_leaves_byok_serving
     byok = manager.post("/v1/chat/completions", json=BUDGET_CHAT)
     assert (byok.status_code, byok.headers["x-gateway-byok"]) == (200, "true")
     assert manager.patch("/v1/account", json={"shared_limit": None}).json()["shared_limit"] is None
+
+
+def test_an_exhausted_key_is_refused_on_every_route_that_reaches_an_upstream(
+    api: Any, gateway: Gateway, manager: httpx.Client
+) -> None:
+    created = create(manager, limit={"usd": str(hold_usd()), "period": "total"})
+    messages = {**MESSAGES, "model": "openai/gpt-5-mini"}
+    with as_key(api, created["key"]) as service:
+        assert service.post("/v1/chat/completions", json=BUDGET_CHAT).status_code == 200
+        before = len(gateway.sim.requests)
+        answers = {
+            "chat": service.post("/v1/chat/completions", json=BUDGET_CHAT),
+            "chat stream": service.post("/v1/chat/completions", json={**BUDGET_CHAT, "stream": True}),
+            "messages": service.post("/v1/messages", json=messages),
+            "messages stream": service.post("/v1/messages", json={**messages, "stream": True}),
+        }
+    assert {route: answer.status_code for route, answer in answers.items()} == dict.fromkeys(answers, 402)
+    assert answers["chat"].json()["error"]["code"] == "key_budget_exceeded"
+    assert "budget" in answers["messages"].json()["error"]["message"]
+    assert len(gateway.sim.requests) == before, "nothing reached an upstream"
