@@ -52,19 +52,19 @@ def _seed(api_key: str) -> str:
     from gateway.apis import admin
     from gateway.apis import byok as keys
     from gateway.core.settings import get_settings
-    from gateway.data import accounts
+    from gateway.data import api_keys
     from local.sample_logs import write_sample_logs
 
     os.environ["MAX_KEYS_PER_ACCOUNT"] = str(KEYS)  # the template's default is 50: keys are made from here
     get_settings.cache_clear()
     for index in range(KEYS):
-        snapshot = accounts.authenticate(api_key)
+        snapshot = api_keys.authenticate(api_key)
         assert snapshot is not None
         request = keys.CreateKeyRequest.model_validate(
             {"provider": "openai", "credentials": f"sk-bench-dashboard-{index:04d}", "name": f"key {index}"}
         )
         keys.create_key(snapshot, request)
-    account_id = accounts.account_id_from_api_key(api_key)
+    account_id = api_keys.account_id_from_api_key(api_key)
     assert account_id is not None
     write_sample_logs(account_id, RECORDS)
     _, empty_key = admin.create_account("empty", Decimal("10"))

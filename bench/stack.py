@@ -93,15 +93,15 @@ def _powertools_env() -> dict[str, str]:
 def _add_byok_key(account_id: str, provider: str, secret: str) -> str:
     from gateway.core.ids import new_key_id
     from gateway.core.settings import get_settings
-    from gateway.data import accounts
+    from gateway.data import accounts, byok_keys
     from gateway.security import crypto
     from gateway.security.credentials import parse_credentials, to_plaintext
 
     parsed = parse_credentials(provider, secret)
     key_id = new_key_id()
     now = accounts.now_iso()
-    accounts.put_key(
-        accounts.StoredKey(
+    byok_keys.put_key(
+        byok_keys.StoredKey(
             account_id=account_id,
             key_id=key_id,
             provider=provider,

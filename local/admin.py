@@ -5,8 +5,12 @@
     set-platform-key --provider SLUG --credentials-file F [--region R]
                                                         -> {"provider", "hint", "region"}
     list-accounts          -> {"data": [{"account_id", "name", "credits", "debt", "created_at"}]}
-    create-api-key --account ACCOUNT_ID                  -> {"account_id", "api_key"}  (another key, e.g. to rotate)
-    list-api-keys --account ACCOUNT_ID                   -> {"data": [{"fingerprint", "created_at", "revoked"}]}
+    create-api-key --account ACCOUNT_ID [--name N] [--ordinary] [--rate-limit-rpm N] [--allowed-model ID ...]
+                   [--expires-at ISO]                   -> {"account_id", "api_key", "id"}  (a management key
+                                                           unless --ordinary; e.g. to rotate)
+    list-api-keys --account ACCOUNT_ID                   -> {"data": [{"id", "fingerprint", "name", "management",
+                                                           "rate_limit_rpm", "allowed_models", "expires_at",
+                                                           "created_at", "last_used_at", "revoked", ...}]}
     revoke-api-key --account ACCOUNT_ID --fingerprint FP -> {"account_id", "fingerprint", "revoked": true}
 
 Without ``--stack`` the target is the dev stack described by .devstack/state.json (or ``--state`` /
@@ -97,6 +101,14 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--account", required=True, help="account id (acct_...)")
         if name == "revoke-api-key":
             command.add_argument("--fingerprint", required=True, help="from list-api-keys")
+        if name == "create-api-key":
+            command.add_argument("--name", help="what the key is for")
+            command.add_argument("--ordinary", action="store_true", help="not a management key")
+            command.add_argument("--rate-limit-rpm", type=int, help="requests per minute the key may make")
+            command.add_argument(
+                "--allowed-model", action="append", dest="allowed_models", help="a model the key may use (repeat)"
+            )
+            command.add_argument("--expires-at", help="ISO 8601 UTC time after which the key is refused")
     return parser
 
 
@@ -167,6 +179,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from gateway.apis import admin
     from gateway.core.errors import GatewayError
     from gateway.data import accounts as store
+    from gateway.data import api_keys
 
     if args.command == "create-account":
         if args.credits < 0:
@@ -191,10 +204,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if store.load_account(args.account) is None:
             raise AdminError(f"no account {args.account!r}")
         if args.command == "create-api-key":
-            return {"account_id": args.account, "api_key": store.create_api_key(args.account)}
+            return _create_api_key(args)
         if args.command == "list-api-keys":
-            return {"data": store.list_api_keys(args.account)}
-        if not store.revoke_api_key(args.account, args.fingerprint):
+            return {"data": api_keys.list_api_keys(args.account)}
+        if not api_keys.revoke_api_key(args.account, args.fingerprint):
             raise AdminError(f"no single gateway key of {args.account!r} has fingerprint {args.fingerprint!r}")
         return {"account_id": args.account, "fingerprint": args.fingerprint, "revoked": True}
     accounts = store.list_accounts()
@@ -210,6 +223,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for a in accounts
         ]
     }
+
+
+def _create_api_key(args: argparse.Namespace) -> dict[str, Any]:
+    """The same settings and validation as ``POST /v1/api-keys``."""
+    from gateway.apis import api_keys as gateway_keys
+    from gateway.core.errors import GatewayError
+    from gateway.data import api_keys
+    from gateway.http.resolver import parse_model
+
+    body = {
+        "name": args.name or "admin",
+        "management": not args.ordinary,
+        "rate_limit_rpm": args.rate_limit_rpm,
+        "allowed_models": args.allowed_models,
+        "expires_at": args.expires_at,
+    }
+    try:
+        settings = gateway_keys.settings(parse_model(body, gateway_keys.CreateApiKeyRequest))
+    except GatewayError as exc:
+        raise AdminError(exc.message) from None
+    try:
+        key = api_keys.create_api_key(args.account, settings=settings)
+    except api_keys.ApiKeyLimitReached:
+        raise AdminError(f"{args.account!r} holds MAX_API_KEYS_PER_ACCOUNT keys; revoke one first") from None
+    fingerprint = api_keys.api_key_fingerprint(api_keys.hash_api_key(key))
+    return {"account_id": args.account, "api_key": key, "id": f"{api_keys.API_KEY_ID_PREFIX}{fingerprint}"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

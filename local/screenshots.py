@@ -109,7 +109,7 @@ def main() -> int:
     stack = DevStack(_free_port())
     try:
         state = stack.start()
-        from gateway.data.accounts import account_id_from_api_key
+        from gateway.data.api_keys import account_id_from_api_key
         from local.sample_logs import write_sample_logs
 
         account_id = account_id_from_api_key(stack.api_key)

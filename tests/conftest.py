@@ -36,12 +36,12 @@ def reset_process_state() -> None:
     import importlib
 
     from gateway.core import aws, settings
-    from gateway.data import accounts
+    from gateway.data import api_keys
     from gateway.routing import signals
     from gateway.security import credential_cache, crypto
 
     settings.get_settings.cache_clear()
-    accounts.clear_auth_cache()
+    api_keys.clear_auth_cache()
     aws.reset()
     crypto.reset()
     credential_cache.clear()

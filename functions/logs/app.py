@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gateway.billing import hourly_usage
@@ -15,6 +16,7 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 _BOOLEANS = {"true": True, "false": False}
 _STATUSES = ("success", "error")
+_API_KEY_ID = re.compile(r"ak_[0-9a-f]{16}")
 
 
 def _limit(raw: str | None) -> int:
@@ -43,6 +45,12 @@ def _status(raw: str | None) -> str | None:
     return raw
 
 
+def _api_key_id(raw: str | None) -> str | None:
+    if raw is not None and _API_KEY_ID.fullmatch(raw) is None:
+        raise BadRequest("api_key_id must be an API key id (ak_ and 16 hex digits)", param="api_key_id")
+    return raw
+
+
 @app.get("/v1/logs")
 def list_logs() -> dict[str, Any]:
     account_id = authenticate(app).account.account_id
@@ -53,6 +61,7 @@ def list_logs() -> dict[str, Any]:
         cursor=params.get("cursor") or None,
         is_byok=_is_byok(params.get("is_byok")),
         status=_status(params.get("status")),
+        api_key_id=_api_key_id(params.get("api_key_id")),
     )
     return {"data": [record.public() for record in records], "next_cursor": next_cursor}
 
@@ -69,7 +78,10 @@ def get_log(request_id: str) -> dict[str, Any]:
 @app.get("/v1/usage")
 def get_usage() -> dict[str, Any]:
     account_id = authenticate(app).account.account_id
-    return {"object": "list", "hours": hourly_usage.HOURS, "data": hourly_usage.last_hours(account_id)}
+    params = app.current_event.query_string_parameters or {}
+    api_key_id = _api_key_id(params.get("api_key_id"))
+    data = hourly_usage.last_hours(account_id, api_key_id=api_key_id)
+    return {"object": "list", "hours": hourly_usage.HOURS, "data": data}
 
 
 lambda_handler = handler(app)

@@ -141,11 +141,11 @@ def test_header_shows_credits_and_key_count(dashboard: Dashboard) -> None:
 
 
 def test_header_shows_the_debt_beside_the_credits(dashboard: Dashboard) -> None:
-    from gateway.data import accounts
+    from gateway.data import accounts, holds
 
     # Given an account whose $10 did not cover a settlement of $12.50 (the rest is debt)
     account_id = dashboard.gateway.customer.account_id
-    assert accounts.charge_over_hold(account_id, accounts.to_nanos(Decimal("12.5")))
+    assert holds.charge_over_hold(account_id, accounts.to_nanos(Decimal("12.5")))
 
     dashboard.sign_in()
 
@@ -645,3 +645,72 @@ def test_everything_works_from_the_keyboard(dashboard: Dashboard) -> None:
     page.keyboard.press("Enter")
     expect(page.get_by_role("region", name="Attempts")).to_be_visible()
     assert _unlabelled_controls(page) == []
+
+
+def test_api_keys_page_creates_a_key_shown_once_with_limits_and_revokes_after_confirmation(
+    dashboard: Dashboard,
+) -> None:
+    dashboard.page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=dashboard.origin)
+    dashboard.sign_in()
+    page = dashboard.page
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_label("Name").fill("billing service")
+    page.get_by_label("Budget (USD)").fill("5")
+    page.get_by_label("Budget period").select_option("day")
+    page.get_by_label("Requests per minute").fill("60")
+    page.get_by_label("Allowed models").fill("openai/gpt-5-mini, claude-sonnet-4-5")
+    page.get_by_role("button", name="Create key").click()
+
+    shown = page.get_by_label("The new key")
+    expect(shown).to_have_value(re.compile(r"^gwk_"))
+    key = shown.input_value()
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_text("Copied.")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == key
+    row = page.get_by_role("row").filter(has=page.get_by_role("cell", name="billing service", exact=True))
+    expect(row).to_contain_text("$0 of $5.00 per day")
+    expect(row).to_contain_text("60 / min")
+    expect(row).to_contain_text("openai/gpt-5-mini, anthropic/claude-sonnet-4.5")
+    assert key not in page.get_by_role("table").inner_text(), "the list never shows a key"
+    with httpx.Client(base_url=dashboard.origin, headers={"Authorization": f"Bearer {key}"}) as service:
+        assert service.get("/v1/logs").status_code == 200
+
+        row.get_by_role("button", name="Revoke").click()
+        confirm = page.get_by_role("alertdialog", name="Revoke key")
+        expect(confirm).to_contain_text("billing service")
+        confirm.get_by_role("button", name="Cancel").click()
+        expect(confirm).to_be_hidden()
+        assert service.get("/v1/logs").status_code == 200
+        row.get_by_role("button", name="Revoke").click()
+        confirm.get_by_role("button", name="Revoke").click()
+        expect(row).to_have_count(0)
+        assert service.get("/v1/logs").status_code == 401
+
+
+def test_an_ordinary_key_sees_why_it_cannot_manage_api_keys(dashboard: Dashboard) -> None:
+    created = httpx.post(
+        f"{dashboard.origin}/v1/api-keys",
+        json={"name": "ci"},
+        headers={"Authorization": f"Bearer {dashboard.gateway.api_key}"},
+    ).json()
+    dashboard.sign_in(created["key"])
+    dashboard.page.get_by_role("link", name="API keys").click()
+    expect(dashboard.page.get_by_text("sign in with a management key")).to_be_visible()
+
+
+def test_the_byok_dialog_sets_priority_and_allowed_models(dashboard: Dashboard) -> None:
+    dashboard.gateway.sim.accept_api_key("openai", "sk-dash-fallback-0009")
+    dashboard.sign_in()
+    page = dashboard.page
+    page.get_by_role("button", name="Add OpenAI key").click()
+    dialog = page.get_by_role("dialog", name="Add OpenAI key")
+    expect(dialog.get_by_label("Priority")).to_have_value("first")
+    dialog.get_by_label("Credentials").fill("sk-dash-fallback-0009")
+    dialog.get_by_label("Name").fill("fallback openai")
+    dialog.get_by_label("Priority").select_option("after_shared")
+    dialog.get_by_label("Allowed models").fill("openai/gpt-5-mini")
+    dialog.get_by_role("button", name="Test Connection").click()
+    expect(dialog).to_be_hidden()
+
+    [key] = _keys(dashboard)
+    assert (key["priority"], key["allowed_models"]) == ("after_shared", ["openai/gpt-5-mini"])

@@ -66,6 +66,28 @@ def test_one_customer_cannot_revoke_another_customers_key_by_fingerprint(api: An
 
 
 def fingerprint_of(api_key: str) -> str:
-    from gateway.data.accounts import api_key_fingerprint, hash_api_key
+    from gateway.data.api_keys import api_key_fingerprint, hash_api_key
 
     return api_key_fingerprint(hash_api_key(api_key))
+
+
+def test_create_account_prints_a_management_key_and_create_api_key_takes_the_api_settings(
+    api: Any, gateway: Gateway
+) -> None:
+    account = gateway.customer.account_id
+    manager = httpx.get(f"{api.url}/v1/api-keys", headers={"Authorization": f"Bearer {gateway.api_key}"})
+    assert manager.status_code == 200
+    assert [k["management"] for k in manager.json()["data"]] == [True]
+
+    created = admin(
+        "create-api-key", "--account", account, "--name", "ci", "--ordinary", "--rate-limit-rpm", "30",
+        "--allowed-model", "claude-sonnet-4-5",
+    )  # fmt: skip
+    listed = {k["id"]: k for k in admin("list-api-keys", "--account", account)["data"]}
+    assert listed[created["id"]]["management"] is False
+    assert listed[created["id"]]["rate_limit_rpm"] == 30
+    assert listed[created["id"]]["allowed_models"] == ["anthropic/claude-sonnet-4.5"]
+    ordinary = httpx.get(f"{api.url}/v1/api-keys", headers={"Authorization": f"Bearer {created['api_key']}"})
+    assert ordinary.status_code == 403
+    with pytest.raises(AdminError, match="allowed_models"):
+        admin("create-api-key", "--account", account, "--allowed-model", "no/such-model")

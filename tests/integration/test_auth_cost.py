@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from gateway.core import aws
-from gateway.data import accounts
+from gateway.data import api_keys
 from tests.conftest import Gateway
 
 MANY_KEYS = 300
@@ -70,7 +70,7 @@ def test_a_wrong_secret_costs_one_small_read_whatever_the_account_holds(
 ) -> None:
     wrong = gateway.api_key[:-6] + "AAAAAA"
 
-    assert accounts.authenticate(wrong) is None
+    assert api_keys.authenticate(wrong) is None
 
     assert dynamo_calls.calls == [("GetItem", 0)]
 
@@ -78,10 +78,10 @@ def test_a_wrong_secret_costs_one_small_read_whatever_the_account_holds(
 def test_a_revoked_key_is_rejected_just_as_cheaply(
     gateway: Gateway, big_account: str, dynamo_calls: DynamoCalls
 ) -> None:
-    assert accounts.revoke_api_key(big_account, accounts.api_key_fingerprint(accounts.hash_api_key(gateway.api_key)))
+    assert api_keys.revoke_api_key(big_account, api_keys.api_key_fingerprint(api_keys.hash_api_key(gateway.api_key)))
     dynamo_calls.calls.clear()
 
-    assert accounts.authenticate(gateway.api_key) is None
+    assert api_keys.authenticate(gateway.api_key) is None
 
     assert dynamo_calls.calls == [("GetItem", 1)]
 
@@ -89,10 +89,10 @@ def test_a_revoked_key_is_rejected_just_as_cheaply(
 def test_a_warm_authenticated_request_makes_one_read(
     gateway: Gateway, big_account: str, dynamo_calls: DynamoCalls
 ) -> None:
-    assert accounts.authenticate(gateway.api_key) is not None  # cold: the key is proven once
+    assert api_keys.authenticate(gateway.api_key) is not None  # cold: the key is proven once
     dynamo_calls.calls.clear()
 
-    snapshot = accounts.authenticate(gateway.api_key)
+    snapshot = api_keys.authenticate(gateway.api_key)
 
     assert snapshot is not None and len(snapshot.keys) == MANY_KEYS
     assert [operation for operation, _ in dynamo_calls.calls] == ["Query"]
@@ -101,18 +101,18 @@ def test_a_warm_authenticated_request_makes_one_read(
 def test_revocation_takes_effect_on_the_next_request_even_when_the_key_was_proven(
     gateway: Gateway, dynamo_calls: DynamoCalls
 ) -> None:
-    assert accounts.authenticate(gateway.api_key) is not None
-    assert accounts.revoke_api_key(
-        gateway.customer.account_id, accounts.api_key_fingerprint(accounts.hash_api_key(gateway.api_key))
+    assert api_keys.authenticate(gateway.api_key) is not None
+    assert api_keys.revoke_api_key(
+        gateway.customer.account_id, api_keys.api_key_fingerprint(api_keys.hash_api_key(gateway.api_key))
     )
 
-    assert accounts.authenticate(gateway.api_key) is None
+    assert api_keys.authenticate(gateway.api_key) is None
 
 
 def test_a_proven_key_of_one_account_proves_nothing_for_another(gateway: Gateway) -> None:
     other = gateway.create_customer("other")
-    assert accounts.authenticate(gateway.api_key) is not None
+    assert api_keys.authenticate(gateway.api_key) is not None
     # The same secret under another account's prefix hashes differently: it must be proven (and fail) on its own.
     forged = f"gwk_{other.account_id.removeprefix('acct_')}_{gateway.api_key.rsplit('_', 1)[1]}"
 
-    assert accounts.authenticate(forged) is None
+    assert api_keys.authenticate(forged) is None

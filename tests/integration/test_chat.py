@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from gateway.data import accounts as store
+from gateway.data import accounts, byok_keys
 from tests.conftest import Gateway, configure
 from tests.integration.helpers import BYOK_API_KEYS, ROUTES, add_key, byok_credentials, credential_id, get_log
 
@@ -26,7 +26,7 @@ def create(client: openai.OpenAI, model: str, **kwargs: Any) -> Any:
 
 
 def balance(account_id: str) -> Decimal:
-    snapshot = store.load_account(account_id)
+    snapshot = accounts.load_account(account_id)
     assert snapshot is not None
     return snapshot.account.credits
 
@@ -210,7 +210,7 @@ def test_disabled_key_is_not_used(openai_client: openai.OpenAI, api: Any, gatewa
 def test_no_credits_and_no_byok_is_402_but_byok_still_works(
     openai_client: openai.OpenAI, api: Any, gateway: Gateway
 ) -> None:
-    store.add_credits(gateway.customer.account_id, -balance(gateway.customer.account_id))
+    accounts.add_credits(gateway.customer.account_id, -balance(gateway.customer.account_id))
     with pytest.raises(openai.APIStatusError) as err:
         create(openai_client, "google/gemini-3-flash")
     assert err.value.status_code == 402
@@ -294,8 +294,8 @@ def test_byok_request_never_reads_platform_credentials(
 
     credential_cache.clear()
     reads: list[int] = []
-    real = store.platform_keys
-    monkeypatch.setattr(store, "platform_keys", lambda: reads.append(1) or real())
+    real = byok_keys.platform_keys
+    monkeypatch.setattr(byok_keys, "platform_keys", lambda: reads.append(1) or real())
     completion = create(openai_client, "openai/gpt-5-mini").parse()
     assert completion.usage.model_extra["is_byok"] is True
     assert reads == []

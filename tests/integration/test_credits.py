@@ -20,6 +20,7 @@ from gateway.billing import credits
 from gateway.core.catalog import get_catalog
 from gateway.core.settings import get_settings
 from gateway.data import accounts
+from gateway.data import holds as hold_store
 from tests.conftest import Gateway, configure
 from tests.integration.helpers import add_key, byok_credentials, get_log
 
@@ -147,7 +148,7 @@ def test_settling_after_the_hold_was_swept_still_charges_once(gateway: Gateway) 
     before = nanos(account)
     hold = credits.reserve(account, Decimal("1"))
     assert hold is not None
-    assert accounts.close_hold(account, hold.hold_id, hold.nanos)  # what the sweep does to an expired hold
+    assert hold_store.close_hold(account, hold.hold_id, hold.nanos)  # what the sweep does to an expired hold
 
     credits.settle(hold, Decimal("0.25"))
 

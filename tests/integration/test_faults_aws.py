@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from gateway.data import accounts as store
+from gateway.data import holds
 from gateway.data import request_log as logs
 from gateway.security import credential_cache
 from local.seed import PLATFORM_API_KEYS
@@ -262,14 +263,14 @@ def test_credit_settlement_throttled_keeps_the_answer_and_logs_the_uncharged_cos
     before = balance(gateway.customer.account_id)
     real_table = store._table
     throttled = client_error("ProvisionedThroughputExceededException", "UpdateItem")
-    real_hold = store.hold_credits
+    real_hold = holds.hold_credits
 
     def hold_then_throttle(*args: Any) -> bool:
         held = real_hold(*args)
         monkeypatch.setattr(store, "_table", lambda: FailingTable(real_table(), throttled, "update_item"))
         return held
 
-    monkeypatch.setattr(store, "hold_credits", hold_then_throttle)
+    monkeypatch.setattr(holds, "hold_credits", hold_then_throttle)
     stdout_lines()
 
     raw = create(openai_client, "openai/gpt-5-mini")

@@ -72,6 +72,8 @@ KEY_FIELDS = {
     "name",
     "enabled",
     "always_use",
+    "priority",
+    "allowed_models",
     "region",
     "provisioned_throughput",
     "hint",

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from gateway.billing import credits
-from gateway.data import accounts
+from gateway.data import accounts, holds
 from tests.conftest import Gateway, configure
 from tests.integration.helpers import add_key, byok_credentials, get_log
 
@@ -212,7 +212,7 @@ def test_a_settlement_above_the_hold_is_recorded_as_debt(api: Any, gateway: Gate
 
 def in_debt(gateway: Gateway, owed: str = "2.5") -> Any:
     customer = gateway.create_customer("in debt", credits="3")
-    assert accounts.charge_over_hold(customer.account_id, accounts.to_nanos(Decimal(3) + Decimal(owed)))
+    assert holds.charge_over_hold(customer.account_id, accounts.to_nanos(Decimal(3) + Decimal(owed)))
     return customer
 
 
@@ -235,7 +235,7 @@ def test_an_account_in_debt_with_credits_left_is_still_byok_only(api: Any, gatew
     # Given an account whose overrun left debt while a hold elsewhere kept part of its balance
     customer = gateway.create_customer("owes but holds", credits="5")
     hold = credits.reserve(customer.account_id, Decimal("4"))
-    assert hold is not None and accounts.charge_over_hold(customer.account_id, accounts.to_nanos(Decimal("1.5")))
+    assert hold is not None and holds.charge_over_hold(customer.account_id, accounts.to_nanos(Decimal("1.5")))
     credits.release(hold)
     assert nanos(customer.account_id) == (accounts.to_nanos(Decimal(4)), accounts.to_nanos(Decimal("0.5")))
 
@@ -272,7 +272,7 @@ def test_no_concurrency_loses_a_charge_or_takes_the_balance_below_zero(
 
     def overrun() -> None:
         try:
-            assert accounts.charge_over_hold(customer.account_id, charge)
+            assert holds.charge_over_hold(customer.account_id, charge)
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -330,7 +330,7 @@ def test_a_stalled_reader_is_cut_at_the_deadline_billed_and_recorded_and_its_hol
         hold = wait_for_hold(customer.account_id)
         assert hold["expires_at"] >= time.time() + 620
         profile = accounts.profile_item(customer.account_id)
-        assert profile is not None and accounts.expired_holds(profile, now=time.time() + 600) == {}
+        assert profile is not None and holds.expired_holds(profile, now=time.time() + 600) == {}
 
         # And the gateway ends the stream at the deadline without the client: settled, recorded, billed
         record = wait_for_record(api.url, customer.api_key)

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from gateway.apis import byok
 from gateway.core.errors import NotFound, Unprocessable
-from gateway.data import accounts
+from gateway.data import accounts, byok_keys
 from gateway.routing import attempt as routing
 from gateway.security import crypto
 from gateway.security.credentials import ApiKeyCredentials, from_plaintext
@@ -74,11 +74,11 @@ def snapshot(account_id: str) -> accounts.AccountSnapshot:
     return loaded
 
 
-def create(account_id: str, **body: Any) -> accounts.StoredKey:
+def create(account_id: str, **body: Any) -> byok_keys.StoredKey:
     return byok.create_key(snapshot(account_id), byok.CreateKeyRequest.model_validate(body))
 
 
-def patch(account_id: str, key_id: str, **body: Any) -> accounts.StoredKey:
+def patch(account_id: str, key_id: str, **body: Any) -> byok_keys.StoredKey:
     return byok.update_key(snapshot(account_id), key_id, byok.UpdateKeyRequest.model_validate(body))
 
 
@@ -273,7 +273,7 @@ def test_undecryptable_key_is_reported_broken_without_calling_upstream(
 ) -> None:
     key = create(account_id, provider="openai", credentials=API_KEY)
     other = create(account_id, provider="anthropic", credentials=API_KEY)
-    accounts.update_key(account_id, key.key_id, {"ciphertext": other.ciphertext})
+    byok_keys.update_key(account_id, key.key_id, {"ciphertext": other.ciphertext})
 
     result = byok.test_key(snapshot(account_id), key.key_id)
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from gateway.data import accounts as store
+from gateway.data import byok_keys
 from gateway.security import credential_cache as keystore
 
 
@@ -16,8 +16,8 @@ def _fresh_cache() -> None:
     keystore.clear()
 
 
-def fake_key(provider: str) -> store.StoredKey:
-    return store.StoredKey(
+def fake_key(provider: str) -> byok_keys.StoredKey:
+    return byok_keys.StoredKey(
         account_id="platform",
         key_id=provider,
         provider=provider,
@@ -30,7 +30,7 @@ def fake_key(provider: str) -> store.StoredKey:
 
 def test_platform_keys_are_read_once_then_served_from_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     reads: list[int] = []
-    monkeypatch.setattr(store, "platform_keys", lambda: reads.append(1) or [fake_key("openai")])
+    monkeypatch.setattr(byok_keys, "platform_keys", lambda: reads.append(1) or [fake_key("openai")])
     first = keystore.platform_keys()
     second = keystore.platform_keys()
     assert [k.provider for k in first] == [k.provider for k in second] == ["openai"]
@@ -41,14 +41,14 @@ def test_expired_list_is_served_stale_while_one_background_reload_runs(monkeypat
     release = threading.Event()
     reads: list[str] = []
 
-    def slow_reload() -> list[store.StoredKey]:
+    def slow_reload() -> list[byok_keys.StoredKey]:
         reads.append("reload")
         if len(reads) > 1:
             release.wait(5)
             return [fake_key("anthropic")]
         return [fake_key("openai")]
 
-    monkeypatch.setattr(store, "platform_keys", slow_reload)
+    monkeypatch.setattr(byok_keys, "platform_keys", slow_reload)
     keystore.platform_keys()
     monkeypatch.setattr(keystore, "_platform", (time.monotonic() - 1, [fake_key("openai")]))  # expired
     stale = [keystore.platform_keys() for _ in range(5)]

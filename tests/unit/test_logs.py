@@ -214,6 +214,7 @@ def test_a_failed_table_write_logs_the_whole_record(stdout_lines: Any, monkeypat
         "stream": True,
         "time_to_first_token_ms": None,
         "api": "chat",
+        "api_key_id": None,
         "attempts": [
             {
                 "attempt": 1,

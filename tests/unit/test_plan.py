@@ -12,7 +12,8 @@ from gateway.apis.chat.codec import CHAT
 from gateway.apis.chat.schema import ChatRequest, ProviderPreferences
 from gateway.core.catalog import Model, Offer, get_catalog
 from gateway.core.errors import BadRequest, GatewayError, PaymentRequired
-from gateway.data.accounts import Account, AccountSnapshot, StoredKey
+from gateway.data.accounts import Account, AccountSnapshot
+from gateway.data.byok_keys import StoredKey
 from gateway.routing import engine, signals
 from gateway.routing.plan import PlannedAttempt, RouteSignals, candidate_offers
 from gateway.security import credential_cache
@@ -160,6 +161,48 @@ def test_contract_example_key_only_for_vertex(plan: Plan) -> None:
         ("google-vertex", "byok"),
         ("amazon-bedrock", "shared"),
         ("google-vertex", "shared"),
+    ]
+
+
+def test_contract_example_extended_a_key_placed_after_shared_comes_after_every_shared_attempt(plan: Plan) -> None:
+    # The first example, with the vertex key as an OpenRouter "fallback" key.
+    prefs = {"order": ["amazon-bedrock", "google-vertex", "anthropic"]}
+    keys = [key("anthropic"), key("google-vertex", priority="after_shared"), key("amazon-bedrock")]
+    assert steps(plan(keys, provider=prefs)) == [
+        ("amazon-bedrock", "byok"),
+        ("anthropic", "byok"),
+        ("amazon-bedrock", "shared"),
+        ("google-vertex", "shared"),
+        ("anthropic", "shared"),
+        ("google-vertex", "byok"),
+    ]
+
+
+def test_contract_example_extended_a_key_after_shared_serves_without_credits(plan: Plan) -> None:
+    # The second example with no credits: shared capacity drops out, the fallback key is the whole plan.
+    prefs = {"order": ["amazon-bedrock", "google-vertex"], "allow_fallbacks": False}
+    keys = [key("google-vertex", priority="after_shared")]
+    assert steps(plan(keys, provider=prefs, credits="0")) == [("google-vertex", "byok")]
+
+
+def test_contract_example_extended_a_key_restricted_to_other_models_is_not_planned(plan: Plan) -> None:
+    prefs = {"order": ["amazon-bedrock", "google-vertex", "anthropic"]}
+    keys = [
+        key("anthropic"),
+        key("google-vertex", allowed_models=[GEMINI]),
+        key("amazon-bedrock", allowed_models=[CLAUDE]),
+    ]
+    assert steps(plan(keys, provider=prefs)) == [
+        ("amazon-bedrock", "byok"),
+        ("anthropic", "byok"),
+        ("amazon-bedrock", "shared"),
+        ("google-vertex", "shared"),
+        ("anthropic", "shared"),
+    ]
+    assert steps(plan(keys, model_id=GEMINI)) == [
+        ("google-vertex", "byok"),
+        ("google-vertex", "shared"),
+        ("google-ai-studio", "shared"),
     ]
 
 

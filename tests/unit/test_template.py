@@ -50,6 +50,12 @@ CONTRACT_ROUTES = {
     ("PATCH", "/v1/byok/keys/{key_id}"): "KeysFunction",
     ("DELETE", "/v1/byok/keys/{key_id}"): "KeysFunction",
     ("POST", "/v1/byok/keys/{key_id}/test"): "KeyTestFunction",
+    ("PATCH", "/v1/account"): "KeysFunction",
+    ("GET", "/v1/api-keys"): "KeysFunction",
+    ("POST", "/v1/api-keys"): "KeysFunction",
+    ("GET", "/v1/api-keys/{key_id}"): "KeysFunction",
+    ("PATCH", "/v1/api-keys/{key_id}"): "KeysFunction",
+    ("DELETE", "/v1/api-keys/{key_id}"): "KeysFunction",
     ("GET", "/v1/logs"): "LogsFunction",
     ("GET", "/v1/logs/{request_id}"): "LogsFunction",
     ("GET", "/v1/usage"): "LogsFunction",
@@ -67,6 +73,7 @@ CONTRACT_ENVIRONMENT = {
     "LOG_TTL_DAYS",
     "REQUEST_DEADLINE_MS",
     "MAX_KEYS_PER_ACCOUNT",
+    "MAX_API_KEYS_PER_ACCOUNT",
     "MAX_ATTEMPTS",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
@@ -524,7 +531,15 @@ def test_tables_reader_returns_the_declared_keys_and_ttl(template: dict[str, Any
         # Accounts: only BYOK key cooldown items carry expires_at; logs and routing signals all expire.
         assert spec.ttl_attribute == "expires_at"
     # Every declared attribute is a key: the table's own, or the one index key of each logs filter combination.
-    filter_indexes = {"by_status", "by_byok", "by_byok_status"}
+    filter_indexes = {
+        "by_status",
+        "by_byok",
+        "by_byok_status",
+        "by_key",
+        "by_key_status",
+        "by_key_byok",
+        "by_key_byok_status",
+    }
     for spec in specs.values():
         indexes = {i["IndexName"]: i for i in spec.global_secondary_indexes}
         assert {d["AttributeName"]: d["AttributeType"] for d in spec.attribute_definitions} == {

@@ -64,4 +64,7 @@ export const gateway = {
   logs: (params) => call(`v1/logs?${new URLSearchParams(params)}`),
   log: (requestId) => call(`v1/logs/${id(requestId)}`),
   usage: () => call("v1/usage"),
+  apiKeys: () => call("v1/api-keys"),
+  createApiKey: (body) => call("v1/api-keys", { method: "POST", body }),
+  deleteApiKey: (keyId) => call(`v1/api-keys/${id(keyId)}`, { method: "DELETE" }),
 };

@@ -2,14 +2,16 @@
 // State lives in the page objects; everything from the API is rendered as text.
 
 import { ApiError, gateway, onUnauthorized, session } from "./api.js";
+import { ApiKeysPage } from "./apikeys.js";
 import { ByokPage } from "./byok.js";
 import { byId } from "./dom.js";
 import { usd } from "./format.js";
 import { LogsPage } from "./logs.js";
 
-const VIEWS = { byok: "byok-view", logs: "logs-view" };
+const VIEWS = { byok: "byok-view", logs: "logs-view", "api-keys": "api-keys-view" };
 let byok;
 let logs;
+let apiKeys;
 const loaded = new Set();
 
 function show(view) {
@@ -42,7 +44,8 @@ async function refreshAccount() {
 }
 
 function currentPage() {
-  return location.hash === "#logs" ? "logs" : "byok";
+  const page = location.hash.slice(1);
+  return page in VIEWS ? page : "byok";
 }
 
 // The page's own content first; the header and the chart follow, so they never delay the table.
@@ -56,7 +59,7 @@ async function route({ withAccount = false } = {}) {
   if (!loaded.has(page)) {
     loaded.add(page);
     try {
-      await (page === "logs" ? logs.load() : byok.load());
+      await { logs, byok, "api-keys": apiKeys }[page].load();
       performance.mark(`dashboard:${page}-ready`); // read by the page-load benchmark
     } catch (error) {
       loaded.delete(page);
@@ -99,11 +102,12 @@ async function signIn(event) {
 function start() {
   byok = new ByokPage({ onChange: refreshAccount });
   logs = new LogsPage();
+  apiKeys = new ApiKeysPage();
   onUnauthorized(() => signOut("The gateway API key was not accepted; sign in again."));
   byId("signin-form").addEventListener("submit", signIn);
   byId("sign-out").addEventListener("click", () => signOut("Signed out."));
   window.addEventListener("hashchange", () => {
-    if (location.hash === "#byok" || location.hash === "#logs") route();
+    if (location.hash.slice(1) in VIEWS) route();
   });
   route({ withAccount: true });
 }

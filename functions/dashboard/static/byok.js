@@ -219,6 +219,8 @@ export class ByokPage {
     let region;
     let enabled;
     let always;
+    let priority;
+    let models;
     let throughput;
     if (!rotating) {
       name = h("input", { id: "kd-name", type: "text", maxlength: 100, autocomplete: "off" });
@@ -253,6 +255,17 @@ export class ByokPage {
           h("p", { class: "help", id: "kd-always-help" }, "Never use the gateway's shared capacity for this provider: when your keys for it fail, there is no shared fallback."),
         ),
       );
+      priority = h(
+        "select",
+        { id: "kd-priority", "aria-describedby": "kd-priority-help" },
+        h("option", { value: "first" }, "First, before shared capacity"),
+        h("option", { value: "after_shared" }, "After shared capacity fails"),
+      );
+      parts.push(
+        field("kd-priority", "Priority", priority, "When this key is tried: before all shared capacity, or only once it has failed."),
+      );
+      models = h("input", { id: "kd-models", type: "text", autocomplete: "off", "aria-describedby": "kd-models-help" });
+      parts.push(field("kd-models", "Allowed models", models, "Comma-separated catalog ids; empty for every model."));
       if (provider.provisioned_throughput) {
         throughput = h("input", { id: "kd-throughput", type: "checkbox", "aria-describedby": "kd-throughput-help" });
         parts.push(
@@ -289,7 +302,16 @@ export class ByokPage {
           try {
             const done = rotating
               ? await this.rotate(key, provider, credentials.value)
-              : await this.add(provider, { credentials: credentials.value, name, region, enabled, always, throughput });
+              : await this.add(provider, {
+                  credentials: credentials.value,
+                  name,
+                  region,
+                  enabled,
+                  always,
+                  priority,
+                  models,
+                  throughput,
+                });
             if (done) {
               this.dialog.close();
               if (typeof done === "function") done();
@@ -319,8 +341,11 @@ export class ByokPage {
       credentials: parseCredentials(fields.credentials),
       enabled: fields.enabled.checked,
       always_use: fields.always.checked,
+      priority: fields.priority.value,
       test: true,
     };
+    const models = fields.models.value.split(",").map((m) => m.trim()).filter(Boolean);
+    if (models.length) body.allowed_models = models;
     const name = fields.name.value.trim();
     if (name) body.name = name;
     if (fields.region && fields.region.value.trim()) body.region = fields.region.value.trim();

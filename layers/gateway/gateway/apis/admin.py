@@ -12,25 +12,26 @@ from typing import Any
 from gateway.core.catalog import PROVIDERS
 from gateway.core.errors import Unprocessable
 from gateway.data import accounts as store
+from gateway.data import api_keys, byok_keys
 from gateway.security import crypto
 from gateway.security.credentials import parse_credentials, to_plaintext
 
 
 def create_account(name: str, credits: Decimal, api_key: str | None = None) -> tuple[store.Account, str]:
-    account_id = store.account_id_from_api_key(api_key) if api_key else None
+    account_id = api_keys.account_id_from_api_key(api_key) if api_key else None
     if api_key and account_id is None:
         raise ValueError("api key must look like gwk_<16 hex>_<secret>")
     account = store.create_account(name, credits, account_id=account_id)
-    return account, store.create_api_key(account.account_id, api_key)
+    return account, api_keys.create_api_key(account.account_id, api_key)
 
 
-def set_platform_key(provider: str, raw_credentials: Any, region: str | None = None) -> store.StoredKey:
+def set_platform_key(provider: str, raw_credentials: Any, region: str | None = None) -> byok_keys.StoredKey:
     if provider not in PROVIDERS:
         raise Unprocessable(f"unknown provider; expected one of {', '.join(PROVIDERS)}", param="provider")
     parsed = parse_credentials(provider, raw_credentials, region)
     context = crypto.encryption_context(store.PLATFORM_ACCOUNT, provider, provider)
     now = store.now_iso()
-    key = store.StoredKey(
+    key = byok_keys.StoredKey(
         account_id=store.PLATFORM_ACCOUNT,
         key_id=provider,
         provider=provider,
@@ -41,5 +42,5 @@ def set_platform_key(provider: str, raw_credentials: Any, region: str | None = N
         updated_at=now,
         ciphertext=crypto.encrypt(to_plaintext(parsed.credentials), context),
     )
-    store.replace_platform_key(key)
+    byok_keys.replace_platform_key(key)
     return key

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Secret, field_validator
 
+from gateway.apis.api_keys import MODELS_MAX, canonical_models
 from gateway.core import catalog
 from gateway.core.errors import BrokenKey, Conflict, NotFound, Unprocessable
 from gateway.core.ids import new_key_id
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
 from gateway.data import accounts as store
+from gateway.data import byok_keys
 from gateway.security import credential_cache, credentials, crypto
 
 REGION_DEFAULTS = {
@@ -36,6 +38,8 @@ BROKEN_KEY_MESSAGE = "stored credentials could not be decrypted for this key; ro
 
 KeyName = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
 Region = Annotated[str, Field(min_length=1, max_length=REGION_MAX)]
+Priority = Literal["first", "after_shared"]
+ModelName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 def _printable(name: str | None) -> str | None:
@@ -55,6 +59,8 @@ class CreateKeyRequest(BaseModel):
     name: KeyName | None = None
     enabled: bool = True
     always_use: bool = False
+    priority: Priority = "first"
+    allowed_models: list[ModelName] | None = Field(None, max_length=MODELS_MAX)
     region: Region | None = None
     provisioned_throughput: bool = False
     test: bool = False
@@ -70,10 +76,11 @@ class CreateKeyRequest(BaseModel):
 
 
 class UpdateKeyRequest(BaseModel):
-    """``PATCH /v1/byok/keys/{id}``: only the fields sent change; ``name: null`` clears the name.
+    """``PATCH /v1/byok/keys/{id}``: only the fields sent change; ``name: null`` clears the name,
+    ``allowed_models: null`` lets the key serve every model again.
 
     The defaults are never applied: ``update_key`` reads only ``model_fields_set``. They exist so a field can
-    be left out, while an explicit ``null`` for anything but ``name`` is still a type error.
+    be left out, while an explicit ``null`` for anything else is still a type error.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -81,6 +88,8 @@ class UpdateKeyRequest(BaseModel):
     name: KeyName | None = None
     enabled: bool = True
     always_use: bool = False
+    priority: Priority = "first"
+    allowed_models: list[ModelName] | None = Field(None, max_length=MODELS_MAX)
     credentials: Secret[Any] = Secret(None)
     region: Region = ""
     provisioned_throughput: bool = False
@@ -88,7 +97,7 @@ class UpdateKeyRequest(BaseModel):
     _name_printable = field_validator("name")(_printable)
 
 
-def _find(snapshot: store.AccountSnapshot, key_id: str) -> store.StoredKey:
+def _find(snapshot: store.AccountSnapshot, key_id: str) -> byok_keys.StoredKey:
     key = snapshot.key(key_id)
     if key is None:
         raise NotFound("BYOK key not found")
@@ -136,7 +145,7 @@ def _key_limit_reached(limit: int) -> Conflict:
     )
 
 
-def create_key(snapshot: store.AccountSnapshot, request: CreateKeyRequest) -> store.StoredKey:
+def create_key(snapshot: store.AccountSnapshot, request: CreateKeyRequest) -> byok_keys.StoredKey:
     """Validate, optionally test, encrypt and store a new key. A failed test stores nothing (422); an account
     at ``MAX_KEYS_PER_ACCOUNT`` gets 409 ``key_limit_reached`` (checked again atomically by the store)."""
     account_id = snapshot.account.account_id
@@ -164,13 +173,15 @@ def create_key(snapshot: store.AccountSnapshot, request: CreateKeyRequest) -> st
             )
     key_id = new_key_id()
     now = store.now_iso()
-    key = store.StoredKey(
+    key = byok_keys.StoredKey(
         account_id=account_id,
         key_id=key_id,
         provider=request.provider,
         name=request.name,
         enabled=request.enabled,
         always_use=request.always_use,
+        priority=request.priority,
+        allowed_models=canonical_models(request.allowed_models),
         region=parsed.region,
         provisioned_throughput=request.provisioned_throughput,
         hint=parsed.hint,
@@ -180,23 +191,24 @@ def create_key(snapshot: store.AccountSnapshot, request: CreateKeyRequest) -> st
         ciphertext=_encrypt(account_id, key_id, request.provider, parsed),
     )
     try:
-        store.put_key(key, limit=limit, current_count=len(snapshot.keys))
-    except store.KeyLimitReached:
+        byok_keys.put_key(key, limit=limit, current_count=len(snapshot.keys))
+    except byok_keys.KeyLimitReached:
         raise _key_limit_reached(limit) from None
     logger.info("byok key created", extra={"key_id": key_id, "provider": request.provider})
     return key
 
 
-def get_key(snapshot: store.AccountSnapshot, key_id: str) -> store.StoredKey:
+def get_key(snapshot: store.AccountSnapshot, key_id: str) -> byok_keys.StoredKey:
     return _find(snapshot, key_id)
 
 
-def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyRequest) -> store.StoredKey:
+def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyRequest) -> byok_keys.StoredKey:
     """Apply the fields the request set. A rotation re-validates, re-encrypts and clears last_test."""
     fields = request.model_fields_set
     if not fields:
         raise Unprocessable(
-            "send at least one of: name, enabled, always_use, credentials, region, provisioned_throughput",
+            "send at least one of: name, enabled, always_use, priority, allowed_models, credentials, region, "
+            "provisioned_throughput",
             param="body",
         )
     key = _find(snapshot, key_id)
@@ -204,9 +216,11 @@ def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyR
     changes: dict[str, Any] = {}
     if "name" in fields:
         changes["name"] = request.name
-    for flag in ("enabled", "always_use", "provisioned_throughput"):
+    for flag in ("enabled", "always_use", "priority", "provisioned_throughput"):
         if flag in fields:
             changes[flag] = getattr(request, flag)
+    if "allowed_models" in fields:  # null: every model again
+        changes["allowed_models"] = canonical_models(request.allowed_models)
     if "provisioned_throughput" in fields:
         _check_provisioned_throughput(key.provider, request.provisioned_throughput)
     if "credentials" in fields:
@@ -227,7 +241,7 @@ def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyR
         if key.provider not in REGION_DEFAULTS:
             raise Unprocessable(f"region is not used by {key.provider}", param="region")
         changes["region"] = credentials.validate_region(key.provider, request.region)
-    updated = store.update_key(account_id, key.key_id, changes)
+    updated = byok_keys.update_key(account_id, key.key_id, changes)
     if updated is None:
         raise NotFound("BYOK key not found")
     logger.info(
@@ -240,7 +254,7 @@ def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyR
 def delete_key(snapshot: store.AccountSnapshot, key_id: str) -> None:
     key = _find(snapshot, key_id)
     counted = snapshot.account.key_count is not None
-    if not store.delete_key(snapshot.account.account_id, key.key_id, counted=counted):
+    if not byok_keys.delete_key(snapshot.account.account_id, key.key_id, counted=counted):
         raise NotFound("BYOK key not found")
     logger.info("byok key deleted", extra={"key_id": key.key_id, "provider": key.provider})
 
@@ -262,7 +276,7 @@ def test_key(snapshot: store.AccountSnapshot, key_id: str) -> dict[str, Any]:
         owner = f"{key.account_id}/{key.key_id}"
         result = _connection_test(key.provider, creds, key.region, key.provisioned_throughput, owner=owner)
     recorded = {**result, "tested_at": store.now_iso()}
-    store.record_key_test(snapshot.account.account_id, key.key_id, recorded, key.revision)
+    byok_keys.record_key_test(snapshot.account.account_id, key.key_id, recorded, key.revision)
     logger.info(
         "byok key tested",
         extra={

@@ -25,16 +25,20 @@ import json
 import math
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.apis.chat.schema import ChatRequest
 from gateway.core.catalog import Offer
 from gateway.core.errors import BadRequest, PaymentRequired
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
-from gateway.data import accounts
+from gateway.data import accounts, holds
+
+if TYPE_CHECKING:
+    from gateway.billing.budgets import Budget
 
 # A hold outlives its function's timeout by this much before it may be swept (settling takes milliseconds).
 HOLD_MARGIN_S = 60
@@ -52,6 +56,7 @@ class Reservation:
     account_id: str
     hold_id: str
     nanos: int
+    budgets: tuple[str, ...] = ()  # the budget counters the hold raised with the credits (gateway.billing.budgets)
 
 
 def prompt_token_bound(request: ChatRequest) -> int:
@@ -127,41 +132,54 @@ def in_debt(debt: Decimal) -> PaymentRequired:
     )
 
 
-def _nanos(usd: Decimal) -> int:
+def to_nanos(usd: Decimal) -> int:
+    """USD to whole nano-USD, rounding up (a hold never falls short)."""
     return math.ceil(usd * accounts.NANOS_PER_USD)
 
 
-def reserve(account_id: str, amount: Decimal) -> Reservation | None:
-    """Hold ``amount`` of the balance, or None when the balance (after releasing expired holds) cannot cover
-    it. One conditional atomic update; never takes the balance below zero."""
-    nanos = _nanos(amount)
-    reservation = Reservation(account_id, f"h{secrets.token_hex(8)}", nanos)
+def reserve(
+    account_id: str, amount: Decimal, budgets: Sequence[Budget] = (), over: list[str] | None = None
+) -> Reservation | None:
+    """Hold ``amount`` of the balance, and of each of ``budgets``, or None when the balance (after releasing
+    expired holds) or a budget cannot cover it (then ``over`` gets the budget counters it would pass). One
+    conditional atomic update; never takes the balance below zero nor a budget past its limit."""
+    nanos = to_nanos(amount)
+    reservation = Reservation(account_id, f"h{secrets.token_hex(8)}", nanos, tuple(b.counter for b in budgets))
     if nanos <= 0:
         return reservation
     expires_at = int(time.time() + get_settings().function_timeout_s + HOLD_MARGIN_S)
-    if accounts.hold_credits(account_id, reservation.hold_id, nanos, expires_at):
+    most = {b.counter: b.limit_nanos - nanos for b in budgets}
+    stale = [name for b in budgets for name in b.stale]
+
+    def hold() -> bool:
+        if over is not None:
+            over.clear()
+        return holds.hold_credits(account_id, reservation.hold_id, nanos, expires_at, most, stale, over)
+
+    if hold():
         return reservation
-    if release_expired(account_id) and accounts.hold_credits(account_id, reservation.hold_id, nanos, expires_at):
+    if release_expired(account_id) and hold():  # stranded holds may hold credits or budget
         return reservation
     return None
 
 
 def settle(reservation: Reservation, actual_cost: Decimal) -> None:
     """Charge ``actual_cost`` against the hold and give the rest back. What the hold and the balance do not
-    cover becomes the account's debt (``accounts.charge_over_hold``): a charge is never dropped. Never raises: the
+    cover becomes the account's debt (``holds.charge_over_hold``): a charge is never dropped. Never raises: the
     answer is already paid for upstream, so a failure here is logged for reconciliation."""
-    actual = _nanos(actual_cost) if actual_cost > 0 else 0
+    actual = to_nanos(actual_cost) if actual_cost > 0 else 0
     account_id, held = reservation.account_id, reservation.nanos
     try:
+        budgets = reservation.budgets
         if held <= 0:
-            charged = actual == 0 or accounts.charge_over_hold(account_id, actual)
-        elif accounts.close_hold(account_id, reservation.hold_id, held - actual):
+            charged = actual == 0 or holds.charge_over_hold(account_id, actual, budgets=budgets)
+        elif holds.close_hold(account_id, reservation.hold_id, held - actual, budgets):
             charged = True
-        elif actual > held and accounts.charge_over_hold(account_id, actual - held, reservation.hold_id):
+        elif actual > held and holds.charge_over_hold(account_id, actual - held, reservation.hold_id, budgets):
             charged = True  # billed above the hold: the balance pays what it can, the rest is debt
         else:
             # The hold was swept after its expiry: charge the cost afresh (debt for what the balance lacks).
-            charged = accounts.charge_over_hold(account_id, actual)
+            charged = holds.charge_over_hold(account_id, actual, budgets=budgets)
     except Exception as exc:
         _report("credit settlement failed", reservation, actual, type(exc).__name__)
         return
@@ -174,7 +192,7 @@ def release(reservation: Reservation) -> None:
     if reservation.nanos <= 0:
         return
     try:
-        accounts.close_hold(reservation.account_id, reservation.hold_id, reservation.nanos)
+        holds.close_hold(reservation.account_id, reservation.hold_id, reservation.nanos, reservation.budgets)
     except Exception as exc:
         _report("credit release failed", reservation, 0, type(exc).__name__)
 
@@ -186,8 +204,8 @@ def release_expired(account_id: str) -> int:
         return 0
     return sum(
         1
-        for hold_id, nanos in accounts.expired_holds(profile).items()
-        if accounts.close_hold(account_id, hold_id, nanos)
+        for hold_id, nanos in holds.expired_holds(profile).items()
+        if holds.close_hold(account_id, hold_id, nanos, holds.hold_budgets(profile, hold_id))
     )
 
 

@@ -4,7 +4,9 @@ The buckets are kept off the request's critical path: the chat function only wri
 logs table's DynamoDB stream feeds ``add_request`` (the UsageFunction), which ADDs the record into its hour.
 A bucket lives in the logs table under its own partition (``usage#<account id>``, sort key the hour), so a
 customer's request Query never meets one, and it expires with TTL like the records it sums. Reading the last
-24 hours is one Query of at most 25 small items, however busy the account.
+24 hours is one Query of at most 25 small items, however busy the account. A record made with a gateway API key
+is also added, in the same transaction, to that key's own buckets (``usage#<account id>#<api key id>``), which
+``GET /v1/usage?api_key_id=`` reads the same way.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class RequestUsage:
     credential: Credential
     error: bool
     cost_nano: int
+    api_key_id: str | None = None
 
 
 def _table() -> Any:
@@ -71,34 +74,57 @@ def from_record(item: dict[str, Any]) -> RequestUsage | None:
         credential="byok" if item.get("is_byok") else "shared",
         error=item.get("status") == "error",
         cost_nano=max(0, cost_nano),
+        api_key_id=item.get("api_key_id") if isinstance(item.get("api_key_id"), str) else None,
     )
 
 
+def _partition(account_id: str, api_key_id: str | None) -> str:
+    return BUCKET_PREFIX + account_id + (f"#{api_key_id}" if api_key_id else "")
+
+
 def add_request(usage: RequestUsage) -> None:
-    """ADD one request into its hour: atomic, so concurrent batches and shards never lose a count."""
+    """ADD one request into its hour (the account's, and its API key's in the same transaction): atomic, so
+    concurrent batches and shards never lose a count, and a retry never counts one bucket twice."""
     prefix = usage.credential
     expires_at = int(usage.hour.timestamp()) + get_settings().log_ttl_days * _DAY_SECONDS
-    _table().update_item(
-        Key={"pk": BUCKET_PREFIX + usage.account_id, "sk": _hour_key(usage.hour)},
-        UpdateExpression=(
+    update = {
+        "UpdateExpression": (
             f"ADD {prefix}_requests :one, {prefix}_errors :errors, {prefix}_cost_nano :cost SET expires_at = :expires"
         ),
-        ExpressionAttributeValues={
+        "ExpressionAttributeValues": {
             ":one": 1,
             ":errors": 1 if usage.error else 0,
             ":cost": usage.cost_nano,
             ":expires": expires_at,
         },
+    }
+    if usage.api_key_id is None:
+        _table().update_item(Key={"pk": _partition(usage.account_id, None), "sk": _hour_key(usage.hour)}, **update)
+        return
+    table_name = get_settings().logs_table
+    aws.dynamodb().meta.client.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": table_name,
+                    "Key": {"pk": _partition(usage.account_id, key_id), "sk": _hour_key(usage.hour)},
+                    **update,
+                }
+            }
+            for key_id in (None, usage.api_key_id)
+        ]
     )
 
 
-def last_hours(account_id: str, *, now: datetime | None = None, hours: int = HOURS) -> list[dict[str, Any]]:
-    """The account's last ``hours`` hours, oldest first, ending with the current (partial) hour; empty hours are
-    zeros. Cost is in USD, exactly the sum of the records' costs."""
+def last_hours(
+    account_id: str, *, now: datetime | None = None, hours: int = HOURS, api_key_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The account's (or, with ``api_key_id``, that key's) last ``hours`` hours, oldest first, ending with the
+    current (partial) hour; empty hours are zeros. Cost is in USD, exactly the sum of the records' costs."""
     current = _hour(now or datetime.now(UTC))
     first = current - timedelta(hours=hours - 1)
     response = _table().query(
-        KeyConditionExpression=Key("pk").eq(BUCKET_PREFIX + account_id) & Key("sk").gte(_hour_key(first)),
+        KeyConditionExpression=Key("pk").eq(_partition(account_id, api_key_id)) & Key("sk").gte(_hour_key(first)),
         ConsistentRead=True,
     )
     found = {item["sk"]: item for item in response.get("Items", [])}

@@ -35,6 +35,7 @@ class GatewayError(Exception):
         code: str | None = None,
         param: str | None = None,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -46,6 +47,7 @@ class GatewayError(Exception):
             self.code = code
         self.param = param
         self.extra = extra or {}
+        self.headers = headers or {}  # sent with the error answer (e.g. retry-after)
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {
@@ -79,6 +81,14 @@ class PayloadTooLarge(GatewayError, status=413, error_type="invalid_request_erro
 
 
 class UnsupportedMediaType(GatewayError, status=415, error_type="invalid_request_error", code="unsupported_media_type"):
+    pass
+
+
+class Forbidden(GatewayError, status=403, error_type="permission_error", code="forbidden"):
+    pass
+
+
+class RateLimited(GatewayError, status=429, error_type="rate_limit_error", code="rate_limited"):
     pass
 
 

@@ -64,6 +64,8 @@ class Settings(BaseModel):
     auth_cache_ttl_s: int = Field(300, alias="AUTH_CACHE_TTL_S", ge=0)
     # BYOK keys one customer may hold; a create beyond it is 409 key_limit_reached.
     max_keys_per_account: int = Field(50, alias="MAX_KEYS_PER_ACCOUNT", ge=1, le=10_000)
+    # Gateway API keys one account may hold; a create beyond it is 409 api_key_limit_reached.
+    max_api_keys_per_account: int = Field(100, alias="MAX_API_KEYS_PER_ACCOUNT", ge=1, le=10_000)
     # Upstream attempts one request may make, across every model and provider: the plan is cut there.
     max_attempts: int = Field(10, alias="MAX_ATTEMPTS", ge=1, le=100)
     # Extra token endpoints the dev stack's own shared-capacity service account may use (never set in AWS).

@@ -43,6 +43,10 @@ _FILTER_INDEXES: dict[frozenset[str], str] = {
     frozenset({"status"}): "by_status",
     frozenset({"is_byok"}): "by_byok",
     frozenset({"is_byok", "status"}): "by_byok_status",
+    frozenset({"api_key_id"}): "by_key",
+    frozenset({"api_key_id", "status"}): "by_key_status",
+    frozenset({"api_key_id", "is_byok"}): "by_key_byok",
+    frozenset({"api_key_id", "is_byok", "status"}): "by_key_byok_status",
 }
 _DAY_SECONDS = 86_400
 
@@ -97,6 +101,7 @@ class RequestRecord:
     attempts: list[AttemptRecord] = field(default_factory=list)
     api: Literal["chat", "messages", "responses", "embeddings"] = "chat"
     time_to_first_token_ms: int | None = None  # streamed answers: request start to the first delta sent
+    api_key_id: str | None = None  # the gateway API key the request authenticated with
 
     def public(self) -> dict[str, Any]:
         """The request record of the HTTP contract: every field but the owner, tokens under ``usage``."""
@@ -126,6 +131,7 @@ class RequestRecord:
             "stream": self.stream,
             "time_to_first_token_ms": self.time_to_first_token_ms,
             "api": self.api,
+            "api_key_id": self.api_key_id,
             "attempts": [attempt.fields() for attempt in self.attempts],
         }
 
@@ -143,10 +149,11 @@ def _filter_key(account_id: str, filters: dict[str, Any]) -> str:
 def _to_item(record: RequestRecord) -> dict[str, Any]:
     item = record.fields()
     del item["request_id"], item["account_id"]
-    filterable = {"status": record.status, "is_byok": record.is_byok}
+    filterable = {"status": record.status, "is_byok": record.is_byok, "api_key_id": record.api_key_id}
     index_keys = {
         index: _filter_key(record.account_id, {name: filterable[name] for name in names})
         for names, index in _FILTER_INDEXES.items()
+        if all(filterable[name] is not None for name in names)  # a record without a key id stays out of by_key*
     }
     return {
         "pk": record.account_id,
@@ -179,6 +186,7 @@ def _from_item(item: dict[str, Any]) -> RequestRecord:
         stream=bool(item.get("stream", False)),
         api=item.get("api", "chat"),
         time_to_first_token_ms=_optional_int(item.get("time_to_first_token_ms")),
+        api_key_id=item.get("api_key_id"),
         attempts=[
             AttemptRecord(
                 attempt=int(a["attempt"]),
@@ -231,7 +239,9 @@ _pending: contextvars.ContextVar[tuple[RequestRecord, float] | None] = contextva
 _STORABLE_MODEL = re.compile(r"[\x21-\x7e]{1,128}")
 
 
-def expect_record(request_id: str, account_id: str, api: Literal["chat", "messages"]) -> None:
+def expect_record(
+    request_id: str, account_id: str, api: Literal["chat", "messages"], api_key_id: str | None = None
+) -> None:
     """Make sure the current request leaves a record: ``save_refusal`` writes it unless ``save_request`` did."""
     record = RequestRecord(
         request_id=request_id,
@@ -248,6 +258,7 @@ def expect_record(request_id: str, account_id: str, api: Literal["chat", "messag
         cost=Decimal(0),
         stream=False,
         api=api,
+        api_key_id=api_key_id,
     )
     _pending.set((record, time.monotonic()))
 
@@ -319,6 +330,7 @@ def list_requests(
     cursor: str | None,
     is_byok: bool | None,
     status: str | None,
+    api_key_id: str | None = None,
 ) -> tuple[list[RequestRecord], str | None]:
     """Up to ``limit`` of the caller's records, newest first, and the cursor of the next page (None at the end).
 
@@ -327,7 +339,8 @@ def list_requests(
     start key is always built on the caller's own partition: a cursor carries only a position, never whose
     records to read. Index reads are eventually consistent: a record written a moment ago may show a moment late.
     """
-    filters = {name: value for name, value in (("is_byok", is_byok), ("status", status)) if value is not None}
+    given = (("is_byok", is_byok), ("status", status), ("api_key_id", api_key_id))
+    filters = {name: value for name, value in given if value is not None}
     query: dict[str, Any] = {"ScanIndexForward": False, "Limit": limit + 1}
     start_key: dict[str, str] | None = {"pk": account_id, "sk": decode_cursor(cursor)} if cursor else None
     if filters:

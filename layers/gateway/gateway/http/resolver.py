@@ -34,7 +34,7 @@ from gateway.core.errors import (
 from gateway.core.ids import new_request_id
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
-from gateway.data import accounts, request_log
+from gateway.data import accounts, api_keys, request_log
 from gateway.http.streaming import StreamedResponse, lambda_entry
 
 T = TypeVar("T", bound=BaseModel)
@@ -130,7 +130,7 @@ def create_app(error_shape: ErrorShape = openai_error) -> APIGatewayRestResolver
 
     @app.exception_handler(GatewayError)
     def _gateway_error(error: GatewayError) -> Response:
-        return error_response(error)
+        return error_response(error, error.headers or None)
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:
@@ -224,12 +224,13 @@ def authenticate(
         raise Unauthorized(f"missing gateway API key: send {hint}Authorization: Bearer <key>")
     if len(token) > 256 or not token.isascii():  # gateway keys are ASCII; nothing else is worth a lookup
         raise Unauthorized("invalid gateway API key")
-    snapshot = accounts.authenticate(token)
+    snapshot = api_keys.authenticate(token, note_use=recorded_as is not None)
     if snapshot is None:
         raise Unauthorized("invalid gateway API key")
     logger.thread_safe_append_keys(account_id=snapshot.account.account_id)
     if recorded_as is not None:
-        request_log.expect_record(request_id(), snapshot.account.account_id, recorded_as)
+        caller_id = snapshot.caller.id if snapshot.caller is not None else None
+        request_log.expect_record(request_id(), snapshot.account.account_id, recorded_as, caller_id)
     return snapshot
 
 

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from gateway.apis.settled_stream import Ended
-from gateway.billing import credits, usage
-from gateway.core.catalog import Offer
-from gateway.core.errors import BadRequest, BrokenKey, GatewayError
+from gateway.billing import budgets, credits, usage
+from gateway.core.catalog import Model, Offer
+from gateway.core.errors import BadRequest, BrokenKey, Forbidden, GatewayError, PaymentRequired, RateLimited
 from gateway.core.settings import get_settings
-from gateway.data import accounts
+from gateway.data import accounts, api_keys
 from gateway.data.request_log import AttemptRecord, RequestRecord, save_request
 from gateway.providers import Target
 from gateway.routing import signals as health
@@ -81,6 +81,30 @@ class Served:
         return prompt, completion, cost + self.cut_cost
 
 
+def admit(snapshot: accounts.AccountSnapshot, models: list[Model]) -> None:
+    """The calling gateway key's own rules, checked before any upstream is planned (so every route that routes
+    through here inherits them): its ``allowed_models`` (403 ``model_not_allowed``), then its
+    ``rate_limit_rpm`` (429 ``rate_limited`` with ``retry-after``; one conditional write, no read)."""
+    caller = snapshot.caller
+    if caller is None:
+        return
+    if caller.allowed_models is not None:
+        refused = [model.id for model in models if model.id not in caller.allowed_models]
+        if refused:
+            raise Forbidden(
+                f"this API key may not use {', '.join(refused)}; its allowed models are "
+                f"{', '.join(caller.allowed_models) or '(none)'}",
+                code="model_not_allowed",
+                param="model",
+            )
+    retry_after = api_keys.take_rate_slot(snapshot.account.account_id, caller)
+    if retry_after is not None:
+        raise RateLimited(
+            f"this API key allows {caller.rate_limit_rpm} requests per minute; retry in {retry_after} s",
+            headers={"retry-after": str(retry_after)},
+        )
+
+
 def planned_attempts(
     snapshot: accounts.AccountSnapshot, request: RoutedRequest, codec: Codec
 ) -> Iterator[PlannedAttempt]:
@@ -88,6 +112,7 @@ def planned_attempts(
     BYOK attempt of a model is used up, so a request served by a BYOK key never reads them (one DynamoDB read
     per warm request)."""
     models = plan_models(request, codec.api)
+    admit(snapshot, models)
     signals = health.state().signals(snapshot, wake=not request.stream)
     empties: list[EmptyModelPlan] = []
     refusals: list[BadRequest] = []
@@ -104,6 +129,10 @@ def planned_attempts(
             continue
         byok = byok_attempts(candidates, snapshot.keys, model_id=model.id, cooling=signals.cooling_keys)
         yield from byok
+        # BYOK keys placed "after_shared" are tried once every shared attempt of the model has failed.
+        fallback_byok = byok_attempts(
+            candidates, snapshot.keys, model_id=model.id, cooling=signals.cooling_keys, priority="after_shared"
+        )
         shared, excluded_for_credits = shared_attempts(
             candidates,
             snapshot.keys,
@@ -114,7 +143,8 @@ def planned_attempts(
         if shared and unpriced is not None:
             shared, shared_refused = [], unpriced
         yield from (replace(attempt, cache_scope=snapshot.account.account_id) for attempt in shared)
-        if byok or shared:
+        yield from fallback_byok
+        if byok or shared or fallback_byok:
             planned_any = True
         else:
             empties.append(EmptyModelPlan(model, candidates, excluded_for_credits))
@@ -189,6 +219,10 @@ class Routing:
     results: list[AttemptResult] = field(default_factory=list)
     short_of: Decimal | None = None  # the least a shared attempt skipped for credits needed
     answered: AttemptResult | None = None  # the attempt that answered, once one has
+    over_budget: PaymentRequired | None = None  # a shared attempt was skipped because a budget cannot cover it
+
+    def __post_init__(self) -> None:
+        self.limits = budgets.request_budgets(self.snapshot)  # the calling key's budget, the shared cap
 
     @property
     def account_id(self) -> str:
@@ -222,6 +256,8 @@ class Routing:
                 return planned, result, hold
             if result.terminal is not None:
                 raise result.terminal
+        if self.over_budget is not None and not self.results:
+            raise self.over_budget
         if self.short_of is not None:
             raise insufficient_credits(self.short_of, self.codec.api)
         raise all_failed_error(self.results)
@@ -232,8 +268,10 @@ class Routing:
         hold = None
         if planned.credential == "shared":
             needed = self.codec.max_cost(planned.offer, self.request)
-            hold = credits.reserve(self.account_id, needed)
-            if hold is None:
+            over: list[str] = []
+            hold = credits.reserve(self.account_id, needed, self.limits, over)
+            if hold is None:  # the balance, or a budget, cannot cover this attempt's worst case: skip it
+                self.over_budget = self.over_budget or budgets.refusal(self.limits, over)
                 self.short_of = needed if self.short_of is None else min(self.short_of, needed)
                 return None
         number = len(self.results) + 1
@@ -278,6 +316,7 @@ class Routing:
                 attempts=[r.record for r in self.results],
                 time_to_first_token_ms=time_to_first_token_ms,
                 api=self.codec.api,
+                api_key_id=self.snapshot.caller.id if self.snapshot.caller is not None else None,
             )
         )
 

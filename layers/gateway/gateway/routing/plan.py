@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from gateway.apis.chat.schema import MaxPrice, ProviderPreferences
 from gateway.core.catalog import PROVIDERS, Endpoint, Model, Offer, get_catalog
 from gateway.core.errors import BadRequest, GatewayError, NotFound, PaymentRequired
-from gateway.data.accounts import StoredKey
+from gateway.data.byok_keys import StoredKey
 
 # The path of each front door, for the answer naming where a model is served.
 ENDPOINT_PATHS: dict[Endpoint, str] = {
@@ -153,9 +153,15 @@ def byok_attempts(
     *,
     model_id: str = "",
     cooling: frozenset[str] = frozenset(),
+    priority: str = "first",
 ) -> list[PlannedAttempt]:
-    """Every enabled key for each candidate, in candidate order; keys in ``cooling`` after all the others."""
-    enabled = [k for k in byok_keys if k.enabled]
+    """Every enabled key of this ``priority`` that may serve ``model_id`` (its ``allowed_models``), for each
+    candidate, in candidate order; keys in ``cooling`` after all the others."""
+    enabled = [
+        k
+        for k in byok_keys
+        if k.enabled and k.priority == priority and (k.allowed_models is None or model_id in k.allowed_models)
+    ]
     attempts = [PlannedAttempt(o, "byok", k, model_id) for o in candidates for k in enabled if k.provider == o.slug]
     return [a for a in attempts if a.key.key_id not in cooling] + [a for a in attempts if a.key.key_id in cooling]
 

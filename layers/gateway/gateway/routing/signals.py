@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
-from gateway.data import accounts, routing_signals
+from gateway.data import accounts, byok_keys, routing_signals
 from gateway.routing.plan import RouteSignals
 
 if TYPE_CHECKING:
@@ -291,7 +291,7 @@ class RoutingState:
         for route, at_ms in failures.items():
             routing_signals.record_failure(route, at_ms, int(at_ms / 1000) + window + _EXPIRY_MARGIN_S)
         for (account_id, key_id), until_ms in cooldowns.items():
-            accounts.record_key_cooldown(account_id, key_id, until_ms, int(until_ms / 1000) + _EXPIRY_MARGIN_S)
+            byok_keys.record_key_cooldown(account_id, key_id, until_ms, int(until_ms / 1000) + _EXPIRY_MARGIN_S)
 
     def _read_failures(self, now: float) -> None:
         shared = routing_signals.failures(now)

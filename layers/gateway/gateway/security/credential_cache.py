@@ -15,7 +15,7 @@ import time
 from gateway.core.errors import BrokenKey, GatewayError
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
-from gateway.data import accounts
+from gateway.data import byok_keys
 from gateway.security import crypto
 from gateway.security.credentials import (
     ApiKeyCredentials,
@@ -31,15 +31,15 @@ PLATFORM_TTL_S = 60.0
 
 _lock = threading.Lock()
 _decrypted: dict[tuple[str, str, str], tuple[float, AnyCredentials]] = {}
-_platform: tuple[float, list[accounts.StoredKey]] | None = None
+_platform: tuple[float, list[byok_keys.StoredKey]] | None = None
 _refreshing = threading.Lock()
 
 
-def _cache_key(key: accounts.StoredKey) -> tuple[str, str, str]:
+def _cache_key(key: byok_keys.StoredKey) -> tuple[str, str, str]:
     return (key.account_id, key.key_id, hashlib.sha256(key.ciphertext).hexdigest())
 
 
-def resolve(key: accounts.StoredKey) -> AnyCredentials:
+def resolve(key: byok_keys.StoredKey) -> AnyCredentials:
     """The usable credentials behind a stored key, or ``BrokenKey`` if they cannot be trusted."""
     cache_key = _cache_key(key)
     now = time.monotonic()
@@ -61,7 +61,7 @@ def resolve(key: accounts.StoredKey) -> AnyCredentials:
     return credentials
 
 
-def platform_keys() -> list[accounts.StoredKey]:
+def platform_keys() -> list[byok_keys.StoredKey]:
     """Shared-capacity credentials. Past their lifetime the cached list is still served while one background
     thread reloads it, so no request waits on that read once the process is warm."""
     now = time.monotonic()
@@ -74,9 +74,9 @@ def platform_keys() -> list[accounts.StoredKey]:
     return cached[1]
 
 
-def _load_platform_keys() -> list[accounts.StoredKey]:
+def _load_platform_keys() -> list[byok_keys.StoredKey]:
     global _platform  # noqa: PLW0603
-    keys = [k for k in accounts.platform_keys() if k.enabled]
+    keys = [k for k in byok_keys.platform_keys() if k.enabled]
     with _lock:
         _platform = (time.monotonic() + PLATFORM_TTL_S, keys)
     return keys
