@@ -15,7 +15,7 @@ app = create_app()
 @app.post("/v1/embeddings")
 def create_embeddings() -> Response:
     health.state().prefetch()  # a thawed instance re-reads shared health while the caller is authenticated
-    snapshot = authenticate(app)
+    snapshot = authenticate(app, recorded_as="embeddings")
     request = parse_model(json_body(app), EmbeddingsRequest, status=400)
     result = service.create(snapshot, request, request_id())
     return Response(status_code=200, content_type="application/json", body=result.body, headers=result.headers)

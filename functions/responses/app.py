@@ -26,7 +26,7 @@ app = create_app()
 @app.post("/v1/responses")
 def create_response() -> Response:
     health.state().prefetch()  # a thawed instance re-reads shared health while the caller is authenticated
-    snapshot = authenticate(app)
+    snapshot = authenticate(app, recorded_as="responses")
     body = json_body(app)
     call = ResponsesCall(parse_model(body, ResponsesRequest, status=400), body)
     result = service.create(snapshot, call, request_id())

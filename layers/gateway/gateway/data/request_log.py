@@ -13,7 +13,7 @@ import binascii
 import contextvars
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -24,7 +24,6 @@ from gateway.core import aws, observability
 from gateway.core.errors import BadRequest
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
-from gateway.data import accounts
 
 Credential = Literal["byok", "shared"]
 Outcome = Literal["success", "error", "timeout", "connection_error", "stream_interrupted"]
@@ -205,12 +204,20 @@ def _from_item(item: dict[str, Any]) -> RequestRecord:
     )
 
 
+# The record an authenticated request gets if it ends in an error answer before routing records it (bad JSON,
+# validation, limits, a gateway fault): set after authentication, saved by the HTTP layer's error handlers
+# (``pending_record``).
+PENDING: contextvars.ContextVar[tuple[RequestRecord, float] | None] = contextvars.ContextVar(
+    "pending_record", default=None
+)
+
+
 def save_request(record: RequestRecord) -> None:
     """Store ``record`` (expiring after LOG_TTL_DAYS) and count it. Never raises and never loses the record:
     if the table write fails, the whole record goes to CloudWatch Logs as one JSON line instead."""
-    pending = _pending.get()
+    pending = PENDING.get()
     if pending is not None and pending[0].request_id == record.request_id:
-        _pending.set(None)  # routing recorded the request itself
+        PENDING.set(None)  # routing recorded the request itself
     try:
         _table().put_item(Item=_to_item(record))
     except Exception as error:  # any failure at all: the record must survive it
@@ -228,67 +235,6 @@ def save_request(record: RequestRecord) -> None:
             observability.count("RequestFailures", MetricUnit.Count, 1)
     except Exception:  # noqa: S110 - metrics are best effort; the record is already safe
         pass
-
-
-# The record an authenticated request gets if it ends in an error answer before routing records it (bad JSON,
-# validation, limits, a gateway fault): set after authentication, saved by the HTTP layer's error handlers.
-_pending: contextvars.ContextVar[tuple[RequestRecord, float] | None] = contextvars.ContextVar(
-    "pending_record", default=None
-)
-# A model id worth storing on a refused request: the caller's own text, kept only when it is printable ASCII.
-_STORABLE_MODEL = re.compile(r"[\x21-\x7e]{1,128}")
-
-
-def expect_record(
-    request_id: str, account_id: str, api: Literal["chat", "messages"], api_key_id: str | None = None
-) -> None:
-    """Make sure the current request leaves a record: ``save_refusal`` writes it unless ``save_request`` did."""
-    record = RequestRecord(
-        request_id=request_id,
-        account_id=account_id,
-        created_at=accounts.now_iso(),
-        model="",
-        provider=None,
-        is_byok=False,
-        status="error",
-        http_status=0,
-        latency_ms=0,
-        prompt_tokens=0,
-        completion_tokens=0,
-        cost=Decimal(0),
-        stream=False,
-        api=api,
-        api_key_id=api_key_id,
-    )
-    _pending.set((record, time.monotonic()))
-
-
-def describe_expected(body: dict[str, Any]) -> None:
-    """Name the model and stream flag of the body on the expected record (what a refusal can still tell)."""
-    pending = _pending.get()
-    if pending is None:
-        return
-    model = body.get("model")
-    record = replace(
-        pending[0],
-        model=model if isinstance(model, str) and _STORABLE_MODEL.fullmatch(model) else "",
-        stream=body.get("stream") is True,
-    )
-    _pending.set((record, pending[1]))
-
-
-def save_refusal(http_status: int) -> None:
-    """Record the current request as refused with ``http_status`` (no attempts), unless it is recorded already."""
-    pending = _pending.get()
-    if pending is None:
-        return
-    record, started = pending
-    save_request(replace(record, http_status=http_status, latency_ms=int((time.monotonic() - started) * 1000)))
-
-
-def forget_expected() -> None:
-    """Between invocations: a warm process must never record one request under the previous one's id."""
-    _pending.set(None)
 
 
 def is_request_id(value: str) -> bool:

@@ -13,7 +13,7 @@ import json
 import re
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as AwsConnectionError
 from pydantic import BaseModel, ValidationError
 
+from gateway.core.catalog import Endpoint
 from gateway.core.errors import (
     BadRequest,
     GatewayError,
@@ -34,7 +35,7 @@ from gateway.core.errors import (
 from gateway.core.ids import new_request_id
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
-from gateway.data import accounts, api_keys, request_log
+from gateway.data import accounts, api_keys, pending_record
 from gateway.http.streaming import StreamedResponse, lambda_entry
 
 T = TypeVar("T", bound=BaseModel)
@@ -125,7 +126,7 @@ def create_app(error_shape: ErrorShape = openai_error) -> APIGatewayRestResolver
     app = _Resolver()
 
     def error_response(error: GatewayError, headers: dict[str, str] | None = None) -> Response:
-        request_log.save_refusal(error.status)  # an authenticated model request refused before routing recorded it
+        pending_record.save_refusal(error.status)  # an authenticated model request refused before routing recorded it
         return json_response(error.status, error_shape(error), headers)
 
     @app.exception_handler(GatewayError)
@@ -182,7 +183,7 @@ def handler(
         # label one request's lines with the previous caller's account.
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(correlation_id=rid)
-        request_log.forget_expected()
+        pending_record.forget_expected()
         try:
             result = app.resolve(event, context)
             streamed = _streamed.get()
@@ -190,7 +191,7 @@ def handler(
             _request_id.reset(token)
             _streamed.reset(streamed_token)
             logger.thread_safe_clear_keys()
-            request_log.forget_expected()
+            pending_record.forget_expected()
         if streamed is not None:
             streamed.headers = {**streamed.headers, "x-request-id": rid}
             return streamed
@@ -208,11 +209,11 @@ def authenticate(
     app: APIGatewayRestResolver,
     *,
     api_key_header: str | None = None,
-    recorded_as: Literal["chat", "messages"] | None = None,
+    recorded_as: Endpoint | None = None,
 ) -> accounts.AccountSnapshot:
     """The caller's account from ``Authorization: Bearer <key>``, or from ``api_key_header`` (e.g. Anthropic's
     ``x-api-key``) when the API accepts one and it is present. A model route names its API in ``recorded_as``:
-    from here on the request leaves a log record whatever its answer (see ``request_log.expect_record``)."""
+    from here on the request leaves a log record whatever its answer (see ``pending_record.expect_record``)."""
     headers = app.current_event.headers  # Powertools headers are case-insensitive
     header = headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
@@ -230,7 +231,7 @@ def authenticate(
     logger.thread_safe_append_keys(account_id=snapshot.account.account_id)
     if recorded_as is not None:
         caller_id = snapshot.caller.id if snapshot.caller is not None else None
-        request_log.expect_record(request_id(), snapshot.account.account_id, recorded_as, caller_id)
+        pending_record.expect_record(request_id(), snapshot.account.account_id, recorded_as, caller_id)
     return snapshot
 
 
@@ -275,7 +276,7 @@ def json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
         raise BadRequest("request body is not valid JSON", code="invalid_json") from None
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object", code="invalid_json")
-    request_log.describe_expected(data)
+    pending_record.describe_expected(data)
     if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise BadRequest(f"request body nests deeper than {MAX_JSON_DEPTH} levels", code="invalid_json")
     return data
