@@ -790,12 +790,43 @@ def _record_problems(client: httpx.Client, response: httpx.Response, *, refused:
     return problems
 
 
+def _responses(**fields: Any) -> dict[str, Any]:
+    return {"model": "openai/gpt-5-mini", "input": "hi", **fields}
+
+
+def _embeddings(**fields: Any) -> dict[str, Any]:
+    return {"model": "openai/text-embedding-3-small", "input": "hi", **fields}
+
+
+PARSEABLE_RESPONSES: list[tuple[str, str]] = [
+    ("surrogate in input", json.dumps(_responses(input="hi " + SURROGATE))),
+    ("surrogate in instructions", json.dumps(_responses(instructions=SURROGATE))),
+    (
+        "surrogate in a function tool",
+        json.dumps(_responses(tools=[{"type": "function", "name": "f", "parameters": {"title": SURROGATE}}])),
+    ),
+    ("surrogate in model", json.dumps(_responses(model=SURROGATE))),
+    ("huge integer max_output_tokens", json.dumps(_responses(max_output_tokens=10**400))),
+    ("deep input item", json.dumps(_responses(input=[{"type": "message", "role": "user", "content": DEEP_SCHEMA}]))),
+    ("wrong type input", json.dumps(_responses(input=5))),
+]
+PARSEABLE_EMBEDDINGS: list[tuple[str, str]] = [
+    ("surrogate in input", json.dumps(_embeddings(input=[SURROGATE, "b"]))),
+    ("surrogate in model", json.dumps(_embeddings(model=SURROGATE))),
+    ("huge dimensions", json.dumps(_embeddings(dimensions=10**400))),
+    ("deep input", json.dumps(_embeddings(input=[[DEEP_SCHEMA]]))),
+    ("empty input list", json.dumps(_embeddings(input=[]))),
+]
+
+
 @pytest.mark.parametrize(
     ("route", "cases"),
     [
         ("/v1/chat/completions", PARSEABLE_CHAT),
         ("/v1/messages", PARSEABLE_MESSAGES),
         ("/v1/messages/count_tokens", [(label, body) for label, body in PARSEABLE_MESSAGES]),
+        ("/v1/responses", PARSEABLE_RESPONSES),
+        ("/v1/embeddings", PARSEABLE_EMBEDDINGS),
     ],
 )
 def test_every_body_a_json_parser_accepts_is_a_4xx_or_a_success_and_leaves_a_record(
@@ -811,8 +842,7 @@ def test_every_body_a_json_parser_accepts_is_a_4xx_or_a_success_and_leaves_a_rec
             continue
         if not response.headers.get("x-request-id"):
             failures.append(f"{label}: no x-request-id")
-        if route != "/v1/messages/count_tokens" or response.status_code >= 400:
-            check(failures, label, _record_problems(client, response))
+        check(failures, label, _record_problems(client, response))
 
     assert failures == []
 
