@@ -63,6 +63,7 @@ class DevState:
     kms_key_arn: str
     simulator_url: str
     routing_table: str = ""
+    responses_bucket: str = ""
 
     @classmethod
     def read(cls, path: Path) -> DevState:
@@ -141,7 +142,7 @@ def function_env(
         "LogsTable": stack_env["LOGS_TABLE"],
         "RoutingTable": stack_env["ROUTING_TABLE"],
         "GatewayKey.Arn": stack_env["KMS_KEY_ARN"],
-        "ResponsesBucket": stack_env["RESPONSES_BUCKET"],
+        "ResponsesBucket": stack_env.get("RESPONSES_BUCKET", ""),
     }
     env: dict[str, str] = {}
     for function in sorted(functions if functions is not None else {route.function for route in routes(template)}):
@@ -216,6 +217,7 @@ class DevStack:
             kms_key_arn=stack.kms_key_arn,
             simulator_url=simulator.url,
             routing_table=stack.routing_table,
+            responses_bucket=stack.responses_bucket,
         )
         self.state_file = state_path(self.port)
         state.write(self.state_file)

@@ -86,6 +86,7 @@ class StackAddresses:
     routing_table: str
     kms_key_arn: str
     simulator_url: str
+    responses_bucket: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def lambda_function(logical_id: str, stack: StackAddresses) -> LambdaFunction:
         "LOGS_TABLE": stack.logs_table,
         "ROUTING_TABLE": stack.routing_table,
         "KMS_KEY_ARN": stack.kms_key_arn,
+        "RESPONSES_BUCKET": stack.responses_bucket,
     }
     simulator_env = upstream_env(stack.simulator_url)
     environment = function_env(

@@ -100,7 +100,9 @@ def dev_stack(emulator_installed: None, tmp_path_factory: pytest.TempPathFactory
         assert state_file.exists(), "make dev did not start"
         state = json.loads(state_file.read_text(encoding="utf-8"))
         yield DevStack(
-            addresses=StackAddresses(**{name: state[name] for name in StackAddresses.__dataclass_fields__}),
+            addresses=StackAddresses(
+                **{name: state[name] for name in StackAddresses.__dataclass_fields__ if name in state}
+            ),
             api_url=state["api_url"],
             state_file=state_file,
         )

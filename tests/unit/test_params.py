@@ -15,7 +15,7 @@ from gateway.core.catalog import get_catalog
 from gateway.core.errors import BadRequest
 from gateway.providers import adapter_for
 from gateway.providers.emulation import UnwrappingDecoder
-from gateway.routing import capabilities
+from gateway.routing import capabilities, capability_table
 from tests.unit.providers.helpers import api_key_target, bedrock_key_target, body_of, chat
 
 ROOT = Path(__file__).parents[2]
@@ -47,7 +47,7 @@ def test_every_parameter_has_an_answer_for_every_dialect() -> None:
         for rule in rules.values():
             assert rule.support != "unsupported" or rule.how, f"{name}: an unsupported rule says why"
     # hints are exactly the contract's, and never unsupported anywhere
-    for name in capabilities.HINTS:
+    for name in capability_table.HINTS:
         assert {rule.support for rule in capabilities.TABLE[name].values()} <= {"forwarded", "translated", "hint"}
 
 
