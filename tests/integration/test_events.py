@@ -72,8 +72,9 @@ def json_body(response: HttpResponse) -> Any:
     return json.loads(response.body)
 
 
-def create_key_id(api_key: str) -> str:
-    response = invoke(with_authorization(load_event("keys_create"), f"Bearer {api_key}"))
+def create_key_id(api_key: str, kind: str = "keys") -> str:
+    """A new BYOK key's id (``keys``), or a new gateway API key's (``api_keys``), made with that create event."""
+    response = invoke(with_authorization(load_event(f"{kind}_create"), f"Bearer {api_key}"))
     assert response.status == 201, response.body
     key_id = json_body(response)["id"]
     assert isinstance(key_id, str)
@@ -153,7 +154,8 @@ def test_event_succeeds_through_its_handler(path: Path, gateway: Gateway) -> Non
         event = with_authorization(event, f"Bearer {gateway.api_key}")
     parameters = event["pathParameters"] or {}
     if "key_id" in parameters:
-        event = with_path_parameter(event, "key_id", create_key_id(gateway.api_key))
+        kind = "api_keys" if "/v1/api-keys/" in event["path"] else "keys"
+        event = with_path_parameter(event, "key_id", create_key_id(gateway.api_key, kind))
     if "request_id" in parameters:
         event = with_path_parameter(event, "request_id", create_request_id(gateway.api_key))
     if "response_id" in parameters:
