@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.clients.conftest import Stack
@@ -20,12 +21,13 @@ CURL_CHECKED = 'curl() { command curl --silent --show-error --fail-with-body "$@
 TIMEOUT_S = 180
 
 
-def substituted(code: str, stack: Stack, key_id: str) -> str:
+def substituted(code: str, stack: Stack, key_id: str, api_key_id: str = "") -> str:
     return (
         code.replace(DOC_KEY, stack.api_key)
         .replace(DOC_URL, stack.url)
         .replace("sk-ant-...", BYOK_API_KEYS["anthropic"])
         .replace("KEY_ID", key_id)
+        .replace("ak_...", api_key_id)
     )
 
 
@@ -35,6 +37,15 @@ def documented_key(stack: Stack) -> str:
     return str(created["id"])
 
 
+def documented_api_key(stack: Stack) -> str:
+    """A gateway API key of the dev customer, for the examples that address one as ``ak_...``."""
+    created = httpx.post(
+        f"{stack.url}/v1/api-keys", json={"name": "docs example"}, headers={"Authorization": f"Bearer {stack.api_key}"}
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
 WITH_CURL = [doc for doc in DOCS if runnable(doc)[0]]
 WITH_PYTHON = [doc for doc in DOCS if runnable(doc)[1]]
 
@@ -42,9 +53,9 @@ WITH_PYTHON = [doc for doc in DOCS if runnable(doc)[1]]
 @pytest.mark.parametrize("doc", WITH_CURL, ids=lambda p: str(p.relative_to(ROOT)))
 def test_curl_examples_run(dev: Stack, doc: Path) -> None:
     shell, _ = runnable(doc)
-    key_id = documented_key(dev)
+    key_id, api_key_id = documented_key(dev), documented_api_key(dev)
     script = CURL_CHECKED + "\n".join(
-        f"echo '--- {block.where}'\n{substituted(block.code, dev, key_id)}" for block in shell
+        f"echo '--- {block.where}'\n{substituted(block.code, dev, key_id, api_key_id)}" for block in shell
     )
     try:
         run = subprocess.run(
