@@ -160,6 +160,10 @@ def shape_problem(event_name: str, status: int, headers: dict[str, Any], body: b
     if status == 204:
         return "" if body == b"" else "a body on 204"
     if content_type.startswith("text/event-stream"):
+        if event_name.startswith("responses"):  # Responses' semantic events end with the completed response
+            return (
+                "" if b'"type":"response.completed"' in body.rstrip().rsplit(b"\n", 1)[-1] else "no response.completed"
+            )
         end = b'data: {"type":"message_stop"}' if event_name.startswith("messages") else b"data: [DONE]"
         return "" if body.rstrip().endswith(end) else f"the stream does not end with {end!r}"
     if content_type.startswith("application/json"):
@@ -184,13 +188,27 @@ def prepared_events(stack: DevStack) -> dict[str, dict[str, Any]]:
         timeout=30,
     )
     assert chat.status_code == 200, chat.text
-    ids = {"key_id": created.json()["id"], "request_id": chat.headers["x-request-id"]}
+    api_key = httpx.post(f"{stack.api_url}/v1/api-keys", headers=authorization, json={"name": "events"}, timeout=30)
+    assert api_key.status_code == 201, api_key.text
+    response = httpx.post(
+        f"{stack.api_url}/v1/responses",
+        headers=authorization,
+        json={"model": "openai/gpt-5-mini", "input": "Hello"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    ids = {
+        "key_id": created.json()["id"],
+        "request_id": chat.headers["x-request-id"],
+        "response_id": response.json()["id"],
+    }
     events = {}
     for path in EVENT_FILES:
         event = with_api_key(json.loads(path.read_text(encoding="utf-8")), DEV_API_KEY)
         for name, value in ids.items():
             if name in (event["pathParameters"] or {}):
-                event = with_path_parameter(event, name, value)
+                is_api_key = name == "key_id" and "/v1/api-keys/" in event["path"]
+                event = with_path_parameter(event, name, api_key.json()["id"] if is_api_key else value)
         events[path.stem] = event
     return events
 
