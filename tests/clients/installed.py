@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -20,7 +21,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SPEC = Path(__file__).resolve().parent
 NODE_DIR = ROOT / ".cache" / "clients"
 NODE_MODULES = NODE_DIR / "node_modules"
-STAMP = NODE_DIR / ".installed-lock"
 PYTHON_CLIENTS = ("openai", "anthropic", "langchain-openai", "langchain-anthropic", "pydantic-ai-slim", "litellm")
 NODE_CLIENTS = ("@anthropic-ai/claude-code", "ai", "@ai-sdk/openai", "@ai-sdk/anthropic", "@ai-sdk/openai-compatible")
 NPM_TIMEOUT_S = 900
@@ -30,27 +30,45 @@ def _lock_digest() -> str:
     return hashlib.sha256((SPEC / "package-lock.json").read_bytes()).hexdigest()
 
 
+def install_once(directory: Path, version: str, install: Callable[[], object]) -> None:
+    """Run ``install`` into ``directory`` unless ``version`` is already installed there.
+
+    A file lock makes parallel test workers install once: the others wait, then find the stamp, so none runs a
+    program while another rewrites it (a spawn then fails with ETXTBSY). The stamp is written after the install.
+    """
+    stamp = directory / ".installed-version"
+    if stamp.is_file() and stamp.read_text(encoding="utf-8") == version:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (stamp.is_file() and stamp.read_text(encoding="utf-8") == version):
+            install()
+            stamp.write_text(version, encoding="utf-8")
+
+
+def npm() -> str:
+    found = shutil.which("npm")
+    if found is None:
+        raise RuntimeError("npm is not installed: the Node clients need Node.js and npm")
+    return found
+
+
 def node_clients() -> Path:
     """``.cache/clients/node_modules``, installed from the committed lock unless it already is (seconds)."""
-    if STAMP.exists() and STAMP.read_text() == _lock_digest():
-        return NODE_MODULES
-    NODE_DIR.mkdir(parents=True, exist_ok=True)
-    with (NODE_DIR / ".install.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (STAMP.exists() and STAMP.read_text() == _lock_digest()):
-            for name in ("package.json", "package-lock.json"):
-                shutil.copyfile(SPEC / name, NODE_DIR / name)
-            npm = shutil.which("npm")
-            if npm is None:
-                raise RuntimeError("npm is not installed: the Node clients need Node.js and npm")
-            subprocess.run(
-                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=NODE_DIR,
-                check=True,
-                timeout=NPM_TIMEOUT_S,
-                env={**os.environ, "npm_config_update_notifier": "false"},
-            )
-            STAMP.write_text(_lock_digest())
+
+    def install() -> None:
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(SPEC / name, NODE_DIR / name)
+        subprocess.run(
+            [npm(), "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=NODE_DIR,
+            check=True,
+            timeout=NPM_TIMEOUT_S,
+            env={**os.environ, "npm_config_update_notifier": "false"},
+        )
+
+    install_once(NODE_DIR, _lock_digest(), install)
     return NODE_MODULES
 
 

@@ -7,8 +7,9 @@
   Responses API, with ``generateText`` and ``streamText``.
 
 Both are installed at pinned versions into ``.cache/responses-clients/`` (ignored by git) the first time these
-tests run, from the registries through their ordinary clients, and run as separate processes, so neither
-their dependencies nor their versions of the ``openai`` package touch the test environment.
+tests run, under a file lock so parallel workers install once, from the registries through their ordinary
+clients, and run as separate processes, so neither their dependencies nor their versions of the ``openai``
+package touch the test environment.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.clients.installed import install_once, npm
 from tests.conftest import Gateway
 from tests.integration.helpers import add_key, byok_credentials
 
@@ -38,24 +40,24 @@ INSTALL_TIMEOUT_S = 600
 RUN_TIMEOUT_S = 120
 
 
-def _installed(marker: Path, version: str) -> bool:
-    return marker.is_file() and marker.read_text(encoding="utf-8").strip() == version
+def _npm_install(prefix: Path, *packages: str) -> None:
+    install_once(
+        prefix,
+        " ".join(packages),
+        lambda: subprocess.run(
+            [npm(), "install", "--prefix", str(prefix), "--no-audit", "--no-fund", *packages],
+            check=True,
+            capture_output=True,
+            timeout=INSTALL_TIMEOUT_S,
+        ),
+    )
 
 
 @pytest.fixture(scope="session")
 def codex() -> Path:
     """The Codex CLI binary, installed once into the cache (npm, pinned)."""
     prefix = CLIENTS / "node"
-    marker = prefix / ".codex-version"
-    if not _installed(marker, CODEX_VERSION):
-        prefix.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", f"@openai/codex@{CODEX_VERSION}"],
-            check=True,
-            capture_output=True,
-            timeout=INSTALL_TIMEOUT_S,
-        )
-        marker.write_text(CODEX_VERSION, encoding="utf-8")
+    _npm_install(prefix, f"@openai/codex@{CODEX_VERSION}")
     return prefix / "node_modules" / ".bin" / "codex"
 
 
@@ -63,16 +65,7 @@ def codex() -> Path:
 def vercel() -> Path:
     """A folder with the Vercel AI SDK and its OpenAI provider installed (npm, pinned), for a node script."""
     prefix = CLIENTS / "vercel"
-    marker = prefix / ".ai-sdk-versions"
-    if not _installed(marker, " ".join(AI_SDK_VERSIONS)):
-        prefix.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", *AI_SDK_VERSIONS],
-            check=True,
-            capture_output=True,
-            timeout=INSTALL_TIMEOUT_S,
-        )
-        marker.write_text(" ".join(AI_SDK_VERSIONS), encoding="utf-8")
+    _npm_install(prefix, *AI_SDK_VERSIONS)
     return prefix
 
 
@@ -80,26 +73,17 @@ def vercel() -> Path:
 def agents_path() -> Path:
     """A folder holding the Agents SDK and its dependencies (pip --target, pinned), for a subprocess's path."""
     target = CLIENTS / "python"
-    marker = target / ".agents-version"
-    if not _installed(marker, AGENTS_VERSION):
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--upgrade",
-                "--target",
-                str(target),
-                f"openai-agents=={AGENTS_VERSION}",
-                f"openai=={OPENAI_VERSION}",
-            ],
+    packages = (f"openai-agents=={AGENTS_VERSION}", f"openai=={OPENAI_VERSION}")
+    install_once(
+        target,
+        " ".join(packages),
+        lambda: subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--upgrade", "--target", str(target), *packages],
             check=True,
             capture_output=True,
             timeout=INSTALL_TIMEOUT_S,
-        )
-        marker.write_text(AGENTS_VERSION, encoding="utf-8")
+        ),
+    )
     return target
 
 
