@@ -1,5 +1,5 @@
 """``transport.send_all``: a batch's calls go out together, come back in request order, and the first failed
-answer stops the rest."""
+answer stops the rest, once the calls already sent have ended."""
 
 from __future__ import annotations
 
@@ -49,3 +49,30 @@ def test_a_failed_answer_is_returned_alone(upstream: list[str]) -> None:
         answers = transport.send_all(calls("/ok", "/fail"), time.monotonic() + 5)
 
     assert [(a.status_code, a.text) for a in answers] == [(503, "busy")]
+
+
+def test_no_call_outlives_the_attempt_that_sent_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a batch whose first answer fails while the second call is still on the wire
+    failed = threading.Event()
+    ended: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/fail":
+            failed.set()
+            return httpx.Response(401, text="bad key")
+        assert failed.wait(timeout=5)  # answers only after the failure has reached send_all
+        time.sleep(0.2)
+        ended.append(request.url.path)
+        return httpx.Response(200, text="late")
+
+    client = transport.new_client(httpx.MockTransport(handle))
+    monkeypatch.setattr(transport, "client", lambda: client)
+
+    # When send_all returns the failure
+    with transport.attempt():
+        answers = transport.send_all(calls("/fail", "/late"), time.monotonic() + 5)
+
+    # Then the late call had already ended: nothing of the attempt runs on (or reaches the upstream) after it
+    assert [a.status_code for a in answers] == [401]
+    assert ended == ["/late"]
+    client.close()

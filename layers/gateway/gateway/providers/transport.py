@@ -18,7 +18,7 @@ import contextvars
 import functools
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -135,7 +135,8 @@ def _send_by(request: UpstreamRequest, deadline: float) -> httpx.Response:
 def send_all(requests: list[UpstreamRequest], deadline: float) -> list[httpx.Response]:
     """Send every request (at most ``FAN_OUT`` at once), each within what is left of ``deadline`` (monotonic),
     and return the answers in request order. Stops at the first non-2xx answer, which it returns alone (the
-    attempt has failed; the calls still queued are not sent). Raises what ``send`` raises."""
+    attempt has failed; the calls still queued are not sent, the ones already sent are waited for, so no call
+    of an attempt outlives it). Raises what ``send`` raises."""
     if len(requests) == 1:
         return [send(requests[0], deadline - time.monotonic())]
     pool = _fan_out_pool()
@@ -150,3 +151,4 @@ def send_all(requests: list[UpstreamRequest], deadline: float) -> list[httpx.Res
     finally:
         for future in futures:
             future.cancel()
+        wait(futures)  # the calls already on the wire end within the deadline; their answers are not needed
