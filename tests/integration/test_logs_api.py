@@ -23,7 +23,7 @@ from gateway.data import request_log as logs
 from gateway.data.request_log import AttemptRecord, RequestRecord
 from gateway.security.redact import redact
 from local.apigw import HttpRequest, Router
-from tests.conftest import Customer, Gateway
+from tests.conftest import Customer, Gateway, configure
 
 Call = Callable[..., tuple[int, dict[str, Any]]]
 LEAKED_KEY = "sk-proj-Zq81Lm2Pz9Rt4Vn8Kc3Wd6Hb1Jf5Gs0Ya2Ue7Io4"
@@ -247,7 +247,7 @@ def test_one_request_reads_back_with_its_attempts_in_order(call: Call, gateway: 
     assert [a["latency_ms"] for a in attempts] == [210, 9000, 15, 1800]
 
     # And the stored item expires after LOG_TTL_DAYS and holds no secret
-    item = aws.table(get_settings().logs_table).get_item(Key={"pk": account_id, "sk": record.request_id})["Item"]
+    item = aws.table(get_settings().logs_table).get_item(Key=logs.record_key(account_id, record.request_id))["Item"]
     expected_expiry = time.time() + get_settings().log_ttl_days * 86_400
     assert abs(int(item["expires_at"]) - expected_expiry) < 120
     assert LEAKED_KEY[8:20] not in json.dumps(item, default=str)
@@ -317,9 +317,11 @@ def query_reads(gateway: Gateway) -> Iterator[list[dict[str, Any]]]:
     client.meta.events.unregister("after-call.dynamodb.Query", read)
 
 
+@pytest.mark.parametrize("shards", [1, 8])
 def test_a_filtered_page_reads_a_bounded_number_of_items_whatever_the_account_holds(
-    call: Call, gateway: Gateway, query_reads: list[dict[str, Any]]
+    call: Call, gateway: Gateway, query_reads: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, shards: int
 ) -> None:
+    configure(monkeypatch, LOG_SHARDS=str(shards))
     # Given 2,000 records, of which 7 are BYOK errors, 40 shared errors and the rest successes
     start = int(time.time() * 1000) - 3_600_000
     byok_errors = set()
@@ -339,9 +341,14 @@ def test_a_filtered_page_reads_a_bounded_number_of_items_whatever_the_account_ho
         status, _ = call(gateway.customer, "/v1/logs", limit=5, **query)
         assert status == 200
 
-    # Then every page is one Query on the filter's index that reads one item more than it returns, at most
+    # Then every page is one Query per write shard on the filter's index, each reading one item more than the page
+    # returns, at most (unsharded: exactly the records of the page plus one)
     query_reads[:] = [q for q in query_reads if q["table"] == get_settings().logs_table]
     assert sorted((r["request_id"] for page in pages for r in page), reverse=True) == sorted(byok_errors, reverse=True)
     assert len(pages) == 3
-    assert [q["index"] for q in query_reads] == ["by_byok_status"] * 3 + ["by_status", "by_byok", "by_byok_status"]
-    assert [q["scanned"] for q in query_reads] == [4, 4, 1, 6, 6, 6]
+    indexes = ["by_byok_status"] * 3 + ["by_status", "by_byok", "by_byok_status"]
+    assert [q["index"] for q in query_reads] == [index for index in indexes for _ in range(shards)]
+    limits = [3] * 3 + [5] * 3
+    assert all(q["scanned"] <= limits[n // shards] + 1 for n, q in enumerate(query_reads))
+    if shards == 1:
+        assert [q["scanned"] for q in query_reads] == [4, 4, 1, 6, 6, 6]

@@ -20,6 +20,7 @@ from boto3.dynamodb.conditions import Key
 
 from gateway.core import aws
 from gateway.core.settings import get_settings
+from gateway.data import request_log
 
 BUCKET_PREFIX = "usage#"
 HOURS = 24
@@ -55,9 +56,9 @@ def _hour_key(hour: datetime) -> str:
 
 def from_record(item: dict[str, Any]) -> RequestUsage | None:
     """The usage of a stored request record (plain Python values), or None for an item that is not one."""
-    account_id = item.get("pk")
+    partition = item.get("pk")
     created_at = item.get("created_at")
-    if not isinstance(account_id, str) or account_id.startswith(BUCKET_PREFIX) or not isinstance(created_at, str):
+    if not isinstance(partition, str) or partition.startswith(BUCKET_PREFIX) or not isinstance(created_at, str):
         return None
     if not str(item.get("sk", "")).startswith("req_"):
         return None
@@ -69,7 +70,7 @@ def from_record(item: dict[str, Any]) -> RequestUsage | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return RequestUsage(
-        account_id=account_id,
+        account_id=request_log.owner(partition),  # a record's partition is its account's write shard
         hour=_hour(moment),
         credential="byok" if item.get("is_byok") else "shared",
         error=item.get("status") == "error",

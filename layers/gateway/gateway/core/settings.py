@@ -38,6 +38,9 @@ class Settings(BaseModel):
     routing_table: str = Field("byok-gateway-routing", alias="ROUTING_TABLE")
     kms_key_arn: str = Field("", alias="KMS_KEY_ARN")
     log_ttl_days: int = Field(30, alias="LOG_TTL_DAYS", ge=1)
+    # Write shards of one account's request log (request_log): its writes spread over this many partitions, and a
+    # page of GET /v1/logs queries each. 1 is the unsharded key; raise it, never lower it, while records live.
+    log_shards: int = Field(8, alias="LOG_SHARDS", ge=1, le=32)
     request_deadline_ms: int = Field(600_000, alias="REQUEST_DEADLINE_MS", ge=1_000)  # the template's default
     # The Lambda timeout of the function serving the request (the template sets it; Lambda's maximum when
     # unset): a credit hold expires only after it, so it is never swept while its request can still run.

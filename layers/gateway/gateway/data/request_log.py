@@ -1,9 +1,14 @@
 """Request logs: one record per gateway request in the logs table, one JSON line and EMF metrics per attempt.
 
-The logs table is partitioned by account (``pk`` = account id, ``sk`` = request id); request ids sort by
-creation time, so a descending Query reads a customer's requests newest first. Only this module touches the
-logs table. Records never hold prompt or completion text; every upstream error string in them has passed
-through ``scrub.redact`` (in ``routing.run_attempt``) before it reaches this module.
+The logs table is partitioned by account and write shard (``pk`` = account id, or ``<account id>#<shard>`` for
+shards 1..LOG_SHARDS-1; ``sk`` = request id), so one busy account's writes spread over LOG_SHARDS partitions instead
+of one (a DynamoDB partition takes about 1,000 writes a second). A record's shard comes from the random part of
+its request id, so ``GET /v1/logs/{id}`` still reads one item; a page of ``GET /v1/logs`` queries each of the
+account's shards for ``limit + 1`` records and merges them (request ids sort by creation time, so newest first).
+Shard 0 is the bare account id: with LOG_SHARDS=1 the key is the unsharded one, and records written before the
+count was raised stay listed and readable. Only this module touches the logs table. Records never hold prompt or
+completion text; every upstream error string in them has passed through ``scrub.redact`` (in
+``routing.run_attempt``) before it reaches this module.
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ _REQUEST_ID = re.compile(r"req_[0-9a-f]{28}")
 _CURSOR_VERSION = 1
 _CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # GET /v1/logs filters: each combination is a Query on its own index, never a filtered read of the partition.
-# A request record carries one key attribute per index (named as the index): the account plus the filter values,
-# with the request id as the sort key, so a filtered page reads exactly the records it returns (plus one, to know
-# whether a next page exists), whatever the account holds. Other items of the table (usage buckets) carry none
+# A request record carries one key attribute per index (named as the index): the account's shard partition plus
+# the filter values, with the request id as the sort key, so a filtered page reads at most ``limit + 1`` records
+# of each shard (one more proves a next page exists), whatever the account holds, and the index's writes spread
+# over the shards like the table's. Other items of the table (usage buckets) carry none
 # of them and stay out of the indexes. A new filter (``api_key_id``) adds its combinations here and the
 # matching GlobalSecondaryIndexes in template.yaml.
 _FILTER_INDEXES: dict[frozenset[str], str] = {
@@ -139,24 +145,44 @@ def _table() -> Any:
     return aws.table(get_settings().logs_table)
 
 
-def _filter_key(account_id: str, filters: dict[str, Any]) -> str:
-    """The partition of one filter combination in its index: ``acct_...#is_byok=true#status=error``."""
+def shard_of(request_id: str, shards: int) -> int:
+    """The write shard of a request: its id's random part (after the 12 hex digits of time) modulo ``shards``."""
+    return int(request_id[16:], 16) % shards
+
+
+def partition(account_id: str, shard: int) -> str:
+    """The table partition of one of an account's shards; shard 0 is the account id itself (today's key)."""
+    return account_id if shard == 0 else f"{account_id}#{shard}"
+
+
+def owner(partition_key: str) -> str:
+    """The account a request record's partition belongs to."""
+    return partition_key.split("#", 1)[0]
+
+
+def record_key(account_id: str, request_id: str) -> dict[str, str]:
+    """The table key of an account's request record under the current LOG_SHARDS."""
+    return {"pk": partition(account_id, shard_of(request_id, get_settings().log_shards)), "sk": request_id}
+
+
+def _filter_key(shard_partition: str, filters: dict[str, Any]) -> str:
+    """The partition of one filter combination in its index: ``acct_...#3#is_byok=true#status=error``."""
     values = (f"{name}={str(value).lower()}" for name, value in sorted(filters.items()))
-    return "#".join([account_id, *values])
+    return "#".join([shard_partition, *values])
 
 
 def _to_item(record: RequestRecord) -> dict[str, Any]:
     item = record.fields()
     del item["request_id"], item["account_id"]
+    key = record_key(record.account_id, record.request_id)
     filterable = {"status": record.status, "is_byok": record.is_byok, "api_key_id": record.api_key_id}
     index_keys = {
-        index: _filter_key(record.account_id, {name: filterable[name] for name in names})
+        index: _filter_key(key["pk"], {name: filterable[name] for name in names})
         for names, index in _FILTER_INDEXES.items()
         if all(filterable[name] is not None for name in names)  # a record without a key id stays out of by_key*
     }
     return {
-        "pk": record.account_id,
-        "sk": record.request_id,
+        **key,
         **item,
         **index_keys,
         "cost": record.cost,
@@ -171,7 +197,7 @@ def _optional_int(value: Any) -> int | None:
 def _from_item(item: dict[str, Any]) -> RequestRecord:
     return RequestRecord(
         request_id=item["sk"],
-        account_id=item["pk"],
+        account_id=owner(item["pk"]),
         created_at=item["created_at"],
         model=item["model"],
         provider=item.get("provider"),
@@ -242,10 +268,17 @@ def is_request_id(value: str) -> bool:
 
 
 def get_request(account_id: str, request_id: str) -> RequestRecord | None:
-    """The caller's own record, or None: another account's id and a malformed id look exactly like a missing one."""
+    """The caller's own record, or None: another account's id and a malformed id look exactly like a missing one.
+
+    One read of the record's shard; only a miss there reads the unsharded key too, where a record written before
+    LOG_SHARDS was raised from 1 lives."""
     if not is_request_id(request_id):
         return None
-    item = _table().get_item(Key={"pk": account_id, "sk": request_id}, ConsistentRead=True).get("Item")
+    table = _table()
+    key = record_key(account_id, request_id)
+    item = table.get_item(Key=key, ConsistentRead=True).get("Item")
+    if item is None and key["pk"] != account_id:
+        item = table.get_item(Key={"pk": account_id, "sk": request_id}, ConsistentRead=True).get("Item")
     return None if item is None else _from_item(item)
 
 
@@ -280,33 +313,43 @@ def list_requests(
 ) -> tuple[list[RequestRecord], str | None]:
     """Up to ``limit`` of the caller's records, newest first, and the cursor of the next page (None at the end).
 
-    Unfiltered, a Query of the caller's partition; filtered, a Query of the filter combination's index on the
-    caller's own partition of it. Either reads ``limit + 1`` items (one more proves a next page exists). The
-    start key is always built on the caller's own partition: a cursor carries only a position, never whose
-    records to read. Index reads are eventually consistent: a record written a moment ago may show a moment late.
+    Each of the account's LOG_SHARDS shards is one Query, newest first, of at most ``limit + 1`` records older than
+    the cursor: unfiltered, of the shard's partition; filtered, of the shard's partition of the filter
+    combination's index. The page is the newest ``limit`` of their union, so it reads at most
+    ``LOG_SHARDS * (limit + 1)`` items, whatever the account holds. Every key condition is built from the caller's
+    own account: a cursor carries only a position (a request id), never whose records to read. Index reads are
+    eventually consistent: a record written a moment ago may show a moment late.
     """
     given = (("is_byok", is_byok), ("status", status), ("api_key_id", api_key_id))
     filters = {name: value for name, value in given if value is not None}
-    query: dict[str, Any] = {"ScanIndexForward": False, "Limit": limit + 1}
-    start_key: dict[str, str] | None = {"pk": account_id, "sk": decode_cursor(cursor)} if cursor else None
-    if filters:
-        index = _FILTER_INDEXES[frozenset(filters)]
-        partition = _filter_key(account_id, filters)
-        query |= {"IndexName": index, "KeyConditionExpression": Key(index).eq(partition)}
-        if start_key is not None:
-            start_key[index] = partition
-    else:
-        query |= {"KeyConditionExpression": Key("pk").eq(account_id), "ConsistentRead": True}
+    before = decode_cursor(cursor) if cursor else None
+    index = _FILTER_INDEXES[frozenset(filters)] if filters else None
+    items: list[dict[str, Any]] = []
+    for shard in range(get_settings().log_shards):
+        shard_partition = partition(account_id, shard)
+        if index is None:
+            items += _newest(Key("pk").eq(shard_partition), before, limit + 1, ConsistentRead=True)
+        else:
+            condition = Key(index).eq(_filter_key(shard_partition, filters))
+            items += _newest(condition, before, limit + 1, IndexName=index)
+    items.sort(key=lambda item: str(item["sk"]), reverse=True)
+    records = [_from_item(item) for item in items[:limit]]
+    next_cursor = encode_cursor(records[-1].request_id) if len(items) > limit else None
+    return records, next_cursor
 
+
+def _newest(condition: Any, before: str | None, count: int, **options: Any) -> list[dict[str, Any]]:
+    """Up to ``count`` items of one partition, newest first, with request ids below ``before`` when given."""
+    if before is not None:
+        condition = condition & Key("sk").lt(before)
+    query: dict[str, Any] = {"KeyConditionExpression": condition, "ScanIndexForward": False, **options}
     table = _table()
     items: list[dict[str, Any]] = []
-    while len(items) <= limit:  # more than one Query only when a page hits DynamoDB's 1 MB read limit
-        page = table.query(**query, **({"ExclusiveStartKey": start_key} if start_key else {}))
+    start_key: dict[str, Any] | None = None
+    while len(items) < count:  # more than one Query only when a page hits DynamoDB's 1 MB read limit
+        page = table.query(**query, Limit=count - len(items), **({"ExclusiveStartKey": start_key} if start_key else {}))
         items.extend(page.get("Items", []))
         start_key = page.get("LastEvaluatedKey")
         if start_key is None:
             break
-        query["Limit"] = limit + 1 - len(items)
-    records = [_from_item(item) for item in items[:limit]]
-    next_cursor = encode_cursor(records[-1].request_id) if len(items) > limit else None
-    return records, next_cursor
+    return items
