@@ -1,0 +1,168 @@
+"""``make bench-scale``'s arithmetic: DynamoDB calls counted per partition, shard groups, and the derived rates."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from boto3.dynamodb.conditions import Key
+
+from bench.partitions import Partition, PartitionCounter, TableSchema, Tally, schemas_from_template, verdict
+from bench.scale import TARGET_RATE, WRITE_LIMIT
+from local.template import load_template
+
+ACCOUNT = "acct_" + "c" * 24
+SCHEMAS = {
+    "t-accounts": TableSchema("AccountsTable", "pk"),
+    "t-logs": TableSchema("LogsTable", "pk", {"by_status": "by_status", "by_key": "by_key"}),
+}
+
+
+def test_schemas_come_from_the_template() -> None:
+    names = {"AccountsTable": "t-accounts", "LogsTable": "t-logs"}
+    schemas = schemas_from_template(load_template(), names)
+    assert set(schemas) == {"t-accounts", "t-logs"}
+    assert schemas["t-logs"].hash_key == "pk"
+    assert schemas["t-logs"].indexes["by_byok_status"] == "by_byok_status"
+    assert schemas["t-accounts"].indexes == {}
+
+
+def test_a_put_writes_its_partition_and_each_index_whose_key_it_carries() -> None:
+    counter = PartitionCounter(SCHEMAS)
+    counter.observe("PutItem", {"TableName": "t-logs", "Item": {"pk": ACCOUNT, "by_status": f"{ACCOUNT}#e"}}, 10)
+    counter.observe("PutItem", {"TableName": "t-logs", "Item": {"pk": {"S": ACCOUNT}}}, 10)  # typed, sparse
+    counter.observe("PutItem", {"TableName": "elsewhere", "Item": {"pk": ACCOUNT}}, 10)  # not a counted table
+    assert counter.counts == {
+        ("write", Partition("LogsTable", ACCOUNT)): 2,
+        ("write", Partition("LogsTable/by_status", f"{ACCOUNT}#e")): 1,
+    }
+    assert counter.per_second[("write", Partition("LogsTable", ACCOUNT), 10)] == 2
+
+
+def test_updates_transactions_and_batches_count_each_key() -> None:
+    counter = PartitionCounter(SCHEMAS)
+    profile = {"pk": f"ACCOUNT#{ACCOUNT}", "sk": "PROFILE"}
+    counter.observe("UpdateItem", {"TableName": "t-accounts", "Key": profile}, 1)
+    counter.observe(
+        "TransactWriteItems",
+        {
+            "TransactItems": [
+                {"Update": {"TableName": "t-accounts", "Key": profile}},
+                {"ConditionCheck": {"TableName": "t-accounts", "Key": profile}},
+                {"Put": {"TableName": "t-logs", "Item": {"pk": ACCOUNT, "by_key": "k"}}},
+            ]
+        },
+        1,
+    )
+    counter.observe("BatchWriteItem", {"RequestItems": {"t-logs": [{"DeleteRequest": {"Key": {"pk": "x"}}}]}}, 2)
+    counter.observe("GetItem", {"TableName": "t-accounts", "Key": {"pk": {"S": "APIKEY#h"}, "sk": {"S": "A"}}}, 2)
+    counter.observe("BatchGetItem", {"RequestItems": {"t-accounts": {"Keys": [profile, profile]}}}, 2)
+    assert counter.counts == {
+        ("write", Partition("AccountsTable", f"ACCOUNT#{ACCOUNT}")): 3,
+        ("write", Partition("LogsTable", ACCOUNT)): 1,
+        ("write", Partition("LogsTable/by_key", "k")): 1,
+        ("write", Partition("LogsTable", "x")): 1,
+        ("read", Partition("AccountsTable", "APIKEY#h")): 1,
+        ("read", Partition("AccountsTable", f"ACCOUNT#{ACCOUNT}")): 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "partition"),
+    [
+        ({"KeyConditionExpression": Key("pk").eq("ACCOUNT#a")}, Partition("AccountsTable", "ACCOUNT#a")),
+        (
+            {"KeyConditionExpression": Key("pk").eq("usage#a") & Key("sk").gte("2026")},
+            Partition("AccountsTable", "usage#a"),
+        ),
+        (
+            {
+                "KeyConditionExpression": "#p = :p AND begins_with(sk, :s)",
+                "ExpressionAttributeNames": {"#p": "pk"},
+                "ExpressionAttributeValues": {":p": {"S": "PLATFORM"}, ":s": {"S": "KEY#"}},
+            },
+            Partition("AccountsTable", "PLATFORM"),
+        ),
+    ],
+    ids=["boto3-key", "boto3-and", "expression-string"],
+)
+def test_a_query_reads_the_partition_of_its_key_condition(params: dict[str, Any], partition: Partition) -> None:
+    counter = PartitionCounter(SCHEMAS)
+    counter.observe("Query", {"TableName": "t-accounts", **params}, 5)
+    assert counter.counts == {("read", partition): 1}
+
+
+def test_an_index_query_reads_the_index_partition() -> None:
+    counter = PartitionCounter(SCHEMAS)
+    condition = Key("by_status").eq(f"{ACCOUNT}#3#status=error") & Key("sk").lt("req_1")
+    counter.observe("Query", {"TableName": "t-logs", "IndexName": "by_status", "KeyConditionExpression": condition}, 5)
+    assert counter.counts == {("read", Partition("LogsTable/by_status", f"{ACCOUNT}#3#status=error")): 1}
+
+
+def test_two_workers_merge_into_calls_per_request_and_rates_scale_with_the_request_rate() -> None:
+    # Given two workers that each served 50 requests: each request two writes on the account item, one log write
+    workers = []
+    for _ in range(2):
+        counter = PartitionCounter(SCHEMAS)
+        for n in range(50):
+            for _ in range(2):
+                counter.observe("UpdateItem", {"TableName": "t-accounts", "Key": {"pk": "ACCOUNT#a"}}, 100 + n // 10)
+            counter.observe("PutItem", {"TableName": "t-logs", "Item": {"pk": "acct_a"}}, 100 + n // 10)
+        workers.append(counter.to_json())
+
+    # When their counts are merged over the 100 requests
+    tally = Tally(requests=100)
+    for worker in workers:
+        tally.merge(worker)
+
+    # Then the hottest write partition is the account item, at 2 writes per request: 2,000/s per 1,000 req/s,
+    # 10,000/s at 5,000 req/s, which misses the 1,000/s target
+    hottest = tally.hottest("write")
+    assert hottest.partition == Partition("AccountsTable", "ACCOUNT#a")
+    assert hottest.per_request == 2.0
+    assert hottest.per_second(1_000) == 2_000
+    assert verdict(hottest.per_second(TARGET_RATE), WRITE_LIMIT) == "MISS"
+    # And the measured peak is the busiest second across both workers: 10 requests x 2 writes x 2 workers
+    assert tally.peak("write", Partition("AccountsTable", "ACCOUNT#a")) == 40
+    assert tally.hottest("read").partition is None
+
+
+def test_the_target_is_inclusive() -> None:
+    assert verdict(1_000, 1_000) == "PASS"
+    assert verdict(1_000.5, 1_000) == "MISS"
+
+
+def test_a_sharded_request_log_counts_as_its_share_of_the_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given 400 request records of one account written with LOG_SHARDS=8, as the log writes them
+    from gateway.core import settings
+    from gateway.data import request_log
+    from tests.integration.test_logs_api import record_at
+
+    monkeypatch.setenv("LOG_SHARDS", "8")
+    settings.get_settings.cache_clear()
+    counter = PartitionCounter(schemas_from_template(load_template(), {"LogsTable": "t-logs"}))
+    for n in range(400):
+        record = record_at(ACCOUNT, 1_000_000 + n, is_byok=True, status="success", cost=Decimal(0))
+        counter.observe("PutItem", {"TableName": "t-logs", "Item": request_log._to_item(record)}, 1)
+    settings.get_settings.cache_clear()
+
+    # When they are tallied as 8 shards
+    tally = Tally(requests=400, log_shards=8)
+    tally.merge(counter.to_json())
+
+    # Then every request-log partition is one group per key, at 1/8 write per request, though 8 shards were written
+    ranked = dict(tally.per_request("write"))
+    assert ranked[Partition("LogsTable", f"{ACCOUNT}#*")] == pytest.approx(1 / 8)
+    assert ranked[Partition("LogsTable/by_byok_status", f"{ACCOUNT}#*#is_byok=true#status=success")] == pytest.approx(
+        1 / 8
+    )
+    assert len({p.table for _, p in counter.counts} - {"LogsTable"}) >= 3  # the indexes too
+    assert len({p.key for (_, p) in counter.counts if p.table == "LogsTable"}) == 8
+    # And at 5,000 req/s each shard takes 625 writes a second: the target holds
+    assert tally.hottest("write").per_second(TARGET_RATE) == pytest.approx(625)
+
+    # While the same counts tallied unsharded show each shard on its own
+    unsharded = Tally(requests=400)
+    unsharded.merge(counter.to_json())
+    assert unsharded.hottest("write").partition != Partition("LogsTable", f"{ACCOUNT}#*")
