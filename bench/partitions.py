@@ -12,9 +12,11 @@ The derived figures scale with the request rate: a partition written ``w`` times
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 Kind = Literal["write", "read"]
@@ -53,6 +55,34 @@ def schemas_from_template(template: dict[str, Any], names: dict[str, str]) -> di
     return found
 
 
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB bills it, estimated by its documented rules: attribute names and string bytes,
+    numbers about one byte per two digits plus one, 3 bytes per list or map plus 1 per element; high-level
+    (boto3) values only, which is what the gateway passes."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, int | float | Decimal):
+        return len(str(abs(value)).replace(".", "").lstrip("0") or "0") // 2 + 1
+    if isinstance(value, dict):
+        return 3 + sum(len(str(k).encode()) + _value_size(v) + 1 for k, v in value.items())
+    if isinstance(value, list | tuple | set):
+        return 3 + sum(_value_size(v) + 1 for v in value)
+    return len(str(value).encode())
+
+
+def write_units(item: dict[str, Any]) -> int:
+    """Write capacity units of putting ``item`` (and of each index it lands in, whose projection is ALL)."""
+    return max(1, math.ceil(item_size(item) / 1024))
+
+
 def _plain(value: Any) -> str:
     """A key value as text, from boto3's high-level form or DynamoDB's typed one."""
     if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("S", "N", "B"):
@@ -86,19 +116,25 @@ class PartitionCounter:
     schemas: dict[str, TableSchema]  # by deployed table name; calls to other tables are not counted
     counts: Counter[tuple[Kind, Partition]] = field(default_factory=Counter)
     per_second: Counter[tuple[Kind, Partition, int]] = field(default_factory=Counter)
+    # Write capacity units per partition: a put's by its item's size; an update, delete or condition check counts
+    # 1, a lower bound (its units follow the stored item's size, which the call does not show).
+    units: Counter[Partition] = field(default_factory=Counter)
 
-    def _add(self, kind: Kind, partition: Partition, second: int) -> None:
+    def _add(self, kind: Kind, partition: Partition, second: int, units: int = 1) -> None:
         self.counts[kind, partition] += 1
         self.per_second[kind, partition, second] += 1
+        if kind == "write":
+            self.units[partition] += units
 
     def _write_item(self, table_name: str, item: dict[str, Any], second: int) -> None:
         schema = self.schemas.get(table_name)
         if schema is None:
             return
-        self._add("write", Partition(schema.logical_id, _plain(item[schema.hash_key])), second)
+        units = write_units(item)
+        self._add("write", Partition(schema.logical_id, _plain(item[schema.hash_key])), second, units)
         for index, attribute in schema.indexes.items():
             if attribute in item:  # a sparse index is written only by items that carry its key
-                self._add("write", Partition(f"{schema.logical_id}/{index}", _plain(item[attribute])), second)
+                self._add("write", Partition(f"{schema.logical_id}/{index}", _plain(item[attribute])), second, units)
 
     def _key(self, kind: Kind, table_name: str, key: dict[str, Any], second: int) -> None:
         schema = self.schemas.get(table_name)
@@ -151,6 +187,7 @@ class PartitionCounter:
         return {
             "counts": [[kind, p.table, p.key, n] for (kind, p), n in self.counts.items()],
             "per_second": [[kind, p.table, p.key, s, n] for (kind, p, s), n in self.per_second.items()],
+            "units": [[p.table, p.key, n] for p, n in self.units.items()],
         }
 
 
@@ -191,24 +228,37 @@ class Tally:
     log_shards: int = 1
     counts: Counter[tuple[Kind, Partition]] = field(default_factory=Counter)
     per_second: Counter[tuple[Kind, Partition, int]] = field(default_factory=Counter)
+    units: Counter[Partition] = field(default_factory=Counter)
 
     def merge(self, worker: dict[str, list[list[Any]]]) -> None:
         for kind, table, key, n in worker["counts"]:
             self.counts[kind, Partition(table, key)] += n
+        for table, key, n in worker["units"]:
+            self.units[Partition(table, key)] += n
         for kind, table, key, second, n in worker["per_second"]:
             self.per_second[kind, Partition(table, key), second] += n
 
     def _share(self, partition: Partition) -> int:
         return 1 if shard_group(partition, self.log_shards) == partition else self.log_shards
 
-    def per_request(self, kind: Kind) -> list[tuple[Partition, float]]:
-        """Each partition's calls of ``kind`` per request (a shard group's: per shard), busiest first."""
+    def _ranked(self, counts: dict[Partition, int]) -> list[tuple[Partition, float]]:
         totals: Counter[Partition] = Counter()
-        for (k, partition), n in self.counts.items():
-            if k == kind:
-                totals[shard_group(partition, self.log_shards)] += n
+        for partition, n in counts.items():
+            totals[shard_group(partition, self.log_shards)] += n
         found = [(p, n / self.requests / self._share(p)) for p, n in totals.items()]
         return sorted(found, key=lambda pair: (-pair[1], pair[0]))
+
+    def per_request(self, kind: Kind) -> list[tuple[Partition, float]]:
+        """Each partition's calls of ``kind`` per request (a shard group's: per shard), busiest first."""
+        return self._ranked({p: n for (k, p), n in self.counts.items() if k == kind})
+
+    def units_per_request(self) -> list[tuple[Partition, float]]:
+        """Each partition's write units per request (a shard group's: per shard), busiest first."""
+        return self._ranked(self.units)
+
+    def hottest_units(self) -> Hottest:
+        ranked = self.units_per_request()
+        return Hottest(*ranked[0]) if ranked else Hottest(None, 0.0)
 
     def hottest(self, kind: Kind) -> Hottest:
         ranked = self.per_request(kind)

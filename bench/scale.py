@@ -133,6 +133,17 @@ def report(traffic: str, tallies: dict[str, Tally], accounts: dict[str, str]) ->
             for name, h in rows.items()
         )
         print(f"  at {TARGET_RATE:,} req/s (target <= {limit:,} {kind}s/s): {cells}")
+    units = {name: tally.hottest_units() for name, tally in tallies.items()}
+    print("  hottest partition by write units (a put's by its item's size, 1 KB a unit; an update's counted as 1):")
+    for name, hottest in units.items():
+        print(
+            f"    {name:<5} {describe(hottest.partition, accounts)}: {hottest.per_request:.2f} write units per request"
+        )
+    cells = "   ".join(
+        f"{name} {h.per_second(TARGET_RATE):>7,.0f} {verdict(h.per_second(TARGET_RATE), WRITE_LIMIT)}"
+        for name, h in units.items()
+    )
+    print(f"  at {TARGET_RATE:,} req/s (target <= {WRITE_LIMIT:,} write units/s): {cells}")
     for name, tally in tallies.items():
         print(f"  {name}: busiest partitions, calls per request (measured peak in one second at the offered pace)")
         for kind in KINDS:
@@ -202,6 +213,13 @@ def main() -> None:
                     f"  {traffic:<6} {name:<5} no partition above {limit:,} {kind}s/s: "
                     f"{rate:>7,.0f} ({describe(hottest.partition, accounts)})  {verdict(rate, limit)}"
                 )
+        for (traffic, name), tally in runs_by_name.items():
+            hottest = tally.hottest_units()
+            rate = hottest.per_second(TARGET_RATE)
+            print(
+                f"  {traffic:<6} {name:<5} no partition above {WRITE_LIMIT:,} write units/s: "
+                f"{rate:>7,.0f} ({describe(hottest.partition, accounts)})  {verdict(rate, WRITE_LIMIT)}"
+            )
         print(
             "  Not counted here: the UsageFunction (off the request path, fed by the logs table's stream) adds each "
             "record to its account's hourly bucket, one UpdateItem per request on one item."

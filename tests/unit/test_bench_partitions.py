@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from bench.partitions import Partition, PartitionCounter, TableSchema, Tally, schemas_from_template, verdict
+from bench.partitions import (
+    Partition,
+    PartitionCounter,
+    TableSchema,
+    Tally,
+    item_size,
+    schemas_from_template,
+    verdict,
+)
 from bench.scale import TARGET_RATE, WRITE_LIMIT
 from local.template import load_template
 
@@ -166,3 +174,31 @@ def test_a_sharded_request_log_counts_as_its_share_of_the_account(monkeypatch: p
     unsharded = Tally(requests=400)
     unsharded.merge(counter.to_json())
     assert unsharded.hottest("write").partition != Partition("LogsTable", f"{ACCOUNT}#*")
+
+
+def test_write_units_follow_the_item_size() -> None:
+    # Given a small item and one of about 1.5 KB, put into a table with an index both carry
+    counter = PartitionCounter(SCHEMAS)
+    small = {"pk": "acct_a", "by_status": "acct_a#status=error"}
+    large = {**small, "error": "x" * 1500}
+    counter.observe("PutItem", {"TableName": "t-logs", "Item": small}, 1)
+    counter.observe("PutItem", {"TableName": "t-logs", "Item": large}, 1)
+    counter.observe("UpdateItem", {"TableName": "t-accounts", "Key": {"pk": "ACCOUNT#a"}}, 1)
+
+    # Then the small put is one unit and the large one two, on the table and on the index alike
+    assert item_size(small) == len("pk") + len("acct_a") + len("by_status") + len("acct_a#status=error")
+    assert counter.units[Partition("LogsTable", "acct_a")] == 3
+    assert counter.units[Partition("LogsTable/by_status", "acct_a#status=error")] == 3
+    assert counter.units[Partition("AccountsTable", "ACCOUNT#a")] == 1
+    tally = Tally(requests=2)
+    tally.merge(counter.to_json())
+    assert tally.hottest_units().per_request == 1.5
+    assert tally.hottest_units().per_second(TARGET_RATE) == 7_500
+
+
+def test_a_request_record_is_about_one_write_unit() -> None:
+    from gateway.data import request_log
+    from tests.integration.test_logs_api import record_at
+
+    record = record_at("acct_" + "0" * 16, 1_000_000, is_byok=True, status="success", api_key_id="ak_" + "0" * 16)
+    assert 700 < item_size(request_log._to_item(record)) < 1400
