@@ -41,9 +41,9 @@ _CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # A request record carries one key attribute per index (named as the index): the account's shard partition plus
 # the filter values, with the request id as the sort key, so a filtered page reads at most ``limit + 1`` records
 # of each shard (one more proves a next page exists), whatever the account holds, and the index's writes spread
-# over the shards like the table's. Other items of the table (usage buckets) carry none
-# of them and stay out of the indexes. A new filter (``api_key_id``) adds its combinations here and the
-# matching GlobalSecondaryIndexes in template.yaml.
+# over the shards like the table's. Other items of the table (usage buckets) carry none of them and stay out of
+# the indexes. A new filter (``api_key_id``) adds its combinations here and the matching GlobalSecondaryIndexes
+# in template.yaml.
 _FILTER_INDEXES: dict[frozenset[str], str] = {
     frozenset({"status"}): "by_status",
     frozenset({"is_byok"}): "by_byok",
