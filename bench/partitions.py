@@ -202,10 +202,15 @@ class Hottest:
         return self.per_request * requests_per_second
 
 
+def _is_request_log(partition: Partition) -> bool:
+    """A partition of request records (the logs table's other items, usage buckets, are not sharded)."""
+    return partition.table.startswith("LogsTable") and not partition.key.startswith("usage#")
+
+
 def shard_group(partition: Partition, log_shards: int) -> Partition:
     """The partition a request-log shard stands for: with ``log_shards`` > 1, ``acct#3#status=x`` and shard 0's
     ``acct#status=x`` are both ``acct#*#status=x`` (``gateway.data.request_log.partition``); others are their own."""
-    if log_shards == 1 or not partition.table.startswith("LogsTable") or partition.key.startswith("usage#"):
+    if log_shards == 1 or not _is_request_log(partition):
         return partition
     account, _, rest = partition.key.partition("#")
     shard, _, filters = rest.partition("#")
@@ -238,8 +243,8 @@ class Tally:
         for kind, table, key, second, n in worker["per_second"]:
             self.per_second[kind, Partition(table, key), second] += n
 
-    def _share(self, partition: Partition) -> int:
-        return 1 if shard_group(partition, self.log_shards) == partition else self.log_shards
+    def _share(self, group: Partition) -> int:
+        return self.log_shards if _is_request_log(group) else 1
 
     def _ranked(self, counts: dict[Partition, int]) -> list[tuple[Partition, float]]:
         totals: Counter[Partition] = Counter()

@@ -202,3 +202,20 @@ def test_a_request_record_is_about_one_write_unit() -> None:
 
     record = record_at("acct_" + "0" * 16, 1_000_000, is_byok=True, status="success", api_key_id="ak_" + "0" * 16)
     assert 700 < item_size(request_log._to_item(record)) < 1400
+
+
+def test_only_request_records_are_grouped_as_shards() -> None:
+    # Given a run with LOG_SHARDS=8 that also updated a usage bucket in the logs table, once per request
+    counter = PartitionCounter(SCHEMAS)
+    for _ in range(10):
+        counter.observe("UpdateItem", {"TableName": "t-logs", "Key": {"pk": "usage#acct_a", "sk": "2026"}}, 1)
+        counter.observe("PutItem", {"TableName": "t-logs", "Item": {"pk": "acct_a#5"}}, 1)
+    tally = Tally(requests=10, log_shards=8)
+    tally.merge(counter.to_json())
+
+    # Then the bucket is one item taking every request's write, and the records' shard group its share
+    assert dict(tally.per_request("write")) == {
+        Partition("LogsTable", "usage#acct_a"): 1.0,
+        Partition("LogsTable", "acct_a#*"): 1 / 8,
+    }
+    assert tally.peak("write", Partition("LogsTable", "acct_a#*")) == 10
