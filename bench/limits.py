@@ -1,0 +1,136 @@
+"""``make bench``'s API-key limits section (issue 23): what a budget and a rate limit on the calling key cost.
+
+The same chat requests as the warm section's BYOK and shared openai rows, each sent with the account's key as
+created (no limits) and with an ordinary key that has a monthly budget and a ``rate_limit_rpm`` (both far above
+what the run spends, so every request is served), interleaved request by request in one process
+(``bench.warm``: the chat function's real handler, the same probes). Per row: DynamoDB reads and writes before
+the upstream call, and the warm overhead; the limited rows' overhead p50 is compared with the unlimited rows'
+of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from bench.stack import MESSAGES, BenchStack, child_env
+from bench.stats import Verdict, at_most, format_table, median, ms, overheads, percentile, ratio
+
+CHAT = "POST", "/v1/chat/completions"
+MODEL = "openai/gpt-5-mini"
+# A budget of shared capacity (BYOK cost not included) and a rate limit that the run never reaches.
+LIMITS: dict[str, Any] = {"limit": {"usd": "900", "period": "month", "include_byok": False}, "rate_limit_rpm": 1_000_000}
+OVERHEAD_LIMIT = 1.10  # limited p50 excl AWS <= 1.1 x the unlimited row's
+ROWS = (  # name, BYOK account?, limited key?
+    ("BYOK openai, no limits", True, False),
+    ("BYOK openai, budget + rate limit", True, True),
+    ("shared openai, no limits", False, False),
+    ("shared openai, budget + rate limit", False, True),
+)
+# The writes a limited key may make before the upstream: none on BYOK (a budget without include_byok holds
+# nothing there), the credit hold alone on shared capacity (the budget's counter rides in it).
+WRITES_BEFORE_UPSTREAM = {True: 0, False: 1}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limits-requests", type=int, default=400, help="measured requests per API-key limits row")
+
+
+def limited_key(account_id: str) -> str:
+    """An ordinary gateway key of the account with LIMITS, created through the API's own validation."""
+    from gateway.apis import api_keys as gateway_keys
+    from gateway.data import api_keys
+    from gateway.http.resolver import parse_model
+
+    body = {"name": "bench limited", **LIMITS}
+    settings = gateway_keys.settings(parse_model(body, gateway_keys.CreateApiKeyRequest))
+    return api_keys.create_api_key(account_id, settings={**settings, "management": False})
+
+
+def measure(stack: BenchStack, args: argparse.Namespace) -> dict[str, Any]:
+    from bench.events import api_event, function_dir
+    from bench.run import _run_json
+
+    keys = {
+        (byok, limited): limited_key(customer.account_id) if limited else customer.api_key
+        for byok, customer in ((True, stack.byok), (False, stack.shared))
+        for limited in (False, True)
+    }
+    scenarios = [
+        {
+            "name": name,
+            "expect_byok": byok,
+            "event": api_event(*CHAT, api_key=keys[byok, limited], body={"model": MODEL, "messages": MESSAGES}),
+        }
+        for name, byok, limited in ROWS
+    ]
+    config = {
+        "function_dir": function_dir(*CHAT),
+        "scenarios": scenarios,
+        "requests": args.limits_requests,
+        "warmup": args.warmup,
+    }
+    return _run_json([sys.executable, "-m", "bench.warm"], config, child_env(stack.env))
+
+
+def report(results: dict[str, Any]) -> tuple[str, list[Verdict]]:
+    rows: list[list[str]] = []
+    verdicts: list[Verdict] = []
+    p50: dict[str, float] = {}
+    for name, byok, limited in ROWS:
+        figures = results["scenarios"][name]
+        excl = overheads(figures["total_s"], figures["upstream_s"], figures["aws_s"])
+        p50[name] = percentile(excl, 50)
+        reads_before = max(figures["reads_before_upstream"])
+        writes_before = max(figures["writes_before_upstream"])
+        rows.append(
+            [
+                name,
+                ms(p50[name]),
+                ms(percentile(excl, 99)),
+                ms(median(figures["aws_s"])),
+                f"{reads_before:.0f}",
+                f"{writes_before:.0f}",
+                f"{sum(figures['writes']) / len(figures['writes']):.2f}",
+            ]
+        )
+        if not limited:
+            continue
+        route = "BYOK" if byok else "shared"
+        baseline = name.replace("budget + rate limit", "no limits")
+        verdicts += [
+            at_most(f"limits {route}: DynamoDB reads before the upstream = 1", reads_before, 1, "max {:.0f}"),
+            at_most(
+                f"limits {route}: DynamoDB writes before the upstream <= {WRITES_BEFORE_UPSTREAM[byok]}",
+                writes_before,
+                WRITES_BEFORE_UPSTREAM[byok],
+                "max {:.0f}",
+            ),
+            at_most(
+                f"limits {route}: warm overhead p50 excl AWS <= 1.1 x the same run without limits",
+                ratio(p50[name], p50[baseline]),
+                OVERHEAD_LIMIT,
+                "{:.2f}x",
+            ),
+        ]
+    text = "\n\n".join(
+        [
+            f"API-key limits: the same chat request with the account's key and with a key holding a budget "
+            f"(${LIMITS['limit']['usd']}/month, shared capacity) and rate_limit_rpm {LIMITS['rate_limit_rpm']:,}; "
+            f"{len(results['scenarios'][ROWS[0][0]]['total_s'])} requests per row, interleaved",
+            format_table(
+                [
+                    "",
+                    "p50 excl AWS",
+                    "p99 excl AWS",
+                    "AWS p50",
+                    "reads before upstream (max)",
+                    "writes before upstream (max)",
+                    "writes (mean)",
+                ],
+                rows,
+            ),
+        ]
+    )
+    return text, verdicts
