@@ -5,7 +5,7 @@ created (no limits) and with an ordinary key that has a monthly budget and a ``r
 what the run spends, so every request is served), interleaved request by request in one process
 (``bench.warm``: the chat function's real handler, the same probes). Per row: DynamoDB reads and writes before
 the upstream call, and the warm overhead; the limited rows' overhead p50 is compared with the unlimited rows'
-of the same run.
+of the same run. Two more rows with the budget alone show what the rate limit's own write costs.
 """
 
 from __future__ import annotations
@@ -20,13 +20,19 @@ from bench.stats import Verdict, at_most, format_table, median, ms, overheads, p
 CHAT = "POST", "/v1/chat/completions"
 MODEL = "openai/gpt-5-mini"
 # A budget of shared capacity (BYOK cost not included) and a rate limit that the run never reaches.
-LIMITS: dict[str, Any] = {"limit": {"usd": "900", "period": "month", "include_byok": False}, "rate_limit_rpm": 1_000_000}
+LIMITS: dict[str, Any] = {
+    "limit": {"usd": "900", "period": "month", "include_byok": False},
+    "rate_limit_rpm": 1_000_000,
+}
 OVERHEAD_LIMIT = 1.10  # limited p50 excl AWS <= 1.1 x the unlimited row's
-ROWS = (  # name, BYOK account?, limited key?
-    ("BYOK openai, no limits", True, False),
-    ("BYOK openai, budget + rate limit", True, True),
-    ("shared openai, no limits", False, False),
-    ("shared openai, budget + rate limit", False, True),
+BUDGET_ONLY = {"limit": LIMITS["limit"]}
+ROWS = (  # name, BYOK account?, the key's limits (None: the account's own key, without any)
+    ("BYOK openai, no limits", True, None),
+    ("BYOK openai, budget + rate limit", True, LIMITS),
+    ("BYOK openai, budget only", True, BUDGET_ONLY),
+    ("shared openai, no limits", False, None),
+    ("shared openai, budget + rate limit", False, LIMITS),
+    ("shared openai, budget only", False, BUDGET_ONLY),
 )
 # The writes a limited key may make before the upstream: none on BYOK (a budget without include_byok holds
 # nothing there), the credit hold alone on shared capacity (the budget's counter rides in it).
@@ -37,13 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limits-requests", type=int, default=400, help="measured requests per API-key limits row")
 
 
-def limited_key(account_id: str) -> str:
-    """An ordinary gateway key of the account with LIMITS, created through the API's own validation."""
+def limited_key(account_id: str, limits: dict[str, Any]) -> str:
+    """An ordinary gateway key of the account with ``limits``, created through the API's own validation."""
     from gateway.apis import api_keys as gateway_keys
     from gateway.data import api_keys
     from gateway.http.resolver import parse_model
 
-    body = {"name": "bench limited", **LIMITS}
+    body = {"name": "bench limited", **limits}
     settings = gateway_keys.settings(parse_model(body, gateway_keys.CreateApiKeyRequest))
     return api_keys.create_api_key(account_id, settings={**settings, "management": False})
 
@@ -52,19 +58,12 @@ def measure(stack: BenchStack, args: argparse.Namespace) -> dict[str, Any]:
     from bench.events import api_event, function_dir
     from bench.run import _run_json
 
-    keys = {
-        (byok, limited): limited_key(customer.account_id) if limited else customer.api_key
-        for byok, customer in ((True, stack.byok), (False, stack.shared))
-        for limited in (False, True)
-    }
-    scenarios = [
-        {
-            "name": name,
-            "expect_byok": byok,
-            "event": api_event(*CHAT, api_key=keys[byok, limited], body={"model": MODEL, "messages": MESSAGES}),
-        }
-        for name, byok, limited in ROWS
-    ]
+    scenarios = []
+    for name, byok, limits in ROWS:
+        customer = stack.byok if byok else stack.shared
+        api_key = customer.api_key if limits is None else limited_key(customer.account_id, limits)
+        body = {"model": MODEL, "messages": MESSAGES}
+        scenarios.append({"name": name, "expect_byok": byok, "event": api_event(*CHAT, api_key=api_key, body=body)})
     config = {
         "function_dir": function_dir(*CHAT),
         "scenarios": scenarios,
@@ -78,7 +77,7 @@ def report(results: dict[str, Any]) -> tuple[str, list[Verdict]]:
     rows: list[list[str]] = []
     verdicts: list[Verdict] = []
     p50: dict[str, float] = {}
-    for name, byok, limited in ROWS:
+    for name, byok, limits in ROWS:
         figures = results["scenarios"][name]
         excl = overheads(figures["total_s"], figures["upstream_s"], figures["aws_s"])
         p50[name] = percentile(excl, 50)
@@ -95,10 +94,10 @@ def report(results: dict[str, Any]) -> tuple[str, list[Verdict]]:
                 f"{sum(figures['writes']) / len(figures['writes']):.2f}",
             ]
         )
-        if not limited:
+        if limits is None:
             continue
-        route = "BYOK" if byok else "shared"
-        baseline = name.replace("budget + rate limit", "no limits")
+        route = ("BYOK" if byok else "shared") + ("" if limits is LIMITS else ", budget only")
+        baseline = name.split(", ")[0] + ", no limits"
         verdicts += [
             at_most(f"limits {route}: DynamoDB reads before the upstream = 1", reads_before, 1, "max {:.0f}"),
             at_most(

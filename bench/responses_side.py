@@ -230,13 +230,18 @@ def stream_sample(handler: Handler, scenario: dict[str, Any], event: dict[str, A
         if arrived is None:
             raise SystemExit(f"{scenario['name']}: a delta left before any upstream byte arrived")
         relays.append(moment - arrived)
-    bounds = (timeline.upstream_start, timeline.arrivals[-1], last_out)
+    return relays, window_counts(timeline.aws, (timeline.upstream_start, timeline.arrivals[-1], last_out))
+
+
+def window_counts(calls: list[tuple[float, str]], bounds: tuple[float, float, float]) -> dict[str, int]:
+    """AWS calls by kind and by operation in each of ``WINDOWS``, given by when they started against
+    ``bounds``: the upstream request's start, the upstream's last byte, the client's last byte."""
     counts: Counter[str] = Counter()
-    for started, name in timeline.aws:
+    for started, name in calls:
         window = WINDOWS[sum(1 for bound in bounds if started > bound)]
         counts[f"{kind(name)}:{window}"] += 1
         counts[f"{name}:{window}"] += 1
-    return relays, dict(counts)
+    return dict(counts)
 
 
 def stream(config: dict[str, Any]) -> dict[str, Any]:
