@@ -40,7 +40,7 @@ WRITES_BEFORE_UPSTREAM = {True: 0, False: 1}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--limits-requests", type=int, default=400, help="measured requests per API-key limits row")
+    parser.add_argument("--limits-requests", type=int, default=300, help="measured requests per API-key limits row")
 
 
 def limited_key(account_id: str, limits: dict[str, Any]) -> str:
