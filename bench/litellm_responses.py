@@ -2,20 +2,20 @@
 ``litellm.Router.responses`` (OpenAI's own ``/responses`` for the openai deployment, LiteLLM's Responses-to-chat
 bridge for the anthropic one) to the same simulator, with the same probes as ``bench.litellm_side``.
 
+Only the stdlib and ``bench`` modules that import only the stdlib are loaded before litellm.
 ``python -m bench.litellm_responses warm`` prints per-request times like ``bench.litellm_side warm``;
 ``python -m bench.litellm_responses stream`` the TTFT and per-chunk relay overheads of ``stream=True``.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from typing import Any
 
 from bench.litellm_side import _quiet, make_router
-from bench.probes import Probe, StreamProbe, install_httpx, install_stream_httpx, silence_stdout
+from bench.probes import Probe, StreamProbe, install_httpx, install_stream_httpx
+from bench.responses_side import relays, serve
 
 CONTENT_EVENT = "response.output_text.delta"
 
@@ -74,34 +74,19 @@ def stream(config: dict[str, Any]) -> dict[str, Any]:
                     outs.append(moment)
             if not outs:
                 raise SystemExit(f"litellm responses {name}: the stream carried no text")
-            relays = []
-            for moment in outs:
-                arrived = probe.arrived_before(moment)
-                if arrived is None:
-                    raise SystemExit(f"litellm responses {name}: a delta left before any upstream byte arrived")
-                relays.append(moment - arrived)
+            delays = relays(f"litellm responses {name}", outs, probe)
             if index < config["warmup"]:
                 continue
-            figures[name]["ttft_overhead_s"].append(relays[0])
-            figures[name]["chunk_overheads_s"].extend(relays[1:])
+            figures[name]["ttft_overhead_s"].append(delays[0])
+            figures[name]["chunk_overheads_s"].extend(delays[1:])
     return {"scenarios": figures}
 
 
 def main() -> None:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch of the price list
-    mode = sys.argv[1] if len(sys.argv) > 1 else ""
-    config = json.load(sys.stdin)
-    results = silence_stdout()
-    if mode == "warm":
-        figures = warm(config)
-    elif mode == "stream":
-        figures = stream(config)
-    else:
-        raise SystemExit(f"unknown mode {mode!r}: expected warm or stream")
     from importlib.metadata import version
 
-    json.dump({**figures, "version": version("litellm")}, results)
-    results.close()
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch of the price list
+    serve({"warm": warm, "stream": stream}, version=lambda: version("litellm"))
 
 
 if __name__ == "__main__":

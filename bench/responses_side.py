@@ -22,9 +22,19 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from bench.probes import DYNAMODB_READS, DYNAMODB_WRITES, Probe, install_botocore, install_httpx, silence_stdout
+from bench.probes import (
+    DYNAMODB_READS,
+    DYNAMODB_WRITES,
+    Probe,
+    StreamProbe,
+    install_botocore,
+    install_httpx,
+    install_stream_httpx,
+    silence_stdout,
+)
 from bench.warm import Handler, check, load_handler
 
 S3_READS = frozenset({"GetObject", "HeadObject"})
@@ -145,56 +155,57 @@ def warm(config: dict[str, Any]) -> dict[str, Any]:
     return {"scenarios": figures}
 
 
-class Timeline:
-    """One streamed request: when the upstream request started, when its bytes arrived, when AWS calls started."""
+@dataclass
+class Timeline(StreamProbe):
+    """One streamed request: ``StreamProbe``'s upstream byte arrivals, plus when the upstream request started
+    and when each AWS call of the request's thread started, with its name."""
 
-    def __init__(self) -> None:
-        self.upstream_start: float | None = None
-        self.arrivals: list[float] = []
-        self.aws: list[tuple[float, str]] = []
+    upstream_start: float | None = None
+    aws: list[tuple[float, str]] = field(default_factory=list)
 
     def begin(self) -> None:
+        super().begin()
         self.upstream_start = None
-        self.arrivals = []
         self.aws = []
-
-    def arrived_before(self, moment: float) -> float | None:
-        latest = None
-        for arrival in self.arrivals:
-            if arrival > moment:
-                break
-            latest = arrival
-        return latest
 
 
 def install_timeline(timeline: Timeline) -> None:
     import httpx
 
-    original = httpx.HTTPTransport.handle_request
-
-    class TimedStream(httpx.SyncByteStream):
-        def __init__(self, inner: Any) -> None:
-            self._inner = inner
-
-        def __iter__(self) -> Any:
-            for chunk in self._inner:
-                timeline.arrivals.append(time.perf_counter())
-                yield chunk
-
-        def close(self) -> None:
-            close = getattr(self._inner, "close", None)
-            if close is not None:
-                close()
+    install_stream_httpx(timeline)
+    timed = httpx.HTTPTransport.handle_request
 
     def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
         if timeline.upstream_start is None:
             timeline.upstream_start = time.perf_counter()
-        response = original(self, request)
-        response.stream = TimedStream(response.stream)
-        return response
+        return timed(self, request)
 
     httpx.HTTPTransport.handle_request = handle_request  # type: ignore[method-assign]
     record_aws_calls(lambda name: timeline.aws.append((time.perf_counter(), name)))
+
+
+def relays(name: str, outs: list[float], probe: StreamProbe) -> list[float]:
+    """Per text delta that left at ``outs``: how long after the upstream bytes carrying it arrived."""
+    found = []
+    for moment in outs:
+        arrived = probe.arrived_before(moment)
+        if arrived is None:
+            raise SystemExit(f"{name}: a delta left before any upstream byte arrived")
+        found.append(moment - arrived)
+    return found
+
+
+def serve(modes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]], **extra: Callable[[], Any]) -> None:
+    """``python -m <module> MODE``: the mode's figures for the JSON configuration on stdin, as JSON on the
+    original stdout (fd 1 itself goes to /dev/null); ``extra`` adds keys computed after the run."""
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode not in modes:
+        raise SystemExit(f"unknown mode {mode!r}: expected {' or '.join(modes)}")
+    config = json.load(sys.stdin)
+    results = silence_stdout()
+    figures = modes[mode](config)
+    json.dump({**figures, **{key: compute() for key, compute in extra.items()}}, results)
+    results.close()
 
 
 WINDOWS = ("before_upstream", "while_upstream", "after_upstream_before_client_end", "after_client_end")
@@ -224,13 +235,8 @@ def stream_sample(handler: Handler, scenario: dict[str, Any], event: dict[str, A
         raise SystemExit(f"{scenario['name']}: the stream carried no content")
     if b"response.completed" not in final or (b'"store":true' in final) is not scenario["store"]:
         raise SystemExit(f"{scenario['name']}: unexpected final event {final[:300]!r}")
-    relays = []
-    for moment in outs:
-        arrived = timeline.arrived_before(moment)
-        if arrived is None:
-            raise SystemExit(f"{scenario['name']}: a delta left before any upstream byte arrived")
-        relays.append(moment - arrived)
-    return relays, window_counts(timeline.aws, (timeline.upstream_start, timeline.arrivals[-1], last_out))
+    bounds = (timeline.upstream_start, timeline.arrivals[-1], last_out)
+    return relays(scenario["name"], outs, timeline), window_counts(timeline.aws, bounds)
 
 
 def window_counts(calls: list[tuple[float, str]], bounds: tuple[float, float, float]) -> dict[str, int]:
@@ -266,17 +272,7 @@ def stream(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    mode = sys.argv[1] if len(sys.argv) > 1 else ""
-    config = json.load(sys.stdin)
-    results = silence_stdout()
-    if mode == "warm":
-        figures = warm(config)
-    elif mode == "stream":
-        figures = stream(config)
-    else:
-        raise SystemExit(f"unknown mode {mode!r}: expected warm or stream")
-    json.dump(figures, results)
-    results.close()
+    serve({"warm": warm, "stream": stream})
 
 
 if __name__ == "__main__":
