@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from bench import cold, litellm_env, quiet
+from bench import cold, limits, litellm_env, quiet, responses
 from bench.stack import MESSAGES, REPO_ROOT, BenchStack, child_env, start_stack
 from bench.stats import Verdict, at_most, format_table, median, ms, overheads, percentile, ratio
 
@@ -25,6 +25,7 @@ PROFILE = REPO_ROOT / ".bench" / "profile.txt"
 CHAT = "POST", "/v1/chat/completions"
 MESSAGES_ROUTE = "POST", "/v1/messages"
 P99_LIMIT_S = 0.010
+EXTRA_SECTIONS = ("responses", "limits")  # bench/responses.py, bench/limits.py
 
 
 @dataclass(frozen=True)
@@ -512,27 +513,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream-requests", type=int, default=200, help="measured streams per scenario")
     parser.add_argument("--stream-warmup", type=int, default=10, help="discarded warm-up streams per scenario")
     parser.add_argument("--only-stream", action="store_true", help="streaming figures only")
+    responses.add_arguments(parser)
+    limits.add_arguments(parser)
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=EXTRA_SECTIONS,
+        help="only this section (repeatable); the Responses API and API-key limits sections run in every full run",
+    )
     args = parser.parse_args(argv)
+    extras = args.only or ([] if args.only_stream else list(EXTRA_SECTIONS))
 
     interpreter = str(litellm_env.ensure())
     ours: dict[str, Any] = {}
     theirs: dict[str, Any] = {}
     cold_results: list[cold.ColdRuns] = []
+    ours_stream: dict[str, Any] = {}
+    theirs_stream: dict[str, Any] = {}
+    extra_results: dict[str, Any] = {}
     with quiet.output_to(LOG) as (_, progress):
         print(f"everything but this report goes to {LOG.relative_to(REPO_ROOT)}", file=progress)
         print("starting the simulator and the AWS emulation, provisioning", file=progress)
         stack = start_stack()
         try:
-            if not args.only_stream:
+            if "responses" in extras:
+                print("Responses API: ours and LiteLLM, warm and streamed", file=progress)
+                extra_results["responses"] = responses.measure(stack, args, interpreter)
+            if "limits" in extras:
+                print("API-key limits: with and without", file=progress)
+                extra_results["limits"] = limits.measure(stack, args)
+            if not (args.only_stream or args.only):
                 print("warm run: ours", file=progress)
                 ours = warm_ours(stack, args)
                 print("warm run: LiteLLM", file=progress)
                 theirs = warm_litellm(stack, args, interpreter)
-            print("streaming run: ours", file=progress)
-            ours_stream = stream_ours(stack, args)
-            print("streaming run: LiteLLM", file=progress)
-            theirs_stream = stream_litellm(stack, args, interpreter)
-            if not (args.skip_cold or args.only_stream):
+            if not args.only:
+                print("streaming run: ours", file=progress)
+                ours_stream = stream_ours(stack, args)
+                print("streaming run: LiteLLM", file=progress)
+                theirs_stream = stream_litellm(stack, args, interpreter)
+            if not (args.skip_cold or args.only_stream or args.only):
                 print("cold starts", file=progress)
                 cold_results = cold.measure(cold_cases(stack, interpreter), args.cold_runs)
         finally:
@@ -543,9 +563,15 @@ def main(argv: list[str] | None = None) -> int:
     if ours:
         warm_text, verdicts = warm_report(ours, theirs, args.requests, args.warmup)
         sections.append(warm_text)
-    stream_text, stream_verdicts = stream_report(ours_stream, theirs_stream, args.stream_requests)
-    sections.append(stream_text)
-    verdicts += stream_verdicts
+    if ours_stream:
+        stream_text, stream_verdicts = stream_report(ours_stream, theirs_stream, args.stream_requests)
+        sections.append(stream_text)
+        verdicts += stream_verdicts
+    for name, section in (("responses", responses), ("limits", limits)):
+        if name in extra_results:
+            extra_text, extra_verdicts = section.report(extra_results[name])
+            sections.append(extra_text)
+            verdicts += extra_verdicts
     if cold_results:
         cold_text, cold_verdicts = cold_report(cold_results)
         sections.append(cold_text)
@@ -568,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
                 "litellm": theirs,
                 "stream": {"ours": ours_stream, "litellm": theirs_stream},
                 "cold": [{"label": r.label, "runs": r.runs} for r in cold_results],
+                **extra_results,
                 "verdicts": [v.__dict__ for v in verdicts],
             }
         )

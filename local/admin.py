@@ -12,6 +12,12 @@
                                                            "rate_limit_rpm", "allowed_models", "expires_at",
                                                            "created_at", "last_used_at", "revoked", ...}]}
     revoke-api-key --account ACCOUNT_ID --fingerprint FP -> {"account_id", "fingerprint", "revoked": true}
+    set-shared-limit --account ACCOUNT_ID --usd USD --period day|week|month
+                                                        -> {"account_id", "shared_limit": {"usd", "period", "spent"}}
+    show-shared-limit --account ACCOUNT_ID               -> the same; "shared_limit" is null when none is set
+    clear-shared-limit --account ACCOUNT_ID              -> {"account_id", "shared_limit": null}
+        (the account's cap on shared-capacity spend per UTC period, as ``PATCH /v1/account`` sets it; past it
+        shared capacity is refused and BYOK keys still serve)
 
 Without ``--stack`` the target is the dev stack described by .devstack/state.json (or ``--state`` /
 ``$DEVSTACK_STATE``); ``--stack NAME [--region R]`` reads the table names and KMS key from that CloudFormation
@@ -109,6 +115,17 @@ def _parser() -> argparse.ArgumentParser:
                 "--allowed-model", action="append", dest="allowed_models", help="a model the key may use (repeat)"
             )
             command.add_argument("--expires-at", help="ISO 8601 UTC time after which the key is refused")
+
+    for name, help_text in (
+        ("set-shared-limit", "cap an account's shared-capacity spend per UTC period"),
+        ("show-shared-limit", "an account's shared-capacity cap and what its current period has spent"),
+        ("clear-shared-limit", "remove an account's shared-capacity cap"),
+    ):
+        command = commands.add_parser(name, parents=[target], help=help_text)
+        command.add_argument("--account", required=True, help="account id (acct_...)")
+        if name == "set-shared-limit":
+            command.add_argument("--usd", required=True, type=usd, help="USD of shared capacity per period")
+            command.add_argument("--period", required=True, help="day, week or month (UTC)")
     return parser
 
 
@@ -210,6 +227,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not api_keys.revoke_api_key(args.account, args.fingerprint):
             raise AdminError(f"no single gateway key of {args.account!r} has fingerprint {args.fingerprint!r}")
         return {"account_id": args.account, "fingerprint": args.fingerprint, "revoked": True}
+    if args.command in ("set-shared-limit", "show-shared-limit", "clear-shared-limit"):
+        return _shared_limit(args)
     accounts = store.list_accounts()
     return {
         "data": [
@@ -249,6 +268,33 @@ def _create_api_key(args: argparse.Namespace) -> dict[str, Any]:
         raise AdminError(f"{args.account!r} holds MAX_API_KEYS_PER_ACCOUNT keys; revoke one first") from None
     fingerprint = api_keys.api_key_fingerprint(api_keys.hash_api_key(key))
     return {"account_id": args.account, "api_key": key, "id": f"{api_keys.API_KEY_ID_PREFIX}{fingerprint}"}
+
+
+def _shared_limit(args: argparse.Namespace) -> dict[str, Any]:
+    """The account's ``shared_limit``, set with the validation of ``PATCH /v1/account`` and shown as
+    ``GET /v1/account`` shows it."""
+    from gateway.apis import api_keys as gateway_keys
+    from gateway.core.errors import GatewayError
+    from gateway.data import accounts as store
+    from gateway.http.resolver import parse_model
+
+    if store.load_account(args.account) is None:
+        raise AdminError(f"no account {args.account!r}")
+    if args.command != "show-shared-limit":
+        body: dict[str, Any] = {"shared_limit": None}
+        if args.command == "set-shared-limit":
+            body["shared_limit"] = {"usd": str(args.usd), "period": args.period}
+        try:
+            request = parse_model(body, gateway_keys.UpdateAccountRequest)
+        except GatewayError as exc:
+            raise AdminError(exc.message) from None
+        limit = request.shared_limit.model_dump() if request.shared_limit is not None else None
+        store.set_shared_limit(args.account, limit)
+    snapshot = store.load_account(args.account)
+    if snapshot is None:
+        raise AdminError(f"no account {args.account!r}")
+    view = gateway_keys.account_view(snapshot, key_limit=0)["shared_limit"]
+    return {"account_id": args.account, "shared_limit": view}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

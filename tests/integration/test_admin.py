@@ -91,3 +91,57 @@ def test_create_account_prints_a_management_key_and_create_api_key_takes_the_api
     assert ordinary.status_code == 403
     with pytest.raises(AdminError, match="allowed_models"):
         admin("create-api-key", "--account", account, "--allowed-model", "no/such-model")
+
+
+def account_view(api: Any, api_key: str) -> dict[str, Any]:
+    answer = httpx.get(f"{api.url}/v1/account", headers={"Authorization": f"Bearer {api_key}"})
+    assert answer.status_code == 200, answer.text
+    shown: dict[str, Any] = answer.json()
+    return shown
+
+
+def shared_chat(api: Any, api_key: str) -> httpx.Response:
+    return httpx.post(
+        f"{api.url}/v1/chat/completions",
+        json={"model": "openai/gpt-5-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16},
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+
+
+def test_set_show_and_clear_an_accounts_shared_limit(api: Any, gateway: Gateway) -> None:
+    account = gateway.customer.account_id
+    assert admin("show-shared-limit", "--account", account) == {"account_id": account, "shared_limit": None}
+
+    # A cap smaller than one request's hold: shared capacity is refused, as PATCH /v1/account's would
+    set_ = admin("set-shared-limit", "--account", account, "--usd", "0.000000001", "--period", "week")
+    assert set_["shared_limit"] == {"usd": 0.000000001, "period": "week", "spent": 0.0}
+    assert account_view(api, gateway.api_key)["shared_limit"] == set_["shared_limit"]
+    refused = shared_chat(api, gateway.api_key)
+    assert refused.status_code == 402
+    assert refused.json()["error"]["code"] == "shared_limit_reached"
+    assert admin("show-shared-limit", "--account", account) == set_
+
+    # Raised, then cleared: shared capacity serves again and spends against the cap while it is set
+    admin("set-shared-limit", "--account", account, "--usd", "5", "--period", "day")
+    assert shared_chat(api, gateway.api_key).status_code == 200
+    shown = admin("show-shared-limit", "--account", account)["shared_limit"]
+    assert (shown["usd"], shown["period"]) == (5.0, "day")
+    assert shown["spent"] > 0
+    assert admin("clear-shared-limit", "--account", account) == {"account_id": account, "shared_limit": None}
+    assert account_view(api, gateway.api_key)["shared_limit"] is None
+    assert shared_chat(api, gateway.api_key).status_code == 200
+
+
+def test_shared_limit_commands_take_the_apis_rules_and_only_real_accounts(gateway: Gateway) -> None:
+    account = gateway.customer.account_id
+    with pytest.raises(AdminError, match="period"):
+        admin("set-shared-limit", "--account", account, "--usd", "5", "--period", "total")
+    with pytest.raises(AdminError, match="usd"):
+        admin("set-shared-limit", "--account", account, "--usd", "0", "--period", "month")
+    with pytest.raises(SystemExit):  # argparse: not a number of USD
+        admin("set-shared-limit", "--account", account, "--usd", "five", "--period", "month")
+    for command in ("set-shared-limit", "show-shared-limit", "clear-shared-limit"):
+        extra = ["--usd", "5", "--period", "month"] if command == "set-shared-limit" else []
+        with pytest.raises(AdminError, match="no account"):
+            admin(command, "--account", "acct_0000000000000000", *extra)
+    assert admin("show-shared-limit", "--account", account)["shared_limit"] is None
