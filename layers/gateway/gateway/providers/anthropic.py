@@ -76,31 +76,19 @@ class AnthropicAdapter:
         blocks = data.get("content")
         if data.get("type") != "message" or not isinstance(blocks, list):
             raise UnreadableResponse(f"{target.provider} response is not an Anthropic message")
-        texts: list[str] = []
-        thoughts: list[str] = []
-        tool_calls: list[dict[str, Any]] = []
+        parts = common.AnswerParts(target.provider)
         for block in blocks:
             if not isinstance(block, dict):
                 raise UnreadableResponse(f"{target.provider} response has a malformed content block")
             if block.get("type") == "text" and isinstance(block.get("text"), str):
-                texts.append(block["text"])
+                parts.texts.append(block["text"])
             elif block.get("type") == "thinking" and isinstance(block.get("thinking"), str):
-                thoughts.append(block["thinking"])
+                parts.thoughts.append(block["thinking"])
             elif block.get("type") == "tool_use":
-                if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
-                    raise UnreadableResponse(f"{target.provider} response has a malformed tool_use block")
-                arguments = json.dumps(block.get("input") or {}, separators=(",", ":"))
-                tool_calls.append(common.function_tool_call(block["id"], block["name"], arguments))
+                parts.tool_call(block.get("id"), block.get("name"), block.get("input"), "tool_use")
         stop_reason = data.get("stop_reason")
-        return common.chat_completion(
-            request,
-            content="".join(texts) if texts or not tool_calls else None,
-            tool_calls=tool_calls,
-            finish_reason=STOP_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop",
-            usage=tokens(data.get("usage")),
-            upstream_id=data.get("id"),
-            reasoning="".join(thoughts) or None,
-        )
+        finish_reason = STOP_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
+        return parts.completion(request, finish_reason, tokens(data.get("usage")), data.get("id"))
 
     def stream_decoder(self, request: ChatRequest, target: Target) -> AnthropicStreamDecoder:
         return AnthropicStreamDecoder(target.provider)
@@ -140,13 +128,7 @@ def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
         if isinstance(message, SystemMessage | DeveloperMessage):
             system.append(common.text_of(message.content))
             continue
-        role, blocks = common.turn_blocks(index, message, provider, BLOCKS)
-        if not blocks:
-            continue
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].extend(blocks)
-        else:
-            messages.append({"role": role, "content": blocks})
+        common.add_turn(messages, *common.turn_blocks(index, message, provider, BLOCKS))
     body: dict[str, Any] = {"max_tokens": request.output_limit() or DEFAULT_MAX_TOKENS, "messages": messages}
     if system:
         body["system"] = "\n\n".join(system)

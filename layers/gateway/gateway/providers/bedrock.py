@@ -63,32 +63,21 @@ class BedrockAdapter:
         message = common.as_dict(data.get("output")).get("message")
         if not isinstance(message, dict) or not isinstance(message.get("content"), list):
             raise UnreadableResponse(f"{target.provider} response has no output message")
-        texts: list[str] = []
-        thoughts: list[str] = []
-        tool_calls: list[dict[str, Any]] = []
+        parts = common.AnswerParts(target.provider)
         for block in message["content"]:
             if not isinstance(block, dict):
                 raise UnreadableResponse(f"{target.provider} response has a malformed content block")
             if isinstance(block.get("text"), str):
-                texts.append(block["text"])
+                parts.texts.append(block["text"])
             reasoning = common.as_dict(common.as_dict(block.get("reasoningContent")).get("reasoningText"))
             if isinstance(reasoning.get("text"), str):
-                thoughts.append(reasoning["text"])
+                parts.thoughts.append(reasoning["text"])
             use = block.get("toolUse")
             if isinstance(use, dict):
-                if not isinstance(use.get("toolUseId"), str) or not isinstance(use.get("name"), str):
-                    raise UnreadableResponse(f"{target.provider} response has a malformed toolUse block")
-                arguments = json.dumps(use.get("input") or {}, separators=(",", ":"))
-                tool_calls.append(common.function_tool_call(use["toolUseId"], use["name"], arguments))
+                parts.tool_call(use.get("toolUseId"), use.get("name"), use.get("input"), "toolUse")
         reason = data.get("stopReason")
-        return common.chat_completion(
-            request,
-            content="".join(texts) if texts or not tool_calls else None,
-            tool_calls=tool_calls,
-            finish_reason=STOP_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop",
-            usage=_usage(data.get("usage")),
-            reasoning="".join(thoughts) or None,
-        )
+        finish_reason = STOP_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
+        return parts.completion(request, finish_reason, _usage(data.get("usage")))
 
     def stream_decoder(self, request: ChatRequest, target: Target) -> BedrockStreamDecoder:
         return BedrockStreamDecoder(target.provider)
@@ -142,12 +131,7 @@ def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
             continue
         role, blocks = common.turn_blocks(index, message, provider, BLOCKS)
         uses_tools = uses_tools or any("toolUse" in b or "toolResult" in b for b in blocks)
-        if not blocks:
-            continue
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].extend(blocks)
-        else:
-            messages.append({"role": role, "content": blocks})
+        common.add_turn(messages, role, blocks)
     body: dict[str, Any] = {"messages": messages}
     if system:
         body["system"] = system

@@ -9,7 +9,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.apis.chat.schema import AssistantMessage, ChatRequest, ImagePart, TextPart, ToolMessage, UserMessage
@@ -75,14 +75,62 @@ def chat_completion(
         message["reasoning_content"] = reasoning  # the field OpenAI-compatible clients read (DeepSeek's name)
     if tool_calls:
         message["tool_calls"] = tool_calls
+    choice = {"index": 0, "message": message, "finish_reason": finish_reason}
+    return completion_of_choices(request, [choice], usage, upstream_id)
+
+
+def completion_of_choices(
+    request: ChatRequest, choices: list[dict[str, Any]], usage: dict[str, int], upstream_id: Any = None
+) -> dict[str, Any]:
+    """A chat completion of choices already in OpenAI's shape (``n`` > 1: every one, by its index)."""
     return {
         "id": upstream_id if isinstance(upstream_id, str) and upstream_id else completion_id(),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": request.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "choices": choices,
         "usage": usage,
     }
+
+
+@dataclass
+class AnswerParts:
+    """What an answer's content blocks add up to (Anthropic's and Converse's alike): text, reasoning and tool
+    calls, in the order they came."""
+
+    provider: str
+    texts: list[str] = field(default_factory=list)
+    thoughts: list[str] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def tool_call(self, call_id: Any, name: Any, arguments: Any, block: str) -> None:
+        if not isinstance(call_id, str) or not isinstance(name, str):
+            raise UnreadableResponse(f"{self.provider} response has a malformed {block} block")
+        self.tool_calls.append(function_tool_call(call_id, name, json.dumps(arguments or {}, separators=(",", ":"))))
+
+    def completion(
+        self, request: ChatRequest, finish_reason: str, usage: dict[str, int], upstream_id: Any = None
+    ) -> dict[str, Any]:
+        return chat_completion(
+            request,
+            content="".join(self.texts) if self.texts or not self.tool_calls else None,
+            tool_calls=self.tool_calls,
+            finish_reason=finish_reason,
+            usage=usage,
+            upstream_id=upstream_id,
+            reasoning="".join(self.thoughts) or None,
+        )
+
+
+def add_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]], key: str = "content") -> None:
+    """A turn's blocks, merged into the last turn when it has the same role (the upstream wants roles to
+    alternate); a turn without blocks adds nothing."""
+    if not blocks:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(blocks)
+    else:
+        turns.append({"role": role, key: blocks})
 
 
 def function_tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
