@@ -14,7 +14,7 @@ from gateway.apis.chat.schema import (
 )
 from gateway.core.catalog import Offer
 from gateway.providers import common, endpoints
-from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
+from gateway.providers.base import AttemptFailed, DecoderOver, Target, UnreadableResponse
 from gateway.providers.transport import UpstreamRequest
 from gateway.providers.wire.anthropic_events import AnthropicEvents, tokens
 from gateway.routing import capabilities
@@ -200,23 +200,13 @@ BLOCKS = common.BlockShapes(
 )
 
 
-class AnthropicStreamDecoder:
+class AnthropicStreamDecoder(DecoderOver):
     """Anthropic events (``wire.anthropic_events``) -> chunk deltas. Tool calls are numbered in order of appearance."""
 
     def __init__(self, provider: str) -> None:
-        self._events = AnthropicEvents(provider)
+        self.inner = AnthropicEvents(provider)
         self._tool_index: dict[int, int] = {}
         self.provider = provider
-
-    @property
-    def usage(self) -> dict[str, int] | None:
-        return self._events.usage
-
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return [chunk for event in self._events.feed(data) for chunk in self._chunks(event)]
-
-    def close(self) -> list[dict[str, Any]]:
-        return [chunk for event in self._events.close() for chunk in self._chunks(event)]
 
     def _chunks(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         kind = event["type"]
@@ -226,15 +216,8 @@ class AnthropicStreamDecoder:
             block = common.as_dict(event.get("content_block"))
             if block.get("type") != "tool_use":
                 return []
-            position = len(self._tool_index)
-            self._tool_index[common.int_field(event, "index")] = position
-            call = {
-                "index": position,
-                "id": block.get("id") or common.tool_call_id(),
-                "type": "function",
-                "function": {"name": block.get("name", ""), "arguments": ""},
-            }
-            return [common.delta_chunk({"tool_calls": [call]})]
+            block_index = common.int_field(event, "index")
+            return [common.tool_call_started(self._tool_index, block_index, block.get("id"), block.get("name", ""))]
         if kind == "content_block_delta":
             return self._delta(event)
         if kind == "message_delta":

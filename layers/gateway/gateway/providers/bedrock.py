@@ -17,6 +17,7 @@ from gateway.apis.chat.schema import (
     SystemMessage,
 )
 from gateway.core.catalog import Offer
+from gateway.core.json_object import load_object
 from gateway.providers import common, endpoints
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
 from gateway.providers.transport import UpstreamRequest
@@ -235,12 +236,11 @@ class BedrockStreamDecoder:
         return []
 
     def _frame(self, headers: dict[str, Any], payload: bytes) -> list[dict[str, Any]]:
-        try:
-            body = json.loads(payload) if payload else {}
-        except ValueError:
-            raise UnreadableResponse(f"{self.provider} stream event is not JSON") from None
-        if not isinstance(body, dict):
-            raise UnreadableResponse(f"{self.provider} stream event is not an object")
+        not_json, not_object = (
+            f"{self.provider} stream event is not JSON",
+            f"{self.provider} stream event is not an object",
+        )
+        body = load_object(payload, UnreadableResponse, not_json, not_object) if payload else {}
         kind = headers.get(":event-type")
         if kind == "messageStart":
             self._started = True
@@ -249,15 +249,8 @@ class BedrockStreamDecoder:
             use = common.as_dict(body.get("start")).get("toolUse")
             if not isinstance(use, dict):
                 return []
-            position = len(self._tool_index)
-            self._tool_index[common.int_field(body, "contentBlockIndex")] = position
-            call = {
-                "index": position,
-                "id": use.get("toolUseId") or common.tool_call_id(),
-                "type": "function",
-                "function": {"name": use.get("name", ""), "arguments": ""},
-            }
-            return [common.delta_chunk({"tool_calls": [call]})]
+            block_index = common.int_field(body, "contentBlockIndex")
+            return [common.tool_call_started(self._tool_index, block_index, use.get("toolUseId"), use.get("name", ""))]
         if kind == "contentBlockDelta":
             delta = common.as_dict(body.get("delta"))
             if isinstance(delta.get("text"), str) and delta["text"]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.apis.chat.schema import AssistantMessage, ChatRequest, ImagePart, TextPart, ToolMessage, UserMessage
 from gateway.core.errors import BadRequest
+from gateway.core.json_object import load_object
 from gateway.providers.base import UnreadableResponse
 
 IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
@@ -137,6 +138,19 @@ def function_tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
+def tool_call_started(positions: dict[int, int], block_index: int, call_id: Any, name: Any) -> dict[str, Any]:
+    """The first delta of a tool call the upstream started in its content block ``block_index``; ``positions``
+    numbers the calls in the order they appear (block index -> call index)."""
+    position = positions[block_index] = len(positions)
+    call = {
+        "index": position,
+        "id": call_id or tool_call_id(),
+        "type": "function",
+        "function": {"name": name, "arguments": ""},
+    }
+    return delta_chunk({"tool_calls": [call]})
+
+
 def delta_chunk(delta: dict[str, Any], finish_reason: str | None = None, index: int = 0) -> dict[str, Any]:
     """One chunk's delta for choice ``index`` (above 0 only with ``n`` > 1)."""
     return {"choices": [{"index": index, "delta": delta, "finish_reason": finish_reason}]}
@@ -185,13 +199,8 @@ def data_url_image(url: str, provider: str, param: str) -> tuple[str, str]:
 
 
 def load_json_object(body: bytes, provider: str) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except ValueError:
-        raise UnreadableResponse(f"{provider} answered with a body that is not JSON") from None
-    if not isinstance(value, dict):
-        raise UnreadableResponse(f"{provider} answered with JSON that is not an object")
-    return value
+    not_json = f"{provider} answered with a body that is not JSON"
+    return load_object(body, UnreadableResponse, not_json, f"{provider} answered with JSON that is not an object")
 
 
 def error_text(status: int, body: bytes, *paths: tuple[str, ...]) -> str:
