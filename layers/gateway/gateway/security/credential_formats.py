@@ -84,6 +84,13 @@ REGIONS = {
 
 
 @dataclass(frozen=True)
+class Rule:
+    """What a credential field's 422 says when its value is refused: ``credentials.<field> <text>``."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class SecretPattern:
     """A secret's pattern (pydantic's ``pattern`` applies to plain strings only): checked on the value and
     written into the JSON schema."""
@@ -138,6 +145,8 @@ def _merge_region(inner: str | None, outer: str | None, default: str) -> str:
 AwsRegion = Annotated[str, StringConstraints(pattern=AWS_REGION_PATTERN)]
 VertexRegion = Annotated[str, StringConstraints(pattern=VERTEX_REGION_PATTERN)]
 GoogleUrl = Annotated[str, StringConstraints(pattern=GOOGLE_URL_PATTERN)]
+HexId = Annotated[str, StringConstraints(pattern=HEX_PATTERN)]
+Digits = Annotated[str, StringConstraints(pattern=DIGITS_PATTERN)]
 TokenUri = Annotated[
     str,
     AfterValidator(_allowed_token_uri),
@@ -175,11 +184,18 @@ class BedrockApiKey(ApiKey):
 
 
 class _ObjectSubmission(BaseModel):
-    """A format sent as a JSON object (or the same as a string); ``rules`` words each field's 422 message."""
+    """A format sent as a JSON object (or the same as a string); each field's ``Rule`` words its 422 message."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
     kind: ClassVar[str]
-    rules: ClassVar[dict[str, str]]
+
+    @classmethod
+    def rule(cls, alias: str) -> tuple[str, bool]:
+        """What the field sent as ``alias`` must be, and whether it is required."""
+        for name, info in cls.model_fields.items():
+            if (info.alias or name) == alias:
+                return next(m.text for m in info.metadata if isinstance(m, Rule)), info.is_required()
+        raise KeyError(alias)
 
     def parsed(self, region: str | None) -> ParsedCredentials:
         raise NotImplementedError
@@ -189,24 +205,22 @@ class AwsAccessKeys(_ObjectSubmission):
     """AWS access keys allowed to call bedrock:Converse, as an object or a JSON string; requests are SigV4-signed."""
 
     kind = "aws_credentials"
-    rules = {
-        "accessKeyId": "is not an AWS access key id",
-        "secretAccessKey": "is not an AWS secret access key",
-        "sessionToken": "is not an AWS session token",
-        "region": REGIONS["amazon-bedrock"].rule,
-    }
 
-    access_key_id: Annotated[str, StringConstraints(pattern=ACCESS_KEY_ID_PATTERN)] = Field(alias="accessKeyId")
-    secret_access_key: Annotated[SecretStr, SecretPattern(SECRET_ACCESS_KEY_PATTERN)] = Field(alias="secretAccessKey")
-    session_token: Annotated[SecretStr, SecretPattern(SESSION_TOKEN_PATTERN)] | None = Field(None, alias="sessionToken")
-    region: AwsRegion | None = Field(None, description=f"defaults to {DEFAULT_BEDROCK_REGION}")
+    access_key_id: Annotated[
+        str, StringConstraints(pattern=ACCESS_KEY_ID_PATTERN), Rule("is not an AWS access key id")
+    ] = Field(alias="accessKeyId")
+    secret_access_key: Annotated[
+        SecretStr, SecretPattern(SECRET_ACCESS_KEY_PATTERN), Rule("is not an AWS secret access key")
+    ] = Field(alias="secretAccessKey")
+    session_token: Annotated[
+        Annotated[SecretStr, SecretPattern(SESSION_TOKEN_PATTERN)] | None, Rule("is not an AWS session token")
+    ] = Field(None, alias="sessionToken")
+    region: Annotated[AwsRegion | None, Rule(REGIONS["amazon-bedrock"].rule)] = Field(
+        None, description=f"defaults to {DEFAULT_BEDROCK_REGION}"
+    )
 
     def parsed(self, region: str | None) -> ParsedCredentials:
-        credentials = AwsCredentials(
-            access_key_id=self.access_key_id,
-            secret_access_key=self.secret_access_key,
-            session_token=self.session_token,
-        )
+        credentials = AwsCredentials(**self.model_dump(include=set(AwsCredentials.model_fields)))
         resolved = _merge_region(self.region, region, DEFAULT_BEDROCK_REGION)
         key_id = self.access_key_id
         return ParsedCredentials(credentials=credentials, region=resolved, hint=f"{key_id[:4]}****{key_id[-4:]}")
@@ -216,34 +230,22 @@ class ServiceAccountKey(_ObjectSubmission):
     """A Google Cloud service-account key, as an object or a JSON string, optionally with a region field."""
 
     kind = "service_account"
-    rules = {
-        "type": 'must be "service_account"',
-        "project_id": "is not a Google Cloud project id",
-        "client_email": "is not a service-account email",
-        "token_uri": "is not an allowed Google token endpoint",
-        "region": REGIONS["google-vertex"].rule,
-        "private_key": "must be a PEM private key",
-        "private_key_id": "must be hexadecimal",
-        "client_id": "must be numeric",
-        "auth_uri": "must be a Google https URL",
-        "auth_provider_x509_cert_url": "must be a Google https URL",
-        "client_x509_cert_url": "must be a Google https URL",
-        "universe_domain": 'must be "googleapis.com"',
-    }
 
     # In the order they are checked: the region before the (slow) RSA key parse, so hostile input is cheap.
-    type: Literal["service_account"]
-    project_id: Annotated[str, StringConstraints(pattern=PROJECT_ID_PATTERN)]
-    client_email: Annotated[str, StringConstraints(pattern=SA_EMAIL_PATTERN)]
-    token_uri: TokenUri
-    region: VertexRegion | None = Field(None, description=f"defaults to {DEFAULT_VERTEX_REGION}")
-    private_key: PemKey
-    private_key_id: Annotated[str, StringConstraints(pattern=HEX_PATTERN)] | None = None
-    client_id: Annotated[str, StringConstraints(pattern=DIGITS_PATTERN)] | None = None
-    auth_uri: GoogleUrl | None = None
-    auth_provider_x509_cert_url: GoogleUrl | None = None
-    client_x509_cert_url: GoogleUrl | None = None
-    universe_domain: Literal["googleapis.com"] = "googleapis.com"
+    type: Annotated[Literal["service_account"], Rule('must be "service_account"')]
+    project_id: Annotated[str, StringConstraints(pattern=PROJECT_ID_PATTERN), Rule("is not a Google Cloud project id")]
+    client_email: Annotated[str, StringConstraints(pattern=SA_EMAIL_PATTERN), Rule("is not a service-account email")]
+    token_uri: Annotated[TokenUri, Rule("is not an allowed Google token endpoint")]
+    region: Annotated[VertexRegion | None, Rule(REGIONS["google-vertex"].rule)] = Field(
+        None, description=f"defaults to {DEFAULT_VERTEX_REGION}"
+    )
+    private_key: Annotated[PemKey, Rule("must be a PEM private key")]
+    private_key_id: Annotated[HexId | None, Rule("must be hexadecimal")] = None
+    client_id: Annotated[Digits | None, Rule("must be numeric")] = None
+    auth_uri: Annotated[GoogleUrl | None, Rule("must be a Google https URL")] = None
+    auth_provider_x509_cert_url: Annotated[GoogleUrl | None, Rule("must be a Google https URL")] = None
+    client_x509_cert_url: Annotated[GoogleUrl | None, Rule("must be a Google https URL")] = None
+    universe_domain: Annotated[Literal["googleapis.com"], Rule('must be "googleapis.com"')] = "googleapis.com"
 
     @model_validator(mode="after")
     def _rsa_key(self) -> ServiceAccountKey:
@@ -259,14 +261,7 @@ class ServiceAccountKey(_ObjectSubmission):
         return self
 
     def parsed(self, region: str | None) -> ParsedCredentials:
-        credentials = ServiceAccountCredentials(
-            project_id=self.project_id,
-            client_email=self.client_email,
-            private_key=self.private_key,
-            private_key_id=self.private_key_id,
-            client_id=self.client_id,
-            token_uri=self.token_uri,
-        )
+        credentials = ServiceAccountCredentials(**self.model_dump(include=set(ServiceAccountCredentials.model_fields)))
         local, _, domain = self.client_email.partition("@")
         resolved = _merge_region(self.region, region, DEFAULT_VERTEX_REGION)
         return ParsedCredentials(credentials=credentials, region=resolved, hint=f"{local[:2]}****@{domain}")
@@ -319,11 +314,11 @@ def _object_rejection(model: type[_ObjectSubmission], errors: list[ErrorDetails]
     if error["type"] == "credential_rule":
         field, rule = str(error.get("ctx", {})["field"]), error["msg"]
     else:
-        field, rule = str(error["loc"][0]), model.rules[str(error["loc"][0])]
+        field = str(error["loc"][0])
+        rule, required = model.rule(field)
         # A rule of the form "must be ..." already says what to send; the others are about a string's content.
         if error["type"] in ("missing", "string_type") and not rule.startswith("must be"):
-            required = {info.alias or name for name, info in model.model_fields.items() if info.is_required()}
-            rule = REQUIRED_STRING if field in required else "must be a string"
+            rule = REQUIRED_STRING if required else "must be a string"
     return _invalid(f"credentials.{field} {rule}", f"credentials.{field}")
 
 
