@@ -95,7 +95,8 @@ def _add_byok_key(account_id: str, provider: str, secret: str) -> str:
     from gateway.core.settings import get_settings
     from gateway.data import accounts, byok_keys
     from gateway.security import crypto
-    from gateway.security.credentials import parse_credentials, to_plaintext
+    from gateway.security.credential_formats import parse_credentials
+    from gateway.security.credentials import to_plaintext
 
     parsed = parse_credentials(provider, secret)
     key_id = new_key_id()

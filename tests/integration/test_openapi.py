@@ -10,6 +10,8 @@ import yaml
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation import OpenAPIV31SpecValidator
 
+from gateway.core.catalog import PROVIDERS
+from gateway.security import credential_formats
 from local.template import load_template, routes
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"
@@ -121,3 +123,40 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 def test_spec_names_no_key_twice() -> None:
     # A second `Usage:` under components/schemas once replaced the first one without a word
     yaml.load(SPEC_PATH.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _without_titles(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _without_titles(value) for key, value in node.items() if key != "title"}
+    if isinstance(node, list):
+        return [_without_titles(value) for value in node]
+    return node
+
+
+@pytest.mark.parametrize(
+    ("component", "model"),
+    [
+        ("ApiKeyCredential", credential_formats.ApiKey),
+        ("BedrockApiKeyCredential", credential_formats.BedrockApiKey),
+        ("AwsAccessKeysCredential", credential_formats.AwsAccessKeys),
+        ("ServiceAccountKeyCredential", credential_formats.ServiceAccountKey),
+    ],
+)
+def test_credential_schemas_are_the_credential_models(spec: dict[str, Any], component: str, model: type) -> None:
+    # Given the schema a credential model gives (what GET /v1/byok/providers serves)
+    served = _without_titles(model.model_json_schema())
+    # The token endpoints a deployment allows are its configuration, not part of the document
+    served.get("properties", {}).get("token_uri", {}).pop("enum", None)
+
+    # Then openapi.yaml documents that format exactly, and the request's credentials may take it
+    assert spec["components"]["schemas"][component] == served
+    assert {"$ref": f"#/components/schemas/{component}"} in spec["components"]["schemas"]["Credentials"]["anyOf"]
+
+
+def test_every_credential_format_a_provider_takes_is_documented(spec: dict[str, Any]) -> None:
+    documented = [_resolve(spec, option) for option in spec["components"]["schemas"]["Credentials"]["anyOf"]]
+    for provider in PROVIDERS:
+        for described in credential_formats.describe_formats(provider):
+            schema = _without_titles(described["schema"])
+            schema.get("properties", {}).get("token_uri", {}).pop("enum", None)
+            assert schema in documented, f"{provider} {described['type']}"

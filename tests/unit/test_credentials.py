@@ -7,15 +7,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from gateway.core import settings
 from gateway.core.errors import Unprocessable
+from gateway.security import credential_formats
+from gateway.security.credential_formats import parse_credentials
 from gateway.security.credentials import (
     ApiKeyCredentials,
     AwsCredentials,
     ServiceAccountCredentials,
     from_plaintext,
-    parse_credentials,
     to_plaintext,
 )
 from local.simulator import make_service_account
@@ -309,3 +311,43 @@ def test_an_unknown_field_name_is_echoed_only_when_it_is_a_short_identifier(prov
     assert "secretAcessKey" in message  # a typo is named, to be fixed
     assert pasted not in message and "51HxQpT2" not in message
     assert "1 more not shown" in message
+
+
+@pytest.mark.parametrize("region", ["us-east-\u0661", "us-east-1\n", "us-east-01x"])
+def test_bedrock_region_digits_are_ascii_digits(region: str) -> None:
+    error = rejected("amazon-bedrock", aws(region=region))
+
+    assert error.param == "credentials.region"
+
+
+# --- the served schemas ---------------------------------------------------------------------------------
+
+
+def _served_schema(provider: str, kind: str) -> dict[str, Any]:
+    (described,) = [f for f in credential_formats.describe_formats(provider) if f["type"] == kind]
+    return described["schema"]
+
+
+def test_served_schemas_accept_what_the_validator_accepts(service_account: dict[str, Any]) -> None:
+    accepted = [
+        ("openai", "api_key", API_KEY),
+        ("amazon-bedrock", "api_key", "ABSKQmVkcm9ja0FQSUtleS1leGFtcGxlMDEyMzQ1Njc4OQ=="),
+        ("amazon-bedrock", "aws_credentials", aws(sessionToken=SESSION_TOKEN, region="eu-west-3")),
+        ("google-vertex", "service_account", {**service_account, "region": "europe-west4"}),
+    ]
+    for provider, kind, raw in accepted:
+        parse_credentials(provider, raw)
+        Draft202012Validator(_served_schema(provider, kind)).validate(raw)
+
+
+def test_served_schemas_refuse_what_the_validator_refuses(service_account: dict[str, Any]) -> None:
+    refused = [
+        ("openai", "api_key", "sk-has space-0123456789"),
+        ("amazon-bedrock", "aws_credentials", aws(region="us-east-1.evil.com")),
+        ("amazon-bedrock", "aws_credentials", aws(endpoint="https://evil.com")),
+        ("google-vertex", "service_account", {**service_account, "token_uri": "https://evil.example.com/token"}),
+        ("google-vertex", "service_account", {**service_account, "universe_domain": "evil.com"}),
+    ]
+    for provider, kind, raw in refused:
+        rejected(provider, raw)
+        assert not Draft202012Validator(_served_schema(provider, kind)).is_valid(raw), raw

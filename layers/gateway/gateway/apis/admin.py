@@ -14,7 +14,8 @@ from gateway.core.errors import Unprocessable
 from gateway.data import accounts as store
 from gateway.data import api_keys, byok_keys
 from gateway.security import crypto
-from gateway.security.credentials import parse_credentials, to_plaintext
+from gateway.security.credential_formats import parse_credentials
+from gateway.security.credentials import to_plaintext
 
 
 def create_account(name: str, credits: Decimal, api_key: str | None = None) -> tuple[store.Account, str]:

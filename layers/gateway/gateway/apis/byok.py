@@ -12,7 +12,6 @@ customer, key id and provider; only ``ciphertext`` and ``hint`` reach the table.
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Secret, field_validator
@@ -25,12 +24,8 @@ from gateway.core.observability import logger
 from gateway.core.settings import get_settings
 from gateway.data import accounts as store
 from gateway.data import byok_keys
-from gateway.security import credential_cache, credentials, crypto
+from gateway.security import credential_cache, credential_formats, credentials, crypto
 
-REGION_DEFAULTS = {
-    "amazon-bedrock": credentials.DEFAULT_BEDROCK_REGION,
-    "google-vertex": credentials.DEFAULT_VERTEX_REGION,
-}
 PROVISIONED_THROUGHPUT_PROVIDERS = frozenset({"google-vertex"})
 NAME_MAX = 100
 REGION_MAX = 64
@@ -153,7 +148,9 @@ def create_key(snapshot: store.AccountSnapshot, request: CreateKeyRequest) -> by
     if len(snapshot.keys) >= limit:
         raise _key_limit_reached(limit)
     _check_provisioned_throughput(request.provider, request.provisioned_throughput)
-    parsed = credentials.parse_credentials(request.provider, request.credentials.get_secret_value(), request.region)
+    parsed = credential_formats.parse_credentials(
+        request.provider, request.credentials.get_secret_value(), request.region
+    )
     last_test: dict[str, Any] | None = None
     if request.test:
         result = _connection_test(
@@ -230,7 +227,7 @@ def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyR
         else:
             # Keep the key's region unless the new credentials carry their own.
             region = None if _carries_region(raw) else key.region
-        parsed = credentials.parse_credentials(key.provider, raw, region)
+        parsed = credential_formats.parse_credentials(key.provider, raw, region)
         changes.update(
             ciphertext=_encrypt(account_id, key.key_id, key.provider, parsed),
             hint=parsed.hint,
@@ -238,9 +235,9 @@ def update_key(snapshot: store.AccountSnapshot, key_id: str, request: UpdateKeyR
             last_test=None,  # the result described the old credentials
         )
     elif "region" in fields:
-        if key.provider not in REGION_DEFAULTS:
+        if key.provider not in credential_formats.REGIONS:
             raise Unprocessable(f"region is not used by {key.provider}", param="region")
-        changes["region"] = credentials.validate_region(key.provider, request.region)
+        changes["region"] = credential_formats.validate_region(key.provider, request.region)
     updated = byok_keys.update_key(account_id, key.key_id, changes)
     if updated is None:
         raise NotFound("BYOK key not found")
@@ -290,13 +287,13 @@ def test_key(snapshot: store.AccountSnapshot, key_id: str) -> dict[str, Any]:
 
 
 def describe_providers() -> list[dict[str, Any]]:
-    """Every provider and the credential formats it takes, as JSON-schema-like objects for a dashboard."""
+    """Every provider and the credential formats it takes, each with its JSON schema, for a dashboard."""
     providers = catalog.get_catalog().providers
     return [
         {
             "slug": slug,
             "name": providers[slug].name,
-            "formats": _formats(slug),
+            "formats": credential_formats.describe_formats(slug),
             "region": _region_description(slug),
             "provisioned_throughput": slug in PROVISIONED_THROUGHPUT_PROVIDERS,
             "test_model": providers[slug].test_model.model_id,
@@ -306,86 +303,7 @@ def describe_providers() -> list[dict[str, Any]]:
 
 
 def _region_description(provider: str) -> dict[str, Any]:
-    if provider not in REGION_DEFAULTS:
+    rule = credential_formats.REGIONS.get(provider)
+    if rule is None:
         return {"accepted": False}
-    if provider == "amazon-bedrock":
-        pattern = credentials.AWS_REGION_RE.pattern
-        example = "us-east-1"
-    else:
-        pattern = f"^(?:global|{credentials.GCP_REGION_RE.pattern.strip('^$')})$"
-        example = "us-central1"
-    return {"accepted": True, "default": REGION_DEFAULTS[provider], "pattern": pattern, "example": example}
-
-
-def _api_key_format(provider: str) -> dict[str, Any]:
-    return {
-        "type": "api_key",
-        "description": "The provider's API key, as a string.",
-        "schema": {
-            "type": "string",
-            "minLength": 8,
-            "maxLength": credentials.API_KEY_MAX.get(provider, credentials.API_KEY_MAX_DEFAULT),
-            "pattern": credentials.API_KEY_RE.pattern,
-            "writeOnly": True,
-        },
-    }
-
-
-def _string(pattern: re.Pattern[str] | None = None, secret: bool = False, **extra: Any) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", **extra}
-    if pattern is not None:
-        schema["pattern"] = pattern.pattern
-    if secret:
-        schema["writeOnly"] = True
-    return schema
-
-
-def _formats(provider: str) -> list[dict[str, Any]]:
-    if provider == "google-vertex":
-        return [
-            {
-                "type": "service_account",
-                "description": "A Google Cloud service-account JSON key (an object, or the same as a "
-                "string), optionally with a region field.",
-                "schema": {
-                    "type": "object",
-                    "required": ["type", "project_id", "private_key", "client_email", "token_uri"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "type": {"const": "service_account"},
-                        "project_id": _string(credentials.PROJECT_ID_RE),
-                        "private_key": _string(secret=True, description="unencrypted PEM RSA private key"),
-                        "client_email": _string(credentials.SA_EMAIL_RE),
-                        "token_uri": {"type": "string", "enum": sorted(get_settings().token_uri_allowlist)},
-                        "private_key_id": _string(credentials.HEX_RE),
-                        "client_id": _string(description="numeric"),
-                        "auth_uri": _string(credentials.GOOGLE_INFO_URL_RE),
-                        "auth_provider_x509_cert_url": _string(credentials.GOOGLE_INFO_URL_RE),
-                        "client_x509_cert_url": _string(credentials.GOOGLE_INFO_URL_RE),
-                        "universe_domain": {"const": "googleapis.com"},
-                        "region": _string(default=credentials.DEFAULT_VERTEX_REGION),
-                    },
-                },
-            }
-        ]
-    if provider == "amazon-bedrock":
-        return [
-            _api_key_format(provider),
-            {
-                "type": "aws_credentials",
-                "description": "AWS credentials allowed to call bedrock:Converse (an object, or the same "
-                "as a string); requests are signed with SigV4.",
-                "schema": {
-                    "type": "object",
-                    "required": ["accessKeyId", "secretAccessKey"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "accessKeyId": _string(credentials.ACCESS_KEY_ID_RE),
-                        "secretAccessKey": _string(credentials.SECRET_ACCESS_KEY_RE, secret=True),
-                        "sessionToken": _string(credentials.SESSION_TOKEN_RE, secret=True),
-                        "region": _string(credentials.AWS_REGION_RE, default=credentials.DEFAULT_BEDROCK_REGION),
-                    },
-                },
-            },
-        ]
-    return [_api_key_format(provider)]
+    return {"accepted": True, "default": rule.default, "pattern": rule.pattern, "example": rule.example}

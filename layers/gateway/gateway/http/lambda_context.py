@@ -4,13 +4,13 @@ the fields AWS's Python runtime interface client gives it (``identity``, ``clien
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.core.json_object import load_object
 from gateway.http.runtime_api import Invocation
 
 
@@ -84,10 +84,4 @@ class ContextUnmarshalError(Exception):
 def _json_header(value: str | None, name: str) -> Mapping[str, Any] | None:
     if not value:
         return None
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        raise ContextUnmarshalError(f"Unable to parse {name} JSON") from None
-    if not isinstance(parsed, Mapping):
-        raise ContextUnmarshalError(f"{name} is not a JSON object")
-    return parsed
+    return load_object(value, ContextUnmarshalError, f"Unable to parse {name} JSON", f"{name} is not a JSON object")

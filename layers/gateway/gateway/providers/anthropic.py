@@ -14,7 +14,7 @@ from gateway.apis.chat.schema import (
 )
 from gateway.core.catalog import Offer
 from gateway.providers import common, endpoints
-from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
+from gateway.providers.base import AttemptFailed, DecoderOver, Target, UnreadableResponse
 from gateway.providers.transport import UpstreamRequest
 from gateway.providers.wire.anthropic_events import AnthropicEvents, tokens
 from gateway.routing import capabilities
@@ -76,31 +76,19 @@ class AnthropicAdapter:
         blocks = data.get("content")
         if data.get("type") != "message" or not isinstance(blocks, list):
             raise UnreadableResponse(f"{target.provider} response is not an Anthropic message")
-        texts: list[str] = []
-        thoughts: list[str] = []
-        tool_calls: list[dict[str, Any]] = []
+        parts = common.AnswerParts(target.provider)
         for block in blocks:
             if not isinstance(block, dict):
                 raise UnreadableResponse(f"{target.provider} response has a malformed content block")
             if block.get("type") == "text" and isinstance(block.get("text"), str):
-                texts.append(block["text"])
+                parts.texts.append(block["text"])
             elif block.get("type") == "thinking" and isinstance(block.get("thinking"), str):
-                thoughts.append(block["thinking"])
+                parts.thoughts.append(block["thinking"])
             elif block.get("type") == "tool_use":
-                if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
-                    raise UnreadableResponse(f"{target.provider} response has a malformed tool_use block")
-                arguments = json.dumps(block.get("input") or {}, separators=(",", ":"))
-                tool_calls.append(common.function_tool_call(block["id"], block["name"], arguments))
+                parts.tool_call(block.get("id"), block.get("name"), block.get("input"), "tool_use")
         stop_reason = data.get("stop_reason")
-        return common.chat_completion(
-            request,
-            content="".join(texts) if texts or not tool_calls else None,
-            tool_calls=tool_calls,
-            finish_reason=STOP_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop",
-            usage=tokens(data.get("usage")),
-            upstream_id=data.get("id"),
-            reasoning="".join(thoughts) or None,
-        )
+        finish_reason = STOP_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
+        return parts.completion(request, finish_reason, tokens(data.get("usage")), data.get("id"))
 
     def stream_decoder(self, request: ChatRequest, target: Target) -> AnthropicStreamDecoder:
         return AnthropicStreamDecoder(target.provider)
@@ -140,13 +128,7 @@ def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
         if isinstance(message, SystemMessage | DeveloperMessage):
             system.append(common.text_of(message.content))
             continue
-        role, blocks = common.turn_blocks(index, message, provider, BLOCKS)
-        if not blocks:
-            continue
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].extend(blocks)
-        else:
-            messages.append({"role": role, "content": blocks})
+        common.add_turn(messages, *common.turn_blocks(index, message, provider, BLOCKS))
     body: dict[str, Any] = {"max_tokens": request.output_limit() or DEFAULT_MAX_TOKENS, "messages": messages}
     if system:
         body["system"] = "\n\n".join(system)
@@ -218,23 +200,13 @@ BLOCKS = common.BlockShapes(
 )
 
 
-class AnthropicStreamDecoder:
+class AnthropicStreamDecoder(DecoderOver):
     """Anthropic events (``wire.anthropic_events``) -> chunk deltas. Tool calls are numbered in order of appearance."""
 
     def __init__(self, provider: str) -> None:
-        self._events = AnthropicEvents(provider)
+        self.inner = AnthropicEvents(provider)
         self._tool_index: dict[int, int] = {}
         self.provider = provider
-
-    @property
-    def usage(self) -> dict[str, int] | None:
-        return self._events.usage
-
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return [chunk for event in self._events.feed(data) for chunk in self._chunks(event)]
-
-    def close(self) -> list[dict[str, Any]]:
-        return [chunk for event in self._events.close() for chunk in self._chunks(event)]
 
     def _chunks(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         kind = event["type"]
@@ -244,15 +216,8 @@ class AnthropicStreamDecoder:
             block = common.as_dict(event.get("content_block"))
             if block.get("type") != "tool_use":
                 return []
-            position = len(self._tool_index)
-            self._tool_index[common.int_field(event, "index")] = position
-            call = {
-                "index": position,
-                "id": block.get("id") or common.tool_call_id(),
-                "type": "function",
-                "function": {"name": block.get("name", ""), "arguments": ""},
-            }
-            return [common.delta_chunk({"tool_calls": [call]})]
+            block_index = common.int_field(event, "index")
+            return [common.tool_call_started(self._tool_index, block_index, block.get("id"), block.get("name", ""))]
         if kind == "content_block_delta":
             return self._delta(event)
         if kind == "message_delta":

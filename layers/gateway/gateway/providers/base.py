@@ -61,6 +61,26 @@ class StreamDecoder(Protocol):
     def close(self) -> list[dict[str, Any]]: ...
 
 
+class DecoderOver:
+    """A stream decoder over another (``inner``): each item the inner one decodes becomes zero or more chunks
+    (``_chunks``); the usage is the inner one's."""
+
+    inner: StreamDecoder
+
+    @property
+    def usage(self) -> dict[str, int] | None:
+        return self.inner.usage
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        return [chunk for item in self.inner.feed(data) for chunk in self._chunks(item)]
+
+    def close(self) -> list[dict[str, Any]]:
+        return [chunk for item in self.inner.close() for chunk in self._chunks(item)]
+
+    def _chunks(self, item: dict[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+
 class Adapter(Protocol):
     def build_request(
         self, request: ChatRequest, target: Target, *, stream: bool, timeout: float

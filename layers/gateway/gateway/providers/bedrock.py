@@ -17,6 +17,7 @@ from gateway.apis.chat.schema import (
     SystemMessage,
 )
 from gateway.core.catalog import Offer
+from gateway.core.json_object import load_object
 from gateway.providers import common, endpoints
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
 from gateway.providers.transport import UpstreamRequest
@@ -63,32 +64,21 @@ class BedrockAdapter:
         message = common.as_dict(data.get("output")).get("message")
         if not isinstance(message, dict) or not isinstance(message.get("content"), list):
             raise UnreadableResponse(f"{target.provider} response has no output message")
-        texts: list[str] = []
-        thoughts: list[str] = []
-        tool_calls: list[dict[str, Any]] = []
+        parts = common.AnswerParts(target.provider)
         for block in message["content"]:
             if not isinstance(block, dict):
                 raise UnreadableResponse(f"{target.provider} response has a malformed content block")
             if isinstance(block.get("text"), str):
-                texts.append(block["text"])
+                parts.texts.append(block["text"])
             reasoning = common.as_dict(common.as_dict(block.get("reasoningContent")).get("reasoningText"))
             if isinstance(reasoning.get("text"), str):
-                thoughts.append(reasoning["text"])
+                parts.thoughts.append(reasoning["text"])
             use = block.get("toolUse")
             if isinstance(use, dict):
-                if not isinstance(use.get("toolUseId"), str) or not isinstance(use.get("name"), str):
-                    raise UnreadableResponse(f"{target.provider} response has a malformed toolUse block")
-                arguments = json.dumps(use.get("input") or {}, separators=(",", ":"))
-                tool_calls.append(common.function_tool_call(use["toolUseId"], use["name"], arguments))
+                parts.tool_call(use.get("toolUseId"), use.get("name"), use.get("input"), "toolUse")
         reason = data.get("stopReason")
-        return common.chat_completion(
-            request,
-            content="".join(texts) if texts or not tool_calls else None,
-            tool_calls=tool_calls,
-            finish_reason=STOP_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop",
-            usage=_usage(data.get("usage")),
-            reasoning="".join(thoughts) or None,
-        )
+        finish_reason = STOP_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
+        return parts.completion(request, finish_reason, _usage(data.get("usage")))
 
     def stream_decoder(self, request: ChatRequest, target: Target) -> BedrockStreamDecoder:
         return BedrockStreamDecoder(target.provider)
@@ -142,12 +132,7 @@ def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
             continue
         role, blocks = common.turn_blocks(index, message, provider, BLOCKS)
         uses_tools = uses_tools or any("toolUse" in b or "toolResult" in b for b in blocks)
-        if not blocks:
-            continue
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].extend(blocks)
-        else:
-            messages.append({"role": role, "content": blocks})
+        common.add_turn(messages, role, blocks)
     body: dict[str, Any] = {"messages": messages}
     if system:
         body["system"] = system
@@ -251,12 +236,11 @@ class BedrockStreamDecoder:
         return []
 
     def _frame(self, headers: dict[str, Any], payload: bytes) -> list[dict[str, Any]]:
-        try:
-            body = json.loads(payload) if payload else {}
-        except ValueError:
-            raise UnreadableResponse(f"{self.provider} stream event is not JSON") from None
-        if not isinstance(body, dict):
-            raise UnreadableResponse(f"{self.provider} stream event is not an object")
+        not_json, not_object = (
+            f"{self.provider} stream event is not JSON",
+            f"{self.provider} stream event is not an object",
+        )
+        body = load_object(payload, UnreadableResponse, not_json, not_object) if payload else {}
         kind = headers.get(":event-type")
         if kind == "messageStart":
             self._started = True
@@ -265,15 +249,8 @@ class BedrockStreamDecoder:
             use = common.as_dict(body.get("start")).get("toolUse")
             if not isinstance(use, dict):
                 return []
-            position = len(self._tool_index)
-            self._tool_index[common.int_field(body, "contentBlockIndex")] = position
-            call = {
-                "index": position,
-                "id": use.get("toolUseId") or common.tool_call_id(),
-                "type": "function",
-                "function": {"name": use.get("name", ""), "arguments": ""},
-            }
-            return [common.delta_chunk({"tool_calls": [call]})]
+            block_index = common.int_field(body, "contentBlockIndex")
+            return [common.tool_call_started(self._tool_index, block_index, use.get("toolUseId"), use.get("name", ""))]
         if kind == "contentBlockDelta":
             delta = common.as_dict(body.get("delta"))
             if isinstance(delta.get("text"), str) and delta["text"]:

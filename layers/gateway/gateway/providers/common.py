@@ -9,11 +9,12 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.apis.chat.schema import AssistantMessage, ChatRequest, ImagePart, TextPart, ToolMessage, UserMessage
 from gateway.core.errors import BadRequest
+from gateway.core.json_object import load_object
 from gateway.providers.base import UnreadableResponse
 
 IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
@@ -75,18 +76,79 @@ def chat_completion(
         message["reasoning_content"] = reasoning  # the field OpenAI-compatible clients read (DeepSeek's name)
     if tool_calls:
         message["tool_calls"] = tool_calls
+    choice = {"index": 0, "message": message, "finish_reason": finish_reason}
+    return completion_of_choices(request, [choice], usage, upstream_id)
+
+
+def completion_of_choices(
+    request: ChatRequest, choices: list[dict[str, Any]], usage: dict[str, int], upstream_id: Any = None
+) -> dict[str, Any]:
+    """A chat completion of choices already in OpenAI's shape (``n`` > 1: every one, by its index)."""
     return {
         "id": upstream_id if isinstance(upstream_id, str) and upstream_id else completion_id(),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": request.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "choices": choices,
         "usage": usage,
     }
 
 
+@dataclass
+class AnswerParts:
+    """What an answer's content blocks add up to (Anthropic's and Converse's alike): text, reasoning and tool
+    calls, in the order they came."""
+
+    provider: str
+    texts: list[str] = field(default_factory=list)
+    thoughts: list[str] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def tool_call(self, call_id: Any, name: Any, arguments: Any, block: str) -> None:
+        if not isinstance(call_id, str) or not isinstance(name, str):
+            raise UnreadableResponse(f"{self.provider} response has a malformed {block} block")
+        self.tool_calls.append(function_tool_call(call_id, name, json.dumps(arguments or {}, separators=(",", ":"))))
+
+    def completion(
+        self, request: ChatRequest, finish_reason: str, usage: dict[str, int], upstream_id: Any = None
+    ) -> dict[str, Any]:
+        return chat_completion(
+            request,
+            content="".join(self.texts) if self.texts or not self.tool_calls else None,
+            tool_calls=self.tool_calls,
+            finish_reason=finish_reason,
+            usage=usage,
+            upstream_id=upstream_id,
+            reasoning="".join(self.thoughts) or None,
+        )
+
+
+def add_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]], key: str = "content") -> None:
+    """A turn's blocks, merged into the last turn when it has the same role (the upstream wants roles to
+    alternate); a turn without blocks adds nothing."""
+    if not blocks:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(blocks)
+    else:
+        turns.append({"role": role, key: blocks})
+
+
 def function_tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def tool_call_started(positions: dict[int, int], block_index: int, call_id: Any, name: Any) -> dict[str, Any]:
+    """The first delta of a tool call the upstream started in its content block ``block_index``; ``positions``
+    numbers the calls in the order they appear (block index -> call index)."""
+    position = positions[block_index] = len(positions)
+    call = {
+        "index": position,
+        "id": call_id or tool_call_id(),
+        "type": "function",
+        "function": {"name": name, "arguments": ""},
+    }
+    return delta_chunk({"tool_calls": [call]})
 
 
 def delta_chunk(delta: dict[str, Any], finish_reason: str | None = None, index: int = 0) -> dict[str, Any]:
@@ -137,13 +199,8 @@ def data_url_image(url: str, provider: str, param: str) -> tuple[str, str]:
 
 
 def load_json_object(body: bytes, provider: str) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except ValueError:
-        raise UnreadableResponse(f"{provider} answered with a body that is not JSON") from None
-    if not isinstance(value, dict):
-        raise UnreadableResponse(f"{provider} answered with JSON that is not an object")
-    return value
+    not_json = f"{provider} answered with a body that is not JSON"
+    return load_object(body, UnreadableResponse, not_json, f"{provider} answered with JSON that is not an object")
 
 
 def error_text(status: int, body: bytes, *paths: tuple[str, ...]) -> str:

@@ -21,7 +21,7 @@ from gateway.apis.chat.schema import (
     ResponseFormatJsonSchema,
     Tool,
 )
-from gateway.providers.base import Adapter, StreamDecoder, Target
+from gateway.providers.base import Adapter, DecoderOver, StreamDecoder, Target
 from gateway.providers.transport import UpstreamRequest
 from gateway.routing import capabilities
 
@@ -81,7 +81,7 @@ def _unwrap_completion(completion: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 @dataclass
-class UnwrappingDecoder:
+class UnwrappingDecoder(DecoderOver):
     """Stream deltas of the format tool's arguments become content deltas; other tool calls pass through."""
 
     inner: StreamDecoder
@@ -89,17 +89,7 @@ class UnwrappingDecoder:
     _format_index: int | None = None
     _other_calls: bool = False
 
-    @property
-    def usage(self) -> dict[str, int] | None:
-        return self.inner.usage
-
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return [c for chunk in self.inner.feed(data) for c in self._chunk(chunk)]
-
-    def close(self) -> list[dict[str, Any]]:
-        return [c for chunk in self.inner.close() for c in self._chunk(chunk)]
-
-    def _chunk(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+    def _chunks(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             calls = delta.pop("tool_calls", None)

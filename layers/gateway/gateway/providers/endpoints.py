@@ -12,9 +12,12 @@ from urllib.parse import quote
 
 from gateway.core.settings import DEFAULT_UPSTREAMS, VERTEX_GLOBAL_URL, get_settings
 from gateway.providers.base import AttemptFailed
-from gateway.security.credentials import AWS_REGION_RE, GCP_REGION_RE, PROJECT_ID_RE
+from gateway.security.credential_formats import AWS_REGION_PATTERN, PROJECT_ID_PATTERN, VERTEX_REGION_PATTERN
 
 MODEL_ID_RE = re.compile(r"^[A-Za-z0-9._:@/\-]{1,128}$")
+AWS_REGION_RE = re.compile(AWS_REGION_PATTERN)
+VERTEX_REGION_RE = re.compile(VERTEX_REGION_PATTERN)
+PROJECT_ID_RE = re.compile(PROJECT_ID_PATTERN)
 VERTEX_GLOBAL = "global"
 
 
@@ -49,7 +52,7 @@ def bedrock_base(region: str | None) -> str:
 
 def vertex_location(region: str | None) -> str:
     location = region or VERTEX_GLOBAL
-    if location != VERTEX_GLOBAL and not GCP_REGION_RE.fullmatch(location):
+    if not VERTEX_REGION_RE.fullmatch(location):
         raise _invalid("region/model id")
     return location
 

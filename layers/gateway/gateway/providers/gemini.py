@@ -96,18 +96,7 @@ class GeminiAdapter:
         if not all(isinstance(candidate, dict) for candidate in candidates):
             raise UnreadableResponse(f"{target.provider} response has a malformed candidate")
         choices = [_choice(position, candidate, target.provider) for position, candidate in enumerate(candidates)]
-        first = choices[0]["message"]
-        result = common.chat_completion(
-            request,
-            content=first["content"],
-            tool_calls=first.get("tool_calls") or [],
-            finish_reason=choices[0]["finish_reason"],
-            usage=_usage(data),
-            upstream_id=None,
-            reasoning=first.get("reasoning_content"),
-        )
-        result["choices"] = choices  # ``n`` > 1 (``candidateCount``): every candidate, by its index
-        return result
+        return common.completion_of_choices(request, choices, _usage(data))  # n > 1: every candidate
 
     def stream_decoder(self, request: ChatRequest, target: Target) -> GeminiStreamDecoder:
         return GeminiStreamDecoder(target.provider)
@@ -205,12 +194,7 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
             system.append(common.text_of(message.content))
             continue
         role, parts = _message_parts(index, message, provider, call_names, signed)
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+        common.add_turn(contents, role, parts, key="parts")
     body: dict[str, Any] = {"contents": contents}
     if system:
         body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}

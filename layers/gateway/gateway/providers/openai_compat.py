@@ -142,18 +142,7 @@ class OpenAICompatAdapter:
         if not isinstance(choices, list) or not choices or not all(isinstance(c, dict) for c in choices):
             raise UnreadableResponse(f"{target.provider} response has no choices")
         parsed = [_choice(index, choice, target.provider) for index, choice in enumerate(choices)]
-        first = parsed[0]["message"]
-        result = common.chat_completion(
-            request,
-            content=first["content"],
-            tool_calls=first.get("tool_calls") or [],
-            finish_reason=parsed[0]["finish_reason"],
-            usage=_usage(data.get("usage")),
-            upstream_id=data.get("id"),
-            reasoning=first.get("reasoning_content"),
-        )
-        result["choices"] = parsed  # ``n`` > 1: every choice, in the upstream's order
-        return result
+        return common.completion_of_choices(request, parsed, _usage(data.get("usage")), data.get("id"))
 
     def stream_decoder(self, request: ChatRequest, target: Target) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder(target.provider)

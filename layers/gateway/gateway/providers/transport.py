@@ -82,16 +82,15 @@ def _timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=min(seconds, 5.0))
 
 
+def _sending(request: UpstreamRequest, timeout: float) -> dict[str, Any]:
+    """What every upstream request is sent with: its headers and body, and the attempt's timeout."""
+    return {"headers": request.headers, "content": request.content, "timeout": _timeout(timeout)}
+
+
 def send(request: UpstreamRequest, timeout: float) -> httpx.Response:
     """Send and read the whole body. Raises httpx.TimeoutException / httpx.TransportError."""
     _check_attempt()
-    return client().request(
-        request.method,
-        request.url,
-        headers=request.headers,
-        content=request.content,
-        timeout=_timeout(timeout),
-    )
+    return client().request(request.method, request.url, **_sending(request, timeout))
 
 
 class Delivery:
@@ -109,14 +108,8 @@ class Delivery:
 @contextmanager
 def stream(request: UpstreamRequest, timeout: float, delivery: Delivery | None = None) -> Iterator[httpx.Response]:
     _check_attempt()
-    with client().stream(
-        request.method,
-        request.url,
-        headers=request.headers,
-        content=request.content,
-        timeout=_timeout(timeout),
-        extensions={"trace": delivery.trace} if delivery is not None else None,
-    ) as response:
+    trace = {"trace": delivery.trace} if delivery is not None else None
+    with client().stream(request.method, request.url, **_sending(request, timeout), extensions=trace) as response:
         yield response
 
 

@@ -3,8 +3,8 @@ token counting, and every API after them).
 
 ``serve`` runs a request's plan (``planned_attempts``: BYOK first, then shared capacity, model after model)
 through ``Routing``: each attempt takes its credit hold (shared capacity), goes through ``run_attempt`` (the only
-way to an upstream), is observed for the routing signals and logged; the first that answers is settled (a
-committed stream by its ``StreamSettlement``, after its last byte) and the request is recorded. The API's
+way to an upstream), is observed for the routing signals and logged; the first that answers is settled
+(``gateway.routing.settle``; a committed stream after its last byte) and the request is recorded. The API's
 ``Codec`` (see ``gateway.routing.attempt``) says how a target is asked, how its answer reads and what an attempt
 can cost; ``gateway.apis.<api>.service`` shapes what ``serve`` returns into that API's answer.
 
@@ -18,12 +18,11 @@ not planned for an account in debt nor for a request that forwards what no hold 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from gateway.apis.settled_stream import Ended
-from gateway.billing import budgets, credits, usage
+from gateway.billing import budgets, credits
 from gateway.core.catalog import Model, Offer
 from gateway.core.errors import BadRequest, BrokenKey, Forbidden, GatewayError, PaymentRequired, RateLimited
 from gateway.core.settings import get_settings
@@ -42,43 +41,11 @@ from gateway.routing.plan import (
     empty_plan_error,
     insufficient_credits,
     plan_models,
-    served_as,
     shared_attempts,
 )
-from gateway.routing.telemetry import emit_attempt, emit_spillover
+from gateway.routing.settle import Served, close_failed_hold, settle
+from gateway.routing.telemetry import emit_attempt
 from gateway.security import credential_cache
-
-# What usage costs on an offer (the API's codec decides: a pricing tier may depend on the request).
-Pricing = Callable[[Offer, dict[str, int] | None], Decimal]
-
-
-@dataclass
-class Served:
-    """The attempt that answered and how many attempts were made; ``served_as`` is how the request named the
-    model that served. A non-streamed answer is already billed and recorded (its tokens and cost are here); a
-    committed stream (``result.live``) is billed and recorded by ``settle``, which the API's stream body calls
-    once its last byte has gone out or the client has gone."""
-
-    planned: PlannedAttempt
-    result: AttemptResult
-    attempts: int
-    served_as: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: Decimal = Decimal(0)  # the whole request's: the answer's and that of earlier attempts cut after sending
-    settle: Callable[[Ended], None] | None = None
-    pricing: Pricing = usage.cost  # the codec's price of usage on an offer, for this request
-    cut_cost: Decimal = Decimal(0)  # what earlier attempts cut after sending cost (see ``_close_failed_hold``)
-
-    @property
-    def is_byok(self) -> bool:
-        return self.planned.credential == "byok"
-
-    def price(self, reported: dict[str, int] | None) -> tuple[int, int, Decimal]:
-        """(prompt tokens, completion tokens, cost) of ``reported`` usage on this attempt's offer and credential,
-        the cost including what earlier attempts cut after sending cost."""
-        prompt, completion, cost = _usage_of(reported, self.planned, self.pricing)
-        return prompt, completion, cost + self.cut_cost
 
 
 def admit(snapshot: accounts.AccountSnapshot, models: list[Model]) -> None:
@@ -199,12 +166,6 @@ def _attempt(
     return result
 
 
-def _usage_of(reported: dict[str, int] | None, planned: PlannedAttempt, pricing: Pricing) -> tuple[int, int, Decimal]:
-    prompt, completion = usage.tokens(reported)
-    cost = pricing(planned.offer, reported) if planned.credential == "shared" else Decimal(0)
-    return prompt, completion, cost
-
-
 @dataclass
 class Routing:
     """One request on its way through the plan: the attempts made so far, the least a skipped shared attempt
@@ -235,7 +196,7 @@ class Routing:
     @property
     def cut_cost(self) -> Decimal:
         """What the attempts that did not answer cost: those cut after sending were billed their prompt (see
-        ``_close_failed_hold``). The one that answered is not among them, however its stream ends."""
+        ``close_failed_hold``). The one that answered is not among them, however its stream ends."""
         return sum((r.record.cost for r in self.results if r is not self.answered), Decimal(0))
 
     def run(self) -> tuple[PlannedAttempt, AttemptResult, credits.Reservation | None]:
@@ -280,7 +241,7 @@ class Routing:
             result = _attempt(number, planned, self.request, self.deadline, self.codec)
         finally:
             if hold is not None and (result is None or not result.ok):  # a stream is ok once committed
-                _close_failed_hold(hold, result, planned, self.request, self.codec)
+                close_failed_hold(hold, result, planned, self.request, self.codec)
         self.results.append(result)
         health.state().observe(self.account_id, planned, result, measured=self.codec.measured)
         if result.live is None:  # a committed stream's attempt is logged once it has ended
@@ -324,85 +285,17 @@ class Routing:
         return self.codec.cost(offer, self.request, reported)
 
 
-@dataclass
-class StreamSettlement:
-    """A committed stream's settlement, run by its body after the last byte (or when the client has gone): bill
-    what was generated, log the attempt, write the request record."""
-
-    routing: Routing
-    planned: PlannedAttempt
-    result: AttemptResult
-    hold: credits.Reservation | None
-    committed_at: float = field(default_factory=time.monotonic)
-
-    def __call__(self, ended: Ended) -> None:
-        routing, record = self.routing, self.result.record
-        health.state().relay_ended()
-        prompt, completion, cost = _usage_of(ended.usage, self.planned, routing.price)
-        if self.hold is not None:
-            credits.settle(self.hold, cost)
-        record.cost = cost
-        record.latency_ms += int((time.monotonic() - self.committed_at) * 1000)  # measured to the commit so far
-        if ended.failure is not None:
-            record.outcome, record.error = "stream_interrupted", ended.failure  # redacted by the stream
-        emit_attempt(routing.request_id, routing.account_id, routing.request.model, record, fallback=record.attempt > 1)
-        ttft_ms = int((self.committed_at - routing.started) * 1000)
-        failed = ended.failure is not None
-        routing.record(200, self.planned, (prompt, completion), cost, failed=failed, time_to_first_token_ms=ttft_ms)
-
-
 def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id: str, codec: Codec) -> Served:
-    """Plan, attempt, settle: run the plan until an attempt answers, settle its credit hold and record the
-    request (a committed stream: once it has ended, see ``Served``). Raises the answer's GatewayError when
-    nothing could answer (recorded too)."""
+    """Plan, attempt, settle: run the plan until an attempt answers (``Routing.run``), then settle its credit
+    hold and record the request (``settle``; a committed stream once it has ended, see ``Served``). Raises the
+    answer's GatewayError when nothing could answer (recorded too)."""
     routing = Routing(snapshot, request, request_id, codec)
     try:
         planned, result, hold = routing.run()
     except GatewayError as error:
         routing.record(error.status)
         raise
-    failed_byok = [r.record for r in routing.results[:-1] if r.record.credential == "byok"]
-    if planned.credential == "shared" and failed_byok:
-        emit_spillover(request_id, routing.account_id, result.record, failed_byok)
-    served_name = served_as(request, planned.model)
-    attempts, cut_cost = len(routing.results), routing.cut_cost
-    if result.live is not None:
-        health.state().relay_started()
-        settle = StreamSettlement(routing, planned, result, hold)
-        return Served(planned, result, attempts, served_name, settle=settle, pricing=routing.price, cut_cost=cut_cost)
-    prompt, completion, cost = _usage_of(result.usage, planned, routing.price)
-    if hold is not None:
-        credits.settle(hold, cost)
-    result.record.cost = cost
-    routing.record(200, planned, (prompt, completion), cost)
-    return Served(
-        planned,
-        result,
-        attempts,
-        served_name,
-        prompt,
-        completion,
-        cost + cut_cost,
-        pricing=routing.price,
-        cut_cost=cut_cost,
-    )
-
-
-def _close_failed_hold(
-    hold: credits.Reservation,
-    result: AttemptResult | None,
-    planned: PlannedAttempt,
-    request: RoutedRequest,
-    codec: Codec,
-) -> None:
-    """A failed shared attempt's hold: released whole, unless the gateway cut it after the upstream had the
-    prompt (it has processed it): then the prompt is billed, at the offer's price, and the record shows it."""
-    if result is None or not result.prompt_delivered:
-        credits.release(hold)
-        return
-    cost = codec.prompt_cost(planned.offer, request)
-    credits.settle(hold, cost)
-    result.record.cost = cost
+    return settle(routing, planned, result, hold)
 
 
 def route_headers(planned: PlannedAttempt, attempts: int) -> dict[str, str]:

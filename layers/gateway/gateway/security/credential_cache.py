@@ -17,12 +17,12 @@ from gateway.core.observability import logger
 from gateway.core.settings import get_settings
 from gateway.data import byok_keys
 from gateway.security import crypto
+from gateway.security.credential_formats import validate_token_uri
 from gateway.security.credentials import (
     ApiKeyCredentials,
     AwsCredentials,
     ServiceAccountCredentials,
     from_plaintext,
-    validate_token_uri,
 )
 
 AnyCredentials = ApiKeyCredentials | AwsCredentials | ServiceAccountCredentials

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.core.json_object import load_object
 from gateway.providers.base import UnreadableResponse
 
 MAX_PENDING = 8 * 1024 * 1024  # one event larger than this is not a chat stream
@@ -92,10 +92,5 @@ def json_object(data: str, provider: str) -> dict[str, Any] | None:
     object is not the provider's shape (``UnreadableResponse``)."""
     if not data.strip():
         return None
-    try:
-        payload = json.loads(data)
-    except ValueError:
-        raise UnreadableResponse(f"{provider} stream event is not JSON") from None
-    if not isinstance(payload, dict):
-        raise UnreadableResponse(f"{provider} stream event is not an object")
-    return payload
+    not_json, not_object = f"{provider} stream event is not JSON", f"{provider} stream event is not an object"
+    return load_object(data, UnreadableResponse, not_json, not_object)
