@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from gateway.apis.chat.schema import AssistantMessage, SystemMessage, ToolMessage, UserMessage
+from gateway.apis.responses.events import EventEncoder
+from gateway.apis.responses.items import to_output
 from gateway.apis.responses.native import NativeDecoder, upstream_body
 from gateway.apis.responses.schema import ResponsesCall, ResponsesRequest
 from gateway.apis.responses.stream import commits
-from gateway.apis.responses.translate import EventEncoder, ignored_hints, namespaces, to_chat, to_output
+from gateway.apis.responses.translate import ignored_hints, namespaces, to_chat
 from gateway.core.errors import BadRequest
 from gateway.providers import AttemptFailed, UnreadableResponse
 
