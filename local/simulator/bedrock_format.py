@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from local.simulator import documents
 from local.simulator.content import Answer, Finish, Prompt, compose, paced, split_in_two
 from local.simulator.eventstream import encode_event
 from local.simulator.pacing import PacingHandle
@@ -84,6 +85,12 @@ def _prompt(body: dict[str, Any], model_id: str) -> Prompt | Reply:
                 f"1 validation error detected: Value at 'messages.{index + 1}.member.content' failed to "
                 "satisfy constraint: Member must not be null",
             )
+        for position, block in enumerate(content):
+            if isinstance(block, dict) and "document" in block:
+                where = f"messages.{index + 1}.member.content.{position + 1}.member.document"
+                problem = documents.converse_problem(block["document"], where)
+                if problem is not None:
+                    return error_reply(400, problem)
         text = _content_text(content)
         prompt.texts.append(text)
         if message["role"] == "user" and any(isinstance(block, dict) and "text" in block for block in content):
@@ -148,6 +155,8 @@ def _content_text(content: list[Any]) -> str:
             pieces.append(block["text"])
         elif isinstance(block.get("toolResult"), dict):
             pieces.append(_content_text(block["toolResult"].get("content") or []))
+        elif isinstance(block.get("document"), dict):
+            pieces.append(documents.converse_text(block["document"]))
         elif isinstance(block.get("json"), dict | list):
             pieces.append(json.dumps(block["json"]))
     return " ".join(piece for piece in pieces if piece)

@@ -7,6 +7,7 @@ never the Lambda's own role, region or environment. botocore is imported only wh
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from gateway.apis.chat.schema import (
     SystemMessage,
 )
 from gateway.core.catalog import Offer
+from gateway.core.errors import BadRequest
 from gateway.providers import common, endpoints
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
 from gateway.providers.transport import UpstreamRequest
@@ -36,6 +38,22 @@ STOP_REASONS = {
 # Converse requires no maxTokens, but thinking needs one above its budget: this much room for the answer.
 THINKING_ANSWER_TOKENS = 4096
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
+# Converse's DocumentFormat, by media type.
+DOCUMENT_FORMATS = {
+    "application/pdf": "pdf",
+    "text/csv": "csv",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "text/html": "html",
+    "text/plain": "txt",
+    "text/markdown": "md",
+}
+# What a document's name may not contain: Converse takes letters, digits, single spaces, hyphens, parentheses and
+# square brackets only.
+NAME_REFUSED = re.compile(r"[^A-Za-z0-9\-()\[\]]+")
+MAX_DOCUMENT_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -216,10 +234,26 @@ def _tool_config(request: ChatRequest, provider: str, uses_tools: bool) -> dict[
     return config
 
 
+def document_name(filename: str | None) -> str:
+    """A name Converse accepts, from the file's name without its extension (``document`` when none is left)."""
+    stem = (filename or "").rsplit(".", 1)[0]
+    name = " ".join(NAME_REFUSED.sub(" ", stem).split())[:MAX_DOCUMENT_NAME].strip()
+    return name or "document"
+
+
+def _document(file: common.InlineFile, param: str) -> dict[str, Any]:
+    found = DOCUMENT_FORMATS.get(file.mime)
+    if found is None:
+        kinds = ", ".join(sorted(DOCUMENT_FORMATS.values()))
+        raise BadRequest(f"{param}: Bedrock takes documents of these formats: {kinds}; not {file.mime}", param=param)
+    return {"document": {"format": found, "name": document_name(file.filename), "source": {"bytes": file.data}}}
+
+
 # Converse's content blocks (no empty text blocks either).
 BLOCKS = common.BlockShapes(
     text=lambda text: {"text": text},
     image=lambda mime, data: {"image": {"format": IMAGE_FORMATS[mime], "source": {"bytes": data}}},
+    document=_document,
     tool_use=lambda call_id, name, arguments: {"toolUse": {"toolUseId": call_id, "name": name, "input": arguments}},
     tool_result=lambda call_id, text: {
         "toolResult": {"toolUseId": call_id, "content": [{"text": text}] if text else []}

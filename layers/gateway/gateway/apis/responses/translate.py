@@ -3,9 +3,11 @@
 ``to_chat`` turns the conversation (earlier turns, ``instructions``, input items) and the parameters into the
 gateway's internal chat request, so every chat adapter serves it with its own parameter rules (``params``);
 the answer comes back as Responses output items (``items.to_output``) or, streamed, as the semantic events
-(``events.EventEncoder``), through ``TranslatedAdapter``. What a translated provider cannot take at all (built-in tools,
-files, OpenAI-only features) is a 400 naming the field; the routing codec uses the same translation to leave
-such providers out when another one can serve.
+(``events.EventEncoder``), through ``TranslatedAdapter``. An ``input_file`` with inline data becomes the chat
+request's ``file`` part, which each adapter writes as its provider's own document input. What a translated
+provider cannot take at all (built-in tools, OpenAI file ids, files by URL, OpenAI-only features) is a 400
+naming the field; the routing codec uses the same translation to leave such providers out when another one
+can serve.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ from gateway.providers.transport import UpstreamRequest
 
 # Fields only OpenAI's Responses API has: a translated provider is not a candidate when one is set.
 OPENAI_ONLY = ("background", "conversation", "prompt", "context_management", "moderation", "max_tool_calls")
+# Why a file id reaches OpenAI only.
+FILE_ID_DETAIL = (
+    "a file id names a file in OpenAI's Files store, which no other provider can read; "
+    "send the file inline as file_data (an image as a data: URL)"
+)
 # Responses hints with no chat field: dropped off OpenAI and named in x-gateway-ignored-params.
 RESPONSES_HINTS = ("include", "truncation", "prompt_cache_retention", "prompt_cache_options", "stream_options")
 
@@ -163,11 +170,28 @@ def _message(item: Item, where: str, model: str) -> dict[str, Any]:
             if part.get("detail") in ("auto", "low", "high"):
                 image["detail"] = part["detail"]
             parts.append({"type": "image_url", "image_url": image})
-        elif kind == "input_image":
-            raise _unsupported(model, f"{where}.content.{j}", "images by file_id")
+        elif kind == "input_file":
+            parts.append(_file_part(part, f"{where}.content.{j}", model))
+        elif kind == "input_image" and part.get("file_id") is not None:
+            raise _unsupported(model, f"{where}.content.{j}.file_id", FILE_ID_DETAIL)
         else:
             raise _unsupported(model, f"{where}.content.{j}", f"{kind} parts")
     return {"role": "user", "content": parts}
+
+
+def _file_part(part: dict[str, Any], where: str, model: str) -> dict[str, Any]:
+    """An ``input_file`` as the chat request's ``file`` part: inline data only (each adapter writes it as its
+    provider's document input)."""
+    if isinstance(part.get("file_data"), str):
+        given = {"file_data": part["file_data"]}
+        if part.get("filename") is not None:
+            given["filename"] = part["filename"]
+        return {"type": "file", "file": given}
+    if part.get("file_id") is not None:
+        raise _unsupported(model, f"{where}.file_id", FILE_ID_DETAIL)
+    if part.get("file_url") is not None:
+        raise _unsupported(model, f"{where}.file_url", "a file by URL: the gateway fetches nothing; send file_data")
+    raise BadRequest(f"{where}: file_data, file_id or file_url is required", param=where)
 
 
 def _parts_text(content: Any, where: str, model: str) -> str:
