@@ -72,7 +72,18 @@ def test_the_earlier_turns_come_first() -> None:
     ("fields", "param"),
     [
         ({"tools": [{"type": "web_search"}]}, "tools.0"),
-        ({"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]}, "input.0.content.0"),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]},
+            "input.0.content.0.file_id",
+        ),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_file", "file_url": "https://x/y.pdf"}]}]},
+            "input.0.content.0.file_url",
+        ),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]},
+            "input.0.content.0.file_id",
+        ),
         ({"background": True}, "background"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input.0"),
     ],
