@@ -125,3 +125,22 @@ def test_a_file_id_is_served_by_openai_and_refused_where_only_others_serve(
         assert isinstance(body, dict) and body["param"] == "input.0.content.1.file_id", body
         assert "OpenAI's Files store" in body["message"]
     assert len(gateway.sim.requests) == calls  # refused before any upstream call
+
+
+def test_chat_completions_file_parts_take_the_same_path(client: openai.OpenAI, gateway: Gateway) -> None:
+    file = {"filename": "report.pdf", "file_data": f"data:application/pdf;base64,{PDF_B64}"}
+    content: Any = [{"type": "text", "text": "Summarise this"}, {"type": "file", "file": file}]
+    answer = client.chat.completions.create(
+        model="anthropic/claude-sonnet-4.5",
+        messages=[{"role": "user", "content": content}],
+        extra_body=only("amazon-bedrock"),
+    )
+    assert f"{len(PDF)} bytes" in (answer.choices[0].message.content or "")
+    assert sent_document(gateway, "amazon-bedrock")["document"]["name"] == "report"
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="anthropic/claude-sonnet-4.5",
+            messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-abc"}}]}],
+            extra_body=only("anthropic"),
+        )
+    assert "OpenAI's Files store" in refused.value.message
