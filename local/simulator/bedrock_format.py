@@ -67,6 +67,9 @@ def _prompt(body: dict[str, Any], model_id: str) -> Prompt | Reply:
             "A conversation must start with a user message.",
         )
     prompt = Prompt(provider="amazon-bedrock", model=model_id)
+    malformed = _documents_problem(messages)
+    if malformed is not None:
+        return error_reply(400, malformed)
     for block in body.get("system") or []:
         if isinstance(block, dict) and isinstance(block.get("text"), str):
             prompt.texts.append(block["text"])
@@ -85,12 +88,6 @@ def _prompt(body: dict[str, Any], model_id: str) -> Prompt | Reply:
                 f"1 validation error detected: Value at 'messages.{index + 1}.member.content' failed to "
                 "satisfy constraint: Member must not be null",
             )
-        for position, block in enumerate(content):
-            if isinstance(block, dict) and "document" in block:
-                where = f"messages.{index + 1}.member.content.{position + 1}.member.document"
-                problem = documents.converse_problem(block["document"], where)
-                if problem is not None:
-                    return error_reply(400, problem)
         text = _content_text(content)
         prompt.texts.append(text)
         if message["role"] == "user" and any(isinstance(block, dict) and "text" in block for block in content):
@@ -143,6 +140,19 @@ def _thinking_and_format(body: dict[str, Any], prompt: Prompt, inference: dict[s
             prompt.response_schema = json.loads(definition["schema"])
         except ValueError:
             return error_reply(400, "outputConfig.textFormat.structure.jsonSchema.schema is not valid JSON.")
+    return None
+
+
+def _documents_problem(messages: list[Any]) -> str | None:
+    names: set[str] = set()  # document names met so far: Converse refuses a repeat in one request
+    for index, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        for position, block in enumerate(content if isinstance(content, list) else []):
+            if isinstance(block, dict) and "document" in block:
+                where = f"messages.{index + 1}.member.content.{position + 1}.member.document"
+                problem = documents.converse_problem(block["document"], where, names)
+                if problem is not None:
+                    return problem
     return None
 
 

@@ -9,7 +9,7 @@ prompt's text so an answer shows that the document arrived whole.
   ``url``, ``file`` or ``content`` (anthropic-sdk-python ``DocumentBlockParam``).
 - Bedrock Converse: ``{"document": {"format", "name", "source": {"bytes"}}}``, ``format`` one of Converse's
   ``DocumentFormat`` values and ``name`` only letters, digits, single spaces, hyphens, parentheses and square
-  brackets (botocore's bedrock-runtime model, ``DocumentBlock``).
+  brackets (botocore's bedrock-runtime model, ``DocumentBlock``), each name once in a request.
 - Gemini: ``{"inlineData": {"mimeType", "data"}}`` (or ``inline_data`` / ``mime_type``), base64 data of a type
   Gemini reads (images, audio, video, PDF, text).
 """
@@ -72,7 +72,8 @@ def anthropic_text(block: dict[str, Any]) -> str:
     return describe(name, str(source.get("type")), 0)
 
 
-def converse_problem(document: Any, where: str) -> str | None:
+def converse_problem(document: Any, where: str, names: set[str]) -> str | None:
+    """``names``: the document names met so far in the request (this one is added): a repeat is refused."""
     prefix = "1 validation error detected: Value at"
     if not isinstance(document, dict):
         return f"{prefix} '{where}' failed to satisfy constraint: Member must not be null"
@@ -85,6 +86,9 @@ def converse_problem(document: Any, where: str) -> str | None:
             "The document name can only contain alphanumeric characters, whitespace characters, hyphens, "
             "parentheses, and square brackets. The name can't contain more than one consecutive whitespace character."
         )
+    if name.lower() in names:
+        return "Messages can't contain duplicate document names. Rename the document and retry your request."
+    names.add(name.lower())
     source = document.get("source")
     if not isinstance(source, dict) or len(source) != 1:
         return f"{prefix} '{where}.source' failed to satisfy constraint: exactly one member must be set"

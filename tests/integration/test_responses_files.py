@@ -144,3 +144,23 @@ def test_chat_completions_file_parts_take_the_same_path(client: openai.OpenAI, g
             extra_body=only("anthropic"),
         )
     assert "OpenAI's Files store" in refused.value.message
+
+
+def test_two_files_of_one_name_reach_bedrock_with_names_it_accepts(client: openai.OpenAI, gateway: Gateway) -> None:
+    # Given the same file name in two turns of one conversation (Converse refuses a name twice in a request)
+    part = {"type": "input_file", "filename": "report.pdf", "file_data": f"data:application/pdf;base64,{PDF_B64}"}
+    first = client.responses.create(
+        model="anthropic/claude-sonnet-4.5",
+        input=file_input(part),
+        extra_body=only("amazon-bedrock"),  # type: ignore[arg-type]
+    )
+    second = client.responses.create(
+        model="anthropic/claude-sonnet-4.5",
+        input=file_input(part),  # type: ignore[arg-type]
+        previous_response_id=first.id,
+        extra_body=only("amazon-bedrock"),
+    )
+    assert second.status == "completed"
+    body = upstream(gateway, "amazon-bedrock")[-1].json
+    names = [b["document"]["name"] for m in body["messages"] for b in m["content"] if "document" in b]
+    assert names == ["report", "report (2)"]

@@ -22,8 +22,9 @@ def anthropic(document: dict[str, Any]) -> tuple[int, str]:
     return reply.status, reply.body.decode() if isinstance(reply.body, bytes) else str(reply.body)
 
 
-def converse(document: dict[str, Any]) -> tuple[int, str]:
-    body = {"messages": [{"role": "user", "content": [{"text": "read"}, {"document": document}]}]}
+def converse(document: dict[str, Any], *others: dict[str, Any]) -> tuple[int, str]:
+    content = [{"text": "read"}, {"document": document}, *({"document": other} for other in others)]
+    body = {"messages": [{"role": "user", "content": content}]}
     reply = bedrock_format.handle_converse(body, "anthropic.claude-sonnet-4-5", False)
     return reply.status, reply.body.decode() if isinstance(reply.body, bytes) else str(reply.body)
 
@@ -77,3 +78,10 @@ def test_well_formed_documents_are_read() -> None:
 def test_malformed_documents_are_refused(send: Any, document: dict[str, Any], says: str) -> None:
     status, body = send(document)
     assert status == 400 and says in json.loads(body).__repr__(), body
+
+
+def test_converse_refuses_two_documents_of_one_name() -> None:
+    report = {"format": "pdf", "name": "Report", "source": {"bytes": PDF}}
+    status, body = converse(report, {**report, "name": "report"})
+    assert status == 400 and "duplicate document names" in body
+    assert converse(report, {**report, "name": "report (2)"})[0] == 200

@@ -166,6 +166,7 @@ def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
             messages[-1]["content"].extend(blocks)
         else:
             messages.append({"role": role, "content": blocks})
+    _unique_document_names(messages)
     body: dict[str, Any] = {"messages": messages}
     if system:
         body["system"] = system
@@ -239,6 +240,24 @@ def document_name(filename: str | None) -> str:
     stem = (filename or "").rsplit(".", 1)[0]
     name = " ".join(NAME_REFUSED.sub(" ", stem).split())[:MAX_DOCUMENT_NAME].strip()
     return name or "document"
+
+
+def _unique_document_names(messages: list[dict[str, Any]]) -> None:
+    """Converse refuses two documents of one name in a request (the whole conversation is one request): a
+    repeated name gets a number, ``report (2)``."""
+    seen: set[str] = set()
+    for message in messages:
+        for block in message["content"]:
+            document = block.get("document")
+            if document is None:
+                continue
+            name, number = document["name"], 1
+            while name.lower() in seen:
+                number += 1
+                suffix = f" ({number})"
+                name = document["name"][: MAX_DOCUMENT_NAME - len(suffix)] + suffix
+            seen.add(name.lower())
+            document["name"] = name
 
 
 def _document(file: common.InlineFile, param: str) -> dict[str, Any]:
