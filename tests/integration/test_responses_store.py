@@ -101,3 +101,34 @@ def test_two_turns_continuing_one_response_at_once_are_both_kept(gateway: Gatewa
     assert store.load(account, left_id).input_items == [{"role": "user", "content": "left"}]
     assert store.load(account, right_id).input_items == [{"role": "user", "content": "right"}]
     assert store.continue_from(account, right_id).history[0] == {"role": "user", "content": "hi"}
+
+
+def test_a_response_stored_before_conversations_were_kept_whole_still_continues(
+    client: openai.OpenAI, gateway: Gateway
+) -> None:
+    import zlib
+
+    from gateway.apis.responses import store
+    from gateway.core import aws
+    from gateway.core.settings import get_settings
+    from gateway.security import crypto
+
+    # Given an object in the earlier layout: one response with the conversation before it
+    account, rid = gateway.customer.account_id, "resp_" + "3" * 28
+    output = [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "two"}]}]
+    document = {
+        "response": {"id": rid, "object": "response", "output": output},
+        "input_items": [{"role": "user", "content": "second"}],
+        "history": [{"role": "user", "content": "first"}],
+        "provider": "openai",
+        "expires_at": 2**40,
+    }
+    plaintext = zlib.compress(json.dumps(document).encode())
+    body = crypto.encrypt(plaintext, store.encryption_context(account, rid))
+    aws.s3().put_object(Bucket=get_settings().responses_bucket, Key=f"responses/{account}/{rid}", Body=body)
+
+    # Then it is read, and a new turn is sent the whole conversation
+    assert client.responses.retrieve(rid).id == rid
+    client.responses.create(model="openai/gpt-5-mini", input="third", previous_response_id=rid)
+    sent = upstream(gateway, "openai")[-1].json["input"]
+    assert [item.get("content") for item in sent if item.get("role") == "user"] == ["first", "second", "third"]

@@ -136,7 +136,17 @@ def _read(account_id: str, key: str) -> Conversation | None:
     except crypto.DecryptionFailed:
         return None
     document = json.loads(zlib.decompress(plaintext))
-    return Conversation(key, [Turn(**turn) for turn in document["turns"]], got["ETag"])
+    turns = [Turn(**turn) for turn in document["turns"]] if "turns" in document else _single(key, document)
+    return Conversation(key, turns, got["ETag"])
+
+
+def _single(key: str, document: dict[str, Any]) -> list[Turn]:
+    """An object written before conversations were kept whole (one response with the conversation before it):
+    that conversation as a deleted first turn (sent as it was, never shown), then the response continuing it."""
+    earlier = Turn("", None, "openai", {"output": []}, document["history"], document["expires_at"], deleted=True)
+    response = document["response"]
+    kept = Turn(key, 0, document["provider"], response, document["input_items"], document["expires_at"])
+    return [earlier, kept]
 
 
 def _write(account_id: str, conversation: Conversation) -> bool:
