@@ -89,6 +89,20 @@ def test_a_text_file_as_bare_base64_is_typed_by_its_name(
         assert document == {"inlineData": {"mimeType": "text/plain", "data": encoded}}
 
 
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "input_file", "filename": "blob.unknownext", "file_data": PDF_B64},
+        {"type": "input_file", "filename": "r.pdf", "file_data": f"data:application/pdf;charset=x,{PDF_B64}"},
+    ],
+)
+def test_a_file_whose_type_cannot_be_told_is_a_400_naming_file_data(client: openai.OpenAI, part: Any) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model="google/gemini-3-flash", input=file_input(part))
+    body = refused.value.body
+    assert isinstance(body, dict) and body["param"].endswith("file.file_data") and "data: URL" in body["message"]
+
+
 def test_a_document_type_claude_cannot_read_is_a_400_naming_the_part(client: openai.OpenAI) -> None:
     data = base64.b64encode(b"a,b\n1,2\n").decode()
     part = {"type": "input_file", "filename": "t.csv", "file_data": f"data:text/csv;base64,{data}"}

@@ -192,7 +192,7 @@ def inline_file(part: FilePart, provider: str, param: str) -> InlineFile:
     if match is not None:
         return InlineFile(match["mime"], _base64(match["data"], where), given.filename)
     guessed = _FILE_TYPES.guess_type(given.filename or "", strict=False)[0]
-    if guessed is None:
+    if guessed is None or given.file_data.startswith("data:"):
         raise BadRequest(
             f"{where}: a base64 data: URL (data:<media type>;base64,...) is required, or a filename whose extension "
             "says the file's type",
