@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from local.simulator import documents
 from local.simulator.content import Answer, Finish, Prompt, compose, paced, split_in_two
 from local.simulator.pacing import PacingHandle
 from local.simulator.wire import Reply, json_reply, new_id, sse_event
@@ -121,6 +122,9 @@ def _prompt(body: dict[str, Any], provider: str, model: str) -> Prompt | Reply:
         roles = {"user", "assistant", "system"} if SYSTEM_TURNS.search(model) else {"user", "assistant"}
         if not isinstance(message, dict) or message.get("role") not in roles:
             return error_reply(400, f"messages.{index}.role: Input should be 'user' or 'assistant'")
+        malformed = _documents_problem(message.get("content"), f"messages.{index}.content")
+        if malformed is not None:
+            return error_reply(400, malformed)
         text = _text(message.get("content"))
         prompt.texts.append(text)
         if message["role"] == "user":
@@ -174,6 +178,15 @@ def _thinking_and_format(body: dict[str, Any], prompt: Prompt, max_tokens: int) 
     return None
 
 
+def _documents_problem(content: Any, where: str) -> str | None:
+    for index, block in enumerate(content if isinstance(content, list) else []):
+        if isinstance(block, dict) and block.get("type") == "document":
+            problem = documents.anthropic_problem(block, f"{where}.{index}.document")
+            if problem is not None:
+                return problem
+    return None
+
+
 def _text(content: Any) -> str:
     """Text of a string or of content blocks (text blocks and tool_result contents)."""
     if isinstance(content, str):
@@ -188,6 +201,8 @@ def _text(content: Any) -> str:
             pieces.append(block["text"])
         elif block.get("type") == "tool_result":
             pieces.append(_text(block.get("content")))
+        elif block.get("type") == "document":
+            pieces.append(documents.anthropic_text(block))
     return " ".join(piece for piece in pieces if piece)
 
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from local.simulator import documents
 from local.simulator.content import Answer, Finish, Prompt, compose, paced, split_in_two
 from local.simulator.eventstream import encode_event
 from local.simulator.pacing import PacingHandle
@@ -66,6 +67,9 @@ def _prompt(body: dict[str, Any], model_id: str) -> Prompt | Reply:
             "A conversation must start with a user message.",
         )
     prompt = Prompt(provider="amazon-bedrock", model=model_id)
+    malformed = _documents_problem(messages)
+    if malformed is not None:
+        return error_reply(400, malformed)
     for block in body.get("system") or []:
         if isinstance(block, dict) and isinstance(block.get("text"), str):
             prompt.texts.append(block["text"])
@@ -139,6 +143,19 @@ def _thinking_and_format(body: dict[str, Any], prompt: Prompt, inference: dict[s
     return None
 
 
+def _documents_problem(messages: list[Any]) -> str | None:
+    names: set[str] = set()  # document names met so far: Converse refuses a repeat in one request
+    for index, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        for position, block in enumerate(content if isinstance(content, list) else []):
+            if isinstance(block, dict) and "document" in block:
+                where = f"messages.{index + 1}.member.content.{position + 1}.member.document"
+                problem = documents.converse_problem(block["document"], where, names)
+                if problem is not None:
+                    return problem
+    return None
+
+
 def _content_text(content: list[Any]) -> str:
     pieces: list[str] = []
     for block in content:
@@ -148,6 +165,8 @@ def _content_text(content: list[Any]) -> str:
             pieces.append(block["text"])
         elif isinstance(block.get("toolResult"), dict):
             pieces.append(_content_text(block["toolResult"].get("content") or []))
+        elif isinstance(block.get("document"), dict):
+            pieces.append(documents.converse_text(block["document"]))
         elif isinstance(block.get("json"), dict | list):
             pieces.append(json.dumps(block["json"]))
     return " ".join(piece for piece in pieces if piece)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from local.simulator import documents
 from local.simulator.content import Answer, Finish, Prompt, compose, paced
 from local.simulator.pacing import PacingHandle
 from local.simulator.wire import Reply, json_reply, new_id, sse_event
@@ -82,6 +83,11 @@ def _prompt(body: dict[str, Any], provider: str, model: str) -> Prompt | Reply:
             return error_reply(
                 400, f"* GenerateContentRequest.contents[{index}].parts: contents.parts must not be empty."
             )
+        for position, part in enumerate(parts):
+            inline = documents.gemini_inline(part) if isinstance(part, dict) else None
+            problem = inline and documents.gemini_problem(inline, f"contents[{index}].parts[{position}]")
+            if problem:
+                return error_reply(400, problem)
         text = _parts_text(parts)
         prompt.texts.append(text)
         if content.get("role", "user") == "user" and any(isinstance(p, dict) and "text" in p for p in parts):
@@ -130,6 +136,8 @@ def _parts_text(parts: Any) -> str:
             pieces.append(part["text"])
         elif isinstance(part.get("functionResponse"), dict):
             pieces.append(json.dumps(part["functionResponse"].get("response")))
+        elif documents.gemini_inline(part) is not None and documents.gemini_text(documents.gemini_inline(part) or {}):
+            pieces.append(documents.gemini_text(documents.gemini_inline(part) or {}))
     return " ".join(pieces)
 
 

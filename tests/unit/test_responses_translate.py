@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from gateway.apis.chat.schema import AssistantMessage, SystemMessage, ToolMessage, UserMessage
+from gateway.apis.responses.events import EventEncoder
+from gateway.apis.responses.items import to_output
 from gateway.apis.responses.native import NativeDecoder, upstream_body
 from gateway.apis.responses.schema import ResponsesCall, ResponsesRequest
 from gateway.apis.responses.stream import commits
-from gateway.apis.responses.translate import EventEncoder, ignored_hints, namespaces, to_chat, to_output
+from gateway.apis.responses.translate import ignored_hints, namespaces, to_chat
 from gateway.core.errors import BadRequest
 from gateway.providers import AttemptFailed, UnreadableResponse
 
@@ -70,7 +72,18 @@ def test_the_earlier_turns_come_first() -> None:
     ("fields", "param"),
     [
         ({"tools": [{"type": "web_search"}]}, "tools.0"),
-        ({"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]}, "input.0.content.0"),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]},
+            "input.0.content.0.file_id",
+        ),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_file", "file_url": "https://x/y.pdf"}]}]},
+            "input.0.content.0.file_url",
+        ),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]},
+            "input.0.content.0.file_id",
+        ),
         ({"background": True}, "background"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input.0"),
     ],

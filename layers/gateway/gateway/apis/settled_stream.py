@@ -1,8 +1,9 @@
 """The base of every streamed answer's body: the committed attempt's events relayed as SSE bytes, one at a time,
 and the stream settled (billed and recorded) once its last byte has gone out or the client has gone.
 
-A front door's stream says only how its events are written: ``encode`` one event (and how much generated text it
-carries, for the estimate a stream cut short is billed by), the ``keepalive`` bytes while the upstream is silent,
+A front door's stream says only how its events are written: ``encode`` one event, ``generated_chars``, how much
+generated text it carries (counted before it is encoded, so an event that reports usage, such as a final one,
+sees itself in the estimate a stream cut short is billed by), the ``keepalive`` bytes while the upstream is silent,
 the ``error_event`` after a break (no fallback once committed), the ``epilogue`` after the last event, and the
 prompt's size (``prompt_chars``). ``close()``, which the server calls after the last byte or when the client went
 away, stops the upstream read and runs ``on_end`` with how the stream ``Ended``; nothing talks to AWS before it.
@@ -63,8 +64,12 @@ class SettledStream:
         self._events = self._sse()
 
     # --- what a front door says ------------------------------------------------------------------------------
-    def encode(self, event: dict[str, Any]) -> tuple[bytes, int]:
-        """One event's SSE bytes, and the characters of generated text it carries."""
+    def encode(self, event: dict[str, Any]) -> bytes:
+        """One event's SSE bytes."""
+        raise NotImplementedError
+
+    def generated_chars(self, event: dict[str, Any]) -> int:
+        """The characters of generated text an event carries."""
         raise NotImplementedError
 
     def error_event(self, failure: str) -> bytes:
@@ -94,8 +99,8 @@ class SettledStream:
                 if event is relay.KEEPALIVE:
                     yield self.keepalive
                     continue
-                data, generated = self.encode(event)
-                self._generated += generated
+                self._generated += self.generated_chars(event)
+                data = self.encode(event)
                 self._chunks += 1
                 yield data
         except Exception as exc:  # the upstream broke after the commit: no fallback any more

@@ -13,6 +13,7 @@ from gateway.apis.chat.schema import (
     SystemMessage,
 )
 from gateway.core.catalog import Offer
+from gateway.core.errors import BadRequest
 from gateway.providers import common, endpoints
 from gateway.providers.base import AttemptFailed, DecoderOver, Target, UnreadableResponse
 from gateway.providers.transport import UpstreamRequest
@@ -191,10 +192,25 @@ def _tool_result(call_id: str, text: str) -> dict[str, Any]:
     return result
 
 
+def _document(file: common.InlineFile, param: str) -> dict[str, Any]:
+    """Anthropic's ``document`` block: a PDF as a base64 source, plain text as a text source."""
+    if file.mime == "application/pdf":
+        source = {"type": "base64", "media_type": "application/pdf", "data": file.data}
+    elif file.mime == "text/plain":
+        source = {"type": "text", "media_type": "text/plain", "data": file.text(param)}
+    else:
+        raise BadRequest(f"{param}: Claude takes PDF and plain-text documents, not {file.mime}", param=param)
+    block: dict[str, Any] = {"type": "document", "source": source}
+    if file.filename:
+        block["title"] = file.filename
+    return block
+
+
 # Anthropic's content blocks (it rejects empty text blocks: ``BlockShapes.texts`` writes none).
 BLOCKS = common.BlockShapes(
     text=lambda text: {"type": "text", "text": text},
     image=lambda mime, data: {"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}},
+    document=_document,
     tool_use=lambda call_id, name, arguments: {"type": "tool_use", "id": call_id, "name": name, "input": arguments},
     tool_result=_tool_result,
 )

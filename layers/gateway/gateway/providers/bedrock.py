@@ -7,6 +7,7 @@ never the Lambda's own role, region or environment. botocore is imported only wh
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from gateway.apis.chat.schema import (
     SystemMessage,
 )
 from gateway.core.catalog import Offer
+from gateway.core.errors import BadRequest
 from gateway.core.json_object import load_object
 from gateway.providers import common, endpoints
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
@@ -37,6 +39,22 @@ STOP_REASONS = {
 # Converse requires no maxTokens, but thinking needs one above its budget: this much room for the answer.
 THINKING_ANSWER_TOKENS = 4096
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
+# Converse's DocumentFormat, by media type.
+DOCUMENT_FORMATS = {
+    "application/pdf": "pdf",
+    "text/csv": "csv",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "text/html": "html",
+    "text/plain": "txt",
+    "text/markdown": "md",
+}
+# What a document's name may not contain: Converse takes letters, digits, single spaces, hyphens, parentheses and
+# square brackets only.
+NAME_REFUSED = re.compile(r"[^A-Za-z0-9\-()\[\]]+")
+MAX_DOCUMENT_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -133,6 +151,7 @@ def build_body(request: ChatRequest, offer: Offer) -> dict[str, Any]:
         role, blocks = common.turn_blocks(index, message, provider, BLOCKS)
         uses_tools = uses_tools or any("toolUse" in b or "toolResult" in b for b in blocks)
         common.add_turn(messages, role, blocks)
+    _unique_document_names(messages)
     body: dict[str, Any] = {"messages": messages}
     if system:
         body["system"] = system
@@ -201,10 +220,44 @@ def _tool_config(request: ChatRequest, provider: str, uses_tools: bool) -> dict[
     return config
 
 
+def document_name(filename: str | None) -> str:
+    """A name Converse accepts, from the file's name without its extension (``document`` when none is left)."""
+    stem = (filename or "").rsplit(".", 1)[0]
+    name = " ".join(NAME_REFUSED.sub(" ", stem).split())[:MAX_DOCUMENT_NAME].strip()
+    return name or "document"
+
+
+def _unique_document_names(messages: list[dict[str, Any]]) -> None:
+    """Converse refuses two documents of one name in a request (the whole conversation is one request): a
+    repeated name gets a number, ``report (2)``."""
+    seen: set[str] = set()
+    for message in messages:
+        for block in message["content"]:
+            document = block.get("document")
+            if document is None:
+                continue
+            name, number = document["name"], 1
+            while name.lower() in seen:
+                number += 1
+                suffix = f" ({number})"
+                name = document["name"][: MAX_DOCUMENT_NAME - len(suffix)] + suffix
+            seen.add(name.lower())
+            document["name"] = name
+
+
+def _document(file: common.InlineFile, param: str) -> dict[str, Any]:
+    found = DOCUMENT_FORMATS.get(file.mime)
+    if found is None:
+        kinds = ", ".join(sorted(DOCUMENT_FORMATS.values()))
+        raise BadRequest(f"{param}: Bedrock takes documents of these formats: {kinds}; not {file.mime}", param=param)
+    return {"document": {"format": found, "name": document_name(file.filename), "source": {"bytes": file.data}}}
+
+
 # Converse's content blocks (no empty text blocks either).
 BLOCKS = common.BlockShapes(
     text=lambda text: {"text": text},
     image=lambda mime, data: {"image": {"format": IMAGE_FORMATS[mime], "source": {"bytes": data}}},
+    document=_document,
     tool_use=lambda call_id, name, arguments: {"toolUse": {"toolUseId": call_id, "name": name, "input": arguments}},
     tool_result=lambda call_id, text: {
         "toolResult": {"toolUseId": call_id, "content": [{"text": text}] if text else []}

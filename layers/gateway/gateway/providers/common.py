@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import mimetypes
 import re
 import secrets
 import time
@@ -12,7 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.apis.chat.schema import AssistantMessage, ChatRequest, ImagePart, TextPart, ToolMessage, UserMessage
+from gateway.apis.chat.schema import (
+    AssistantMessage,
+    ChatRequest,
+    FilePart,
+    ImagePart,
+    TextPart,
+    ToolMessage,
+    UserMessage,
+)
 from gateway.core.errors import BadRequest
 from gateway.core.json_object import load_object
 from gateway.providers.base import UnreadableResponse
@@ -20,6 +29,14 @@ from gateway.providers.base import UnreadableResponse
 IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 _DATA_URL_RE = re.compile(r"^data:(?P<mime>[a-z]+/[a-z0-9.+-]+);base64,(?P<data>[A-Za-z0-9+/=\s]+)$")
+
+
+# Python's own table (never the host's /etc/mime.types, so every host reads a filename alike), plus the document
+# types it lacks.
+_FILE_TYPES = mimetypes.MimeTypes()
+_FILE_TYPES.add_type("text/markdown", ".md", strict=False)
+_FILE_TYPES.add_type("application/vnd.openxmlformats-officedocument.wordprocessingml.document", ".docx", strict=False)
+_FILE_TYPES.add_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx", strict=False)
 
 
 def unsupported(provider: str, param: str, detail: str = "") -> BadRequest:
@@ -190,12 +207,60 @@ def data_url_image(url: str, provider: str, param: str) -> tuple[str, str]:
     mime = match["mime"]
     if mime not in IMAGE_MIME_TYPES:
         raise BadRequest(f"{param}: image type {mime} is not supported by {provider}", param=param)
-    data = re.sub(r"\s+", "", match["data"])
+    return mime, _base64(match["data"], param)
+
+
+def _base64(data: str, param: str) -> str:
+    """``data`` without white space, checked to be base64 (a provider would refuse it less clearly)."""
+    data = re.sub(r"\s+", "", data)
     try:
         base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise BadRequest(f"{param} is not valid base64", param=param) from None
-    return mime, data
+    return data
+
+
+@dataclass(frozen=True)
+class InlineFile:
+    """A file sent inline (a chat ``file`` part, a Responses ``input_file``): its media type, base64 data, name."""
+
+    mime: str
+    data: str
+    filename: str | None
+
+    def text(self, param: str) -> str:
+        """The file's content as text (for a provider that takes a plain-text document as text)."""
+        try:
+            return base64.b64decode(self.data).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(f"{param}: a {self.mime} file must be UTF-8 text", param=param) from None
+
+
+def inline_file(part: FilePart, provider: str, param: str) -> InlineFile:
+    """The inline file of a ``file`` part: ``file_data`` a base64 ``data:`` URL, or bare base64 whose
+    ``filename`` extension says its type. A ``file_id`` names a file in OpenAI's Files store, which no other
+    provider can read: a 400 naming it."""
+    given = part.file
+    if given.file_data is None:
+        if given.file_id is not None:
+            raise BadRequest(
+                f"{param}.file_id: {provider} cannot read a file uploaded to OpenAI (a file id is OpenAI's Files "
+                "store, only OpenAI models read it); send the file inline as file_data",
+                param=f"{param}.file_id",
+            )
+        raise BadRequest(f"{param}.file_data is required", param=f"{param}.file_data")
+    where = f"{param}.file_data"
+    match = _DATA_URL_RE.fullmatch(given.file_data)
+    if match is not None:
+        return InlineFile(match["mime"], _base64(match["data"], where), given.filename)
+    guessed = _FILE_TYPES.guess_type(given.filename or "", strict=False)[0]
+    if guessed is None or given.file_data.startswith("data:"):
+        raise BadRequest(
+            f"{where}: a base64 data: URL (data:<media type>;base64,...) is required, or a filename whose extension "
+            "says the file's type",
+            param=where,
+        )
+    return InlineFile(guessed, _base64(given.file_data, where), given.filename)
 
 
 def load_json_object(body: bytes, provider: str) -> dict[str, Any]:
@@ -235,10 +300,11 @@ def int_field(data: Any, key: str) -> int:
 @dataclass(frozen=True)
 class BlockShapes:
     """How one wire format with typed content blocks (Anthropic's Messages, Bedrock's Converse) writes a turn:
-    text (an empty text is no block), an inline image, a tool call and a tool result."""
+    text (an empty text is no block), an inline image, an inline document, a tool call and a tool result."""
 
     text: Callable[[str], dict[str, Any]]
     image: Callable[[str, str], dict[str, Any]]  # (mime type, base64 data)
+    document: Callable[[InlineFile, str], dict[str, Any]]  # (the file, its parameter path for a 400)
     tool_use: Callable[[str, str, Any], dict[str, Any]]  # (call id, function name, parsed arguments)
     tool_result: Callable[[str, str], dict[str, Any]]  # (call id, result text)
 
@@ -247,7 +313,7 @@ class BlockShapes:
 
 
 def turn_blocks(index: int, message: Any, provider: str, shapes: BlockShapes) -> tuple[str, list[dict[str, Any]]]:
-    """One chat message as (role, content blocks) in ``shapes``' format; images must be ``data:`` URLs."""
+    """One chat message as (role, content blocks) in ``shapes``' format; images and files must be inline."""
     if isinstance(message, UserMessage):
         if isinstance(message.content, str):
             return "user", shapes.texts(message.content)
@@ -256,6 +322,9 @@ def turn_blocks(index: int, message: Any, provider: str, shapes: BlockShapes) ->
             if isinstance(part, ImagePart):
                 where = f"messages[{index}].content[{j}].image_url.url"
                 blocks.append(shapes.image(*data_url_image(part.image_url.url, provider, where)))
+            elif isinstance(part, FilePart):
+                where = f"messages[{index}].content[{j}].file"
+                blocks.append(shapes.document(inline_file(part, provider, where), where))
             else:
                 blocks.extend(shapes.texts(part.text))
         return "user", blocks

@@ -16,6 +16,7 @@ from gateway.apis.chat.schema import (
     AssistantMessage,
     ChatRequest,
     DeveloperMessage,
+    FilePart,
     ImagePart,
     ResponseFormatJsonObject,
     ResponseFormatJsonSchema,
@@ -289,6 +290,9 @@ def _message_parts(
                     part.image_url.url, provider, f"messages[{index}].content[{j}].image_url.url"
                 )
                 parts.append({"inlineData": {"mimeType": mime, "data": data}})
+            elif isinstance(part, FilePart):  # Gemini reads documents (PDF, text) as inline data; it judges the type
+                file = common.inline_file(part, provider, f"messages[{index}].content[{j}].file")
+                parts.append({"inlineData": {"mimeType": file.mime, "data": file.data}})
             else:
                 parts.extend(_text_part(part.text))
         return "user", parts

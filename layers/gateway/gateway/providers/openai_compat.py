@@ -20,8 +20,10 @@ from gateway.apis.chat.schema import (
     AssistantMessage,
     ChatRequest,
     DeveloperMessage,
+    FilePart,
     ImagePart,
     ResponseFormatJsonObject,
+    TextPart,
     UserMessage,
 )
 from gateway.providers import common, endpoints
@@ -128,8 +130,12 @@ class OpenAICompatAdapter:
             for j, part in enumerate(message.content):
                 if isinstance(part, ImagePart) and self.dialect == "deepseek":
                     raise common.unsupported(provider, f"messages[{index}].content[{j}]", "no image input")
-            if all(not isinstance(p, ImagePart) for p in message.content):
-                dumped["content"] = "".join(getattr(p, "text", "") for p in message.content)
+                if isinstance(part, FilePart):
+                    if self.dialect == "deepseek":
+                        raise common.unsupported(provider, f"messages[{index}].content[{j}]", "no file input")
+                    common.inline_file(part, provider, f"messages[{index}].content[{j}].file")  # no OpenAI file ids
+            if all(isinstance(p, TextPart) for p in message.content):
+                dumped["content"] = "".join(p.text for p in message.content if isinstance(p, TextPart))
         elif not isinstance(message, UserMessage) and isinstance(message.content, list):
             dumped["content"] = common.text_of(message.content)
         if isinstance(message, AssistantMessage) and "content" not in dumped and not message.tool_calls:

@@ -17,7 +17,7 @@ from gateway.core.settings import get_settings
 MAX_MESSAGES = 2048
 MAX_PARTS = 256
 MAX_TEXT = 4_000_000  # characters; the body cap keeps real requests well below this
-MAX_URL = 8_000_000  # data: URLs carry whole images
+MAX_URL = 8_000_000  # data: URLs carry whole images and files
 MAX_TOOLS = 128
 MAX_TOOL_CALLS = 128
 MAX_ID = 256
@@ -54,7 +54,21 @@ class ImagePart(_Strict):
     image_url: ImageUrl
 
 
-UserPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+class FileData(_Strict):
+    """OpenAI's ``file`` part: inline data (a base64 ``data:`` URL, or bare base64 with a ``filename`` that says
+    its type) or the id of a file uploaded to OpenAI."""
+
+    file_data: Annotated[str, Field(min_length=1, max_length=MAX_URL)] | None = None
+    file_id: Ident | None = None
+    filename: Annotated[str, Field(max_length=1024)] | None = None
+
+
+class FilePart(_Strict):
+    type: Literal["file"]
+    file: FileData
+
+
+UserPart = Annotated[TextPart | ImagePart | FilePart, Field(discriminator="type")]
 TextParts = Annotated[list[TextPart], Field(max_length=MAX_PARTS)]
 
 

@@ -73,15 +73,17 @@ class ChatStream(SettledStream):
         }
         super().__init__(live, on_end)
 
-    def encode(self, event: dict[str, Any]) -> tuple[bytes, int]:
+    def encode(self, event: dict[str, Any]) -> bytes:
         chunk = {**self._base, **event}
-        generated = 0
-        for choice in chunk.get("choices") or []:
-            choice_delta = choice.get("delta") or {}
-            generated += _delta_chars(choice_delta)
-            if self._chunks == 0:
-                choice["delta"] = {"role": "assistant", **choice_delta}
-        return _data(chunk), generated
+        if self._chunks == 0:
+            chunk["choices"] = [
+                {**choice, "delta": {"role": "assistant", **(choice.get("delta") or {})}}
+                for choice in chunk.get("choices") or []
+            ]
+        return _data(chunk)
+
+    def generated_chars(self, event: dict[str, Any]) -> int:
+        return sum(_delta_chars(choice.get("delta") or {}) for choice in event.get("choices") or [])
 
     def error_event(self, failure: str) -> bytes:
         message = f"upstream stream from {self._base['provider']} broke: {failure}"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from gateway.apis.messages.schema import (
     MessagesCall,
@@ -76,6 +77,33 @@ def anthropic_usage(usage: Any) -> dict[str, int]:
     }
 
 
+@dataclass(frozen=True)
+class ChunkDelta:
+    """One piece of a chat chunk, in the order an encoder meets it: ``reasoning`` or ``text`` (``text``), a
+    ``tool_call`` delta (``call``), or the ``finish`` reason (``text``)."""
+
+    kind: Literal["reasoning", "text", "tool_call", "finish"]
+    text: str = ""
+    call: dict[str, Any] = field(default_factory=dict)
+
+
+def chunk_deltas(chunk: dict[str, Any]) -> Iterator[ChunkDelta]:
+    """A chat chunk's non-empty deltas, choice by choice (the upstream's shapes are never trusted)."""
+    for choice in chunk.get("choices") or []:
+        delta = common.as_dict(common.as_dict(choice).get("delta"))
+        reasoning = delta.get("reasoning_content")
+        if isinstance(reasoning, str) and reasoning:
+            yield ChunkDelta("reasoning", reasoning)
+        text = delta.get("content")
+        if isinstance(text, str) and text:
+            yield ChunkDelta("text", text)
+        for call in delta.get("tool_calls") or []:
+            yield ChunkDelta("tool_call", call=common.as_dict(call))
+        reason = common.as_dict(choice).get("finish_reason")
+        if isinstance(reason, str):
+            yield ChunkDelta("finish", reason)
+
+
 @dataclass
 class EventEncoder:
     """Chat deltas -> Anthropic stream events, one block at a time, as they arrive."""
@@ -90,23 +118,19 @@ class EventEncoder:
 
     def chunk(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         events = self._start()
-        for choice in chunk.get("choices") or []:
-            delta = common.as_dict(common.as_dict(choice).get("delta"))
-            reasoning = delta.get("reasoning_content")
-            if isinstance(reasoning, str) and reasoning:
+        for delta in chunk_deltas(chunk):
+            if delta.kind == "reasoning":
                 if self._open != "thinking":
                     events += self._open_block({"type": "thinking", "thinking": "", "signature": ""}, "thinking")
-                events.append(_delta(self._index, {"type": "thinking_delta", "thinking": reasoning}))
-            text = delta.get("content")
-            if isinstance(text, str) and text:
+                events.append(_delta(self._index, {"type": "thinking_delta", "thinking": delta.text}))
+            elif delta.kind == "text":
                 if self._open != "text":
                     events += self._open_block({"type": "text", "text": ""}, "text")
-                events.append(_delta(self._index, {"type": "text_delta", "text": text}))
-            for call in delta.get("tool_calls") or []:
-                events += self._tool_delta(common.as_dict(call))
-            reason = choice.get("finish_reason")
-            if isinstance(reason, str):
-                self._stop_reason = STOP_REASONS.get(reason, "end_turn")
+                events.append(_delta(self._index, {"type": "text_delta", "text": delta.text}))
+            elif delta.kind == "tool_call":
+                events += self._tool_delta(delta.call)
+            else:
+                self._stop_reason = STOP_REASONS.get(delta.text, "end_turn")
         return events
 
     def finish(self, usage: dict[str, int] | None) -> list[dict[str, Any]]:
@@ -174,7 +198,7 @@ def _delta(index: int, delta: dict[str, Any]) -> dict[str, Any]:
 
 
 class ChunkEncoder(Protocol):
-    """Chat deltas -> another API's stream events (Anthropic's here, Responses' in ``apis.responses.translate``)."""
+    """Chat deltas -> another API's stream events (Anthropic's here, Responses' in ``apis.responses.events``)."""
 
     def chunk(self, chunk: dict[str, Any]) -> list[dict[str, Any]]: ...
 

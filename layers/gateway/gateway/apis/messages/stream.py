@@ -62,10 +62,13 @@ class MessagesStream(SettledStream):
         self._model = model  # how the request named the model that served
         super().__init__(live, on_end)
 
-    def encode(self, event: dict[str, Any]) -> tuple[bytes, int]:
+    def encode(self, event: dict[str, Any]) -> bytes:
         if event.get("type") == "message_start":
             event = {**event, "message": {**(event.get("message") or {}), "model": self._model}}
-        return sse(event), _generated_chars(event)
+        return sse(event)
+
+    def generated_chars(self, event: dict[str, Any]) -> int:
+        return _generated_chars(event)
 
     def error_event(self, failure: str) -> bytes:
         message = f"upstream stream from {self._provider} broke: {failure}"

@@ -96,6 +96,12 @@ def to_chat(call: MessagesCall) -> ChatRequest:
             "type": "json_schema",
             "json_schema": {"name": "output", "schema": schema, "strict": True},
         }
+    return chat_request(body, model)
+
+
+def chat_request(body: dict[str, Any], model: str) -> ChatRequest:
+    """The internal chat request of a translated body; a part the chat request cannot hold is a 400 naming it
+    (shared with ``apis.responses.translate``)."""
     try:
         return ChatRequest.model_validate(body)
     except ValidationError as exc:

@@ -2,9 +2,9 @@
 
 - ``schema``: the inbound request, typed and bounded, and ``ResponsesCall`` (what routing reads of it).
 - ``native``: OpenAI models: the client's body goes to OpenAI's own ``/responses``.
-- ``translate``: every other model: the request onto the chat adapters, their answers back into output items
-  and semantic events.
+- ``translate``: every other model: the request onto the chat adapters (``items`` and ``events``: their answers
+  back into output items and semantic events).
 - ``stream``: the streamed body (sequence numbers, keep-alives, the final event, the commit rule's aftermath).
-- ``store``: stored responses, encrypted at rest, owner-only, with a TTL.
+- ``store``: stored responses, one object per conversation, encrypted at rest, owner-only, with a TTL.
 - ``service``: the codec and the operations the function calls (create, retrieve, input items, delete).
 """

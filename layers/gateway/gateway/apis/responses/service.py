@@ -151,11 +151,6 @@ class ResponsesResult:
     headers: dict[str, str]
 
 
-def response_id(request_id: str) -> str:
-    """The gateway's own id, whichever provider served: the request id's time-sorted digits."""
-    return "resp_" + request_id.removeprefix("req_")
-
-
 def _shell(call: ResponsesCall, rid: str, model: str, provider: str, stored: bool) -> dict[str, Any]:
     request = call.request
     reasoning = request.reasoning
@@ -194,10 +189,10 @@ def create(snapshot: store.AccountSnapshot, call: ResponsesCall, request_id: str
     """The answer, routed by the chat core; stored (one write, once the upstream has finished) unless
     ``store: false`` or ``RESPONSES_STORE=off``."""
     account_id = snapshot.account.account_id
+    continuing = None
     if call.request.previous_response_id is not None:
-        call = ResponsesCall(
-            call.request, call.body, responses_store.history_for(account_id, call.request.previous_response_id)
-        )
+        continuing = responses_store.continue_from(account_id, call.request.previous_response_id)
+        call = ResponsesCall(call.request, call.body, continuing.history)
     served = chat.serve(snapshot, call, request_id, RESPONSES)
     planned, result = served.planned, served.result
     headers = chat.route_headers(planned, served.attempts)
@@ -205,7 +200,8 @@ def create(snapshot: store.AccountSnapshot, call: ResponsesCall, request_id: str
     if ignored:
         headers["x-gateway-ignored-params"] = ",".join(ignored)
     stored = call.request.store is not False and responses_store.enabled()
-    shell = _shell(call, response_id(request_id), served.served_as, planned.provider, stored)
+    rid = responses_store.response_id(request_id, continuing if stored else None)
+    shell = _shell(call, rid, served.served_as, planned.provider, stored)
 
     def finalize(upstream: dict[str, Any], reported: dict[str, int]) -> dict[str, Any]:
         response = {
@@ -217,9 +213,8 @@ def create(snapshot: store.AccountSnapshot, call: ResponsesCall, request_id: str
             "usage": public_usage(reported, is_byok=served.is_byok, cost=served.price(reported)[2]),
         }
         if stored:
-            kept = responses_store.StoredResponse(response, call.input_items(), call.history, planned.provider)
             try:
-                responses_store.save(account_id, kept)
+                responses_store.save(account_id, response, call.input_items(), planned.provider, continuing)
             except Exception as exc:  # the answer is generated and billed: deliver it, and say it was not kept
                 logger.error("stored response write failed", extra={"error_type": type(exc).__name__})
                 response["store"] = False

@@ -41,11 +41,6 @@ def commits(event: dict[str, Any]) -> bool:
     return False
 
 
-def _generated_chars(event: dict[str, Any]) -> int:
-    delta = event.get("delta")
-    return len(delta) if isinstance(delta, str) else 0
-
-
 class ResponsesStream(SettledStream):
     """A Responses stream body: the semantic events, each with its ``sequence_number``; ``response.failed``
     after a break; the final event's response priced (and stored when asked) by ``finalize``."""
@@ -67,19 +62,20 @@ class ResponsesStream(SettledStream):
         self._sequence = 0
         super().__init__(live, on_end)
 
-    def encode(self, event: dict[str, Any]) -> tuple[bytes, int]:
-        generated = _generated_chars(event)
+    def encode(self, event: dict[str, Any]) -> bytes:
         upstream = event.get("response")
         if isinstance(upstream, dict):
             if event.get("type") in FINAL_EVENTS:
-                self._generated += generated  # the final response's usage estimate counts this event too
                 response = self._finalize(upstream, self._usage())
-                self._generated -= generated
             else:
                 response = {**upstream, **self._shell, "status": upstream.get("status", "in_progress")}
                 response["output"] = upstream.get("output") or []
             event = {**event, "response": response}
-        return self._numbered(event), generated
+        return self._numbered(event)
+
+    def generated_chars(self, event: dict[str, Any]) -> int:
+        delta = event.get("delta")
+        return len(delta) if isinstance(delta, str) else 0
 
     def error_event(self, failure: str) -> bytes:
         message = f"upstream stream from {self._shell['provider']} broke: {failure}"

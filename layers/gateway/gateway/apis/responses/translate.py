@@ -2,22 +2,24 @@
 
 ``to_chat`` turns the conversation (earlier turns, ``instructions``, input items) and the parameters into the
 gateway's internal chat request, so every chat adapter serves it with its own parameter rules (``params``);
-``to_output`` turns the chat completion into Responses output items, and ``EventEncoder`` turns chat deltas
-into the semantic stream events as they arrive. What a translated provider cannot take at all (built-in tools,
-files, OpenAI-only features) is a 400 naming the field; the routing codec uses the same translation to leave
-such providers out when another one can serve.
+the answer comes back as Responses output items (``items.to_output``) or, streamed, as the semantic events
+(``events.EventEncoder``), through ``TranslatedAdapter``. An ``input_file`` with inline data becomes the chat
+request's ``file`` part, which each adapter writes as its provider's own document input. What a translated
+provider cannot take at all (built-in tools, OpenAI file ids, files by URL, OpenAI-only features) is a 400
+naming the field; the routing codec uses the same translation to leave such providers out when another one
+can serve.
 """
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-from pydantic import ValidationError
 
 from gateway.apis.chat.schema import ChatRequest
 from gateway.apis.messages.answers import TranslatedDecoder
+from gateway.apis.messages.translate import chat_request
+from gateway.apis.responses.events import EventEncoder
+from gateway.apis.responses.items import to_output
 from gateway.apis.responses.schema import (
     Item,
     ResponsesCall,
@@ -25,11 +27,16 @@ from gateway.apis.responses.schema import (
     TextFormatJsonSchema,
 )
 from gateway.core.errors import BadRequest
-from gateway.providers import Adapter, Target, common
+from gateway.providers import Adapter, Target
 from gateway.providers.transport import UpstreamRequest
 
 # Fields only OpenAI's Responses API has: a translated provider is not a candidate when one is set.
 OPENAI_ONLY = ("background", "conversation", "prompt", "context_management", "moderation", "max_tool_calls")
+# Why a file id reaches OpenAI only.
+FILE_ID_DETAIL = (
+    "a file id names a file in OpenAI's Files store, which no other provider can read; "
+    "send the file inline as file_data (an image as a data: URL)"
+)
 # Responses hints with no chat field: dropped off OpenAI and named in x-gateway-ignored-params.
 RESPONSES_HINTS = ("include", "truncation", "prompt_cache_retention", "prompt_cache_options", "stream_options")
 
@@ -40,10 +47,6 @@ def _unsupported(model: str, param: str, detail: str) -> BadRequest:
         param=param,
         code="unsupported_parameter",
     )
-
-
-def item_id(prefix: str) -> str:
-    return prefix + secrets.token_hex(24)
 
 
 def to_chat(call: ResponsesCall) -> ChatRequest:
@@ -97,12 +100,7 @@ def _chat_request(call: ResponsesCall) -> ChatRequest:
             body["response_format"] = {"type": "json_object"}
     if request.reasoning is not None and request.reasoning.effort is not None:
         body["reasoning_effort"] = request.reasoning.effort
-    try:
-        return ChatRequest.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise BadRequest(f"cannot translate the request for {model}: {where}: {first['msg']}") from None
+    return chat_request(body, model)
 
 
 def ignored_hints(call: ResponsesCall) -> tuple[str, ...]:
@@ -172,11 +170,28 @@ def _message(item: Item, where: str, model: str) -> dict[str, Any]:
             if part.get("detail") in ("auto", "low", "high"):
                 image["detail"] = part["detail"]
             parts.append({"type": "image_url", "image_url": image})
-        elif kind == "input_image":
-            raise _unsupported(model, f"{where}.content.{j}", "images by file_id")
+        elif kind == "input_file":
+            parts.append(_file_part(part, f"{where}.content.{j}", model))
+        elif kind == "input_image" and part.get("file_id") is not None:
+            raise _unsupported(model, f"{where}.content.{j}.file_id", FILE_ID_DETAIL)
         else:
             raise _unsupported(model, f"{where}.content.{j}", f"{kind} parts")
     return {"role": "user", "content": parts}
+
+
+def _file_part(part: dict[str, Any], where: str, model: str) -> dict[str, Any]:
+    """An ``input_file`` as the chat request's ``file`` part: inline data only (each adapter writes it as its
+    provider's document input)."""
+    if isinstance(part.get("file_data"), str):
+        given = {"file_data": part["file_data"]}
+        if part.get("filename") is not None:
+            given["filename"] = part["filename"]
+        return {"type": "file", "file": given}
+    if part.get("file_id") is not None:
+        raise _unsupported(model, f"{where}.file_id", FILE_ID_DETAIL)
+    if part.get("file_url") is not None:
+        raise _unsupported(model, f"{where}.file_url", "a file by URL: the gateway fetches nothing; send file_data")
+    raise BadRequest(f"{where}: file_data, file_id or file_url is required", param=where)
 
 
 def _parts_text(content: Any, where: str, model: str) -> str:
@@ -243,234 +258,6 @@ def namespaces(call: ResponsesCall) -> dict[str, str]:
                 if isinstance(inner, dict) and isinstance(inner.get("name"), str):
                     found[inner["name"]] = tool["name"]
     return found
-
-
-# --- answers -----------------------------------------------------------------------------------------------
-
-
-def output_text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-
-
-def reasoning_item(item_ident: str, text: str) -> dict[str, Any]:
-    summary = [{"type": "summary_text", "text": text}] if text else []
-    return {"id": item_ident, "type": "reasoning", "summary": summary}
-
-
-def message_item(item_ident: str, text: str, status: str = "completed") -> dict[str, Any]:
-    content = [output_text_part(text)] if status == "completed" else []
-    return {"id": item_ident, "type": "message", "status": status, "role": "assistant", "content": content}
-
-
-def function_call_item(
-    item_ident: str, call_id: str, name: str, arguments: str, status: str, namespace: str | None = None
-) -> dict[str, Any]:
-    item = {
-        "id": item_ident,
-        "type": "function_call",
-        "status": status,
-        "call_id": call_id,
-        "name": name,
-        "arguments": arguments,
-    }
-    if namespace is not None:
-        item["namespace"] = namespace
-    return item
-
-
-def _text_or(value: Any, default: str) -> str:
-    return value if isinstance(value, str) else default
-
-
-def status_of(finish_reason: Any) -> tuple[str, dict[str, str] | None]:
-    """The response's ``status`` and ``incomplete_details`` for a chat ``finish_reason``."""
-    if finish_reason == "length":
-        return "incomplete", {"reason": "max_output_tokens"}
-    if finish_reason == "content_filter":
-        return "incomplete", {"reason": "content_filter"}
-    return "completed", None
-
-
-def to_output(completion: dict[str, Any], spaces: dict[str, str] | None = None) -> dict[str, Any]:
-    """``output``, ``status``, ``incomplete_details`` and flat ``usage`` of a chat completion."""
-    choice = common.as_dict((completion.get("choices") or [{}])[0])
-    message = common.as_dict(choice.get("message"))
-    output: list[dict[str, Any]] = []
-    reasoning = message.get("reasoning_content")
-    if isinstance(reasoning, str) and reasoning:
-        output.append(reasoning_item(item_id("rs_"), reasoning))
-    content = message.get("content")
-    if isinstance(content, str) and content:
-        output.append(message_item(item_id("msg_"), content))
-    for call in message.get("tool_calls") or []:
-        function = common.as_dict(common.as_dict(call).get("function"))
-        call_id = _text_or(call.get("id"), item_id("call_"))
-        arguments = _text_or(function.get("arguments"), "{}")
-        name = _text_or(function.get("name"), "")
-        namespace = (spaces or {}).get(name)
-        output.append(function_call_item(item_id("fc_"), call_id, name, arguments, "completed", namespace))
-    status, details = status_of(choice.get("finish_reason"))
-    usage = completion.get("usage")
-    return {
-        "output": output,
-        "status": status,
-        "incomplete_details": details,
-        "usage": usage if isinstance(usage, dict) else None,
-    }
-
-
-@dataclass
-class _Open:
-    """One output item being streamed."""
-
-    kind: str  # "reasoning", "message" or "function_call"
-    index: int
-    item: dict[str, Any]
-    text: str = ""
-
-
-@dataclass
-class EventEncoder:
-    """Chat deltas -> Responses semantic events, one output item at a time, as they arrive. The events carry no
-    ``sequence_number`` and their ``response`` objects only what the chat answer knows: the stream body numbers
-    them and completes the response object (id, model, usage)."""
-
-    spaces: dict[str, str] = field(default_factory=dict)  # function name -> its namespace (``namespaces``)
-    _started: bool = False
-    _items: list[_Open] = field(default_factory=list)
-    _open: _Open | None = None
-    _tools: dict[int, _Open] = field(default_factory=dict)  # chat tool-call index -> its item
-    _finish: Any = None
-
-    def chunk(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        events = self._start()
-        for choice in chunk.get("choices") or []:
-            delta = common.as_dict(common.as_dict(choice).get("delta"))
-            reasoning = delta.get("reasoning_content")
-            if isinstance(reasoning, str) and reasoning:
-                events += self._text("reasoning", reasoning)
-            text = delta.get("content")
-            if isinstance(text, str) and text:
-                events += self._text("message", text)
-            for call in delta.get("tool_calls") or []:
-                events += self._tool_delta(common.as_dict(call))
-            reason = choice.get("finish_reason")
-            if isinstance(reason, str):
-                self._finish = reason
-        return events
-
-    def finish(self, usage: dict[str, int] | None) -> list[dict[str, Any]]:
-        events = self._start() + self._close()
-        status, details = status_of(self._finish)
-        response = {
-            "status": status,
-            "incomplete_details": details,
-            "output": [item.item for item in self._items],
-            "usage": usage,
-        }
-        kind = "response.completed" if status == "completed" else "response.incomplete"
-        return [*events, {"type": kind, "response": response}]
-
-    def _start(self) -> list[dict[str, Any]]:
-        if self._started:
-            return []
-        self._started = True
-        shell: dict[str, Any] = {"status": "in_progress", "output": [], "usage": None}
-        return [{"type": "response.created", "response": shell}, {"type": "response.in_progress", "response": shell}]
-
-    def _text(self, kind: str, text: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        current = self._open
-        if current is None or current.kind != kind:
-            events += self._close()
-            current = self._begin(kind, reasoning_item(item_id("rs_"), "") if kind == "reasoning" else None)
-            events += self._added(current)
-        current.text += text
-        ids = {"item_id": current.item["id"], "output_index": current.index}
-        if kind == "reasoning":
-            events.append({"type": "response.reasoning_summary_text.delta", **ids, "summary_index": 0, "delta": text})
-        else:
-            events.append(
-                {"type": "response.output_text.delta", **ids, "content_index": 0, "delta": text, "logprobs": []}
-            )
-        return events
-
-    def _begin(self, kind: str, item: dict[str, Any] | None) -> _Open:
-        if item is None:
-            item = message_item(item_id("msg_"), "", "in_progress")
-        opened = _Open(kind, len(self._items), item)
-        self._items.append(opened)
-        self._open = opened
-        return opened
-
-    def _added(self, opened: _Open) -> list[dict[str, Any]]:
-        events = [{"type": "response.output_item.added", "output_index": opened.index, "item": dict(opened.item)}]
-        ids = {"item_id": opened.item["id"], "output_index": opened.index}
-        if opened.kind == "reasoning":
-            part = {"type": "summary_text", "text": ""}
-            events.append({"type": "response.reasoning_summary_part.added", **ids, "summary_index": 0, "part": part})
-        elif opened.kind == "message":
-            events.append(
-                {"type": "response.content_part.added", **ids, "content_index": 0, "part": output_text_part("")}
-            )
-        return events
-
-    def _tool_delta(self, call: dict[str, Any]) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        position = common.int_field(call, "index")
-        function = common.as_dict(call.get("function"))
-        opened = self._tools.get(position)
-        if opened is None:
-            events += self._close()
-            call_id = _text_or(call.get("id"), item_id("call_"))
-            name = _text_or(function.get("name"), "")
-            item = function_call_item(item_id("fc_"), call_id, name, "", "in_progress", self.spaces.get(name))
-            opened = self._begin("function_call", item)
-            self._tools[position] = opened
-            events += self._added(opened)
-        arguments = function.get("arguments")
-        if isinstance(arguments, str) and arguments:
-            opened.text += arguments
-            events.append(
-                {
-                    "type": "response.function_call_arguments.delta",
-                    "item_id": opened.item["id"],
-                    "output_index": opened.index,
-                    "delta": arguments,
-                }
-            )
-        return events
-
-    def _close(self) -> list[dict[str, Any]]:
-        """End the open item: its done events, and its final form kept for ``response.completed``."""
-        current = self._open
-        if current is None:
-            return []
-        self._open = None
-        ids = {"item_id": current.item["id"], "output_index": current.index}
-        events: list[dict[str, Any]] = []
-        if current.kind == "reasoning":
-            current.item = reasoning_item(current.item["id"], current.text)
-            part = {"type": "summary_text", "text": current.text}
-            events.append(
-                {"type": "response.reasoning_summary_text.done", **ids, "summary_index": 0, "text": current.text}
-            )
-            events.append({"type": "response.reasoning_summary_part.done", **ids, "summary_index": 0, "part": part})
-        elif current.kind == "message":
-            current.item = message_item(current.item["id"], current.text)
-            done = {"type": "response.output_text.done", **ids, "content_index": 0, "text": current.text}
-            events.append({**done, "logprobs": []})
-            part_done = {"type": "response.content_part.done", **ids, "content_index": 0}
-            events.append({**part_done, "part": output_text_part(current.text)})
-        else:
-            item = current.item
-            arguments = current.text or "{}"
-            current.item = {**item, "status": "completed", "arguments": arguments}
-            events.append(
-                {"type": "response.function_call_arguments.done", **ids, "name": item["name"], "arguments": arguments}
-            )
-        events.append({"type": "response.output_item.done", "output_index": current.index, "item": current.item})
-        return events
 
 
 @dataclass(frozen=True)
