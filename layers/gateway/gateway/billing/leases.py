@@ -74,7 +74,6 @@ class LeaseBook:
         self._by_id: dict[str, Lease] = {}
         self._refilling: dict[tuple[str, tuple[str, ...]], threading.Lock] = {}
         self._short_until: dict[tuple[str, tuple[str, ...]], float] = {}
-        self._at_exit = False
 
     def lend(self, account_id: str, nanos: int, budgets: Sequence[Budget]) -> str | None:
         """Lend ``nanos`` to a request from the account's lease (taking or topping it up first if need be):
@@ -151,31 +150,28 @@ class LeaseBook:
     def _keep(self, key: tuple[str, tuple[str, ...]], lease: Lease) -> None:
         with self._lock:
             self._leases[key], self._by_id[lease.lease_id] = lease, lease
-            if not self._at_exit:
-                self._at_exit = True
-                atexit.register(self.close_all)
 
     def settle(self, account_id: str, lease_id: str, held: int, actual: int) -> bool:
-        """A request lent ``held`` cost ``actual``: what it held above that returns to the lease, and its cost
-        is added to the lease's ledger; a cost above the hold is taken from the lease's free part, or charged
-        to the profile (balance, then debt). False when the lease is unknown to this process (nothing done)."""
+        """A request lent ``held`` cost ``actual``: its cost is added to the lease's ledger, then what it held
+        above that returns to the lease (the lease cannot close in between: the request still holds its part);
+        a cost above the hold is taken from the lease's free part, or charged to the profile (balance, then
+        debt). False when the lease is unknown to this process (nothing done)."""
         with self._lock:
             lease = self._by_id.get(lease_id)
             if lease is None:
                 return False
-            lease.lent -= held
             extra = min(max(0, actual - held), lease.free)
-            lease.free += held - min(actual, held) - extra
-            from_lease = min(actual, held) + extra
-        beyond = actual - from_lease
-        if beyond > 0:
-            holds.charge_over_hold(account_id, beyond, budgets=lease.budgets)
-        if from_lease > 0:
-            if ledger.record_spend(lease_id, from_lease):
-                with self._lock:
-                    lease.spent += from_lease
-            else:  # the lease was closed under the request (swept): charge its cost afresh
-                holds.charge_over_hold(account_id, from_lease, budgets=lease.budgets)
+            lease.free -= extra
+        from_lease = min(actual, held) + extra
+        if actual > from_lease:
+            holds.charge_over_hold(account_id, actual - from_lease, budgets=lease.budgets)
+        recorded = from_lease == 0 or ledger.record_spend(lease_id, from_lease)
+        if not recorded:  # the lease was swept under the request (it outlived its expiry): charge it afresh
+            holds.charge_over_hold(account_id, from_lease, budgets=lease.budgets)
+        with self._lock:
+            lease.lent -= held
+            lease.free += held - min(actual, held)
+            lease.spent += from_lease if recorded else 0
         self._after_settlement()
         return True
 
@@ -233,6 +229,7 @@ class LeaseBook:
 
 
 _BOOK = LeaseBook()
+atexit.register(lambda: _BOOK.close_all())  # the process's shutdown gives back what its leases did not spend
 
 
 def book() -> LeaseBook:
