@@ -229,7 +229,7 @@ class LeaseBook:
 
 
 _BOOK = LeaseBook()
-atexit.register(lambda: _BOOK.close_all())  # the process's shutdown gives back what its leases did not spend
+atexit.register(_BOOK.close_all)  # the process's shutdown gives back what its leases did not spend
 
 
 def book() -> LeaseBook:
