@@ -223,6 +223,7 @@ class Routing:
 
     def __post_init__(self) -> None:
         self.limits = budgets.request_budgets(self.snapshot)  # the calling key's budget, the shared cap
+        self.byok_limits = budgets.byok_budgets(self.snapshot)  # the key's budget, when it counts BYOK
 
     @property
     def account_id(self) -> str:
@@ -263,16 +264,20 @@ class Routing:
         raise all_failed_error(self.results)
 
     def attempt(self, planned: PlannedAttempt) -> tuple[AttemptResult, credits.Reservation | None] | None:
-        """One attempt with its credit hold (shared capacity), observed and logged; None when the balance cannot
-        cover its worst case (skipped). A failed attempt's hold is closed here; a success keeps it to settle."""
+        """One attempt with its hold (shared capacity; BYOK when the key's budget counts it), observed and
+        logged; None when the balance or a budget cannot cover its worst case (skipped). A failed attempt's hold
+        is closed here; a success keeps it to settle."""
         hold = None
-        if planned.credential == "shared":
-            needed = self.codec.max_cost(planned.offer, self.request)
+        shared = planned.credential == "shared"
+        limits = self.limits if shared else self.byok_limits
+        if shared or limits:
+            needed = self.codec.max_cost(planned.offer, self.request)  # a BYOK attempt's: at list price
             over: list[str] = []
-            hold = credits.reserve(self.account_id, needed, self.limits, over)
+            hold = credits.reserve(self.account_id, needed, limits, over, credits=shared)
             if hold is None:  # the balance, or a budget, cannot cover this attempt's worst case: skip it
-                self.over_budget = self.over_budget or budgets.refusal(self.limits, over)
-                self.short_of = needed if self.short_of is None else min(self.short_of, needed)
+                self.over_budget = self.over_budget or budgets.refusal(limits, over)
+                if shared:
+                    self.short_of = needed if self.short_of is None else min(self.short_of, needed)
                 return None
         number = len(self.results) + 1
         result = None
@@ -340,7 +345,7 @@ class StreamSettlement:
         health.state().relay_ended()
         prompt, completion, cost = _usage_of(ended.usage, self.planned, routing.price)
         if self.hold is not None:
-            credits.settle(self.hold, cost)
+            credits.settle(self.hold, routing.price(self.planned.offer, ended.usage))
         record.cost = cost
         record.latency_ms += int((time.monotonic() - self.committed_at) * 1000)  # measured to the commit so far
         if ended.failure is not None:
@@ -371,8 +376,8 @@ def serve(snapshot: accounts.AccountSnapshot, request: RoutedRequest, request_id
         settle = StreamSettlement(routing, planned, result, hold)
         return Served(planned, result, attempts, served_name, settle=settle, pricing=routing.price, cut_cost=cut_cost)
     prompt, completion, cost = _usage_of(result.usage, planned, routing.price)
-    if hold is not None:
-        credits.settle(hold, cost)
+    if hold is not None:  # settled to the list price of what was used: the cost, or what a BYOK budget counts
+        credits.settle(hold, routing.price(planned.offer, result.usage))
     result.record.cost = cost
     routing.record(200, planned, (prompt, completion), cost)
     return Served(
@@ -395,14 +400,16 @@ def _close_failed_hold(
     request: RoutedRequest,
     codec: Codec,
 ) -> None:
-    """A failed shared attempt's hold: released whole, unless the gateway cut it after the upstream had the
-    prompt (it has processed it): then the prompt is billed, at the offer's price, and the record shows it."""
+    """A failed attempt's hold: released whole, unless the gateway cut it after the upstream had the prompt (it
+    has processed it): then the prompt is billed at the offer's price (a BYOK attempt's counts toward its key's
+    budget only), and a shared attempt's record shows it."""
     if result is None or not result.prompt_delivered:
         credits.release(hold)
         return
     cost = codec.prompt_cost(planned.offer, request)
     credits.settle(hold, cost)
-    result.record.cost = cost
+    if planned.credential == "shared":
+        result.record.cost = cost
 
 
 def route_headers(planned: PlannedAttempt, attempts: int) -> dict[str, str]:
