@@ -20,7 +20,7 @@ import pytest
 from gateway.data import api_keys
 from local.seed import PLATFORM_API_KEYS
 from tests.conftest import Gateway, configure
-from tests.integration.helpers import add_key, byok_credentials, credential_id
+from tests.integration.helpers import add_key, byok_credentials, count_profile_writes, credential_id
 
 CHAT = {"model": "openai/gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]}
 PLATFORM_DEEPSEEK = PLATFORM_API_KEYS["deepseek"]
@@ -530,26 +530,9 @@ def test_fifty_concurrent_byok_requests_never_pass_a_budget_that_counts_byok(
 def test_without_include_byok_a_byok_request_writes_nothing_before_its_upstream_and_spends_nothing(
     api: Any, gateway: Gateway, manager: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gateway.data import accounts
-
     add_key(api.url, gateway.api_key, "openai", byok_credentials(gateway.sim, "openai"))
     created = create(manager, limit={"usd": str(hold_usd()), "period": "day"})
-    writes: list[Any] = []
-    real = accounts._table
-
-    class Counting:
-        def __init__(self, table: Any) -> None:
-            self._table = table
-
-        def update_item(self, **kwargs: Any) -> Any:
-            if kwargs["Key"].get("sk") == "PROFILE":
-                writes.append(kwargs["UpdateExpression"])
-            return self._table.update_item(**kwargs)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._table, name)
-
-    monkeypatch.setattr(accounts, "_table", lambda: Counting(real()))
+    writes = count_profile_writes(monkeypatch)
     with as_key(api, created["key"]) as service:
         answers = [service.post("/v1/chat/completions", json=BUDGET_CHAT) for _ in range(3)]
     assert [(a.status_code, a.headers["x-gateway-byok"]) for a in answers] == [(200, "true")] * 3

@@ -26,6 +26,7 @@ from gateway.core.settings import get_settings
 from gateway.data import accounts
 from gateway.data import leases as lease_store
 from tests.conftest import Gateway, configure
+from tests.integration.helpers import count_profile_writes
 
 MODEL = "deepseek/deepseek-v3.2"
 BODY = {
@@ -53,27 +54,6 @@ def profile(account_id: str) -> dict[str, Any]:
     item = accounts.profile_item(account_id)
     assert item is not None
     return item
-
-
-def count_profile_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every UpdateItem on an account's profile item from now on (its UpdateExpression)."""
-    writes: list[str] = []
-    real = accounts._table
-
-    class Counting:
-        def __init__(self, table: Any) -> None:
-            self._table = table
-
-        def update_item(self, **kwargs: Any) -> Any:
-            if kwargs["Key"].get("sk") == "PROFILE":
-                writes.append(kwargs["UpdateExpression"])
-            return self._table.update_item(**kwargs)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._table, name)
-
-    monkeypatch.setattr(accounts, "_table", lambda: Counting(real()))
-    return writes
 
 
 def clock_ahead(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
@@ -269,6 +249,7 @@ def test_the_logs_sum_to_the_balance_change_after_leases_taken_topped_up_returne
     gateway: Gateway,
     monkeypatch: pytest.MonkeyPatch,
     burst: Callable[[str, int], list[httpx.Response]],
+    serialized_dynamodb: None,
 ) -> None:
     # Given leases of four holds, and a second API key with a budget (its own lease: its counter rides along)
     configure(monkeypatch, CREDIT_LEASE_NANOS=str(4 * hold_nanos()))

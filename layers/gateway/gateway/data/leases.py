@@ -33,18 +33,12 @@ def _ledger_key(lease_id: str) -> dict[str, str]:
 
 def record_spend(lease_id: str, nanos: int) -> bool:
     """Add one request's cost to the lease's ledger; False when the lease is closed (charge it elsewhere)."""
-    try:
-        accounts._table().update_item(
-            Key=_ledger_key(lease_id),
-            UpdateExpression="ADD spent_nanos :n",
-            ConditionExpression="attribute_not_exists(closed)",
-            ExpressionAttributeValues={":n": nanos},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return accounts.update_if(
+        Key=_ledger_key(lease_id),
+        UpdateExpression="ADD spent_nanos :n",
+        ConditionExpression="attribute_not_exists(closed)",
+        ExpressionAttributeValues={":n": nanos},
+    )
 
 
 def spent(lease_id: str) -> int:
