@@ -11,6 +11,11 @@ A settlement above the hold (an upstream that reported more than the bound) is n
 what it can and the rest is recorded as the account's debt; while an account is in debt only BYOK serves it
 (``gateway.routing.plan``), and credits added pay the debt first (``accounts.add_credits``).
 
+With ``CREDIT_LEASE_NANOS`` set, ``reserve`` first asks the process's credit lease (``gateway.billing.leases``)
+to lend the hold from a block taken earlier with one write; the same bound is held, the same guarantees stand, and
+most shared attempts then write nothing before their upstream. A budget-only hold (``credits=False``) is a BYOK
+attempt counted toward its key's budget at list price (``gateway.billing.budgets``): the balance is untouched.
+
 Stranded holds (the process was killed mid-request): every hold carries an expiry, the function's timeout
 (``FUNCTION_TIMEOUT_S``, the template's) plus ``HOLD_MARGIN_S`` after it was made, past which the request that
 made it cannot be running any more, whatever its client does. An expired hold counts as

@@ -10,7 +10,8 @@ can cost; ``gateway.apis.<api>.service`` shapes what ``serve`` returns into that
 
 Credits (``gateway.billing.credits``): a shared attempt first reserves its maximum cost, and is skipped when the
 balance cannot cover it; a success settles the actual cost, a failure releases the hold (or bills the prompt of
-an attempt cut after sending). No number of concurrent requests can take a balance below zero. Shared capacity is
+an attempt cut after sending). A BYOK attempt of a key whose budget counts BYOK (``include_byok``) holds that
+budget alone, at list price, the same way. No number of concurrent requests can take a balance below zero. Shared capacity is
 not planned for an account in debt nor for a request that forwards what no hold can price (the codec's
 ``shared_refusal``): BYOK still serves those, and without it the answer says why (402 / 400).
 """
