@@ -318,3 +318,23 @@ def test_without_leases_every_shared_attempt_takes_its_own_hold(
 
     assert len(writes) == 6  # a hold and a settlement each
     assert int(profile(account)["credits_nanos"]) == 10 * 10**9 - 3 * 10**7
+
+
+@pytest.mark.parametrize(("lease_holds", "most_writes"), [(0, 40), (10, 3)])
+def test_writes_on_the_accounts_item_per_shared_request_drop_with_leases(
+    api: Any, gateway: Gateway, monkeypatch: pytest.MonkeyPatch, lease_holds: int, most_writes: int
+) -> None:
+    # Given per-request holds (0), or leases of ten holds
+    configure(monkeypatch, CREDIT_LEASE_NANOS=str(lease_holds * hold_nanos()))
+    writes = count_profile_writes(monkeypatch)
+    headers = {"Authorization": f"Bearer {gateway.api_key}"}
+
+    # When twenty shared requests (streamed and not) are served
+    for i in range(20):
+        body = {**BODY, "stream": i % 2 == 1}
+        answer = httpx.post(f"{api.url}/v1/chat/completions", json=body, headers=headers, timeout=60)
+        assert answer.status_code == 200 and answer.headers["x-gateway-byok"] == "false"
+
+    # Then today's design writes the account's item twice a request (hold, settle); a lease a few times in all
+    assert len(writes) <= most_writes
+    assert len(writes) == 40 if lease_holds == 0 else len(writes) >= 1
