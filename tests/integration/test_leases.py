@@ -338,3 +338,22 @@ def test_writes_on_the_accounts_item_per_shared_request_drop_with_leases(
     # Then today's design writes the account's item twice a request (hold, settle); a lease a few times in all
     assert len(writes) <= most_writes
     assert len(writes) == 40 if lease_holds == 0 else len(writes) >= 1
+
+
+def test_a_lease_that_took_the_whole_balance_keeps_serving_its_instance(
+    api: Any, gateway: Gateway, monkeypatch: pytest.MonkeyPatch, fresh_book: leases.LeaseBook
+) -> None:
+    # Given a balance of exactly one block: the first request's lease takes all of it off the balance
+    block = 4 * hold_nanos()
+    configure(monkeypatch, CREDIT_LEASE_NANOS=str(block))
+    customer = gateway.create_customer("one block", credits=str(Decimal(block) / 10**9))
+    headers = {"Authorization": f"Bearer {customer.api_key}"}
+
+    answers = [httpx.post(f"{api.url}/v1/chat/completions", json=BODY, headers=headers, timeout=60) for _ in range(3)]
+
+    # Then the later requests are still served (from the lease), and closing it leaves the exact balance
+    assert [a.status_code for a in answers] == [200, 200, 200], answers[-1].text
+    assert int(profile(customer.account_id)["credits_nanos"]) == 0
+    fresh_book.close_all()
+    charged = sum(credits.to_nanos(Decimal(str(a.json()["usage"]["cost"]))) for a in answers)
+    assert int(profile(customer.account_id)["credits_nanos"]) == block - charged

@@ -62,6 +62,12 @@ def expired_holds(profile: dict[str, Any], now: float | None = None) -> dict[str
     }
 
 
+def live_leases(profile: dict[str, Any], now: float | None = None) -> dict[str, int]:
+    """lease id -> nanos the profile item's unexpired leases took off the balance (some of it may be unspent)."""
+    now = time.time() if now is None else now
+    return {hold_id: e.nanos for hold_id, e in entries(profile).items() if e.lease and e.expires_at > now}
+
+
 @dataclass
 class ProfileWrite:
     """One conditional UpdateItem on an account's profile item, built term by term."""

@@ -11,9 +11,9 @@ can cost; ``gateway.apis.<api>.service`` shapes what ``serve`` returns into that
 Credits (``gateway.billing.credits``): a shared attempt first reserves its maximum cost, and is skipped when the
 balance cannot cover it; a success settles the actual cost, a failure releases the hold (or bills the prompt of
 an attempt cut after sending). A BYOK attempt of a key whose budget counts BYOK (``include_byok``) holds that
-budget alone, at list price, the same way. No number of concurrent requests can take a balance below zero. Shared capacity is
-not planned for an account in debt nor for a request that forwards what no hold can price (the codec's
-``shared_refusal``): BYOK still serves those, and without it the answer says why (402 / 400).
+budget alone, at list price, the same way. No number of concurrent requests can take a balance below zero.
+Shared capacity is not planned for an account in debt nor for a request that forwards what no hold can price
+(the codec's ``shared_refusal``): BYOK still serves those, and without it the answer says why (402 / 400).
 """
 
 from __future__ import annotations
@@ -138,7 +138,8 @@ def planned_attempts(
             candidates,
             snapshot.keys,
             credential_cache.platform_keys(),
-            has_credits=snapshot.account.credits > 0 and debt <= 0,
+            # a live lease may hold what is left: its instance (or a per-request hold) decides
+            has_credits=(snapshot.account.credits > 0 or snapshot.account.leased > 0) and debt <= 0,
             model_id=model.id,
         )
         if shared and unpriced is not None:
