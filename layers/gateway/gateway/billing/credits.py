@@ -43,12 +43,11 @@ from gateway.core.observability import logger
 from gateway.core.settings import get_settings
 from gateway.data import accounts, holds
 from gateway.data import leases as lease_store
+from gateway.data.holds import HOLD_MARGIN_S
 
 if TYPE_CHECKING:
     from gateway.billing.budgets import Budget
 
-# A hold outlives its function's timeout by this much before it may be swept (settling takes milliseconds).
-HOLD_MARGIN_S = 60
 # Token bounds beyond the request's bytes (every provider's tokenizer spends at least one byte per token):
 # chat-template framing, the system prompt a provider adds for tools, and one image at its largest tiling.
 BASE_PROMPT_TOKENS = 64

@@ -34,6 +34,7 @@ from gateway.core.observability import logger
 from gateway.core.settings import get_settings
 from gateway.data import holds
 from gateway.data import leases as ledger
+from gateway.data.holds import HOLD_MARGIN_S
 
 if TYPE_CHECKING:
     from gateway.billing.budgets import Budget
@@ -44,8 +45,6 @@ LEASE_TERM_S = 60
 IDLE_S = 30
 # After a block could not be covered, the account's requests take per-request holds this long.
 SHORT_BACKOFF_S = 10
-# The margin of a hold's expiry past the function's timeout (``credits.HOLD_MARGIN_S``).
-HOLD_MARGIN_S = 60
 
 
 @dataclass

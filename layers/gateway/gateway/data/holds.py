@@ -19,6 +19,10 @@ from botocore.exceptions import ClientError
 
 from gateway.data import accounts
 
+# A hold (or a lease) outlives its function's timeout by this much before it may be swept (settling takes
+# milliseconds).
+HOLD_MARGIN_S = 60
+
 
 @dataclass(frozen=True)
 class HoldEntry:
