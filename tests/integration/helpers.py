@@ -76,3 +76,26 @@ def get_log(base_url: str, api_key: str, request_id: str, wait_s: float = 5.0) -
         time.sleep(0.02)
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+def count_profile_writes(monkeypatch: Any) -> list[str]:
+    """Every UpdateItem on an account's profile item from now on (its UpdateExpression), in order."""
+    from gateway.data import accounts
+
+    writes: list[str] = []
+    real = accounts._table
+
+    class Counting:
+        def __init__(self, table: Any) -> None:
+            self._table = table
+
+        def update_item(self, **kwargs: Any) -> Any:
+            if kwargs["Key"].get("sk") == "PROFILE":
+                writes.append(kwargs["UpdateExpression"])
+            return self._table.update_item(**kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._table, name)
+
+    monkeypatch.setattr(accounts, "_table", lambda: Counting(real()))
+    return writes

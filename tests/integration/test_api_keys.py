@@ -20,7 +20,7 @@ import pytest
 from gateway.data import api_keys
 from local.seed import PLATFORM_API_KEYS
 from tests.conftest import Gateway, configure
-from tests.integration.helpers import add_key, byok_credentials, credential_id
+from tests.integration.helpers import add_key, byok_credentials, count_profile_writes, credential_id
 
 CHAT = {"model": "openai/gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]}
 PLATFORM_DEEPSEEK = PLATFORM_API_KEYS["deepseek"]
@@ -273,12 +273,6 @@ def test_another_accounts_api_key_is_404_and_untouched(api: Any, gateway: Gatewa
         assert service.post("/v1/chat/completions", json=CHAT).status_code == 200
 
 
-def test_include_byok_is_refused_until_it_is_enforced(manager: httpx.Client) -> None:
-    body = {"name": "x", "limit": {"usd": 5, "period": "day", "include_byok": True}}
-    response = manager.post("/v1/api-keys", json=body)
-    assert response.status_code == 422 and response.json()["error"]["param"] == "limit.include_byok"
-
-
 # --- logs per API key ------------------------------------------------------------------------------------------
 
 
@@ -461,3 +455,86 @@ def test_an_exhausted_key_is_refused_on_every_route_that_reaches_an_upstream(
     assert answers["chat"].json()["error"]["code"] == "key_budget_exceeded"
     assert "budget" in answers["messages"].json()["error"]["message"]
     assert len(gateway.sim.requests) == before, "nothing reached an upstream"
+
+
+# --- budgets that count BYOK (include_byok) ---------------------------------------------------------------------
+
+
+def list_price(answer: httpx.Response) -> Decimal:
+    """What the answer's tokens cost at the openai offer's list price (shared capacity's price)."""
+    from gateway.core.catalog import get_catalog
+
+    model = get_catalog().model("openai/gpt-5-mini")
+    assert model is not None
+    offer = next(o for o in model.providers if o.slug == "openai")
+    usage = answer.json()["usage"]
+    return offer.cost(usage["prompt_tokens"], usage["completion_tokens"])
+
+
+def profile_item(gateway: Gateway) -> dict[str, Any]:
+    table = boto3.resource("dynamodb").Table(gateway.env["ACCOUNTS_TABLE"])
+    return dict(table.get_item(Key={"pk": f"ACCOUNT#{gateway.customer.account_id}", "sk": "PROFILE"})["Item"])
+
+
+def test_include_byok_counts_byok_requests_at_list_price_and_refuses_them_once_spent(
+    api: Any, gateway: Gateway, manager: httpx.Client
+) -> None:
+    # Given a BYOK openai key and an API key whose budget (2.5 holds) counts BYOK at list price
+    add_key(api.url, gateway.api_key, "openai", byok_credentials(gateway.sim, "openai"))
+    limit = (hold_usd() * Decimal("2.5")).quantize(Decimal("0.000000001"))
+    created = create(manager, limit={"usd": str(limit), "period": "day", "include_byok": True})
+    assert created["limit"] == {"usd": float(limit), "period": "day", "include_byok": True}
+    credits_before = profile_item(gateway)["credits_nanos"]
+
+    # When it sends BYOK requests until the budget cannot cover one more
+    served: list[Decimal] = []
+    with as_key(api, created["key"]) as service:
+        for _ in range(40):
+            answer = service.post("/v1/chat/completions", json=BUDGET_CHAT)
+            if answer.status_code != 200:
+                break
+            assert (answer.headers["x-gateway-byok"], answer.json()["usage"]["cost"]) == ("true", 0)
+            served.append(list_price(answer))
+        upstream_calls = len(gateway.sim.requests)
+
+    # Then the refusal is a 402 before any upstream, spent is the list price of what BYOK served, and the
+    # credits were never touched
+    assert (answer.status_code, answer.json()["error"]["code"]) == (402, "key_budget_exceeded")
+    assert "BYOK" in answer.json()["error"]["message"]
+    assert upstream_calls == len(served) >= 2
+    spent = Decimal(str(manager.get(f"/v1/api-keys/{created['id']}").json()["spent"]))
+    assert spent == sum(served) <= limit
+    assert profile_item(gateway)["credits_nanos"] == credits_before
+    assert profile_item(gateway)["holds"] == {}
+
+
+def test_fifty_concurrent_byok_requests_never_pass_a_budget_that_counts_byok(
+    api: Any, gateway: Gateway, manager: httpx.Client, serialized_dynamodb: None
+) -> None:
+    add_key(api.url, gateway.api_key, "openai", byok_credentials(gateway.sim, "openai"))
+    limit = (hold_usd() * Decimal("5.5")).quantize(Decimal("0.000000001"))
+    created = create(manager, limit={"usd": str(limit), "period": "month", "include_byok": True})
+    with as_key(api, created["key"]) as service, ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(lambda _: service.post("/v1/chat/completions", json=BUDGET_CHAT), range(50)))
+    served = [list_price(a) for a in answers if a.status_code == 200]
+    refused = {a.json()["error"]["code"] for a in answers if a.status_code != 200}
+    spent = Decimal(str(manager.get(f"/v1/api-keys/{created['id']}").json()["spent"]))
+    assert len(served) >= 5 and refused == {"key_budget_exceeded"}
+    # (a BYOK attempt refused while others held the budget may be served by shared capacity a moment later,
+    # once they settled: the same budget holds it, at the same price)
+    assert sum(a.status_code == 200 and a.headers["x-gateway-byok"] == "true" for a in answers) >= 5
+    assert spent == sum(served) <= limit
+    assert profile_item(gateway)["holds"] == {}
+
+
+def test_without_include_byok_a_byok_request_writes_nothing_before_its_upstream_and_spends_nothing(
+    api: Any, gateway: Gateway, manager: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_key(api.url, gateway.api_key, "openai", byok_credentials(gateway.sim, "openai"))
+    created = create(manager, limit={"usd": str(hold_usd()), "period": "day"})
+    writes = count_profile_writes(monkeypatch)
+    with as_key(api, created["key"]) as service:
+        answers = [service.post("/v1/chat/completions", json=BUDGET_CHAT) for _ in range(3)]
+    assert [(a.status_code, a.headers["x-gateway-byok"]) for a in answers] == [(200, "true")] * 3
+    assert writes == []
+    assert manager.get(f"/v1/api-keys/{created['id']}").json()["spent"] == 0

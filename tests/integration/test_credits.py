@@ -155,6 +155,34 @@ def test_settling_after_the_hold_was_swept_still_charges_once(gateway: Gateway) 
     assert nanos(account) == before - 250_000_000
 
 
+@pytest.mark.parametrize("cost", ["0.25", "1.5"])  # below the hold, and above it
+def test_a_settlement_after_its_hold_was_swept_charges_the_balance_and_the_budget_exactly(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch, cost: str
+) -> None:
+    # Given a hold with a key budget, stranded past its expiry and swept by the next reservation that needed room
+    from gateway.billing.budgets import Budget
+
+    account = gateway.create_customer("swept", credits="3").account_id
+    budget = Budget("spend_k_total", accounts.to_nanos(Decimal(10)), (), "a budget")
+    hold = credits.reserve(account, Decimal("1"), [budget])
+    assert hold is not None
+    later = time.time() + get_settings().function_timeout_s + credits.HOLD_MARGIN_S + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert credits.release_expired(account) == 1
+    item = accounts.profile_item(account)
+    assert item is not None and int(item["credits_nanos"]) == 3 * 10**9 and int(item[budget.counter]) == 0
+
+    # When its settlement arrives after all (a slow last byte, a clock apart)
+    credits.settle(hold, Decimal(cost))
+
+    # Then the balance and the budget's spent moved by exactly the cost, once
+    item = accounts.profile_item(account)
+    assert item is not None
+    assert int(item["credits_nanos"]) == 3 * 10**9 - accounts.to_nanos(Decimal(cost))
+    assert int(item[budget.counter]) == accounts.to_nanos(Decimal(cost))
+    assert item["holds"] == {}
+
+
 def test_a_profile_written_before_holds_existed_gets_a_hold_map(gateway: Gateway) -> None:
     account = gateway.create_customer("legacy", credits="3").account_id
     table = boto3.resource("dynamodb").Table(gateway.env["ACCOUNTS_TABLE"])

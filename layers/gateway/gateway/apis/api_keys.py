@@ -49,13 +49,13 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class KeyLimit(BaseModel):
-    """A key's budget: USD of shared capacity per UTC period (``include_byok``, BYOK at list price, is not
-    enforced yet, so only false is accepted)."""
+    """A key's budget: USD of shared capacity per UTC period; with ``include_byok`` BYOK requests count too, at
+    list price (what the same tokens would cost on shared capacity)."""
 
     model_config = ConfigDict(extra="forbid")
     usd: Decimal = Field(gt=0, le=1_000_000, decimal_places=9)
     period: Literal["day", "week", "month", "total"]
-    include_byok: Literal[False] = False
+    include_byok: bool = False
 
 
 class SharedLimit(BaseModel):

@@ -7,6 +7,11 @@ of the request in the same conditional write that takes the credits (``holds.hol
 each stays within its limit; the settlement moves them to the actual cost. So no number of concurrent requests
 passes a limit, and ``spent`` is exact once requests have settled. A new period is a new counter (nothing to
 reset); the write that opens it removes the key's counters of past periods.
+
+A key budget with ``include_byok`` counts BYOK requests too, at list price (the offer's catalog price: what the
+same tokens would cost on shared capacity): a BYOK attempt of such a key takes a budget-only hold (the balance is
+not touched) before its upstream, settled to the list price of what it used, so it is refused (402) once the
+budget cannot cover it. Without ``include_byok`` a BYOK attempt writes nothing before its upstream.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class Budget:
     stale: tuple[str, ...]  # the same scope's counters of past periods, removed when this one opens
     what: str  # names the limit in a refusal
     code: str = "key_budget_exceeded"
+    counts_byok: bool = False  # BYOK attempts count toward it at list price (a key's ``include_byok``)
 
 
 def clock() -> datetime:
@@ -62,7 +68,8 @@ def key_budget(snapshot: accounts.AccountSnapshot, now: datetime | None = None) 
     counter = prefix + period_tag(str(key.limit["period"]), now)
     stale = tuple(name for name in snapshot.account.spend if name.startswith(prefix) and name != counter)
     usd = Decimal(str(key.limit["usd"]))
-    return Budget(counter, accounts.to_nanos(usd), stale, f"this API key's {key.limit['period']} budget (${usd})")
+    what = f"this API key's {key.limit['period']} budget (${usd})"
+    return Budget(counter, accounts.to_nanos(usd), stale, what, counts_byok=bool(key.limit.get("include_byok")))
 
 
 def shared_budget(snapshot: accounts.AccountSnapshot, now: datetime | None = None) -> Budget | None:
@@ -83,6 +90,12 @@ def request_budgets(snapshot: accounts.AccountSnapshot) -> list[Budget]:
     return [b for b in (key_budget(snapshot), shared_budget(snapshot)) if b is not None]
 
 
+def byok_budgets(snapshot: accounts.AccountSnapshot) -> list[Budget]:
+    """The budgets a BYOK attempt of this request holds at list price: the key's, when it includes BYOK."""
+    budget = key_budget(snapshot)
+    return [budget] if budget is not None and budget.counts_byok else []
+
+
 def shared_spent(account: accounts.Account, now: datetime | None = None) -> float:
     if account.shared_limit is None:
         return 0.0
@@ -101,8 +114,9 @@ def refusal(budgets: list[Budget], over: list[str]) -> PaymentRequired | None:
     """The answer for a hold refused because it would pass the budgets whose counters are in ``over``."""
     for budget in budgets:
         if budget.counter in over:
-            return PaymentRequired(
-                f"{budget.what} cannot cover this request's shared-capacity hold; BYOK keys still serve it",
-                code=budget.code,
-            )
+            if budget.counts_byok:
+                message = f"{budget.what}, which counts BYOK requests at list price, cannot cover this request's hold"
+            else:
+                message = f"{budget.what} cannot cover this request's shared-capacity hold; BYOK keys still serve it"
+            return PaymentRequired(message, code=budget.code)
     return None

@@ -11,6 +11,11 @@ A settlement above the hold (an upstream that reported more than the bound) is n
 what it can and the rest is recorded as the account's debt; while an account is in debt only BYOK serves it
 (``gateway.routing.plan``), and credits added pay the debt first (``accounts.add_credits``).
 
+With ``CREDIT_LEASE_NANOS`` set, ``reserve`` first asks the process's credit lease (``gateway.billing.leases``)
+to lend the hold from a block taken earlier with one write; the same bound is held, the same guarantees stand, and
+most shared attempts then write nothing before their upstream. A budget-only hold (``credits=False``) is a BYOK
+attempt counted toward its key's budget at list price (``gateway.billing.budgets``): the balance is untouched.
+
 Stranded holds (the process was killed mid-request): every hold carries an expiry, the function's timeout
 (``FUNCTION_TIMEOUT_S``, the template's) plus ``HOLD_MARGIN_S`` after it was made, past which the request that
 made it cannot be running any more, whatever its client does. An expired hold counts as
@@ -31,17 +36,18 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from gateway.apis.chat.schema import ChatRequest
+from gateway.billing import leases
 from gateway.core.catalog import Offer
 from gateway.core.errors import BadRequest, PaymentRequired
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
 from gateway.data import accounts, holds
+from gateway.data import leases as lease_store
+from gateway.data.holds import HOLD_MARGIN_S
 
 if TYPE_CHECKING:
     from gateway.billing.budgets import Budget
 
-# A hold outlives its function's timeout by this much before it may be swept (settling takes milliseconds).
-HOLD_MARGIN_S = 60
 # Token bounds beyond the request's bytes (every provider's tokenizer spends at least one byte per token):
 # chat-template framing, the system prompt a provider adds for tools, and one image at its largest tiling.
 BASE_PROMPT_TOKENS = 64
@@ -57,6 +63,8 @@ class Reservation:
     hold_id: str
     nanos: int
     budgets: tuple[str, ...] = ()  # the budget counters the hold raised with the credits (gateway.billing.budgets)
+    credits: bool = True  # False: the budgets only are held (a BYOK request counted at list price)
+    lease: bool = False  # lent by this process's lease ``hold_id`` (``gateway.billing.leases``), not a hold
 
 
 def prompt_token_bound(request: ChatRequest) -> int:
@@ -138,15 +146,25 @@ def to_nanos(usd: Decimal) -> int:
 
 
 def reserve(
-    account_id: str, amount: Decimal, budgets: Sequence[Budget] = (), over: list[str] | None = None
+    account_id: str,
+    amount: Decimal,
+    budgets: Sequence[Budget] = (),
+    over: list[str] | None = None,
+    credits: bool = True,
 ) -> Reservation | None:
     """Hold ``amount`` of the balance, and of each of ``budgets``, or None when the balance (after releasing
-    expired holds) or a budget cannot cover it (then ``over`` gets the budget counters it would pass). One
-    conditional atomic update; never takes the balance below zero nor a budget past its limit."""
+    expired holds) or a budget cannot cover it (then ``over`` gets the budget counters it would pass). Lent by
+    the process's credit lease when it can (no write), else one conditional atomic update; never takes the
+    balance below zero nor a budget past its limit. ``credits`` False holds the budgets only."""
     nanos = to_nanos(amount)
-    reservation = Reservation(account_id, f"h{secrets.token_hex(8)}", nanos, tuple(b.counter for b in budgets))
+    counters = tuple(b.counter for b in budgets)
     if nanos <= 0:
-        return reservation
+        return Reservation(account_id, f"h{secrets.token_hex(8)}", nanos, counters, credits)
+    if credits:
+        lease_id = leases.book().lend(account_id, nanos, budgets)
+        if lease_id is not None:
+            return Reservation(account_id, lease_id, nanos, counters, lease=True)
+    reservation = Reservation(account_id, f"h{secrets.token_hex(8)}", nanos, counters, credits)
     expires_at = int(time.time() + get_settings().function_timeout_s + HOLD_MARGIN_S)
     most = {b.counter: b.limit_nanos - nanos for b in budgets}
     stale = [name for b in budgets for name in b.stale]
@@ -154,7 +172,7 @@ def reserve(
     def hold() -> bool:
         if over is not None:
             over.clear()
-        return holds.hold_credits(account_id, reservation.hold_id, nanos, expires_at, most, stale, over)
+        return holds.hold_credits(account_id, reservation.hold_id, nanos, expires_at, most, stale, over, credits)
 
     if hold():
         return reservation
@@ -168,18 +186,8 @@ def settle(reservation: Reservation, actual_cost: Decimal) -> None:
     cover becomes the account's debt (``holds.charge_over_hold``): a charge is never dropped. Never raises: the
     answer is already paid for upstream, so a failure here is logged for reconciliation."""
     actual = to_nanos(actual_cost) if actual_cost > 0 else 0
-    account_id, held = reservation.account_id, reservation.nanos
     try:
-        budgets = reservation.budgets
-        if held <= 0:
-            charged = actual == 0 or holds.charge_over_hold(account_id, actual, budgets=budgets)
-        elif holds.close_hold(account_id, reservation.hold_id, held - actual, budgets):
-            charged = True
-        elif actual > held and holds.charge_over_hold(account_id, actual - held, reservation.hold_id, budgets):
-            charged = True  # billed above the hold: the balance pays what it can, the rest is debt
-        else:
-            # The hold was swept after its expiry: charge the cost afresh (debt for what the balance lacks).
-            charged = holds.charge_over_hold(account_id, actual, budgets=budgets)
+        charged = _settle(reservation, actual)
     except Exception as exc:
         _report("credit settlement failed", reservation, actual, type(exc).__name__)
         return
@@ -187,26 +195,49 @@ def settle(reservation: Reservation, actual_cost: Decimal) -> None:
         _report("credit settlement found no account", reservation, actual, None)
 
 
+def _settle(reservation: Reservation, actual: int) -> bool:
+    account_id, held = reservation.account_id, reservation.nanos
+    budgets, paid = reservation.budgets, reservation.credits
+    if reservation.lease and leases.book().settle(account_id, reservation.hold_id, held, actual):
+        return True
+    if held <= 0 or reservation.lease:  # nothing held, or a lease this process no longer knows: charge afresh
+        return actual == 0 or holds.charge_over_hold(account_id, actual, budgets=budgets, credits=paid)
+    if holds.close_hold(account_id, reservation.hold_id, held - actual, budgets, paid):
+        return True
+    if actual > held and holds.charge_over_hold(account_id, actual - held, reservation.hold_id, budgets, paid):
+        return True  # billed above the hold: the balance pays what it can, the rest is debt
+    # The hold was swept after its expiry: charge the cost afresh (debt for what the balance lacks).
+    return holds.charge_over_hold(account_id, actual, budgets=budgets, credits=paid)
+
+
 def release(reservation: Reservation) -> None:
     """Give a failed attempt's hold back whole. Never raises; a hold it cannot close expires and is swept."""
     if reservation.nanos <= 0:
         return
     try:
-        holds.close_hold(reservation.account_id, reservation.hold_id, reservation.nanos, reservation.budgets)
+        if reservation.lease:
+            leases.book().release(reservation.hold_id, reservation.nanos)
+            return
+        holds.close_hold(
+            reservation.account_id, reservation.hold_id, reservation.nanos, reservation.budgets, reservation.credits
+        )
     except Exception as exc:
         _report("credit release failed", reservation, 0, type(exc).__name__)
 
 
 def release_expired(account_id: str) -> int:
-    """Release every expired hold of the account (stranded by a killed process); how many were released."""
+    """Release every expired hold of the account (stranded by a killed process) and close every expired lease
+    (charged what its ledger says); how many were released."""
     profile = accounts.profile_item(account_id)
     if profile is None:
         return 0
-    return sum(
-        1
-        for hold_id, nanos in holds.expired_holds(profile).items()
-        if holds.close_hold(account_id, hold_id, nanos, holds.hold_budgets(profile, hold_id))
-    )
+    released = 0
+    for hold_id, entry in holds.expired_entries(profile).items():
+        if entry.lease:
+            released += lease_store.sweep(account_id, hold_id, entry.nanos, entry.budgets)
+        else:
+            released += holds.close_hold(account_id, hold_id, entry.nanos, entry.budgets, entry.credits)
+    return released
 
 
 def _report(message: str, reservation: Reservation, actual_nanos: int, error_type: str | None) -> None:

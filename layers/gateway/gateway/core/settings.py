@@ -45,6 +45,10 @@ class Settings(BaseModel):
     # The Lambda timeout of the function serving the request (the template sets it; Lambda's maximum when
     # unset): a credit hold expires only after it, so it is never swept while its request can still run.
     function_timeout_s: int = Field(900, alias="FUNCTION_TIMEOUT_S", ge=1, le=900)
+    # Credit leases (``gateway.billing.leases``): the block, in nano-USD, an instance takes off an account's balance
+    # (and its request's budgets) with one write and lends its shared attempts' holds from. 0 = a conditional write
+    # per shared attempt (per-request holds); a request whose hold exceeds the block takes a per-request hold.
+    credit_lease_nanos: int = Field(0, alias="CREDIT_LEASE_NANOS", ge=0)
     # Optional cap on one attempt (0 = none: each attempt gets what is left of the request deadline). A cap keeps
     # time for fallbacks when an upstream hangs, at the price of cutting off very long generations.
     attempt_timeout_ms: int = Field(0, alias="ATTEMPT_TIMEOUT_MS", ge=0)

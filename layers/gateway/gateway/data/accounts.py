@@ -55,6 +55,8 @@ class Account(BaseModel):
     # Budget counters (``spend_<scope>_<period>`` -> nano-USD), see ``gateway.billing.budgets``.
     spend: dict[str, int] = Field(default_factory=dict)
     shared_limit: dict[str, Any] | None = None  # {"usd", "period"}: the account's cap on shared-capacity spend
+    # USD taken off the balance by live credit leases (``gateway.billing.leases``): part of it may be unspent.
+    leased: Decimal = Decimal(0)
 
 
 @dataclass
@@ -114,6 +116,7 @@ def load_account(account_id: str) -> AccountSnapshot | None:
                 key_count=None if item.get("key_count") is None else int(item["key_count"]),
                 spend={name: int(value) for name, value in item.items() if name.startswith("spend_")},
                 shared_limit=plain(item["shared_limit"]) if item.get("shared_limit") else None,
+                leased=to_usd(sum(holds.live_leases(item).values())),
             )
         elif sk.startswith("APIKEY#"):
             gateway_keys[sk.removeprefix("APIKEY#")] = api_keys.key_from_item(item)

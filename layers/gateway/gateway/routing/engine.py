@@ -10,9 +10,10 @@ can cost; ``gateway.apis.<api>.service`` shapes what ``serve`` returns into that
 
 Credits (``gateway.billing.credits``): a shared attempt first reserves its maximum cost, and is skipped when the
 balance cannot cover it; a success settles the actual cost, a failure releases the hold (or bills the prompt of
-an attempt cut after sending). No number of concurrent requests can take a balance below zero. Shared capacity is
-not planned for an account in debt nor for a request that forwards what no hold can price (the codec's
-``shared_refusal``): BYOK still serves those, and without it the answer says why (402 / 400).
+an attempt cut after sending). A BYOK attempt of a key whose budget counts BYOK (``include_byok``) holds that
+budget alone, at list price, the same way. No number of concurrent requests can take a balance below zero.
+Shared capacity is not planned for an account in debt nor for a request that forwards what no hold can price
+(the codec's ``shared_refusal``): BYOK still serves those, and without it the answer says why (402 / 400).
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def planned_attempts(
             candidates,
             snapshot.keys,
             credential_cache.platform_keys(),
-            has_credits=snapshot.account.credits > 0 and debt <= 0,
+            # a live lease may hold what is left: its instance (or a per-request hold) decides
+            has_credits=(snapshot.account.credits > 0 or snapshot.account.leased > 0) and debt <= 0,
             model_id=model.id,
         )
         if shared and unpriced is not None:
@@ -184,6 +186,7 @@ class Routing:
 
     def __post_init__(self) -> None:
         self.limits = budgets.request_budgets(self.snapshot)  # the calling key's budget, the shared cap
+        self.byok_limits = budgets.byok_budgets(self.snapshot)  # the key's budget, when it counts BYOK
 
     @property
     def account_id(self) -> str:
@@ -224,16 +227,20 @@ class Routing:
         raise all_failed_error(self.results)
 
     def attempt(self, planned: PlannedAttempt) -> tuple[AttemptResult, credits.Reservation | None] | None:
-        """One attempt with its credit hold (shared capacity), observed and logged; None when the balance cannot
-        cover its worst case (skipped). A failed attempt's hold is closed here; a success keeps it to settle."""
+        """One attempt with its hold (shared capacity; BYOK when the key's budget counts it), observed and
+        logged; None when the balance or a budget cannot cover its worst case (skipped). A failed attempt's hold
+        is closed here; a success keeps it to settle."""
         hold = None
-        if planned.credential == "shared":
-            needed = self.codec.max_cost(planned.offer, self.request)
+        shared = planned.credential == "shared"
+        limits = self.limits if shared else self.byok_limits
+        if shared or limits:
+            needed = self.codec.max_cost(planned.offer, self.request)  # a BYOK attempt's: at list price
             over: list[str] = []
-            hold = credits.reserve(self.account_id, needed, self.limits, over)
+            hold = credits.reserve(self.account_id, needed, limits, over, credits=shared)
             if hold is None:  # the balance, or a budget, cannot cover this attempt's worst case: skip it
-                self.over_budget = self.over_budget or budgets.refusal(self.limits, over)
-                self.short_of = needed if self.short_of is None else min(self.short_of, needed)
+                self.over_budget = self.over_budget or budgets.refusal(limits, over)
+                if shared:
+                    self.short_of = needed if self.short_of is None else min(self.short_of, needed)
                 return None
         number = len(self.results) + 1
         result = None

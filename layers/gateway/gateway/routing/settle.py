@@ -68,14 +68,16 @@ def close_failed_hold(
     request: RoutedRequest,
     codec: Codec,
 ) -> None:
-    """A failed shared attempt's hold: released whole, unless the gateway cut it after the upstream had the
-    prompt (it has processed it): then the prompt is billed, at the offer's price, and the record shows it."""
+    """A failed attempt's hold: released whole, unless the gateway cut it after the upstream had the prompt (it
+    has processed it): then the prompt is billed at the offer's price (a BYOK attempt's counts toward its key's
+    budget only), and a shared attempt's record shows it."""
     if result is None or not result.prompt_delivered:
         credits.release(hold)
         return
     cost = codec.prompt_cost(planned.offer, request)
     credits.settle(hold, cost)
-    result.record.cost = cost
+    if planned.credential == "shared":
+        result.record.cost = cost
 
 
 @dataclass
@@ -94,7 +96,7 @@ class StreamSettlement:
         health.state().relay_ended()
         prompt, completion, cost = usage_of(ended.usage, self.planned, routing.price)
         if self.hold is not None:
-            credits.settle(self.hold, cost)
+            credits.settle(self.hold, routing.price(self.planned.offer, ended.usage))
         record.cost = cost
         record.latency_ms += int((time.monotonic() - self.committed_at) * 1000)  # measured to the commit so far
         if ended.failure is not None:
@@ -123,8 +125,8 @@ def settle(
             planned, result, attempts, served_name, settle=settlement, pricing=routing.price, cut_cost=cut_cost
         )
     prompt, completion, cost = usage_of(result.usage, planned, routing.price)
-    if hold is not None:
-        credits.settle(hold, cost)
+    if hold is not None:  # settled to the list price of what was used: the cost, or what a BYOK budget counts
+        credits.settle(hold, routing.price(planned.offer, result.usage))
     result.record.cost = cost
     routing.record(200, planned, (prompt, completion), cost)
     return Served(
