@@ -729,7 +729,7 @@ def _content(line: str) -> str:
 
 
 def test_pacing_sets_the_chunk_count_and_sync_holds_each_chunk_until_released(sim: ProviderSimulator) -> None:
-    pacing = sim.pace("openai", chunks=4, sync=True, hold_timeout=5)
+    pacing = sim.pace("openai", credential=OPENAI_KEY, chunks=4, sync=True, hold_timeout=5)
     pieces = []
     with _stream_lines(sim) as response:
         for line in response.iter_lines():
@@ -742,7 +742,7 @@ def test_pacing_sets_the_chunk_count_and_sync_holds_each_chunk_until_released(si
 
 
 def test_pacing_drops_after_n_content_chunks_without_finishing_the_body(sim: ProviderSimulator) -> None:
-    pacing = sim.pace("openai", chunks=6, drop_after=2)
+    pacing = sim.pace("openai", credential=OPENAI_KEY, chunks=6, drop_after=2)
     pieces = []
     with pytest.raises(httpx.RemoteProtocolError), _stream_lines(sim) as response:
         pieces.extend(_content(line) for line in response.iter_lines() if _content(line))
