@@ -222,6 +222,57 @@ def test_concurrent_requests_never_pass_a_rate_limit(
     assert sorted(r.status_code for r in answers) == [200] * 5 + [429] * 45
 
 
+def count_rate_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every UpdateItem that takes rate slots on an API key's item from now on."""
+    from gateway.data import accounts
+
+    writes: list[str] = []
+    real = accounts._table
+
+    class Counting:
+        def __init__(self, table: Any) -> None:
+            self._table = table
+
+        def update_item(self, **kwargs: Any) -> Any:
+            if "rate_count" in kwargs["UpdateExpression"]:
+                writes.append(kwargs["UpdateExpression"])
+            return self._table.update_item(**kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._table, name)
+
+    monkeypatch.setattr(accounts, "_table", lambda: Counting(real()))
+    return writes
+
+
+def test_a_busy_key_takes_its_rate_slots_in_batches_and_never_passes_its_limit(
+    api: Any, gateway: Gateway, manager: httpx.Client, monkeypatch: pytest.MonkeyPatch, serialized_dynamodb: None
+) -> None:
+    # Given a key allowed 45 requests a minute (batches of 2: 1/20 of the limit)
+    monkeypatch.setattr(api_keys, "clock", lambda: 1_800_000_000.0 + 1)
+    created = create(manager, rate_limit_rpm=45)
+    writes = count_rate_writes(monkeypatch)
+    with as_key(api, created["key"]) as service, ThreadPoolExecutor(max_workers=10) as pool:
+        # When one instance serves 21 requests, then dies with its unspent slot (a new instance starts empty)
+        first = [service.post("/v1/chat/completions", json=CHAT).status_code for _ in range(21)]
+        first_writes = len(writes)
+        api_keys.clear_auth_cache()
+        # and the next instance meets 50 concurrent requests
+        burst = list(pool.map(lambda _: service.post("/v1/chat/completions", json=CHAT).status_code, range(50)))
+
+    # Then the first took 11 batches for 21 requests, and no number of requests passed the limit: the lost
+    # slot is the only one not served
+    assert first == [200] * 21 and first_writes == 11
+    assert sorted(burst) == [200] * 23 + [429] * 27
+    digest = hashlib.sha256(created["key"].encode()).hexdigest()
+    item_key = {"pk": f"ACCOUNT#{gateway.customer.account_id}", "sk": f"APIKEY#{digest}"}
+    stored = boto3.resource("dynamodb").Table(gateway.env["ACCOUNTS_TABLE"]).get_item(Key=item_key)["Item"]
+    assert stored["rate_count"] == 45
+    # 11 batches of two, then for the odd slot a batch refused and one taken, then a batch and one refused: the
+    # window is full, and the 25 other refusals cost no write
+    assert len(writes) - first_writes == 11 + 2 + 2
+
+
 # --- BYOK key placement ----------------------------------------------------------------------------------------
 
 

@@ -27,6 +27,8 @@ API_KEY_ID_PREFIX = "ak_"
 # ``last_used_at`` is written at most this often per key (and off the request's path), not on every request.
 LAST_USED_RESOLUTION_S = 60
 RATE_WINDOW_S = 60
+WINDOW_FULL = -1  # in the slot book: this minute's slots are all taken
+RATE_BATCH_SHARE = 20  # an instance takes at most 1/20 of a key's per-minute limit in one write
 
 
 def hash_api_key(api_key: str) -> str:
@@ -108,6 +110,9 @@ def key_from_item(item: dict[str, Any]) -> ApiKey:
 # falls out is simply proven again.
 _proven: dict[str, tuple[float, str]] = {}
 _proven_lock = threading.Lock()
+_rate_lock = threading.Lock()
+_rate_slots: dict[str, tuple[int, int]] = {}  # "<account>/<key digest>" -> (minute window, slots left to spend)
+_rate_key_locks: dict[str, threading.Lock] = {}
 PROVEN_KEYS_MAX = 4096
 
 
@@ -178,9 +183,12 @@ def _stamp_use(account_id: str, digest: str, stamp: str, cutoff: str) -> None:
 
 def take_rate_slot(account_id: str, key: ApiKey, now: float | None = None) -> int | None:
     """Count one request against ``key.rate_limit_rpm`` in the current minute; None when it fits, else the
-    seconds until the window ends (the ``retry-after``). Shared by every instance: one conditional write on the
-    key's item, chosen from the counters the authentication read already brought (no read of its own); a second
-    write only when another instance opened the window first."""
+    seconds until the window ends (the ``retry-after``). Shared by every instance: slots are taken from the key's
+    item by conditional writes (no read of their own: the authentication read brought the counters), a batch of
+    up to 1/``RATE_BATCH_SHARE`` of the limit at a time, so a busy key costs one write per batch, not per request.
+    An instance spends its batch in this window only; what it has not spent when the minute ends is lost, so
+    instances together never pass the limit, and at worst one refuses while another holds a few unspent slots.
+    Once the window is full, this instance refuses its other requests of that minute without a write."""
     limit = key.rate_limit_rpm
     if limit is None:
         return None
@@ -189,28 +197,55 @@ def take_rate_slot(account_id: str, key: ApiKey, now: float | None = None) -> in
     retry_after = max(1, int((window + 1) * RATE_WINDOW_S - now + 0.999))
     if limit <= 0:
         return retry_after
+    book_key = f"{account_id}/{key.digest}"  # the authenticated key, never a value the caller typed
+    with _rate_lock:
+        key_lock = _rate_key_locks.setdefault(book_key, threading.Lock())
+    with key_lock:  # one taker per key in this process: a slot taken is spent here before anyone refuses
+        with _rate_lock:
+            held_window, left = _rate_slots.get(book_key, (window, 0))
+        if held_window == window and left == WINDOW_FULL:
+            return retry_after  # slots never come back within a minute: refused without a write
+        if held_window != window or left == 0:
+            left = _take_slots(account_id, key, window, limit)
+            if left == 0:
+                with _rate_lock:
+                    _rate_slots[book_key] = (window, WINDOW_FULL)
+                return retry_after
+        with _rate_lock:
+            _rate_slots[book_key] = (window, left - 1)
+            if len(_rate_slots) > PROVEN_KEYS_MAX:  # bounded: slots of past minutes are worth nothing
+                for stale in [k for k, (w, _) in _rate_slots.items() if w != window]:
+                    del _rate_slots[stale], _rate_key_locks[stale]
+    return None
+
+
+def _take_slots(account_id: str, key: ApiKey, window: int, limit: int) -> int:
+    """Slots taken for ``window`` on the key's item: a batch, else one, else 0 (the window is full)."""
     item_key = {"pk": accounts.partition_key(account_id), "sk": f"APIKEY#{key.digest}"}
+    want = max(1, limit // RATE_BATCH_SHARE)
     same_window = key.rate_window == window
-    for _ in range(2):
-        if same_window:
-            update = "SET rate_count = rate_count + :one"
-            condition = "attribute_exists(pk) AND rate_window = :w AND rate_count < :limit"
-        else:
-            update = "SET rate_window = :w, rate_count = :one"
-            condition = "attribute_exists(pk) AND (attribute_not_exists(rate_window) OR rate_window < :w)"
+    for _ in range(3):
+        if not same_window:
+            if accounts.update_if(
+                Key=item_key,
+                UpdateExpression="SET rate_window = :w, rate_count = :n",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(rate_window) OR rate_window < :w)",
+                ExpressionAttributeValues={":n": want, ":w": window},
+            ):
+                return want
+            same_window = True  # another instance opened this window meanwhile: count in it
+            continue
         if accounts.update_if(
             Key=item_key,
-            UpdateExpression=update,
-            ConditionExpression=condition,
-            ExpressionAttributeValues={":one": 1, ":w": window, ":limit": limit}
-            if same_window
-            else {":one": 1, ":w": window},
+            UpdateExpression="SET rate_count = rate_count + :n",
+            ConditionExpression="attribute_exists(pk) AND rate_window = :w AND rate_count <= :room",
+            ExpressionAttributeValues={":n": want, ":w": window, ":room": limit - want},
         ):
-            return None
-        if same_window:
-            return retry_after  # the window is full
-        same_window = True  # another instance opened this window meanwhile: count in it
-    return retry_after
+            return want
+        if want == 1:
+            return 0  # the window is full
+        want = 1  # fewer than a batch left: one at a time
+    return 0
 
 
 def _is_proven(digest: str, account_id: str) -> bool:
@@ -237,6 +272,9 @@ def _forget(digest: str) -> None:
 def clear_auth_cache() -> None:
     with _proven_lock:
         _proven.clear()
+    with _rate_lock:
+        _rate_slots.clear()
+        _rate_key_locks.clear()
 
 
 def clock() -> float:
