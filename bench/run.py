@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from bench import cold, litellm_env, quiet
+from bench import cold, lambda_layer, litellm_env, quiet
 from bench.stack import MESSAGES, REPO_ROOT, BenchStack, child_env, start_stack
 from bench.stats import Verdict, at_most, format_table, median, ms, overheads, percentile, ratio
 
@@ -315,12 +315,14 @@ def cold_cases(stack: BenchStack, interpreter: str) -> list[cold.ColdCase]:
         ("public", "GET", "/v1/models", byok.api_key, None),
     ]
     env = child_env(stack.env)
+    site_dir = lambda_layer.ensure()
     cases = [
         cold.ColdCase(
             label=f"{label}: {method} {target.split('?')[0]}",
-            command=[sys.executable, "-m", "bench.cold_child"],
+            command=[sys.executable, "-S", "-m", "bench.cold_child"],
             config={
                 "function_dir": function_dir(method, target.split("?")[0]),
+                "site_dir": site_dir,
                 "event": api_event(method, target, api_key=api_key, body=body),
             },
             env=env,
