@@ -60,7 +60,8 @@ PRICED_MODEL = "openai/gpt-5-mini"
 # moto answers slower than DynamoDB: on AWS each request-path DynamoDB call is taken to cost this much wall time.
 DYNAMODB_CALL_S = 0.004
 COLD_START_RATE = 0.005  # cold starts per request (AWS reports under 1 % for steady traffic)
-MEMORY_SIZES = (256, 384, 512, 640, 768, 896, 1024, 1536, 1769)
+# Sizes compared, in steps coarse enough that the machine's noise in the cold-start CPU does not flip the choice.
+MEMORY_SIZES = (256, 512, 768, 1024, 1280, 1536, 1769)
 FULL_VCPU_MB = 1769  # Lambda gives a function one full vCPU at 1,769 MB, proportionally less below
 COLD_START_LIMIT_S = 1.5  # the cold start (import + first request) a size must keep, estimated from CPU time
 RSS_HEADROOM = 2.0  # memory >= this x the peak RSS measured
