@@ -17,7 +17,7 @@ SAM_CLI_VERSION := 1.170.0
 AWSLAMBDARIC_VERSION := 4.2.2
 EMULATOR_STAMP := .cache/emulator-$(SAM_CLI_VERSION)-$(AWSLAMBDARIC_VERSION).installed
 
-.PHONY: test dev admin bench bench-scale lint typecheck unit clients clean screenshots emulator invoke
+.PHONY: test dev admin bench bench-cost bench-scale lint typecheck unit clients clean screenshots emulator invoke
 
 $(STAMP): requirements-dev.txt layers/gateway/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,11 @@ admin: $(STAMP)
 bench: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m bench.run $(ARGS)
 	$(BIN)/python -m bench.dashboard
+	$(BIN)/python -m bench.cost
+
+# What a million chat requests cost on AWS, from inputs measured here (docs/cost.md); also the last step of bench.
+bench-cost: $(STAMP)
+	$(BIN)/python -m bench.cost $(ARGS)
 
 # One account's busiest DynamoDB partitions under N chat workers, today's design beside the new one (ARGS: --help).
 bench-scale: $(STAMP)

@@ -1,10 +1,11 @@
 """One cold start of one of our functions, in this fresh interpreter: import the handler, serve one request.
 
-Run as ``python -m bench.cold_child`` with a JSON ``{"function_dir", "event"}`` on stdin; prints the timings as
-JSON on the original stdout. Only the stdlib and ``bench.probes`` (stdlib-only at import, as on LiteLLM's
-side) are imported first; the handler is loaded as the Lambda runtime loads it (function directory and layer
-on ``sys.path``, ``import app``). The AWS probe is installed between the import and the request (outside both
-timings) to split out the time the first request spent in AWS calls, including its KMS decrypt.
+Run as ``python -S -m bench.cold_child`` with a JSON ``{"function_dir", "site_dir", "event"}`` on stdin; prints
+the timings (wall and CPU) as JSON on the original stdout. Only the stdlib and ``bench.probes`` (stdlib-only at
+import, as on LiteLLM's side) are imported first; the handler is loaded as the Lambda runtime loads it: the
+function directory, the layer's code and the layer's requirements alone on ``sys.path`` (see
+``bench.lambda_layer``), then ``import app``. The AWS probe is installed between the import and the request
+(outside both timings) to split out the time the first request spent in AWS calls, including its KMS decrypt.
 """
 
 from __future__ import annotations
@@ -23,19 +24,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     config = json.load(sys.stdin)
     results = silence_stdout()
-    sys.path[:0] = [str(REPO_ROOT / config["function_dir"]), str(REPO_ROOT / "layers" / "gateway")]
-    started = time.perf_counter()
+    layer = [str(REPO_ROOT / "layers" / "gateway"), str(REPO_ROOT / config["site_dir"])]
+    sys.path[:0] = [str(REPO_ROOT / config["function_dir"]), *layer]
+    started, started_cpu = time.perf_counter(), time.process_time()
     handler = importlib.import_module("app").lambda_handler
-    imported = time.perf_counter()
+    imported, imported_cpu = time.perf_counter(), time.process_time()
     from bench.probes import Probe, install_botocore, install_httpx, max_rss_mb
 
     probe = Probe()
     install_botocore(probe)
     install_httpx(probe)
     probe.begin()
-    before_request = time.perf_counter()
+    before_request, before_request_cpu = time.perf_counter(), time.process_time()
     result = handler(config["event"], None)
-    served = time.perf_counter()
+    served, served_cpu = time.perf_counter(), time.process_time()
     status = result.get("statusCode")
     if status not in config.get("expect_status", [200]):
         raise SystemExit(f"{config['function_dir']}: status {status}: {str(result.get('body'))[:300]}")
@@ -44,6 +46,8 @@ def main() -> None:
         {
             "import_s": imported - started,
             "first_request_s": served - before_request,
+            "import_cpu_s": imported_cpu - started_cpu,
+            "first_request_cpu_s": served_cpu - before_request_cpu,
             "aws_s": sample["aws_s"],
             "upstream_s": sample["upstream_s"],
             "kms": sample["kms"],

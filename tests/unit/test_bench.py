@@ -76,3 +76,14 @@ def test_table_rejects_a_row_with_missing_cells() -> None:
 def test_milliseconds_are_formatted_from_seconds() -> None:
     assert ms(0.0015) == "1.50"
     assert ms(1.2346, 0) == "1235"
+
+
+def test_dynamodb_units_follow_the_item_size_rules() -> None:
+    from bench.cost import item_size, read_units, write_units
+
+    # names count as UTF-8 bytes; a number is 1 byte per two significant digits plus one; a map adds 3 + 1 per entry
+    item = {"pk": {"S": "ACCOUNT#1"}, "credits": {"N": "12345.00"}, "flags": {"M": {"on": {"BOOL": True}}}}
+    assert item_size(item) == (2 + 9) + (7 + 4) + (5 + 3 + 2 + 1 + 1)
+    # a write is billed per started KB, a read per started 4 KB, half when eventually consistent
+    assert [write_units(1), write_units(1024), write_units(1025)] == [1, 1, 2]
+    assert [read_units(4096, True), read_units(4097, True), read_units(10, False)] == [1.0, 2.0, 0.5]

@@ -100,6 +100,15 @@ class _Resolver(APIGatewayRestResolver):
             _event.reset(event_token)
             _lambda_context.reset(context_token)
 
+    def _build_response(self, response_builder: Any) -> dict[str, Any]:
+        # A route that answered with a stream returns a placeholder: ``handler`` answers with the stream itself
+        # and never reads a proxy dict, so building one (headers re-read from the event, compression checks,
+        # serialisation) would only delay the first byte.
+        if _streamed.get() is not None:
+            return {}
+        result: dict[str, Any] = super()._build_response(response_builder)
+        return result
+
     @property  # type: ignore[override]  # BaseRouter and the REST resolver declare different event types
     def current_event(self) -> APIGatewayProxyEvent:
         return _event.get()

@@ -26,16 +26,19 @@ import base64
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.apis.messages.schema import GATEWAY_FIELDS, MessagesCall
 from gateway.core.catalog import Offer
-from gateway.providers import bedrock, common, endpoints
+from gateway.providers import common, endpoints
 from gateway.providers.anthropic import ANTHROPIC_VERSION, VERTEX_ANTHROPIC_VERSION, AnthropicAdapter
 from gateway.providers.base import AttemptFailed, Target, UnreadableResponse
 from gateway.providers.transport import UpstreamRequest
 from gateway.providers.wire.anthropic_events import AnthropicEvents
 from gateway.security.credentials import ApiKeyCredentials, AwsCredentials, ServiceAccountCredentials
+
+if TYPE_CHECKING:  # Bedrock's module is imported by the requests that go there, not by every Messages cold start
+    from gateway.providers.bedrock import BedrockAdapter
 
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 BETA_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{0,99}$")
@@ -90,6 +93,8 @@ def _bedrock_auth(url: str, content: bytes, headers: dict[str, str], target: Tar
     if isinstance(credentials, ApiKeyCredentials):
         return {**headers, "authorization": f"Bearer {credentials.api_key.get_secret_value()}"}
     if isinstance(credentials, AwsCredentials):
+        from gateway.providers import bedrock
+
         return bedrock._sigv4(url, content, headers, credentials, target.region or "")
     raise AttemptFailed("amazon-bedrock needs an API key or AWS credentials")
 
@@ -231,9 +236,11 @@ class ClaudeAdapter:
     def classify(self, status: int, body: bytes) -> int:
         return self._errors().classify(status, body)
 
-    def _errors(self) -> AnthropicAdapter | bedrock.BedrockAdapter:
+    def _errors(self) -> AnthropicAdapter | BedrockAdapter:
         if self.provider == "amazon-bedrock":
-            return bedrock.BedrockAdapter()
+            from gateway.providers.bedrock import BedrockAdapter
+
+            return BedrockAdapter()
         return AnthropicAdapter(vertex=self.provider == "google-vertex")
 
 
