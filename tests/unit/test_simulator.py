@@ -680,22 +680,25 @@ def test_google_oauth_fault_breaks_the_token_grant(
 
 
 def test_control_api_arms_faults_accepts_keys_and_lists_requests(sim: ProviderSimulator) -> None:
-    accepted = httpx.post(f"{sim.url}/_sim/accept", json={"provider": "openai", "api_key": "sk-from-control-api"})
-    armed = httpx.post(f"{sim.url}/_sim/faults", json={"provider": "openai", "status": 502, "times": 1})
+    # (the session's simulator is shared: another test's request may land meanwhile, so this one keeps to its key)
+    key = "sk-from-control-api"
+    accepted = httpx.post(f"{sim.url}/_sim/accept", json={"provider": "openai", "api_key": key})
+    fault = {"provider": "openai", "credential": key, "status": 502, "times": 1}
+    armed = httpx.post(f"{sim.url}/_sim/faults", json=fault)
     rejected = httpx.post(f"{sim.url}/_sim/faults", json={"provider": "openai", "mode": "explode"})
 
-    failed = _openai(sim, {"model": "m", "messages": HELLO}, key="sk-from-control-api")
-    served = _openai(sim, {"model": "m", "messages": HELLO}, key="sk-from-control-api")
+    failed = _openai(sim, {"model": "m", "messages": HELLO}, key=key)
+    served = _openai(sim, {"model": "m", "messages": HELLO}, key=key)
     listed = httpx.get(f"{sim.url}/_sim/requests").json()["data"]
     httpx.delete(f"{sim.url}/_sim/requests")
 
     assert (accepted.status_code, armed.status_code, rejected.status_code) == (200, 201, 400)
     assert (failed.status_code, served.status_code) == (502, 200)
-    assert [(r["provider"], r["credential"], r["status"]) for r in listed] == [
-        ("openai", "sk-from-control-api", 502),
-        ("openai", "sk-from-control-api", 200),
+    assert [(r["provider"], r["credential"], r["status"]) for r in listed if r["credential"] == key] == [
+        ("openai", key, 502),
+        ("openai", key, 200),
     ]
-    assert sim.requests == []
+    assert [r for r in sim.requests if r.credential == key] == []
 
 
 def test_upstream_env_points_every_provider_at_the_simulator(sim: ProviderSimulator) -> None:
