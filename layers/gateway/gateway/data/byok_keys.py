@@ -17,6 +17,22 @@ from gateway.data import accounts
 COOLDOWN_PREFIX = "COOLDOWN#"
 
 
+PUBLIC_FIELDS = (
+    "provider",
+    "name",
+    "enabled",
+    "always_use",
+    "priority",
+    "allowed_models",
+    "region",
+    "provisioned_throughput",
+    "hint",
+    "created_at",
+    "updated_at",
+    "last_test",
+)
+
+
 class StoredKey(BaseModel):
     """A BYOK (or platform) credential as stored: metadata in clear, credentials only as ciphertext."""
 
@@ -40,21 +56,8 @@ class StoredKey(BaseModel):
     ciphertext: bytes
 
     def public(self) -> dict[str, Any]:
-        return {
-            "id": self.key_id,
-            "provider": self.provider,
-            "name": self.name,
-            "enabled": self.enabled,
-            "always_use": self.always_use,
-            "priority": self.priority,
-            "allowed_models": self.allowed_models,
-            "region": self.region,
-            "provisioned_throughput": self.provisioned_throughput,
-            "hint": self.hint,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "last_test": self.last_test,
-        }
+        """The key as the API shows it: an allowlist of fields (never the ciphertext or anything new by default)."""
+        return {"id": self.key_id, **{name: getattr(self, name) for name in PUBLIC_FIELDS}}
 
 
 def key_from_item(item: dict[str, Any]) -> StoredKey:

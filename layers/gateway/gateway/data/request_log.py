@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
+import dataclasses
 import re
 import time
 from dataclasses import dataclass, field
@@ -120,25 +121,10 @@ class RequestRecord:
 
     def fields(self) -> dict[str, Any]:
         """Every field, JSON-ready (cost as an exact decimal string): what a lost table write logs instead."""
-        return {
-            "request_id": self.request_id,
-            "account_id": self.account_id,
-            "created_at": self.created_at,
-            "model": self.model,
-            "provider": self.provider,
-            "is_byok": self.is_byok,
-            "status": self.status,
-            "http_status": self.http_status,
-            "latency_ms": self.latency_ms,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cost": str(self.cost),
-            "stream": self.stream,
-            "time_to_first_token_ms": self.time_to_first_token_ms,
-            "api": self.api,
-            "api_key_id": self.api_key_id,
-            "attempts": [attempt.fields() for attempt in self.attempts],
-        }
+        data = {item.name: getattr(self, item.name) for item in dataclasses.fields(self)}
+        data["cost"] = str(self.cost)
+        data["attempts"] = [attempt.fields() for attempt in self.attempts]
+        return data
 
 
 def _table() -> Any:
