@@ -329,11 +329,21 @@ def test_writes_on_the_accounts_item_per_shared_request_drop_with_leases(
     writes = count_profile_writes(monkeypatch)
     headers = {"Authorization": f"Bearer {gateway.api_key}"}
 
+    def records() -> int:
+        return len(httpx.get(f"{api.url}/v1/logs?limit=100", headers=headers, timeout=60).json()["data"])
+
+    before = records()
+
     # When twenty shared requests (streamed and not) are served
     for i in range(20):
         body = {**BODY, "stream": i % 2 == 1}
         answer = httpx.post(f"{api.url}/v1/chat/completions", json=body, headers=headers, timeout=60)
         assert answer.status_code == 200 and answer.headers["x-gateway-byok"] == "false"
+    # (a stream settles after its last byte has reached the client: its record, written after the settlement,
+    # says when it has)
+    deadline = time.monotonic() + 30
+    while records() < before + 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
 
     # Then today's design writes the account's item twice a request (hold, settle); a lease a few times in all
     assert len(writes) <= most_writes
