@@ -207,9 +207,16 @@ def _is_request_log(partition: Partition) -> bool:
     return partition.table.startswith("LogsTable") and not partition.key.startswith("usage#")
 
 
+def _is_instance_ledger(partition: Partition) -> bool:
+    """A credit lease's ledger (``LEASE#<id>``): written by the one instance holding the lease, never shared."""
+    return partition.table == "AccountsTable" and partition.key.startswith("LEASE#")
+
+
 def shard_group(partition: Partition, log_shards: int) -> Partition:
     """The partition a request-log shard stands for: with ``log_shards`` > 1, ``acct#3#status=x`` and shard 0's
     ``acct#status=x`` are both ``acct#*#status=x`` (``gateway.data.request_log.partition``); others are their own."""
+    if _is_instance_ledger(partition):
+        return Partition(partition.table, "LEASE#*")
     if log_shards == 1 or not _is_request_log(partition):
         return partition
     account, _, rest = partition.key.partition("#")
@@ -223,14 +230,19 @@ def shard_group(partition: Partition, log_shards: int) -> Partition:
 class Tally:
     """Counts merged from every worker of one run, over ``requests`` requests of one account.
 
-    With ``log_shards`` > 1 the figures of a request-log partition are its shards' total divided by the shard
-    count: the shard of a record is the random part of its request id, so at thousands of requests a second each
-    shard takes that share (a short run's counts alone would make whichever shard drew a few more look hot).
+    A lease ledger's figures are all ledgers' total divided by ``instances`` (each instance writes its own; the
+    bench's few workers stand for the many instances a busy account runs). With ``log_shards`` > 1 the figures of
+    a request-log partition are its shards' total divided by the shard count: the shard of a record is the random
+    part of its request id, so at thousands of requests a second each shard takes that share (a short run's
+    counts alone would make whichever shard drew a few more look hot).
     The measured peak of a shard group is its busiest single shard's.
     """
 
     requests: int
     log_shards: int = 1
+    # Instances serving the account at the target rate: a lease ledger's share (each instance writes its own). A
+    # Lambda instance serves one request at a time, so the account needs target rate x mean request time of them.
+    instances: float = 1.0
     counts: Counter[tuple[Kind, Partition]] = field(default_factory=Counter)
     per_second: Counter[tuple[Kind, Partition, int]] = field(default_factory=Counter)
     units: Counter[Partition] = field(default_factory=Counter)
@@ -243,7 +255,9 @@ class Tally:
         for kind, table, key, second, n in worker["per_second"]:
             self.per_second[kind, Partition(table, key), second] += n
 
-    def _share(self, group: Partition) -> int:
+    def _share(self, group: Partition) -> float:
+        if _is_instance_ledger(group):
+            return max(1.0, self.instances)
         return self.log_shards if _is_request_log(group) else 1
 
     def _ranked(self, counts: dict[Partition, int]) -> list[tuple[Partition, float]]:

@@ -52,8 +52,12 @@ class Design:
         return f"{self.name} ({', '.join(f'{k}={v}' for k, v in self.env.items()) or 'build defaults'})"
 
 
+# The new design's lease block when the environment names none: $5, above any one request's hold in this bench
+DEFAULT_LEASE_NANOS = "5000000000"
+
+
 def designs(log_shards: int) -> tuple[Design, Design]:
-    lease = os.environ.get("CREDIT_LEASE_NANOS")
+    lease = os.environ.get("CREDIT_LEASE_NANOS") or (DEFAULT_LEASE_NANOS if build_knows_credit_leases() else None)
     new = {"LOG_SHARDS": str(log_shards), **({"CREDIT_LEASE_NANOS": lease} if lease is not None else {})}
     return Design("today", {"LOG_SHARDS": "1", "CREDIT_LEASE_NANOS": "0"}), Design("new", new)
 
@@ -94,17 +98,21 @@ def run(stack: BenchStack, design: Design, byok: bool, schemas: dict[str, Any], 
         for _ in range(args.workers)
     ]
     tally = Tally(requests=args.requests * args.workers, log_shards=int(design.env.get("LOG_SHARDS", "1")))
-    achieved = 0.0
+    achieved, busy = 0.0, 0.0
     for worker in workers:
         out, err = worker.communicate(json.dumps(config))
         if worker.returncode != 0:
             raise RuntimeError(f"a scale worker failed:\n{err[-4000:]}")
         result = json.loads(out)
         tally.merge(result)
+        busy += result["busy_s"]
         achieved += args.requests / result["elapsed_s"]
+    mean_s = busy / tally.requests
+    tally.instances = TARGET_RATE * mean_s
     print(
         f"  {'BYOK' if byok else 'shared'} {design.name}: {args.rate:g} req/s offered, {achieved:.1f} achieved "
-        "(the counts per request do not depend on it)"
+        f"(the counts per request do not depend on it); mean request {mean_s * 1000:.1f} ms in the handler, so "
+        f"{TARGET_RATE:,} req/s take at least {tally.instances:,.0f} instances (one request at a time each)"
     )
     return tally
 

@@ -53,7 +53,7 @@ def main() -> None:
     counting.set()
     interval = 1 / config["rate"]
     started = time.monotonic()
-    late = 0
+    late, busy = 0, 0.0
     for index in range(config["requests"]):
         due = started + index * interval  # an open schedule: a slow request does not push the next ones back
         wait = due - time.monotonic()
@@ -61,11 +61,13 @@ def main() -> None:
             time.sleep(wait)
         else:
             late += 1
+        began = time.monotonic()
         check("scale", handler(json.loads(raw), None), config["expect_byok"])
+        busy += time.monotonic() - began
     elapsed = time.monotonic() - started
     time.sleep(config["settle_s"])  # writes queued on background threads land before the counts are taken
     counting.clear()
-    json.dump({**counter.to_json(), "elapsed_s": elapsed, "late": late}, results)
+    json.dump({**counter.to_json(), "elapsed_s": elapsed, "late": late, "busy_s": busy}, results)
     results.close()
 
 

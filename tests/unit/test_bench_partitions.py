@@ -219,3 +219,28 @@ def test_only_request_records_are_grouped_as_shards() -> None:
         Partition("LogsTable", "acct_a#*"): 1 / 8,
     }
     assert tally.peak("write", Partition("LogsTable", "acct_a#*")) == 10
+
+
+def test_lease_ledgers_count_as_one_instances_share_of_the_account() -> None:
+    # Given two workers (two instances), each settling its 50 requests on its own lease's ledger
+    workers = []
+    for lease in ("LEASE#l1", "LEASE#l2"):
+        counter = PartitionCounter(SCHEMAS)
+        for n in range(50):
+            counter.observe("UpdateItem", {"TableName": "t-accounts", "Key": {"pk": lease}}, 100 + n // 10)
+        workers.append(counter.to_json())
+
+    # When the account needs 250 instances at the target rate (5,000 req/s x 50 ms a request)
+    tally = Tally(requests=100, instances=TARGET_RATE * 0.050)
+    for worker in workers:
+        tally.merge(worker)
+
+    # Then the ledgers are one group, each taking its instance's share: 20 writes/s at 5,000 req/s
+    hottest = tally.hottest("write")
+    assert hottest.partition == Partition("AccountsTable", "LEASE#*")
+    assert hottest.per_second(TARGET_RATE) == 20
+    # and with a single instance (a slow account) all of them would land on one ledger
+    alone = Tally(requests=100)
+    for worker in workers:
+        alone.merge(worker)
+    assert alone.hottest("write").per_request == 1.0
