@@ -61,43 +61,45 @@ class GatewayError(Exception):
 
 
 class BadRequest(GatewayError, status=400, error_type="invalid_request_error"):
-    pass
+    """400: the body or a parameter cannot be served as asked (``param`` names which); nothing was sent."""
 
 
 class Unauthorized(GatewayError, status=401, error_type="authentication_error", code="invalid_api_key"):
-    pass
+    """401: no gateway key, an unknown, revoked or expired one."""
 
 
 class PaymentRequired(GatewayError, status=402, error_type="insufficient_credits", code="insufficient_credits"):
-    pass
+    """402: the balance, a key's budget or the account's shared-capacity cap cannot cover the request's
+    worst case (``code`` says which), and no BYOK key could serve it instead."""
 
 
 class NotFound(GatewayError, status=404, error_type="not_found_error", code="not_found"):
-    pass
+    """404: no such object for this caller (another tenant's looks exactly the same)."""
 
 
 class PayloadTooLarge(GatewayError, status=413, error_type="invalid_request_error", code="payload_too_large"):
-    pass
+    """413: the body is over ``MAX_BODY_BYTES``, the one bound on its size."""
 
 
 class UnsupportedMediaType(GatewayError, status=415, error_type="invalid_request_error", code="unsupported_media_type"):
-    pass
+    """415: a body that is not JSON."""
 
 
 class Forbidden(GatewayError, status=403, error_type="permission_error", code="forbidden"):
-    pass
+    """403: the key is valid but may not do this (manage keys without the management right, a model outside
+    its ``allowed_models``)."""
 
 
 class RateLimited(GatewayError, status=429, error_type="rate_limit_error", code="rate_limited"):
-    pass
+    """429: the key's requests per minute are spent; ``retry-after`` says when the minute ends."""
 
 
 class Conflict(GatewayError, status=409, error_type="invalid_request_error", code="conflict"):
-    pass
+    """409: the account's state refuses the write (it already holds its maximum of API keys or BYOK keys)."""
 
 
 class Unprocessable(GatewayError, status=422, error_type="invalid_request_error", code="validation_error"):
-    pass
+    """422: well-formed JSON that fails validation (a credential, a limit), with the field in ``param``."""
 
 
 class BrokenKey(GatewayError, status=502, error_type="byok_key_broken", code="byok_key_broken"):
