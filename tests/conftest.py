@@ -38,12 +38,13 @@ def reset_process_state() -> None:
     from gateway.core import aws, settings
     from gateway.data import api_keys
     from gateway.routing import signals
-    from gateway.security import credential_cache, crypto
+    from gateway.security import credential_cache, crypto, data_keys
 
     settings.get_settings.cache_clear()
     api_keys.clear_auth_cache()
     aws.reset()
     crypto.reset()
+    data_keys.reset()
     credential_cache.clear()
     signals.reset()
     try:

@@ -132,3 +132,33 @@ def test_a_response_stored_before_conversations_were_kept_whole_still_continues(
     client.responses.create(model="openai/gpt-5-mini", input="third", previous_response_id=rid)
     sent = upstream(gateway, "openai")[-1].json["input"]
     assert [item.get("content") for item in sent if item.get("role") == "user"] == ["first", "second", "third"]
+
+
+def test_warm_stored_and_continued_turns_make_no_kms_call(
+    client: openai.OpenAI, gateway: Gateway, monkeypatch: Any
+) -> None:
+    from botocore.client import BaseClient
+
+    # Given an instance whose first stored turn has taken the account's data key (and that has used both
+    # providers' credentials once: their decryption is the cold path of the credential cache)
+    first = client.responses.create(model="openai/gpt-5-mini", input="alpha")
+    client.responses.create(model="anthropic/claude-sonnet-4.5", input="warm", store=False)
+    calls: list[str] = []
+    real = BaseClient._make_api_call
+
+    def counted(self: Any, operation: str, params: Any) -> Any:  # every botocore client, the Encryption SDK's too
+        if self.meta.service_model.service_name == "kms":
+            calls.append(operation)
+        return real(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+
+    # When it stores more turns, continues them and reads them back
+    second = client.responses.create(model="anthropic/claude-sonnet-4.5", input="beta", previous_response_id=first.id)
+    third = client.responses.create(model="openai/gpt-5-mini", input="gamma", previous_response_id=second.id)
+    fetched = client.responses.retrieve(third.id)
+
+    # Then none of it called KMS, and the conversation is whole
+    assert calls == []
+    assert fetched.id == third.id
+    assert "alpha" in json.dumps(gateway.sim.requests[-1].json)

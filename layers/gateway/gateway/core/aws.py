@@ -41,8 +41,15 @@ def s3() -> Any:
     return botocore.session.Session().create_client("s3", config=config)
 
 
+@functools.cache
+def kms() -> Any:
+    """KMS for data keys the gateway wraps itself (``security.data_keys``)."""
+    return botocore_session().create_client("kms", config=_CONFIG)
+
+
 def reset() -> None:
     """Forget the clients (tests switch AWS backends); the session and its loaded models stay."""
+    kms.cache_clear()
     s3.cache_clear()
     table.cache_clear()
     dynamodb.cache_clear()

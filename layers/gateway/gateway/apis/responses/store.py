@@ -10,10 +10,11 @@ conversation; after the upstream has finished, the new turn is appended with one
 on the object read: two turns continuing the same conversation at once both land, the later one re-reads and
 appends again). Continuing an earlier turn than the last one is a branch of the same tree, not a copy.
 
-The object is compressed, then encrypted with the AWS Encryption SDK under the stack's KMS key, its encryption
-context bound to the account and the conversation (a ciphertext copied under another account's key does not
-decrypt). Its key starts with the account id, so another account's id is simply not found. One object whatever
-its size: DynamoDB's 400 KB item limit is not the product's. Each turn expires ``RESPONSES_TTL_DAYS`` after it
+The object is compressed, then encrypted under a data key of the stack's KMS key that this instance keeps per
+account (``security.data_keys``: no KMS call on a warm request), bound to the account and the conversation (a
+ciphertext copied under another account's key, or to another conversation, does not decrypt). Its key starts
+with the account id, so another account's id is simply not found. One object whatever its size: DynamoDB's
+400 KB item limit is not the product's. Each turn expires ``RESPONSES_TTL_DAYS`` after it
 was made (a read checks it); the bucket's lifecycle rule removes a conversation's object that long after its
 last turn. A deleted turn is 404 from then on; its items stay as the context of the turns that continued it
 until the conversation expires, and the object goes when no turn of it is left.
@@ -31,7 +32,7 @@ from typing import Any
 from gateway.core import aws
 from gateway.core.errors import BadRequest, NotFound
 from gateway.core.settings import get_settings
-from gateway.security import crypto
+from gateway.security import crypto, data_keys
 
 PURPOSE = "byok-gateway/responses"
 RESPONSE_ID = re.compile(r"^resp_[A-Za-z0-9]{1,64}$")
@@ -132,7 +133,7 @@ def _read(account_id: str, key: str) -> Conversation | None:
     except s3.exceptions.NoSuchKey:
         return None
     try:
-        plaintext = crypto.decrypt(got["Body"].read(), encryption_context(account_id, key))
+        plaintext = data_keys.decrypt(got["Body"].read(), encryption_context(account_id, key))
     except crypto.DecryptionFailed:
         return None
     document = json.loads(zlib.decompress(plaintext))
@@ -153,7 +154,7 @@ def _write(account_id: str, conversation: Conversation) -> bool:
     """Put the conversation, replacing the version read (if any); False when another write came first."""
     document = {"turns": [asdict(turn) for turn in conversation.turns]}
     plaintext = zlib.compress(json.dumps(document, separators=(",", ":")).encode())
-    ciphertext = crypto.encrypt(plaintext, encryption_context(account_id, conversation.key))
+    ciphertext = data_keys.encrypt(plaintext, encryption_context(account_id, conversation.key))
     s3 = aws.s3()
     condition = {"IfMatch": conversation.etag} if conversation.etag else {"IfNoneMatch": "*"}
     try:
