@@ -367,3 +367,48 @@ def test_a_lease_that_took_the_whole_balance_keeps_serving_its_instance(
     fresh_book.close_all()
     charged = sum(credits.to_nanos(Decimal(str(a.json()["usage"]["cost"]))) for a in answers)
     assert int(profile(customer.account_id)["credits_nanos"]) == block - charged
+
+
+def test_every_table_action_of_a_leases_life_is_granted_to_the_routing_functions(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch, fresh_book: leases.LeaseBook
+) -> None:
+    from botocore.client import BaseClient
+
+    from local.template import load_template
+    from tests.unit.test_template import _grants, _resources
+
+    # Given every DynamoDB call counted as the IAM actions it needs (a transaction: each of its items' actions)
+    configure(monkeypatch, CREDIT_LEASE_NANOS=str(10**9))
+    account = gateway.create_customer("granted", credits="10").account_id
+    needed: set[str] = set()
+    real = BaseClient._make_api_call
+
+    def counted(self: Any, operation: str, params: Any) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            if operation == "TransactWriteItems":
+                kinds = {"Update": "UpdateItem", "Put": "PutItem", "Delete": "DeleteItem"}
+                needed.update(kinds.get(kind, kind + "Item") for item in params["TransactItems"] for kind in item)
+            else:
+                needed.add(operation)
+        return real(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+
+    # When a lease is taken, lends holds, is topped up, is swept under a request and closed
+    holds = [credits.reserve(account, Decimal("0.4")) for _ in range(4)]
+    assert all(hold is not None and hold.lease for hold in holds)
+    for hold in holds[:-1]:
+        assert hold is not None
+        credits.settle(hold, Decimal("0.01"))
+    last = holds[-1]
+    assert last is not None
+    lease_store.sweep(account, last.hold_id, int(profile(account)["holds"][last.hold_id]["nanos"]), ())
+    credits.settle(last, Decimal("0.01"))
+    fresh_book.close_all()
+
+    # Then each action is one the chat, Messages and Responses functions are granted on the accounts table
+    functions = _resources(load_template(), "AWS::Serverless::Function")
+    for name in ("ChatFunction", "MessagesFunction", "ResponsesFunction"):
+        granted = {action.removeprefix("dynamodb:") for action, on in _grants(functions[name]) if on == "AccountsTable"}
+        assert needed <= granted, (name, needed - granted)
+    assert "TransactWriteItems" not in needed and needed  # counted as its items' actions

@@ -93,22 +93,22 @@ def close(account_id: str, lease_id: str, granted: int, spent_nanos: int, budget
         profile.values[":back"] = -refund
         profile.move_budgets(budgets, ":back")
     table = get_settings().accounts_table
+    # An update, not a put: the functions may only update the accounts table (template.yaml, least privilege)
     ledger: dict[str, Any] = {
         "TableName": table,
-        "Item": {
-            **_ledger_key(lease_id),
-            "closed": True,
-            "spent_nanos": spent_nanos,
-            "expires_at": int(time.time()) + CLOSED_LEDGER_TTL_S,
-        },
+        "Key": _ledger_key(lease_id),
+        "UpdateExpression": "SET closed = :closed, spent_nanos = :spent, expires_at = :expires",
         "ConditionExpression": "attribute_not_exists(closed) AND "
         + ("attribute_not_exists(spent_nanos)" if spent_nanos == 0 else "spent_nanos = :spent"),
+        "ExpressionAttributeValues": {
+            ":closed": True,
+            ":spent": spent_nanos,
+            ":expires": int(time.time()) + CLOSED_LEDGER_TTL_S,
+        },
     }
-    if spent_nanos:
-        ledger["ExpressionAttributeValues"] = {":spent": spent_nanos}
     try:
         aws.dynamodb().meta.client.transact_write_items(
-            TransactItems=[{"Update": {"TableName": table, **profile.kwargs()}}, {"Put": ledger}]
+            TransactItems=[{"Update": {"TableName": table, **profile.kwargs()}}, {"Update": ledger}]
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "TransactionCanceledException":
