@@ -26,7 +26,7 @@ import json
 import re
 import time
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.core import aws
@@ -152,7 +152,8 @@ def _single(key: str, document: dict[str, Any]) -> list[Turn]:
 
 def _write(account_id: str, conversation: Conversation) -> bool:
     """Put the conversation, replacing the version read (if any); False when another write came first."""
-    document = {"turns": [asdict(turn) for turn in conversation.turns]}
+    # Each turn's fields as they are (``dataclasses.asdict`` would deep-copy every response again on every write)
+    document = {"turns": [vars(turn) for turn in conversation.turns]}
     plaintext = zlib.compress(json.dumps(document, separators=(",", ":")).encode())
     ciphertext = data_keys.encrypt(plaintext, encryption_context(account_id, conversation.key))
     s3 = aws.s3()
