@@ -316,11 +316,12 @@ def test_a_stalled_reader_is_cut_at_the_deadline_billed_and_recorded_and_its_hol
     api: Any, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an 8 s request deadline (time for the simulator to fill the sockets even on a busy machine), a 620 s
-    # function timeout, and a shared upstream whose answer (50,000 chunks, about 8 MB) is far more than the
-    # sockets between the gateway and the client can buffer (about 1 MB with the client's tiny window)
+    # function timeout, and a shared upstream whose answer (400,000 chunks, about 64 MB) is far more than the
+    # sockets on its way can buffer: about 1 MB between the gateway and the client (its tiny window), and up to
+    # tcp_rmem's and tcp_wmem's maxima between the simulator and the gateway (32 + 4 MB here: 50,000 chunks fit)
     configure(monkeypatch, REQUEST_DEADLINE_MS="8000", FUNCTION_TIMEOUT_S="620")
     customer = gateway.create_customer("stalls", credits="10")
-    pacing = gateway.sim.pace("anthropic", chunks=50_000, times=1)
+    pacing = gateway.sim.pace("anthropic", chunks=400_000, times=1)
     body = {"model": CLAUDE, "messages": HELLO, "stream": True, **ONLY_ANTHROPIC}
 
     # When the client sends the request and never reads a byte of the answer
@@ -344,7 +345,7 @@ def test_a_stalled_reader_is_cut_at_the_deadline_billed_and_recorded_and_its_hol
     balance, debt = nanos(customer.account_id)
     assert (balance, debt) == (accounts.to_nanos(Decimal(10)) - accounts.to_nanos(Decimal(str(record["cost"]))), 0)
     assert accounts.profile_item(customer.account_id)["holds"] == {}  # type: ignore[index]
-    assert pacing.sent < 50_000  # the upstream read stopped with it
+    assert pacing.sent < 400_000  # the upstream read stopped with it
 
 
 def wait_for_hold(account_id: str, wait_s: float = 20.0) -> dict[str, Any]:
