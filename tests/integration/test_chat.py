@@ -140,6 +140,13 @@ def test_failing_byok_key_falls_back_to_shared_capacity(
         "success",
         200,
     )
+    # A call parked in a timeout fault is recorded when the simulator answers it: let it land in this test, not
+    # in the next one on this worker's simulator.
+    give_up = time.monotonic() + 5
+    while fault.get("mode") == "timeout" and time.monotonic() < give_up:
+        if any(r.credential == credentials for r in gateway.sim.requests):
+            break
+        time.sleep(0.05)
 
 
 def test_upstream_400_ends_the_request_without_fallback(
