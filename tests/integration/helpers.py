@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -78,8 +79,8 @@ def get_log(base_url: str, api_key: str, request_id: str, wait_s: float = 5.0) -
     return dict(response.json())
 
 
-def count_profile_writes(monkeypatch: Any) -> list[str]:
-    """Every UpdateItem on an account's profile item from now on (its UpdateExpression), in order."""
+def count_updates(monkeypatch: Any, counts: Callable[[dict[str, Any]], bool]) -> list[str]:
+    """Every UpdateItem on the accounts table that ``counts`` picks from now on (its UpdateExpression), in order."""
     from gateway.data import accounts
 
     writes: list[str] = []
@@ -90,7 +91,7 @@ def count_profile_writes(monkeypatch: Any) -> list[str]:
             self._table = table
 
         def update_item(self, **kwargs: Any) -> Any:
-            if kwargs["Key"].get("sk") == "PROFILE":
+            if counts(kwargs):
                 writes.append(kwargs["UpdateExpression"])
             return self._table.update_item(**kwargs)
 
@@ -99,3 +100,8 @@ def count_profile_writes(monkeypatch: Any) -> list[str]:
 
     monkeypatch.setattr(accounts, "_table", lambda: Counting(real()))
     return writes
+
+
+def count_profile_writes(monkeypatch: Any) -> list[str]:
+    """Every UpdateItem on an account's profile item from now on (its UpdateExpression), in order."""
+    return count_updates(monkeypatch, lambda kwargs: kwargs["Key"].get("sk") == "PROFILE")

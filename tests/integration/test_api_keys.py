@@ -20,7 +20,7 @@ import pytest
 from gateway.data import api_keys
 from local.seed import PLATFORM_API_KEYS
 from tests.conftest import Gateway, configure
-from tests.integration.helpers import add_key, byok_credentials, count_profile_writes, credential_id
+from tests.integration.helpers import add_key, byok_credentials, count_profile_writes, count_updates, credential_id
 
 CHAT = {"model": "openai/gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]}
 PLATFORM_DEEPSEEK = PLATFORM_API_KEYS["deepseek"]
@@ -224,25 +224,7 @@ def test_concurrent_requests_never_pass_a_rate_limit(
 
 def count_rate_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every UpdateItem that takes rate slots on an API key's item from now on."""
-    from gateway.data import accounts
-
-    writes: list[str] = []
-    real = accounts._table
-
-    class Counting:
-        def __init__(self, table: Any) -> None:
-            self._table = table
-
-        def update_item(self, **kwargs: Any) -> Any:
-            if "rate_count" in kwargs["UpdateExpression"]:
-                writes.append(kwargs["UpdateExpression"])
-            return self._table.update_item(**kwargs)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._table, name)
-
-    monkeypatch.setattr(accounts, "_table", lambda: Counting(real()))
-    return writes
+    return count_updates(monkeypatch, lambda kwargs: "rate_count" in kwargs["UpdateExpression"])
 
 
 def test_a_busy_key_takes_its_rate_slots_in_batches_and_never_passes_its_limit(
