@@ -396,6 +396,7 @@ def report(measured: dict[str, Any], colds: dict[str, dict[str, float]], memory_
     chat_cold = colds["chat"]
     sections = [
         f"Prices: us-east-1, {PRICES_AS_OF} (assumptions; bench/cost.py lists each)",
+        f"Design measured: {measured.get('design', 'build defaults')} (what make bench-scale calls the new design)",
         "Measured inputs per request (medians of time, means of counts; moto's AWS time replaced by "
         f"{DYNAMODB_CALL_S * 1000:.0f} ms per DynamoDB call)",
         format_table(
@@ -509,6 +510,12 @@ def report(measured: dict[str, Any], colds: dict[str, dict[str, float]], memory_
     return "\n\n".join(sections)
 
 
+def default_log_shards() -> int:
+    from gateway.core.settings import get_settings
+
+    return get_settings().log_shards
+
+
 def template_memory() -> int:
     from local.template import load_template
 
@@ -566,8 +573,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             from bench.events import function_dir
             from bench.run import _run_json
+            from bench.scale import designs
 
-            print("warm requests: the four scenarios, interleaved", file=progress)
+            design = designs(int(os.environ.get("LOG_SHARDS") or 0) or default_log_shards())[1]
+            print(f"warm requests: the four scenarios, interleaved, design {design.label()}", file=progress)
             measured = _run_json(
                 [sys.executable, "-m", "bench.cost", "--child"],
                 {
@@ -577,8 +586,9 @@ def main(argv: list[str] | None = None) -> int:
                     "warmup": args.warmup,
                     "sim_url": stack.sim_url,
                 },
-                child_env(stack.env),
+                {**child_env(stack.env), **design.env},
             )
+            measured["design"] = design.label()
             print("cold starts", file=progress)
             colds = cold_figures(stack, args.cold_runs)
         finally:
