@@ -26,6 +26,8 @@ from gateway.data import account_cache, accounts, api_keys, holds
 from local.seed import PLATFORM_API_KEYS
 from tests.conftest import Gateway, configure
 from tests.integration.helpers import add_key, byok_credentials, credential_id
+from tests.integration.test_api_keys import as_key
+from tests.integration.test_api_keys import create as new_api_key
 
 CHAT = {"model": "openai/gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]}
 MINUTE_MS = "60000"
@@ -40,16 +42,6 @@ def cache_on(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
 def manager(api: Any, gateway: Gateway) -> Iterator[httpx.Client]:
     with as_key(api, gateway.api_key) as http:
         yield http
-
-
-def as_key(api: Any, key: str) -> httpx.Client:
-    return httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {key}"}, timeout=20)
-
-
-def new_api_key(manager: httpx.Client, **body: Any) -> dict[str, Any]:
-    response = manager.post("/v1/api-keys", json={"name": "service", **body})
-    assert response.status_code == 201, response.text
-    return dict(response.json())
 
 
 @contextmanager
