@@ -143,7 +143,7 @@ def run(stack: BenchStack, design: Design, byok: bool, schemas: dict[str, Any], 
         print(
             f"    snapshots reused for {tally.cache_max_age_s * 1000:g} ms: the account partition was queried "
             f"{queries} times in {elapsed:.1f} worker-seconds ({queries / elapsed:.2f}/s per instance at this "
-            f"pace, at most 1 per max age); a busy account's {tally.instances:,.0f} instances x "
+            f"pace, about one per max age); a busy account's {tally.instances:,.0f} instances x "
             f"1/{tally.cache_max_age_s:g} s = {tally.instances / tally.cache_max_age_s:,.0f} Queries/s"
         )
     return tally
