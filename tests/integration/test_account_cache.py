@@ -385,3 +385,31 @@ def test_concurrent_holds_from_cached_snapshots_never_pass_a_budget(
     assert profile is not None
     spend = [int(v) for k, v in profile.items() if k.startswith("spend_") and "shared" not in k]
     assert spend == [9 * 10**8]
+
+
+def test_a_change_cancelled_by_a_concurrent_transaction_on_the_epoch_is_run_again(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from gateway.core import aws
+
+    client = aws.dynamodb().meta.client
+    real = client.transact_write_items
+    calls: list[dict[str, Any]] = []
+
+    def conflicting_once(**request: Any) -> Any:
+        calls.append(request)
+        if len(calls) == 1:  # another change of the account moved the same epoch replicas at that moment
+            reasons = [{"Code": "None"}] + [{"Code": "TransactionConflict"}] * (len(request["TransactItems"]) - 1)
+            error = {"Error": {"Code": "TransactionCanceledException", "Message": "conflict"}}
+            raise ClientError({**error, "CancellationReasons": reasons}, "TransactWriteItems")  # type: ignore[arg-type]
+        return real(**request)
+
+    monkeypatch.setattr(client, "transact_write_items", conflicting_once)
+
+    accounts.set_shared_limit(gateway.customer.account_id, {"usd": 5, "period": "day"})
+
+    assert len(calls) == 2
+    profile = accounts.load_profile(gateway.customer.account_id)
+    assert profile is not None and profile.shared_limit == {"usd": 5, "period": "day"}

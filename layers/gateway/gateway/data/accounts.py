@@ -330,6 +330,9 @@ def transact(account_id: str, operations: list[dict[str, Any]], token: str | Non
             if "TransactionConflict" not in codes or attempt == CONFLICT_RETRIES - 1:
                 raise
             time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 (jitter, not a secret)
+            # A cancelled transaction wrote nothing: the next try is a new one (the token covers botocore's own
+            # retries of one call, and DynamoDB may answer a reused token with the cancellation it remembers).
+            request.pop("ClientRequestToken", None)
             continue
         return []
     return []  # unreachable: the last attempt returns or raises

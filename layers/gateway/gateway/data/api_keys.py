@@ -4,7 +4,8 @@ A key not yet proven in this process is first checked with one GetItem of its ow
 never costs a read of the partition (see ``authenticate``); on a warm request the partition Query
 (``accounts.load_account``) is the only DynamoDB read before the upstream call, or, for a model request with
 ``ACCOUNT_CACHE_MS`` set, one GetItem of an epoch replica while the instance's snapshot is current
-(``gateway.data.account_cache``). Every change of a key moves the account's epoch (``accounts.transact``).
+(``gateway.data.account_cache``). Every change of a key's settings moves the account's epoch (``accounts.transact``);
+counters (rate slots, ``last_used_at``) do not: their writes are conditional on the stored item.
 """
 
 from __future__ import annotations
