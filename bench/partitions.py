@@ -119,6 +119,7 @@ class PartitionCounter:
     # Write capacity units per partition: a put's by its item's size; an update, delete or condition check counts
     # 1, a lower bound (its units follow the stored item's size, which the call does not show).
     units: Counter[Partition] = field(default_factory=Counter)
+    queries: Counter[Partition] = field(default_factory=Counter)  # the reads that were Queries (also in counts)
 
     def _add(self, kind: Kind, partition: Partition, second: int, units: int = 1) -> None:
         self.counts[kind, partition] += 1
@@ -179,7 +180,9 @@ class PartitionCounter:
             index = params.get("IndexName")
             attribute = schema.indexes[index] if index else schema.hash_key
             value = _condition_value(params["KeyConditionExpression"], attribute, params)
-            self._add("read", Partition(schema.logical_id + (f"/{index}" if index else ""), value), second)
+            partition = Partition(schema.logical_id + (f"/{index}" if index else ""), value)
+            self._add("read", partition, second)
+            self.queries[partition] += 1
         elif operation == "Scan" and table in self.schemas:
             self._add("read", Partition(self.schemas[table].logical_id, "(scan)"), second)
 
@@ -188,6 +191,7 @@ class PartitionCounter:
             "counts": [[kind, p.table, p.key, n] for (kind, p), n in self.counts.items()],
             "per_second": [[kind, p.table, p.key, s, n] for (kind, p, s), n in self.per_second.items()],
             "units": [[p.table, p.key, n] for p, n in self.units.items()],
+            "queries": [[p.table, p.key, n] for p, n in self.queries.items()],
         }
 
 
@@ -212,11 +216,24 @@ def _is_instance_ledger(partition: Partition) -> bool:
     return partition.table == "AccountsTable" and partition.key.startswith("LEASE#")
 
 
+def _is_epoch_replica(partition: Partition) -> bool:
+    """One of an account's epoch replicas (``EPOCH#<account>#<k>``, ``gateway.data.account_epoch``)."""
+    return partition.table == "AccountsTable" and partition.key.startswith("EPOCH#")
+
+
+def _is_account_partition(partition: Partition) -> bool:
+    """An account's own partition (``ACCOUNT#<id>``: profile, gateway keys, BYOK keys, cooldowns)."""
+    return partition.table == "AccountsTable" and partition.key.startswith("ACCOUNT#")
+
+
 def shard_group(partition: Partition, log_shards: int) -> Partition:
     """The partition a request-log shard stands for: with ``log_shards`` > 1, ``acct#3#status=x`` and shard 0's
-    ``acct#status=x`` are both ``acct#*#status=x`` (``gateway.data.request_log.partition``); others are their own."""
+    ``acct#status=x`` are both ``acct#*#status=x`` (``gateway.data.request_log.partition``); an epoch replica
+    ``EPOCH#acct#2`` is ``EPOCH#acct#*``; others are their own."""
     if _is_instance_ledger(partition):
         return Partition(partition.table, "LEASE#*")
+    if _is_epoch_replica(partition):
+        return Partition(partition.table, partition.key.rsplit("#", 1)[0] + "#*")
     if log_shards == 1 or not _is_request_log(partition):
         return partition
     account, _, rest = partition.key.partition("#")
@@ -235,45 +252,77 @@ class Tally:
     a request-log partition are its shards' total divided by the shard count: the shard of a record is the random
     part of its request id, so at thousands of requests a second each shard takes that share (a short run's
     counts alone would make whichever shard drew a few more look hot).
+    An account's epoch replicas are one group (``EPOCH#<account>#*``) divided by ``epoch_replicas``: a request
+    reads one at random. With snapshots reused (``cache_max_age_s`` > 0) the account partition's Queries are not
+    the counted ones but the model of a busy account: each of its instances reads the partition once per max age,
+    so ``instances / max age`` a second, which is ``mean_request_s / max age`` per request whatever the rate (the
+    bench's instances are idle between requests, so they refresh less often than a busy account's would).
     The measured peak of a shard group is its busiest single shard's.
     """
 
     requests: int
     log_shards: int = 1
+    epoch_replicas: int = 1
+    cache_max_age_s: float = 0.0
     # Instances serving the account at the target rate: a lease ledger's share (each instance writes its own). A
     # Lambda instance serves one request at a time, so the account needs target rate x mean request time of them.
     instances: float = 1.0
+    mean_request_s: float = 0.0
     counts: Counter[tuple[Kind, Partition]] = field(default_factory=Counter)
     per_second: Counter[tuple[Kind, Partition, int]] = field(default_factory=Counter)
     units: Counter[Partition] = field(default_factory=Counter)
+    queries: Counter[Partition] = field(default_factory=Counter)
 
     def merge(self, worker: dict[str, list[list[Any]]]) -> None:
         for kind, table, key, n in worker["counts"]:
             self.counts[kind, Partition(table, key)] += n
         for table, key, n in worker["units"]:
             self.units[Partition(table, key)] += n
+        for table, key, n in worker.get("queries", []):
+            self.queries[Partition(table, key)] += n
         for kind, table, key, second, n in worker["per_second"]:
             self.per_second[kind, Partition(table, key), second] += n
 
     def _share(self, group: Partition) -> float:
         if _is_instance_ledger(group):
             return max(1.0, self.instances)
+        if _is_epoch_replica(group):
+            return self.epoch_replicas
         return self.log_shards if _is_request_log(group) else 1
 
-    def _ranked(self, counts: dict[Partition, int]) -> list[tuple[Partition, float]]:
-        totals: Counter[Partition] = Counter()
+    def _ranked(self, counts: dict[Partition, float]) -> list[tuple[Partition, float]]:
+        totals: dict[Partition, float] = {}
         for partition, n in counts.items():
-            totals[shard_group(partition, self.log_shards)] += n
+            group = shard_group(partition, self.log_shards)
+            totals[group] = totals.get(group, 0.0) + n
         found = [(p, n / self.requests / self._share(p)) for p, n in totals.items()]
         return sorted(found, key=lambda pair: (-pair[1], pair[0]))
 
     def per_request(self, kind: Kind) -> list[tuple[Partition, float]]:
-        """Each partition's calls of ``kind`` per request (a shard group's: per shard), busiest first."""
-        return self._ranked({p: n for (k, p), n in self.counts.items() if k == kind})
+        """Each partition's calls of ``kind`` per request (a shard group's: per shard), busiest first; with reused
+        snapshots, an account partition's Queries are modelled (``account_queries_per_request``)."""
+        counts: dict[Partition, float] = {p: n for (k, p), n in self.counts.items() if k == kind}
+        if kind == "read" and self.cache_max_age_s > 0:
+            for partition, n in self.queries.items():
+                if _is_account_partition(partition):
+                    counts[partition] -= n
+                    counts[partition] += self.requests * self.account_queries_per_request()
+        return self._ranked(counts)
+
+    def account_queries_per_request(self) -> float:
+        """Queries of the account's partition per request: as counted, or with reused snapshots at any rate, the
+        account's ``rate x mean_request_s`` instances each reading it once per max age."""
+        if self.cache_max_age_s > 0:
+            return self.mean_request_s / self.cache_max_age_s
+        return self.measured_account_queries() / self.requests
+
+    def measured_account_queries(self) -> int:
+        """Queries of account partitions the run counted (every worker's)."""
+        return sum(n for p, n in self.queries.items() if _is_account_partition(p))
 
     def units_per_request(self) -> list[tuple[Partition, float]]:
         """Each partition's write units per request (a shard group's: per shard), busiest first."""
-        return self._ranked(self.units)
+        return self._ranked(dict(self.units))
 
     def hottest_units(self) -> Hottest:
         ranked = self.units_per_request()

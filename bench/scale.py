@@ -7,10 +7,14 @@ and partition key value), by a wrapper around botocore's ``_make_api_call`` in e
 account served by the platform's keys, with credit holds) and BYOK traffic (an account's own key) run apart, each
 under two settings:
 
-- today: ``LOG_SHARDS=1`` (the request log under the account's key) and ``CREDIT_LEASE_NANOS=0`` (per-request
-  credit holds, if this build has credit leases at all);
-- new: ``LOG_SHARDS`` (this environment's, else the build's default) and ``CREDIT_LEASE_NANOS`` passed through
-  from this environment when set (else the build's default; a build without leases ignores it).
+- today: ``LOG_SHARDS=1`` (the request log under the account's key), ``CREDIT_LEASE_NANOS=0`` (per-request
+  credit holds, if this build has credit leases at all) and ``ACCOUNT_CACHE_MS=0`` (the account's partition
+  queried by every request);
+- new: ``LOG_SHARDS`` (this environment's, else the build's default), ``CREDIT_LEASE_NANOS`` passed through
+  from this environment when set (else the build's default; a build without leases ignores it), and
+  ``ACCOUNT_CACHE_MS`` (this environment's, else 1000) with ``ACCOUNT_EPOCH_REPLICAS`` (this environment's, else
+  the build's default): an instance reuses its account snapshot while the epoch, one random replica of which each
+  request reads, has not moved.
 
 The figures are derived from counts: a partition's calls per request of the account, times the request rate.
 A 2-core machine cannot offer 5,000 requests a second, but the calls a request makes do not depend on the rate
@@ -54,18 +58,31 @@ class Design:
 
 # The new design's lease block when the environment names none: $5, above any one request's hold in this bench
 DEFAULT_LEASE_NANOS = "5000000000"
+# The new design's snapshot reuse when the environment names none: a second
+DEFAULT_ACCOUNT_CACHE_MS = "1000"
 
 
 def designs(log_shards: int) -> tuple[Design, Design]:
     lease = os.environ.get("CREDIT_LEASE_NANOS") or (DEFAULT_LEASE_NANOS if build_knows_credit_leases() else None)
     new = {"LOG_SHARDS": str(log_shards), **({"CREDIT_LEASE_NANOS": lease} if lease is not None else {})}
-    return Design("today", {"LOG_SHARDS": "1", "CREDIT_LEASE_NANOS": "0"}), Design("new", new)
+    today = {"LOG_SHARDS": "1", "CREDIT_LEASE_NANOS": "0"}
+    if build_knows("ACCOUNT_CACHE_MS"):
+        from gateway.core.settings import get_settings
+
+        today["ACCOUNT_CACHE_MS"] = "0"
+        new["ACCOUNT_CACHE_MS"] = os.environ.get("ACCOUNT_CACHE_MS") or DEFAULT_ACCOUNT_CACHE_MS
+        new["ACCOUNT_EPOCH_REPLICAS"] = str(get_settings().account_epoch_replicas)
+    return Design("today", today), Design("new", new)
+
+
+def build_knows(alias: str) -> bool:
+    from gateway.core.settings import Settings
+
+    return any(field.alias == alias for field in Settings.model_fields.values())
 
 
 def build_knows_credit_leases() -> bool:
-    from gateway.core.settings import Settings
-
-    return any(field.alias == "CREDIT_LEASE_NANOS" for field in Settings.model_fields.values())
+    return build_knows("CREDIT_LEASE_NANOS")
 
 
 def run(stack: BenchStack, design: Design, byok: bool, schemas: dict[str, Any], args: argparse.Namespace) -> Tally:
@@ -97,8 +114,13 @@ def run(stack: BenchStack, design: Design, byok: bool, schemas: dict[str, Any], 
         )
         for _ in range(args.workers)
     ]
-    tally = Tally(requests=args.requests * args.workers, log_shards=int(design.env.get("LOG_SHARDS", "1")))
-    achieved, busy = 0.0, 0.0
+    tally = Tally(
+        requests=args.requests * args.workers,
+        log_shards=int(design.env.get("LOG_SHARDS", "1")),
+        epoch_replicas=int(design.env.get("ACCOUNT_EPOCH_REPLICAS", "1")),
+        cache_max_age_s=int(design.env.get("ACCOUNT_CACHE_MS", "0")) / 1000,
+    )
+    achieved, busy, elapsed = 0.0, 0.0, 0.0
     for worker in workers:
         out, err = worker.communicate(json.dumps(config))
         if worker.returncode != 0:
@@ -106,14 +128,24 @@ def run(stack: BenchStack, design: Design, byok: bool, schemas: dict[str, Any], 
         result = json.loads(out)
         tally.merge(result)
         busy += result["busy_s"]
+        elapsed += result["elapsed_s"]
         achieved += args.requests / result["elapsed_s"]
     mean_s = busy / tally.requests
+    tally.mean_request_s = mean_s
     tally.instances = TARGET_RATE * mean_s
     print(
         f"  {'BYOK' if byok else 'shared'} {design.name}: {args.rate:g} req/s offered, {achieved:.1f} achieved "
         f"(the counts per request do not depend on it); mean request {mean_s * 1000:.1f} ms in the handler, so "
         f"{TARGET_RATE:,} req/s take at least {tally.instances:,.0f} instances (one request at a time each)"
     )
+    if tally.cache_max_age_s > 0:
+        queries = tally.measured_account_queries()
+        print(
+            f"    snapshots reused for {tally.cache_max_age_s * 1000:g} ms: the account partition was queried "
+            f"{queries} times in {elapsed:.1f} worker-seconds ({queries / elapsed:.2f}/s per instance at this "
+            f"pace, about one per max age); a busy account's {tally.instances:,.0f} instances x "
+            f"1/{tally.cache_max_age_s:g} s = {tally.instances / tally.cache_max_age_s:,.0f} Queries/s"
+        )
     return tally
 
 
@@ -200,6 +232,14 @@ def main() -> None:
                 f"  A request-log partition of the new design is shown as <account>#* (one of {shards} shards): its "
                 f"figure is the shards' total / {shards}, each record's shard being its request id's random part."
             )
+        if "ACCOUNT_CACHE_MS" in new.env:
+            replicas = new.env["ACCOUNT_EPOCH_REPLICAS"]
+            print(
+                f"  The new design reuses snapshots (ACCOUNT_CACHE_MS={new.env['ACCOUNT_CACHE_MS']}): the account's "
+                f"epoch replicas are shown as EPOCH#<account>#* (their total / {replicas}, each request reading one "
+                "at random), and the account partition's Queries as instances x 1 / max age (each busy instance "
+                "reads it once per max age), the instances being the target rate x the mean request time."
+            )
         if not build_knows_credit_leases():
             print(
                 "  This build has no credit leases (no CREDIT_LEASE_NANOS setting): "
@@ -221,6 +261,17 @@ def main() -> None:
                     f"  {traffic:<6} {name:<5} no partition above {limit:,} {kind}s/s: "
                     f"{rate:>7,.0f} ({describe(hottest.partition, accounts)})  {verdict(rate, limit)}"
                 )
+        for (traffic, name), tally in runs_by_name.items():
+            rate = tally.account_queries_per_request() * TARGET_RATE
+            how = (
+                f"{tally.instances:,.0f} instances x 1/{tally.cache_max_age_s:g} s"
+                if tally.cache_max_age_s > 0
+                else "one per request"
+            )
+            print(
+                f"  {traffic:<6} {name:<5} the account partition's Query <= {READ_LIMIT:,}/s: "
+                f"{rate:>7,.0f} ({how})  {verdict(rate, READ_LIMIT)}"
+            )
         for (traffic, name), tally in runs_by_name.items():
             hottest = tally.hottest_units()
             rate = hottest.per_second(TARGET_RATE)

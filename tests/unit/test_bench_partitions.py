@@ -244,3 +244,50 @@ def test_lease_ledgers_count_as_one_instances_share_of_the_account() -> None:
     for worker in workers:
         alone.merge(worker)
     assert alone.hottest("write").per_request == 1.0
+
+
+def reads_of_warm_requests(replicas: int, refreshes: int) -> list[dict[str, Any]]:
+    """Two workers' counts: 50 requests each reading one epoch replica (round robin), and ``refreshes`` Queries of
+    the account partition per worker."""
+    workers = []
+    for _ in range(2):
+        counter = PartitionCounter(SCHEMAS)
+        for n in range(50):
+            replica = {"TableName": "t-accounts", "Key": {"pk": f"EPOCH#{ACCOUNT}#{n % replicas}", "sk": "EPOCH"}}
+            counter.observe("GetItem", replica, 100 + n // 10)
+        for _ in range(refreshes):
+            query = {"TableName": "t-accounts", "KeyConditionExpression": Key("pk").eq(f"ACCOUNT#{ACCOUNT}")}
+            counter.observe("Query", query, 100)
+        workers.append(counter.to_json())
+    return workers
+
+
+def test_epoch_replicas_count_as_one_group_divided_by_their_number() -> None:
+    # Given 4 replicas, each request reading one, and snapshots reused for a second (no Query counted here)
+    tally = Tally(requests=100, epoch_replicas=4, cache_max_age_s=1.0, mean_request_s=0.020)
+    for worker in reads_of_warm_requests(replicas=4, refreshes=0):
+        tally.merge(worker)
+
+    # Then the hottest read partition is one replica: 0.25 reads per request, 1,250/s at 5,000 req/s
+    hottest = tally.hottest("read")
+    assert hottest.partition == Partition("AccountsTable", f"EPOCH#{ACCOUNT}#*")
+    assert hottest.per_second(TARGET_RATE) == 1_250
+
+
+def test_the_account_query_is_modelled_per_instance_and_max_age_when_snapshots_are_reused() -> None:
+    # Given workers that refreshed their snapshot 3 times each (the bench's idle instances)
+    workers = reads_of_warm_requests(replicas=4, refreshes=3)
+    reused = Tally(requests=100, epoch_replicas=4, cache_max_age_s=0.5, mean_request_s=0.020)
+    for worker in workers:
+        reused.merge(worker)
+
+    # Then at 5,000 req/s the account's 100 instances (x 20 ms) each query once per 0.5 s: 200 Queries/s
+    assert reused.measured_account_queries() == 6
+    assert reused.account_queries_per_request() * TARGET_RATE == pytest.approx(200)
+    account = dict(reused.per_request("read"))[Partition("AccountsTable", f"ACCOUNT#{ACCOUNT}")]
+    assert account * TARGET_RATE == pytest.approx(200)
+    # And without reuse the counted Queries stand: here 0.06 a request
+    counted = Tally(requests=100, epoch_replicas=4)
+    for worker in workers:
+        counted.merge(worker)
+    assert counted.account_queries_per_request() == pytest.approx(0.06)

@@ -69,6 +69,14 @@ class Settings(BaseModel):
     # How long a process remembers a gateway key it has proven (by hash), to skip its GetItem on warm requests.
     # Revocation is not delayed by it: every request's account Query rechecks the key's revoked flag.
     auth_cache_ttl_s: int = Field(300, alias="AUTH_CACHE_TTL_S", ge=0)
+    # How long (ms) an instance reuses an account's snapshot (keys, balance, BYOK keys) for model requests, while the
+    # account's epoch (``gateway.data.account_epoch``) has not moved: every write that authentication or routing
+    # trusts moves it. 0 = no reuse: one Query of the account's partition per request.
+    account_cache_ms: int = Field(0, alias="ACCOUNT_CACHE_MS", ge=0, le=60_000)
+    # Replicas of an account's epoch, each in its own partition: a request reads one at random, so one account's
+    # requests spread their epoch reads over this many partitions. Change it only with ACCOUNT_CACHE_MS at 0
+    # (instances of the old and new value must not share a deployment while snapshots are reused).
+    account_epoch_replicas: int = Field(4, alias="ACCOUNT_EPOCH_REPLICAS", ge=1, le=32)
     # BYOK keys one customer may hold; a create beyond it is 409 key_limit_reached.
     max_keys_per_account: int = Field(50, alias="MAX_KEYS_PER_ACCOUNT", ge=1, le=10_000)
     # Gateway API keys one account may hold; a create beyond it is 409 api_key_limit_reached.

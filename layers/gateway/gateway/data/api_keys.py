@@ -2,7 +2,10 @@
 
 A key not yet proven in this process is first checked with one GetItem of its own hash item, so a wrong secret
 never costs a read of the partition (see ``authenticate``); on a warm request the partition Query
-(``accounts.load_account``) is the only DynamoDB read before the upstream call.
+(``accounts.load_account``) is the only DynamoDB read before the upstream call, or, for a model request with
+``ACCOUNT_CACHE_MS`` set, one GetItem of an epoch replica while the instance's snapshot is current
+(``gateway.data.account_cache``). Every change of a key's settings moves the account's epoch (``accounts.transact``);
+counters (rate slots, ``last_used_at``) do not: their writes are conditional on the stored item.
 """
 
 from __future__ import annotations
@@ -15,12 +18,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from gateway.core import aws
 from gateway.core.settings import get_settings
-from gateway.data import accounts
+from gateway.data import account_cache, accounts
 
 API_KEY_PREFIX = "gwk_"
 API_KEY_ID_PREFIX = "ak_"
@@ -113,17 +115,21 @@ _proven_lock = threading.Lock()
 _rate_lock = threading.Lock()
 _rate_slots: dict[str, tuple[int, int]] = {}  # "<account>/<key digest>" -> (minute window, slots left to spend)
 _rate_key_locks: dict[str, threading.Lock] = {}
+# sha256 of a gateway key -> the ``last_used_at`` this process stamped: a reused snapshot still shows the older one.
+_stamped: dict[str, str] = {}
 PROVEN_KEYS_MAX = 4096
 
 
-def authenticate(api_key: str, *, note_use: bool = False) -> accounts.AccountSnapshot | None:
+def authenticate(api_key: str, *, note_use: bool = False, reuse: bool = False) -> accounts.AccountSnapshot | None:
     """The caller's account when ``api_key`` is a live gateway key, else None (never says which part failed).
 
     A wrong secret costs one GetItem of one small item (``APIKEY#<sha256>``), whatever the account holds; only
     a key proven that way gets its account partition read. A process remembers proven keys (by hash) for
     ``AUTH_CACHE_TTL_S``, so a warm request makes just the partition Query, which still carries every gateway
     key's item: a deleted, revoked or expired key is refused on the very next request, cached or not.
-    ``note_use`` renews the key's ``last_used_at`` (see ``_note_use``).
+    ``reuse`` (model requests) takes the snapshot from the instance's cache (``account_cache.load``, keyed by the
+    proven key's account), which is as current as the Query for every key change: they all move the epoch it
+    checks. ``note_use`` renews the key's ``last_used_at`` (see ``_note_use``).
     """
     account_id = account_id_from_api_key(api_key)
     if account_id is None:
@@ -138,7 +144,7 @@ def authenticate(api_key: str, *, note_use: bool = False) -> accounts.AccountSna
         if item is None or item.get("revoked", False):
             return None
         _remember(digest, account_id)
-    snapshot = accounts.load_account(account_id)
+    snapshot = account_cache.load(account_id) if reuse else accounts.load_account(account_id)
     caller = None
     if snapshot is not None:
         caller = next((k for stored, k in snapshot.api_keys.items() if hmac.compare_digest(digest, stored)), None)
@@ -161,9 +167,15 @@ def _note_use(account_id: str, key: ApiKey) -> None:
     now = datetime.now(UTC)
     cutoff = (now - timedelta(seconds=LAST_USED_RESOLUTION_S)).isoformat(timespec="milliseconds")
     cutoff = cutoff.replace("+00:00", "Z")
-    if key.last_used_at is not None and key.last_used_at > cutoff:
+    with _proven_lock:
+        last_used = max(key.last_used_at or "", _stamped.get(key.digest, ""))
+    if last_used > cutoff:
         return
     stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    with _proven_lock:
+        if len(_stamped) >= PROVEN_KEYS_MAX:
+            _stamped.pop(next(iter(_stamped)))
+        _stamped[key.digest] = stamp
     threading.Thread(target=_stamp_use, args=(account_id, key.digest, stamp, cutoff), daemon=True).start()
 
 
@@ -272,6 +284,8 @@ def _forget(digest: str) -> None:
 def clear_auth_cache() -> None:
     with _proven_lock:
         _proven.clear()
+        _stamped.clear()
+    account_cache.clear()
     with _rate_lock:
         _rate_slots.clear()
         _rate_key_locks.clear()
@@ -330,7 +344,7 @@ def mint_api_key(
 def update_api_key(account_id: str, digest: str, changes: dict[str, Any]) -> ApiKey | None:
     """Apply ``changes`` (attribute -> value, None removes; at least one); None if the key is gone."""
     key = {"pk": accounts.partition_key(account_id), "sk": f"APIKEY#{digest}"}
-    item = accounts.update_attributes(key, changes)
+    item = accounts.update_attributes(account_id, key, changes)
     return None if item is None else key_from_item(item)
 
 
@@ -344,12 +358,7 @@ def delete_api_key(account_id: str, digest: str) -> bool:
     if codes and codes[0] == "ConditionalCheckFailed":
         return False
     if codes:  # a profile that never counted its keys
-        try:
-            accounts._table().delete_item(Key=key, ConditionExpression="attribute_exists(pk)")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        return accounts.delete_existing(account_id, key)
     return True
 
 
@@ -379,9 +388,9 @@ def revoke_api_key(account_id: str, fingerprint: str) -> bool:
     ]
     if len(matches) != 1:
         return False
-    accounts._table().update_item(
-        Key={"pk": accounts.partition_key(account_id), "sk": matches[0]},
-        UpdateExpression="SET revoked = :t",
-        ExpressionAttributeValues={":t": True},
-    )
-    return True
+    revoke = {
+        "Key": {"pk": accounts.partition_key(account_id), "sk": matches[0]},
+        "UpdateExpression": "SET revoked = :t",
+        "ExpressionAttributeValues": {":t": True},
+    }
+    return not accounts.transact(account_id, [{"Update": revoke}])

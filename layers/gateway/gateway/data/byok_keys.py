@@ -12,8 +12,10 @@ from gateway.core import aws
 from gateway.core.settings import get_settings
 from gateway.data import accounts
 
-# A BYOK key's cooldown lives next to the key in its account's partition, so the one Query per request that
-# loads the keys brings every instance's cooldowns along; expires_at lets DynamoDB TTL remove it.
+# A BYOK key's cooldown lives next to the key in its account's partition, so the Query that loads the keys brings
+# every instance's cooldowns along; expires_at lets DynamoDB TTL remove it. A cooldown does not move the account's
+# epoch: a reused snapshot may miss another instance's for up to ACCOUNT_CACHE_MS (this instance's own are in its
+# routing signals at once), and a cooled-down key tried meanwhile only fails over as it would have without one.
 COOLDOWN_PREFIX = "COOLDOWN#"
 
 
@@ -116,6 +118,7 @@ def replace_platform_key(key: StoredKey) -> None:
 def update_key(account_id: str, key_id: str, changes: dict[str, Any]) -> StoredKey | None:
     """Apply ``changes`` (attribute -> value, None removes) and bump the revision; None if the key is gone."""
     item = accounts.update_attributes(
+        account_id,
         {"pk": accounts.partition_key(account_id), "sk": f"KEY#{key_id}"},
         changes,
         sets=["updated_at = :updated_at", "revision = if_not_exists(revision, :zero) + :one"],
@@ -147,16 +150,7 @@ def delete_key(account_id: str, key_id: str, *, counted: bool = True) -> bool:
     """Delete a key and uncount it in one transaction; False if it was already gone. ``counted`` is False for a
     profile that predates the count (the next create seeds it from the keys that are left)."""
     if not counted:
-        try:
-            accounts._table().delete_item(
-                Key={"pk": accounts.partition_key(account_id), "sk": f"KEY#{key_id}"},
-                ConditionExpression=Attr("pk").exists(),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return accounts.delete_existing(account_id, {"pk": accounts.partition_key(account_id), "sk": f"KEY#{key_id}"})
     delete = {
         "Delete": {
             "Key": {"pk": accounts.partition_key(account_id), "sk": f"KEY#{key_id}"},

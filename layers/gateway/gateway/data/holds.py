@@ -226,7 +226,8 @@ def charge_over_hold(
     never goes below zero. With ``hold_id`` the hold (already off the balance) is closed in the same update
     and ``nanos`` is what comes on top of it; False, and no change, if that hold is closed already. The
     ``budgets`` counters grow by ``nanos`` (a budget counts what was spent, past its limit if need be);
-    ``credits`` False charges the budgets only."""
+    ``credits`` False charges the budgets only. A charge that leaves debt moves the account's epoch in the same
+    transaction: instances reusing a snapshot stop planning shared capacity for it at once."""
     while True:
         profile = accounts.profile_item(account_id)
         if profile is None:
@@ -234,10 +235,12 @@ def charge_over_hold(
         if hold_id is not None and hold_id not in (profile.get("holds") or {}):
             return False
         write = ProfileWrite(account_id)
+        owed = 0
         if credits:
             balance = int(profile.get("credits_nanos", 0))
             taken = max(0, min(balance, nanos))
-            write.values.update({":balance": balance, ":taken": taken, ":owed": nanos - taken, ":zero": 0})
+            owed = nanos - taken
+            write.values.update({":balance": balance, ":taken": taken, ":owed": owed, ":zero": 0})
             write.sets += [
                 "credits_nanos = credits_nanos - :taken",
                 "debt_nanos = if_not_exists(debt_nanos, :zero) + :owed",
@@ -252,6 +255,8 @@ def charge_over_hold(
             write.conditions.append("attribute_exists(holds.#h)")
         if not write.sets and not write.removes:
             return True  # nothing to charge
-        if write.apply():
+        if owed > 0 and not accounts.transact(account_id, [{"Update": write.kwargs()}]):
+            return True
+        if owed <= 0 and write.apply():
             return True
         # the balance moved, or the hold closed: read again

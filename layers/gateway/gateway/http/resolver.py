@@ -234,7 +234,9 @@ def authenticate(
         raise Unauthorized(f"missing gateway API key: send {hint}Authorization: Bearer <key>")
     if len(token) > 256 or not token.isascii():  # gateway keys are ASCII; nothing else is worth a lookup
         raise Unauthorized("invalid gateway API key")
-    snapshot = api_keys.authenticate(token, note_use=recorded_as is not None)
+    # A model request may reuse the instance's snapshot (ACCOUNT_CACHE_MS); management routes read the partition.
+    model_request = recorded_as is not None
+    snapshot = api_keys.authenticate(token, note_use=model_request, reuse=model_request)
     if snapshot is None:
         raise Unauthorized("invalid gateway API key")
     logger.thread_safe_append_keys(account_id=snapshot.account.account_id)

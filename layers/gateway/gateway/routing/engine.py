@@ -106,7 +106,7 @@ def planned_attempts(
             snapshot.keys,
             credential_cache.platform_keys(),
             # a live lease may hold what is left: its instance (or a per-request hold) decides
-            has_credits=(snapshot.account.credits > 0 or snapshot.account.leased > 0) and debt <= 0,
+            has_credits=snapshot.pays_shared(),
             model_id=model.id,
         )
         if shared and unpriced is not None:
