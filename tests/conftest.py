@@ -110,6 +110,28 @@ def sim() -> Iterator[ProviderSimulator]:
     simulator.stop()
 
 
+SETTLE_S = 10.0  # what a test's parked upstream calls get to finish in once released
+
+
+@pytest.fixture(autouse=True)
+def settled_simulator(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test that used a provider simulator (the worker's, or a module's own ``sim``), none of its
+    calls is left in flight and nothing it armed survives: a call parked in a timeout fault, or still on its
+    way when the test ended, would otherwise be answered and recorded during the next test on the worker,
+    breaking its ``sim.requests`` assertions. Costs nothing when no call is in flight."""
+    if "sim" not in request.fixturenames:
+        yield
+        return
+    simulator: ProviderSimulator = request.getfixturevalue("sim")
+    yield
+    simulator.clear_faults()  # a call arriving now is answered at once
+    settled = simulator.settle(SETTLE_S)
+    simulator.clear_pacing()
+    simulator.clear_requests()
+    if not settled:
+        pytest.fail(f"{simulator.in_flight} simulator call(s) still in flight {SETTLE_S:g} s after the test")
+
+
 @contextlib.contextmanager
 def mocked_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
