@@ -266,6 +266,26 @@ def serialized_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(DynamoHandler, "call_action", serialized)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--dist loadgroup`` (``make test``) with ``xdist_group`` marks: pytest-xdist 3.8 tells the scheduler a
+    test's group by suffixing its nodeid with ``@group`` through the ``_nodeid`` attribute, which pytest 9.2 no
+    longer reads (pytest-dev/pytest-xdist#1386), so no group was kept on one worker. The same suffix, set where
+    pytest 9.2 keeps the nodeid; nothing to do once pytest-xdist sets it itself."""
+    if not getattr(config.option, "loadgroup", False):  # set on xdist's workers only
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        groups = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        suffix = "@" + "_".join(sorted(groups))
+        if groups and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """After a run that included the client-compatibility suite (tests/clients): each client's version, as
     installed, so a report says what it ran against."""
