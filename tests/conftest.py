@@ -125,8 +125,8 @@ def settled_simulator(request: pytest.FixtureRequest) -> Iterator[None]:
     simulator: ProviderSimulator = request.getfixturevalue("sim")
     yield
     simulator.clear_faults()  # a call arriving now is answered at once
-    settled = simulator.settle(SETTLE_S)
     simulator.clear_pacing()
+    settled = simulator.settle(SETTLE_S)
     simulator.clear_requests()
     if not settled:
         pytest.fail(f"{simulator.in_flight} simulator call(s) still in flight {SETTLE_S:g} s after the test")

@@ -6,6 +6,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -23,6 +24,7 @@ from local.simulator.wire import Call, RecordedRequest, Reply, json_reply
 
 API_KEY_PROVIDERS = frozenset({"openai", "deepseek", "anthropic", "google-ai-studio", "amazon-bedrock"})
 _CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+SETTLE_ROUND_S = 0.1
 
 
 class ProviderSimulator:
@@ -165,12 +167,16 @@ class ProviderSimulator:
         """End what the calls in flight wait for (a timeout or slow fault's delay, a paced stream's delays and
         held chunks) and wait up to ``timeout`` seconds until none is in flight: each is answered and recorded
         now. Whether none is left. What a test's end needs so that none of its calls lands in the next test."""
-        self._calls.release()
-        self._pacings.release_all()
-        if self._calls.wait_idle(timeout):
-            return True
-        self._calls.hold()  # the calls still in flight must not keep the next test's faults from parking
-        return False
+        give_up = time.monotonic() + timeout
+        while True:
+            self._calls.release()  # again each round: a call may have arrived since the last
+            self._pacings.release_all()
+            left = give_up - time.monotonic()
+            if self._calls.wait_idle(max(0.0, min(left, SETTLE_ROUND_S))):
+                return True
+            if left <= SETTLE_ROUND_S:
+                self._calls.hold()  # the calls still in flight must not keep the next test's faults from parking
+                return False
 
     @property
     def requests(self) -> list[RecordedRequest]:
