@@ -6,10 +6,12 @@ shares, each with a key of its own."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -76,6 +78,22 @@ def test_wait_idle_answers_at_once_when_nothing_is_in_flight(sim: ProviderSimula
 def test_wait_idle_is_bounded_while_a_call_is_parked(sim: ProviderSimulator, parked: threading.Thread) -> None:
     assert sim.wait_idle(0.05) is False
     assert sim.in_flight == 1
+
+
+def test_a_settle_that_gives_up_leaves_later_calls_parking(sim: ProviderSimulator, own_key: str) -> None:
+    """A call that no release ends (its client is still sending the body) outlasts the bound: the release is
+    undone, or every timeout fault of the tests after it would answer at once."""
+    head = b"POST /openai/v1/chat/completions HTTP/1.1\r\nHost: sim\r\nContent-Length: 100\r\n\r\n{"
+    address = urlsplit(sim.url)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as uploading:
+        uploading.sendall(head)
+        assert until(lambda: sim.in_flight == 1)
+
+        assert sim.settle(0.2) is False
+
+        sim.fail("openai", mode="timeout", delay=PARK_S, credential=own_key, times=1)
+        with pytest.raises(httpx.ReadTimeout):
+            chat(sim, timeout=2)
 
 
 def test_settle_releases_a_held_stream_whose_pacing_is_used_up(sim: ProviderSimulator, own_key: str) -> None:
