@@ -116,8 +116,8 @@ SETTLE_S = 10.0  # what a test's parked upstream calls get to finish in once rel
 @pytest.fixture(autouse=True)
 def settled_simulator(request: pytest.FixtureRequest) -> Iterator[None]:
     """After every test that used a provider simulator (the worker's, or a module's own ``sim``), none of its
-    calls is left in flight and nothing it armed survives: a call parked in a timeout fault, or still on its
-    way when the test ended, would otherwise be answered and recorded during the next test on the worker,
+    calls is left in flight and nothing it armed survives: a call parked in a timeout fault, or still being
+    answered when the test ended, would otherwise be answered and recorded during the next test on the worker,
     breaking its ``sim.requests`` assertions. Costs nothing when no call is in flight."""
     if "sim" not in request.fixturenames:
         yield

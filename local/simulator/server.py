@@ -156,7 +156,8 @@ class ProviderSimulator:
 
     @property
     def in_flight(self) -> int:
-        """Provider calls read but not yet answered (or given up by their client): control API calls aside."""
+        """Provider calls read and not yet answered, control API calls aside (a call parked in a fault counts until
+        it is answered, whether its client still waits or not)."""
         return self._calls.count
 
     def wait_idle(self, timeout: float) -> bool:
