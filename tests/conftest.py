@@ -110,6 +110,28 @@ def sim() -> Iterator[ProviderSimulator]:
     simulator.stop()
 
 
+SETTLE_S = 10.0  # what a test's parked upstream calls get to finish in once released
+
+
+@pytest.fixture(autouse=True)
+def settled_simulator(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test that used a provider simulator (the worker's, or a module's own ``sim``), none of its
+    calls is left in flight and nothing it armed survives: a call parked in a timeout fault, or still being
+    answered when the test ended, would otherwise be answered and recorded during the next test on the worker,
+    breaking its ``sim.requests`` assertions. Costs nothing when no call is in flight."""
+    if "sim" not in request.fixturenames:
+        yield
+        return
+    simulator: ProviderSimulator = request.getfixturevalue("sim")
+    yield
+    simulator.clear_faults()  # a call arriving now is answered at once
+    simulator.clear_pacing()
+    settled = simulator.settle(SETTLE_S)
+    simulator.clear_requests()
+    if not settled:
+        pytest.fail(f"{simulator.in_flight} simulator call(s) still in flight {SETTLE_S:g} s after the test")
+
+
 @contextlib.contextmanager
 def mocked_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
@@ -242,6 +264,26 @@ def serialized_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
             return original(self)
 
     monkeypatch.setattr(DynamoHandler, "call_action", serialized)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--dist loadgroup`` (``make test``) with ``xdist_group`` marks: pytest-xdist 3.8 tells the scheduler a
+    test's group by suffixing its nodeid with ``@group`` through the ``_nodeid`` attribute, which pytest 9.2 no
+    longer reads (pytest-dev/pytest-xdist#1386), so no group was kept on one worker. The same suffix, set where
+    pytest 9.2 keeps the nodeid; nothing to do once pytest-xdist sets it itself."""
+    if not getattr(config.option, "loadgroup", False):  # set on xdist's workers only
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        groups = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        suffix = "@" + "_".join(sorted(groups))
+        if groups and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from local.simulator.server import ProviderSimulator
 
 _OK = {"ok": True}
+SETTLE_TIMEOUT_S = 10.0
 
 
 def handle_control(sim: ProviderSimulator, call: Call) -> Reply:
@@ -42,6 +43,10 @@ def handle_control(sim: ProviderSimulator, call: Call) -> Reply:
         if call.method == "DELETE":
             sim.clear_requests()
             return json_reply(200, _OK)
+    if resource == "in-flight" and call.method == "GET":
+        return json_reply(200, {"in_flight": sim.in_flight})
+    if resource == "settle" and call.method == "POST":
+        return _settle(sim, call.json)
     if resource == "accept" and call.method == "POST":
         return _accept(sim, call.json)
     return _problem(404, f"no control route {call.method} {call.path}")
@@ -79,6 +84,16 @@ def _release(sim: ProviderSimulator, body: Any) -> Reply:
     for handle in sim.pacings(provider):
         handle.release(count)
     return json_reply(200, _OK)
+
+
+def _settle(sim: ProviderSimulator, body: Any) -> Reply:
+    """``{"timeout"?: seconds}``: `ProviderSimulator.settle`; answers once it is done, with what is left."""
+    body = body if isinstance(body, dict) else {}
+    timeout = body.get("timeout", SETTLE_TIMEOUT_S)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout <= 60:
+        return _problem(400, 'expected {"timeout"?: seconds, 0 to 60}')
+    settled = sim.settle(float(timeout))
+    return json_reply(200, {"settled": settled, "in_flight": sim.in_flight})
 
 
 def _accept(sim: ProviderSimulator, body: Any) -> Reply:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from enum import Enum
 
@@ -20,6 +19,7 @@ from local.simulator.auth import authenticate, claimed_credential
 from local.simulator.credentials import CredentialStore
 from local.simulator.errors import provider_error
 from local.simulator.faults import Fault, FaultBook, spelled
+from local.simulator.inflight import CallsInFlight
 from local.simulator.pacing import PacingBook, PacingHandle
 from local.simulator.routes import Endpoint, Route
 from local.simulator.wire import Call, Reply
@@ -51,7 +51,7 @@ class Dispatcher:
     faults: FaultBook
     pacings: PacingBook
     token_uri: str
-    stopping: threading.Event
+    parking: CallsInFlight
 
     def dispatch(self, route: Route, call: Call) -> Outcome:
         if route.endpoint is None:
@@ -65,7 +65,7 @@ class Dispatcher:
         if fault is None:
             return self._answer(route, call)
         if fault.delay:
-            self.stopping.wait(fault.delay)
+            self.parking.park(fault.delay)
         return self._inject(fault, route, call, claimed)
 
     def _inject(self, fault: Fault, route: Route, call: Call, claimed: str | None) -> Outcome:

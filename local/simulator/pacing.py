@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from local.simulator.faults import PROVIDERS
+from local.simulator.inflight import CallsInFlight
 
 DEFAULT_HOLD_TIMEOUT_S = 10.0
 
@@ -65,7 +66,7 @@ class PacingHandle:
     """One armed pacing: release held chunks, read what its streams did."""
 
     pacing: Pacing
-    stopping: threading.Event
+    parking: CallsInFlight
     _released: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     sent: int = 0  # content chunks handed to the wire, over every stream of this pacing
@@ -110,40 +111,50 @@ class Pacer:
 
     def before(self, index: int) -> None:
         """Called before content chunk ``index`` (0-based) is produced."""
-        pacing, stopping = self.handle.pacing, self.handle.stopping
+        pacing, parking = self.handle.pacing, self.handle.parking
         if pacing.drop_after is not None and index >= pacing.drop_after:
             self.handle._count("hung_up")
             raise Dropped
         if index == 0:
             if pacing.first_chunk_delay:
-                stopping.wait(pacing.first_chunk_delay)
+                parking.park(pacing.first_chunk_delay)
         elif pacing.sync:
             self.handle._released.acquire(timeout=pacing.hold_timeout)
         elif pacing.delay:
-            stopping.wait(pacing.delay)
+            parking.park(pacing.delay)
         self.handle._count("sent")
 
 
 class PacingBook:
     """Thread-safe list of armed pacings; the most recently armed match wins."""
 
-    def __init__(self, stopping: threading.Event) -> None:
+    def __init__(self, parking: CallsInFlight) -> None:
         self._lock = threading.Lock()
-        self._stopping = stopping
+        self._parking = parking
         self._armed: list[tuple[PacingHandle, list[int | None]]] = []
+        self._issued: list[PacingHandle] = []  # every handle armed since the last clear, used up or not
 
     def arm(self, pacing: Pacing) -> PacingHandle:
-        handle = PacingHandle(pacing, self._stopping)
+        handle = PacingHandle(pacing, self._parking)
         with self._lock:
             self._armed.append((handle, [pacing.times]))
+            self._issued.append(handle)
         return handle
 
     def clear(self) -> None:
+        """Disarm every pacing; nothing stays held once disarmed."""
         with self._lock:
-            handles = [handle for handle, _ in self._armed]
             self._armed.clear()
+        self.release_all()
+        with self._lock:
+            self._issued.clear()
+
+    def release_all(self) -> None:
+        """Let every held chunk go, of the armed pacings and of those whose ``times`` are used up alike."""
+        with self._lock:
+            handles = list(self._issued)
         for handle in handles:
-            handle.release(1_000_000)  # nothing stays held once disarmed
+            handle.release(1_000_000)
 
     def handles(self, provider: str | None = None) -> list[PacingHandle]:
         with self._lock:

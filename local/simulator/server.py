@@ -6,6 +6,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -16,12 +17,14 @@ from local.simulator.credentials import CredentialStore
 from local.simulator.dispatch import Delivery, Dispatcher, Outcome
 from local.simulator.errors import request_id_header
 from local.simulator.faults import EchoForm, Fault, FaultBook
+from local.simulator.inflight import CallsInFlight
 from local.simulator.pacing import Dropped, Pacing, PacingBook, PacingHandle
 from local.simulator.routes import match_route
 from local.simulator.wire import Call, RecordedRequest, Reply, json_reply
 
 API_KEY_PROVIDERS = frozenset({"openai", "deepseek", "anthropic", "google-ai-studio", "amazon-bedrock"})
 _CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+SETTLE_ROUND_S = 0.1
 
 
 class ProviderSimulator:
@@ -33,8 +36,8 @@ class ProviderSimulator:
         self._faults = FaultBook()
         self._requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._pacings = PacingBook(self._stopping)
+        self._calls = CallsInFlight()
+        self._pacings = PacingBook(self._calls)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._dispatcher: Dispatcher | None = None
@@ -42,9 +45,9 @@ class ProviderSimulator:
     def start(self, host: str = "127.0.0.1", port: int = 0) -> ProviderSimulator:
         if self._server is not None:
             raise RuntimeError("simulator already started")
-        self._stopping.clear()
+        self._calls.start()
         self._server = _Server((host, port), _Handler, self)
-        self._dispatcher = Dispatcher(self._store, self._faults, self._pacings, self.token_uri, self._stopping)
+        self._dispatcher = Dispatcher(self._store, self._faults, self._pacings, self.token_uri, self._calls)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.1,), name="provider-simulator", daemon=True
         )
@@ -54,7 +57,7 @@ class ProviderSimulator:
     def stop(self) -> None:
         if self._server is None:
             return
-        self._stopping.set()  # wakes requests sleeping in a timeout fault or a paced stream
+        self._calls.stop()  # wakes requests parked in a timeout fault or a paced stream
         self._pacings.clear()
         self._server.shutdown()
         self._server.server_close()
@@ -152,6 +155,31 @@ class ProviderSimulator:
         self._faults.clear()
 
     @property
+    def in_flight(self) -> int:
+        """Provider calls read and not yet answered, control API calls aside (a call parked in a fault counts until
+        it is answered, whether its client still waits or not)."""
+        return self._calls.count
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Whether no provider call was in flight within ``timeout`` seconds; at once when none is."""
+        return self._calls.wait_idle(timeout)
+
+    def settle(self, timeout: float) -> bool:
+        """End what the calls in flight wait for (a timeout or slow fault's delay, a paced stream's delays and
+        held chunks) and wait up to ``timeout`` seconds until none is in flight: each is answered and recorded
+        now. Whether none is left. What a test's end needs so that none of its calls lands in the next test."""
+        give_up = time.monotonic() + timeout
+        while True:
+            self._calls.release()  # again each round: a call may have arrived since the last
+            self._pacings.release_all()
+            left = give_up - time.monotonic()
+            if self._calls.wait_idle(max(0.0, min(left, SETTLE_ROUND_S))):
+                return True
+            if left <= SETTLE_ROUND_S:
+                self._calls.hold()  # the calls still in flight must not keep the next test's faults from parking
+                return False
+
+    @property
     def requests(self) -> list[RecordedRequest]:
         with self._requests_lock:
             return list(self._requests)
@@ -205,6 +233,13 @@ class _Handler(BaseHTTPRequestHandler):
         """Silent: tests and `make dev` read the recorded requests instead."""
 
     def _serve(self) -> None:
+        if self.path.startswith("/_sim/"):  # the control API: never in flight, settle() is one of its calls
+            self._answer()
+            return
+        with self.server.simulator._calls.serving():
+            self._answer()
+
+    def _answer(self) -> None:
         try:
             call = self._read_call()
             provider, outcome = self.server.simulator._dispatch(call)
