@@ -226,9 +226,6 @@ class App:
     def post(self, rule: str) -> Callable[[F], F]:
         return self.route(rule, "POST")
 
-    def put(self, rule: str) -> Callable[[F], F]:
-        return self.route(rule, "PUT")
-
     def patch(self, rule: str) -> Callable[[F], F]:
         return self.route(rule, "PATCH")
 
