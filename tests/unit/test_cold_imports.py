@@ -4,7 +4,7 @@ Each case imports one function's handler in a fresh interpreter, as the Lambda r
 directory and the layer on ``sys.path``, ``import app``), and lists the heavy or unrelated modules it pulled in.
 A module named here is either paid by the first request that needs it (the Encryption SDK for a BYOK key,
 google-auth for a Vertex token, a provider's wire format) or never needed by that route (another API's code).
-No function imports Powertools' event handler: it imports every resolver it has (~60 ms of CPU); the functions
+No function imports Powertools' event handler: it imports every resolver it has (~100 modules); the functions
 route with ``gateway.http.router``.
 """
 
