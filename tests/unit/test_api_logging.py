@@ -85,12 +85,8 @@ def test_a_streamed_body_logs_under_its_own_request(stdout_lines: Any) -> None:
         logger.info("streaming")
         yield b"data: 1\n\n"
 
-    @app.get("/probe")
-    def probe() -> StreamedResponse:
-        return StreamedResponse(200, {"content-type": "text/event-stream"}, body())
-
-    lambda_handler = handler(app)
-    streamed = lambda_handler(event(None), None)
+    app.get("/probe")(lambda: StreamedResponse(200, {}, body()))
+    streamed = handler(app)(event(None), None)
     assert isinstance(streamed, StreamedResponse)
 
     # When the body is sent
