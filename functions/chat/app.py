@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-
 from gateway.apis.chat import service as chat
 from gateway.apis.chat.schema import ChatRequest
-from gateway.http.resolver import authenticate, create_app, handler, json_body, parse_model, request_id, stream_response
+from gateway.http.resolver import authenticate, create_app, handler, json_body, parse_model, request_id
+from gateway.http.router import Response
 from gateway.http.streaming import StreamedResponse
 from gateway.routing import signals as health
 
@@ -14,7 +13,7 @@ app = create_app()
 
 
 @app.post("/v1/chat/completions")
-def chat_completions() -> Response:
+def chat_completions() -> Response | StreamedResponse:
     health.state().prefetch()  # a thawed instance re-reads shared health while the caller is authenticated
     snapshot = authenticate(app, recorded_as="chat")
     request = parse_model(json_body(app), ChatRequest, status=400)
@@ -24,8 +23,7 @@ def chat_completions() -> Response:
         headers["x-gateway-ignored-params"] = ",".join(result.ignored_params)
     if isinstance(result.body, str):
         return Response(status_code=result.status, content_type=result.content_type, body=result.body, headers=headers)
-    streamed = StreamedResponse(result.status, {"content-type": result.content_type, **headers}, result.body)
-    return stream_response(streamed)
+    return StreamedResponse(result.status, {"content-type": result.content_type, **headers}, result.body)
 
 
 lambda_handler = handler(app)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-
 from gateway.apis.embeddings import service
 from gateway.apis.embeddings.schema import EmbeddingsRequest
 from gateway.http.resolver import authenticate, create_app, handler, json_body, parse_model, request_id
+from gateway.http.router import Response
 from gateway.routing import signals as health
 
 app = create_app()

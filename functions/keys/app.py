@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-
 from gateway.apis import api_keys
 from gateway.apis import byok as keys
 from gateway.core.errors import NotFound
 from gateway.core.settings import get_settings
 from gateway.data import accounts
 from gateway.http.resolver import authenticate, create_app, handler, json_body, json_response, parse_model
+from gateway.http.router import Response
 
 app = create_app()
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-from aws_lambda_powertools.event_handler import Response
-
 from gateway.apis.messages import service as messages
 from gateway.apis.messages.schema import CountTokensRequest, MessagesCall, MessagesRequest
-from gateway.http.resolver import authenticate, create_app, handler, json_body, parse_model, request_id, stream_response
+from gateway.http.resolver import authenticate, create_app, handler, json_body, parse_model, request_id
+from gateway.http.router import Response
 from gateway.http.streaming import StreamedResponse
 from gateway.providers.claude import parse_betas
 from gateway.routing import signals
@@ -23,14 +22,14 @@ def _call(model: type[MessagesRequest] | type[CountTokensRequest]) -> MessagesCa
 
 
 @app.post("/v1/messages")
-def create_message() -> Response:
+def create_message() -> Response | StreamedResponse:
     signals.state().prefetch()  # a thawed instance re-reads shared health while the caller is authenticated
     snapshot = authenticate(app, api_key_header="x-api-key", recorded_as="messages")
     result = messages.create(snapshot, _call(MessagesRequest), request_id())
     if isinstance(result.body, str):
         return Response(status_code=200, content_type=result.content_type, body=result.body, headers=result.headers)
     headers = {"content-type": result.content_type, **result.headers}
-    return stream_response(StreamedResponse(status_code=200, headers=headers, body=result.body))
+    return StreamedResponse(status_code=200, headers=headers, body=result.body)
 
 
 @app.post("/v1/messages/count_tokens")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-
 from gateway.apis.responses import service
 from gateway.apis.responses.schema import ResponsesCall, ResponsesRequest
 from gateway.core.errors import BadRequest
@@ -15,8 +13,8 @@ from gateway.http.resolver import (
     json_response,
     parse_model,
     request_id,
-    stream_response,
 )
+from gateway.http.router import Response
 from gateway.http.streaming import StreamedResponse
 from gateway.routing import signals as health
 
@@ -24,7 +22,7 @@ app = create_app()
 
 
 @app.post("/v1/responses")
-def create_response() -> Response:
+def create_response() -> Response | StreamedResponse:
     health.state().prefetch()  # a thawed instance re-reads shared health while the caller is authenticated
     snapshot = authenticate(app, recorded_as="responses")
     body = json_body(app)
@@ -33,7 +31,7 @@ def create_response() -> Response:
     if isinstance(result.body, str):
         return Response(status_code=200, content_type=result.content_type, body=result.body, headers=result.headers)
     headers = {"content-type": result.content_type, **result.headers}
-    return stream_response(StreamedResponse(status_code=200, headers=headers, body=result.body))
+    return StreamedResponse(status_code=200, headers=headers, body=result.body)
 
 
 @app.get("/v1/responses/<response_id>")

@@ -73,3 +73,25 @@ def test_a_secret_pasted_as_a_field_name_is_not_repeated_in_the_error() -> None:
         message, param = validation_message(exc)
     assert pasted not in message and pasted != param
     assert "nmae" in message and "(unnamed field)" in message
+
+
+def test_a_streamed_body_logs_under_its_own_request(stdout_lines: Any) -> None:
+    # Given a route whose answer is streamed: its body runs after the handler has returned
+    from gateway.http.streaming import StreamedResponse
+
+    app = create_app()
+
+    def body() -> Any:
+        logger.info("streaming")
+        yield b"data: 1\n\n"
+
+    app.get("/probe")(lambda: StreamedResponse(200, {}, body()))
+    streamed = handler(app)(event(None), None)
+    assert isinstance(streamed, StreamedResponse)
+
+    # When the body is sent
+    list(streamed.body)
+
+    # Then its log line carries the request's correlation id, the one its answer carries
+    (line,) = [line for line in stdout_lines() if line.get("message") == "streaming"]
+    assert line["correlation_id"] == streamed.headers["x-request-id"]

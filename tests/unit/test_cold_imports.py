@@ -4,6 +4,8 @@ Each case imports one function's handler in a fresh interpreter, as the Lambda r
 directory and the layer on ``sys.path``, ``import app``), and lists the heavy or unrelated modules it pulled in.
 A module named here is either paid by the first request that needs it (the Encryption SDK for a BYOK key,
 google-auth for a Vertex token, a provider's wire format) or never needed by that route (another API's code).
+No function imports Powertools' event handler: it imports every resolver it has (~100 modules); the functions
+route with ``gateway.http.router``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ CASES = {
 }
 
 
+# Every function served through gateway.http.resolver (dashboard and usage have no routes).
+ROUTED_FUNCTIONS = ("chat", "embeddings", "key_test", "keys", "logs", "messages", "public", "responses")
+EVENT_HANDLER = ("aws_lambda_powertools.event_handler", "aws_lambda_powertools.utilities.data_classes")
+
+
 def imported_by(function: str, watched: tuple[str, ...]) -> list[str]:
     script = (
         "import json, sys\n"
@@ -56,4 +63,12 @@ def test_a_model_route_imports_only_what_its_requests_need(function: str) -> Non
     # Given a fresh interpreter, When it imports the function's handler as Lambda does
     pulled_in = imported_by(function, CASES[function])
     # Then no module that only some requests (or another API) need has been imported
+    assert pulled_in == []
+
+
+@pytest.mark.parametrize("function", ROUTED_FUNCTIONS)
+def test_no_function_imports_powertools_event_handler(function: str) -> None:
+    # Given a fresh interpreter, When it imports the function's handler as Lambda does
+    pulled_in = imported_by(function, EVENT_HANDLER)
+    # Then Powertools' event handler (and its event data classes) stayed out of it
     assert pulled_in == []

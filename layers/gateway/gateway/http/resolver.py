@@ -1,23 +1,20 @@
-"""HTTP plumbing shared by every function: the resolver, errors in the OpenAI shape, auth, body parsing.
+"""HTTP plumbing shared by every function: the app with the gateway's error answers, the Lambda entry point,
+auth and body parsing.
 
 Handlers stay thin: ``app = create_app()``, routes that call domain code, and ``lambda_handler = handler(app)``.
 Domain code raises ``GatewayError`` subclasses; this module turns them into HTTP answers. Every response,
-error or not, carries ``x-request-id``.
+error or not, carries ``x-request-id``. The routing itself is ``gateway.http.router``.
 """
 
 from __future__ import annotations
 
-import base64
 import contextvars
 import json
 import re
 import traceback
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as AwsConnectionError
 from pydantic import BaseModel, ValidationError
@@ -36,13 +33,12 @@ from gateway.core.ids import new_request_id
 from gateway.core.observability import logger
 from gateway.core.settings import get_settings
 from gateway.data import accounts, api_keys, pending_record
+from gateway.http.router import App, ProxyResult, Response
 from gateway.http.streaming import StreamedResponse, lambda_entry
 
 T = TypeVar("T", bound=BaseModel)
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
-# A route that answers with a stream parks it here; ``handler`` returns it instead of the resolver's dict.
-_streamed: contextvars.ContextVar[StreamedResponse | None] = contextvars.ContextVar("streamed", default=None)
 MAX_JSON_DEPTH = 64
 # AWS answers that mean "busy, try again" (left after botocore's own retries): the caller may retry, so 503.
 RETRYABLE_AWS_CODES = frozenset(
@@ -71,68 +67,16 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
-def stream_response(streamed: StreamedResponse) -> Response:
-    """Answer the current request with ``streamed``: the route returns this placeholder, and the Lambda entry
-    point returns the stream itself (the resolver only knows whole bodies)."""
-    _streamed.set(streamed)
-    return Response(status_code=streamed.status_code, body="")
-
-
 ErrorShape = Callable[[GatewayError], dict[str, Any]]
-
-
-_event: contextvars.ContextVar[APIGatewayProxyEvent] = contextvars.ContextVar("event")
-_lambda_context: contextvars.ContextVar[Any] = contextvars.ContextVar("lambda_context")
-
-
-class _Resolver(APIGatewayRestResolver):
-    """Powertools keeps the current event in a class attribute shared by every resolver of the process. Lambda
-    runs one invocation per process at a time, but the dev server and the tests run handlers on concurrent
-    threads, where one request would read another's event (its query, body, even its API key). This resolver
-    keeps the event and context per thread of execution instead."""
-
-    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        event_token = _event.set(cast(APIGatewayProxyEvent, self._to_proxy_event(dict(event))))
-        context_token = _lambda_context.set(context)
-        try:
-            return super().resolve(event, context)
-        finally:
-            _event.reset(event_token)
-            _lambda_context.reset(context_token)
-
-    def _build_response(self, response_builder: Any) -> dict[str, Any]:
-        # A route that answered with a stream returns a placeholder: ``handler`` answers with the stream itself
-        # and never reads a proxy dict, so building one (headers re-read from the event, compression checks,
-        # serialisation) would only delay the first byte.
-        if _streamed.get() is not None:
-            return {}
-        result: dict[str, Any] = super()._build_response(response_builder)
-        return result
-
-    @property  # type: ignore[override]  # BaseRouter and the REST resolver declare different event types
-    def current_event(self) -> APIGatewayProxyEvent:
-        return _event.get()
-
-    @current_event.setter
-    def current_event(self, value: APIGatewayProxyEvent) -> None:
-        _event.set(value)
-
-    @property
-    def lambda_context(self) -> Any:
-        return _lambda_context.get()
-
-    @lambda_context.setter
-    def lambda_context(self, value: Any) -> None:
-        _lambda_context.set(value)
 
 
 def openai_error(error: GatewayError) -> dict[str, Any]:
     return error.body()
 
 
-def create_app(error_shape: ErrorShape = openai_error) -> APIGatewayRestResolver:
-    """The resolver with the domain-error handlers; ``error_shape`` is the error body of the API it serves."""
-    app = _Resolver()
+def create_app(error_shape: ErrorShape = openai_error) -> App:
+    """The app with the domain-error handlers; ``error_shape`` is the error body of the API it serves."""
+    app = App()
 
     def error_response(error: GatewayError, headers: dict[str, str] | None = None) -> Response:
         pending_record.save_refusal(error.status)  # an authenticated model request refused before routing recorded it
@@ -143,7 +87,7 @@ def create_app(error_shape: ErrorShape = openai_error) -> APIGatewayRestResolver
         return error_response(error, error.headers or None)
 
     @app.not_found
-    def _not_found(_: NotFoundError) -> Response:
+    def _not_found() -> Response:
         return error_response(NotFound("no such route", code="route_not_found"))
 
     @app.exception_handler(Exception)
@@ -177,45 +121,35 @@ def create_app(error_shape: ErrorShape = openai_error) -> APIGatewayRestResolver
     return app
 
 
-def handler(
-    app: APIGatewayRestResolver,
-) -> Callable[[dict[str, Any], Any], dict[str, Any] | StreamedResponse]:
+def handler(app: App) -> Callable[[dict[str, Any], Any], ProxyResult | StreamedResponse]:
     """The Lambda entry point for ``app``: assigns the request id and stamps it on every response. A route
-    that answered with ``stream_response`` makes it return that ``StreamedResponse`` instead of a proxy dict
-    (joined into one, by ``lambda_entry``, under a Lambda runtime that cannot stream)."""
+    that answered with a ``StreamedResponse`` makes it return that instead of a proxy dict (joined into one, by
+    ``lambda_entry``, under a Lambda runtime that cannot stream).
 
-    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any] | StreamedResponse:
+    The per-invocation state (request id, log keys, the expected request record) is reset when an invocation
+    starts, not on the way out: between a streamed answer's route and its first byte there is only the request
+    id to stamp, and its body, produced after this returns, still logs under its own request's keys."""
+
+    def lambda_handler(event: dict[str, Any], context: Any) -> ProxyResult | StreamedResponse:
         rid = new_request_id()
-        token = _request_id.set(rid)
-        streamed_token = _streamed.set(None)
+        _request_id.set(rid)
         # Per-invocation (and per-thread, for the threaded dev server) log keys: a warm process must never
         # label one request's lines with the previous caller's account.
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(correlation_id=rid)
         pending_record.forget_expected()
-        try:
-            result = app.resolve(event, context)
-            streamed = _streamed.get()
-        finally:
-            _request_id.reset(token)
-            _streamed.reset(streamed_token)
-            logger.thread_safe_clear_keys()
-            pending_record.forget_expected()
-        if streamed is not None:
-            streamed.headers = {**streamed.headers, "x-request-id": rid}
-            return streamed
-        multi = result.get("multiValueHeaders")
-        if multi is not None:
-            result["multiValueHeaders"] = {**multi, "x-request-id": [rid]}
+        result = app.resolve(event, context)
+        if isinstance(result, StreamedResponse):
+            result.headers["x-request-id"] = rid
         else:
-            result["headers"] = {**(result.get("headers") or {}), "x-request-id": rid}
+            result["multiValueHeaders"]["x-request-id"] = [rid]
         return result
 
     return lambda_entry(lambda_handler)
 
 
 def authenticate(
-    app: APIGatewayRestResolver,
+    app: App,
     *,
     api_key_header: str | None = None,
     recorded_as: Endpoint | None = None,
@@ -223,7 +157,7 @@ def authenticate(
     """The caller's account from ``Authorization: Bearer <key>``, or from ``api_key_header`` (e.g. Anthropic's
     ``x-api-key``) when the API accepts one and it is present. A model route names its API in ``recorded_as``:
     from here on the request leaves a log record whatever its answer (see ``pending_record.expect_record``)."""
-    headers = app.current_event.headers  # Powertools headers are case-insensitive
+    headers = app.current_event.headers  # case-insensitive
     header = headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -265,18 +199,16 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # NaN / Infinity: Python accepts them, JSON does not
 
 
-def json_body(app: APIGatewayRestResolver) -> dict[str, Any]:
+def json_body(app: App) -> dict[str, Any]:
     """The request body as a JSON object, or a 4xx naming what is wrong with it."""
     event = app.current_event
-    raw = event.body or ""
     content_type = (event.headers.get("content-type") or "").lower()
-    if raw and "json" not in content_type.split(";")[0]:
+    if event.body and "json" not in content_type.split(";")[0]:
         raise UnsupportedMediaType("request body must be application/json")
-    if event.is_base64_encoded and raw:
-        try:
-            raw = base64.b64decode(raw).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("request body is not valid UTF-8", code="invalid_json") from None
+    try:
+        raw = event.decoded_body
+    except ValueError:  # bad base64, or not UTF-8 (UnicodeDecodeError is a ValueError)
+        raise BadRequest("request body is not valid UTF-8", code="invalid_json") from None
     if len(raw.encode("utf-8", "surrogatepass")) > get_settings().max_body_bytes:
         raise PayloadTooLarge(f"request body exceeds {get_settings().max_body_bytes} bytes")
     if not raw.strip():
