@@ -526,11 +526,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=EXTRA_SECTIONS,
+        choices=(*EXTRA_SECTIONS, "cold"),
         help="only this section (repeatable); the Responses API and API-key limits sections run in every full run",
     )
     args = parser.parse_args(argv)
-    extras = args.only or ([] if args.only_stream else list(EXTRA_SECTIONS))
+    extras = [s for s in args.only if s != "cold"] if args.only else ([] if args.only_stream else list(EXTRA_SECTIONS))
+    cold_wanted = "cold" in (args.only or []) or not (args.skip_cold or args.only_stream or args.only)
 
     interpreter = str(litellm_env.ensure())
     ours: dict[str, Any] = {}
@@ -560,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
                 ours_stream = stream_ours(stack, args)
                 print("streaming run: LiteLLM", file=progress)
                 theirs_stream = stream_litellm(stack, args, interpreter)
-            if not (args.skip_cold or args.only_stream or args.only):
+            if cold_wanted:
                 print("cold starts", file=progress)
                 cold_results = cold.measure(cold_cases(stack, interpreter), args.cold_runs)
         finally:
