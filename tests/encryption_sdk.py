@@ -13,6 +13,10 @@ from aws_encryption_sdk.key_providers.kms import StrictAwsKmsMasterKeyProvider
 
 from gateway.core import aws
 from gateway.core.settings import get_settings
+from gateway.data import accounts
+from gateway.security import crypto
+from gateway.security.credential_formats import parse_credentials
+from gateway.security.credentials import to_plaintext
 
 
 def sdk() -> tuple[Any, Any]:
@@ -36,3 +40,15 @@ def sdk_message(plaintext: bytes, context: dict[str, str], *, signed: bool = Fal
     )
     assert header.algorithm is suite
     return bytes(ciphertext)
+
+
+def store_as_the_sdk_did(account_id: str, key_id: str, provider: str, credentials: Any) -> bytes:
+    """Rewrite a stored key's ciphertext as the gateway wrote it before issue 24; returns it."""
+    context = crypto.encryption_context(account_id, key_id, provider)
+    old = sdk_message(to_plaintext(parse_credentials(provider, credentials).credentials), context)
+    aws.table(get_settings().accounts_table).update_item(
+        Key={"pk": accounts.partition_key(account_id), "sk": f"KEY#{key_id}"},
+        UpdateExpression="SET ciphertext = :c",
+        ExpressionAttributeValues={":c": old},
+    )
+    return old

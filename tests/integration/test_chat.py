@@ -96,24 +96,13 @@ def test_byok_key_is_used_first_and_costs_nothing(
 
 
 def test_a_key_the_encryption_sdk_stored_still_routes(openai_client: openai.OpenAI, api: Any, gateway: Gateway) -> None:
-    import boto3
-
-    from gateway.security import credential_cache, crypto
-    from gateway.security.credential_formats import parse_credentials
-    from gateway.security.credentials import to_plaintext
-    from tests.encryption_sdk import sdk_message
+    from gateway.security import credential_cache
+    from tests.encryption_sdk import store_as_the_sdk_did
 
     # Given a BYOK key whose stored ciphertext is what the gateway wrote before issue 24 (the Encryption SDK's)
     credentials = byok_credentials(gateway.sim, "openai")
     key = add_key(api.url, gateway.api_key, "openai", credentials)
-    account_id = gateway.customer.account_id
-    context = crypto.encryption_context(account_id, key["id"], "openai")
-    old = sdk_message(to_plaintext(parse_credentials("openai", credentials).credentials), context)
-    boto3.resource("dynamodb").Table(gateway.env["ACCOUNTS_TABLE"]).update_item(
-        Key={"pk": f"ACCOUNT#{account_id}", "sk": f"KEY#{key['id']}"},
-        UpdateExpression="SET ciphertext = :c",
-        ExpressionAttributeValues={":c": old},
-    )
+    store_as_the_sdk_did(gateway.customer.account_id, key["id"], "openai", credentials)
     credential_cache.clear()  # a fresh instance
 
     # When the customer sends a request

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Attr
@@ -197,3 +198,35 @@ def platform_keys() -> list[StoredKey]:
             item["account_id"] = accounts.PLATFORM_ACCOUNT
             keys.append(key_from_item(item))
     return keys
+
+
+def every_key() -> Iterator[StoredKey]:
+    """Every stored BYOK and platform key, by a paginated Scan (an operator's task, never a request's)."""
+    kwargs: dict[str, Any] = {"FilterExpression": Attr("sk").begins_with("KEY#")}
+    while True:
+        page = accounts._table().scan(**kwargs)
+        for item in page.get("Items", []):
+            pk = item["pk"]
+            item["account_id"] = accounts.PLATFORM_ACCOUNT if pk == "PLATFORM" else pk.removeprefix("ACCOUNT#")
+            item["key_id"] = item["sk"].removeprefix("KEY#")
+            yield key_from_item(item)
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def replace_ciphertext(account_id: str, key_id: str, old: bytes, new: bytes) -> bool:
+    """Store ``new`` as the key's ciphertext unless it no longer holds ``old`` (rotated or deleted meanwhile).
+    The credentials are the same, so the revision and the last test stay."""
+    try:
+        accounts._table().update_item(
+            Key={"pk": accounts.partition_key(account_id), "sk": f"KEY#{key_id}"},
+            UpdateExpression="SET ciphertext = :new",
+            ConditionExpression=Attr("ciphertext").eq(old),
+            ExpressionAttributeValues={":new": new},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

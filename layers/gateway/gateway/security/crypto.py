@@ -12,8 +12,8 @@ A ciphertext starts with a prefix naming its format; nothing else about it is gu
   4,096-bit RSA key). Decrypting is one KMS ``Decrypt`` call pinned to the stack's key, on botocore alone: the
   first BYOK request of a process imports neither the Encryption SDK nor ``cryptography`` (issue 24: they cost
   about 85 ms of CPU there).
-- ``data_keys.MAGIC`` + a data-key envelope (KMS ``GenerateDataKey`` under ``{purpose, customer}``, AES-256-GCM
-  with the whole context as associated data): a plaintext above that limit.
+- ``DATA_KEY_PREFIX`` (``data_keys.MAGIC``) + a data-key envelope (KMS ``GenerateDataKey`` under
+  ``{purpose, customer}``, AES-256-GCM with the whole context as associated data): a plaintext above that limit.
 - anything else: a message the AWS Encryption SDK wrote before these formats (its first byte is its format
   version, 1 or 2, never the ASCII letter both prefixes start with). The SDK is imported for those only.
 
@@ -31,6 +31,7 @@ from gateway.core.settings import get_settings
 
 PURPOSE = "byok-gateway/credentials"
 KMS_PREFIX = b"BGKMS1"
+DATA_KEY_PREFIX = b"BGDK1"  # data_keys.MAGIC, named here too so telling formats apart imports nothing
 KMS_MAX_PLAINTEXT = 4096  # bytes, KMS Encrypt's limit
 
 
@@ -62,11 +63,16 @@ def decrypt(ciphertext: bytes, context: dict[str, str]) -> bytes:
     """The plaintext of ``ciphertext`` if it was encrypted under ``context``; raises ``DecryptionFailed``."""
     if ciphertext.startswith(KMS_PREFIX):
         return _kms_decrypt(ciphertext[len(KMS_PREFIX) :], context)
+    if written_by_the_sdk(ciphertext):
+        return _sdk_decrypt(ciphertext, context)
     from gateway.security import data_keys
 
-    if ciphertext.startswith(data_keys.MAGIC):
-        return data_keys.decrypt(ciphertext, context)
-    return _sdk_decrypt(ciphertext, context)
+    return data_keys.decrypt(ciphertext, context)
+
+
+def written_by_the_sdk(ciphertext: bytes) -> bool:
+    """Whether ``ciphertext`` is in neither of today's formats (the AWS Encryption SDK's, from before them)."""
+    return not ciphertext.startswith((KMS_PREFIX, DATA_KEY_PREFIX))
 
 
 def _kms_decrypt(blob: bytes, context: dict[str, str]) -> bytes:

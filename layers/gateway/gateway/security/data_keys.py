@@ -31,7 +31,7 @@ from gateway.core import aws
 from gateway.core.settings import get_settings
 from gateway.security import crypto
 
-MAGIC = b"BGDK1"
+MAGIC = crypto.DATA_KEY_PREFIX
 MAX_USES = 100_000
 MAX_AGE_S = 3600
 NONCE_BYTES = 12
