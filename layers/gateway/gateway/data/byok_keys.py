@@ -130,12 +130,17 @@ def update_key(account_id: str, key_id: str, changes: dict[str, Any]) -> StoredK
 
 def record_key_test(account_id: str, key_id: str, last_test: dict[str, Any], revision: int) -> bool:
     """Store a test result unless the key was deleted or rotated meanwhile (the result would be stale)."""
+    return _set_if(account_id, key_id, "last_test", last_test, Attr("pk").exists() & Attr("revision").eq(revision))
+
+
+def _set_if(account_id: str, key_id: str, attribute: str, value: Any, condition: Any) -> bool:
+    """Set one attribute of a key if ``condition`` holds; False if it did not."""
     try:
         accounts._table().update_item(
             Key={"pk": accounts.partition_key(account_id), "sk": f"KEY#{key_id}"},
-            UpdateExpression="SET last_test = :t",
-            ConditionExpression=Attr("pk").exists() & Attr("revision").eq(revision),
-            ExpressionAttributeValues={":t": last_test},
+            UpdateExpression=f"SET {attribute} = :value",
+            ConditionExpression=condition,
+            ExpressionAttributeValues={":value": value},
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -218,15 +223,4 @@ def every_key() -> Iterator[StoredKey]:
 def replace_ciphertext(account_id: str, key_id: str, old: bytes, new: bytes) -> bool:
     """Store ``new`` as the key's ciphertext unless it no longer holds ``old`` (rotated or deleted meanwhile).
     The credentials are the same, so the revision and the last test stay."""
-    try:
-        accounts._table().update_item(
-            Key={"pk": accounts.partition_key(account_id), "sk": f"KEY#{key_id}"},
-            UpdateExpression="SET ciphertext = :new",
-            ConditionExpression=Attr("ciphertext").eq(old),
-            ExpressionAttributeValues={":new": new},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _set_if(account_id, key_id, "ciphertext", new, Attr("ciphertext").eq(old))
