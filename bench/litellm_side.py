@@ -113,19 +113,21 @@ def stream(config: dict[str, Any]) -> None:
 
 def cold(config: dict[str, Any]) -> None:
     results = silence_stdout()
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     import litellm
 
-    imported = time.perf_counter()
+    imported, imported_cpu = time.perf_counter(), time.process_time()
     _quiet(litellm)
     router = make_router(config["deployments"][:1])
     response = router.completion(model=config["deployments"][0]["name"], messages=config["messages"])
-    served = time.perf_counter()
+    served, served_cpu = time.perf_counter(), time.process_time()
     check("cold", response)
     json.dump(
         {
             "import_s": imported - started,
             "first_request_s": served - imported,
+            "import_cpu_s": imported_cpu - started_cpu,
+            "first_request_cpu_s": served_cpu - imported_cpu,
             "max_rss_mb": max_rss_mb(),
         },
         results,

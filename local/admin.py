@@ -5,6 +5,9 @@
     set-platform-key --provider SLUG --credentials-file F [--region R]
                                                         -> {"provider", "hint", "region"}
     list-accounts          -> {"data": [{"account_id", "name", "credits", "debt", "created_at"}]}
+    reencrypt-credentials  -> {"rewritten", "current", "changed_meanwhile", "undecryptable"} (BYOK and platform
+                              credentials the Encryption SDK stored before issue 24, rewritten in today's format;
+                              needs kms:Decrypt and kms:Encrypt on the stack's key)
     create-api-key --account ACCOUNT_ID [--name N] [--ordinary] [--rate-limit-rpm N] [--allowed-model ID ...]
                    [--expires-at ISO]                   -> {"account_id", "api_key", "id"}  (a management key
                                                            unless --ordinary; e.g. to rotate)
@@ -97,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("list-accounts", parents=[target], help="every customer account")
+    commands.add_parser(
+        "reencrypt-credentials",
+        parents=[target],
+        help="rewrite credentials the Encryption SDK stored in today's format",
+    )
 
     for name, help_text in (
         ("create-api-key", "mint another gateway API key for an account (shown once)"),
@@ -229,6 +237,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return {"account_id": args.account, "fingerprint": args.fingerprint, "revoked": True}
     if args.command in ("set-shared-limit", "show-shared-limit", "clear-shared-limit"):
         return _shared_limit(args)
+    if args.command == "reencrypt-credentials":
+        return admin.reencrypt_credentials()
     accounts = store.list_accounts()
     return {
         "data": [

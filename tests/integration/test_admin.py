@@ -145,3 +145,58 @@ def test_shared_limit_commands_take_the_apis_rules_and_only_real_accounts(gatewa
         with pytest.raises(AdminError, match="no account"):
             admin(command, "--account", "acct_0000000000000000", *extra)
     assert admin("show-shared-limit", "--account", account)["shared_limit"] is None
+
+
+def test_reencrypt_credentials_rewrites_what_the_encryption_sdk_stored(api: Any, gateway: Gateway) -> None:
+    from gateway.data import accounts, byok_keys
+    from gateway.security import credential_cache, crypto
+    from local.seed import PLATFORM_API_KEYS
+    from tests.encryption_sdk import store_as_the_sdk_did
+    from tests.integration.helpers import BYOK_API_KEYS, add_key, byok_credentials
+
+    # Given a customer's key and a platform key as the Encryption SDK stored them, a key stored today, and a key
+    # whose ciphertext was moved there from another customer (it decrypts nowhere else)
+    account = gateway.customer.account_id
+    old_key = add_key(api.url, gateway.api_key, "openai", byok_credentials(gateway.sim, "openai"))
+    old = store_as_the_sdk_did(account, old_key["id"], "openai", BYOK_API_KEYS["openai"])
+    store_as_the_sdk_did(accounts.PLATFORM_ACCOUNT, "anthropic", "anthropic", PLATFORM_API_KEYS["anthropic"])
+    current = add_key(api.url, gateway.api_key, "deepseek", byok_credentials(gateway.sim, "deepseek"))
+    other = gateway.create_customer("other")
+    moved = add_key(api.url, other.api_key, "openai", BYOK_API_KEYS["openai"])
+    [moved_stored] = [k for k in byok_keys.every_key() if k.key_id == moved["id"]]
+    assert byok_keys.replace_ciphertext(other.account_id, moved["id"], moved_stored.ciphertext, old)
+    before = {(k.account_id, k.key_id): k for k in byok_keys.every_key()}
+
+    # When the operator re-encrypts
+    counts = admin("reencrypt-credentials")
+
+    # Then the two old ones are rewritten in today's format and still hold the same credentials; the current key
+    # and the broken one are left as they were
+    assert counts == {"rewritten": 2, "current": len(before) - 3, "changed_meanwhile": 0, "undecryptable": 1}
+    after = {(k.account_id, k.key_id): k for k in byok_keys.every_key()}
+    for owner, key_id, secret in (
+        (account, old_key["id"], BYOK_API_KEYS["openai"]),
+        (accounts.PLATFORM_ACCOUNT, "anthropic", PLATFORM_API_KEYS["anthropic"]),
+    ):
+        rewritten = after[(owner, key_id)]
+        assert not crypto.written_by_the_sdk(rewritten.ciphertext)
+        assert rewritten.revision == before[(owner, key_id)].revision
+        credential_cache.clear()
+        assert credential_cache.resolve(rewritten).api_key.get_secret_value() == secret  # type: ignore[union-attr]
+    assert after[(account, current["id"])].ciphertext == before[(account, current["id"])].ciphertext
+    assert after[(other.account_id, moved["id"])].ciphertext == old
+    # And a second run has nothing left to rewrite
+    assert admin("reencrypt-credentials")["rewritten"] == 0
+
+
+def test_a_key_rotated_during_reencryption_keeps_its_rotation(api: Any, gateway: Gateway) -> None:
+    from gateway.data import byok_keys
+    from tests.integration.helpers import add_key, byok_credentials
+
+    key = add_key(api.url, gateway.api_key, "openai", byok_credentials(gateway.sim, "openai"))
+    [stored] = [k for k in byok_keys.every_key() if k.key_id == key["id"]]
+
+    # A rewrite computed from a ciphertext the key no longer holds is refused
+    assert not byok_keys.replace_ciphertext(gateway.customer.account_id, key["id"], b"what it held before", b"x")
+    [after] = [k for k in byok_keys.every_key() if k.key_id == key["id"]]
+    assert after.ciphertext == stored.ciphertext

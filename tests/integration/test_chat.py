@@ -94,6 +94,24 @@ def test_byok_key_is_used_first_and_costs_nothing(
     assert [r.credential for r in upstream] == [credential_id(credentials)]
 
 
+def test_a_key_the_encryption_sdk_stored_still_routes(openai_client: openai.OpenAI, api: Any, gateway: Gateway) -> None:
+    from gateway.security import credential_cache
+    from tests.encryption_sdk import store_as_the_sdk_did
+
+    # Given a BYOK key whose stored ciphertext is what the gateway wrote before issue 24 (the Encryption SDK's)
+    credentials = byok_credentials(gateway.sim, "openai")
+    key = add_key(api.url, gateway.api_key, "openai", credentials)
+    store_as_the_sdk_did(gateway.customer.account_id, key["id"], "openai", credentials)
+    credential_cache.clear()  # a fresh instance
+
+    # When the customer sends a request
+    completion = create(openai_client, "openai/gpt-5-mini", provider={"only": ["openai"]}).parse()
+
+    # Then their key answers it
+    assert completion.usage.model_extra["is_byok"] is True
+    assert [r.credential for r in gateway.sim.requests if r.provider == "openai"] == [credential_id(credentials)]
+
+
 @pytest.mark.parametrize(
     ("fault", "expected_outcome", "expected_status"),
     [

@@ -142,6 +142,28 @@ def test_rotation_gives_a_new_hint_ciphertext_and_revision(client: httpx.Client,
     assert int(after["revision"]) == int(before["revision"]) + 1
 
 
+def test_created_rotated_and_platform_keys_are_stored_as_kms_ciphertexts(
+    client: httpx.Client, gateway: Any, service_account: dict[str, Any]
+) -> None:
+    from gateway.data import accounts, byok_keys
+    from gateway.security import crypto
+
+    # When a key is created, another rotated, and the operator sets a platform key
+    created = create(client, provider="google-vertex", credentials=service_account)
+    rotated = create(client, provider="openai", credentials=OPENAI_KEY)
+    assert client.patch(f"/v1/byok/keys/{rotated['id']}", json={"credentials": WRONG_KEY}).status_code == 200
+    platform = next(k for k in byok_keys.platform_keys() if k.provider == "openai")
+
+    # Then each is stored in the format one KMS Decrypt reads (a service account fits KMS's 4,096 bytes)
+    stored = [
+        bytes(key_item(gateway, gateway.customer.account_id, key_id)["ciphertext"].value)
+        for key_id in (created["id"], rotated["id"])
+    ]
+    assert platform.account_id == accounts.PLATFORM_ACCOUNT
+    for ciphertext in (*stored, platform.ciphertext):
+        assert ciphertext.startswith(crypto.KMS_PREFIX)
+
+
 def test_rotated_key_is_what_the_connection_test_uses(client: httpx.Client, gateway: Any) -> None:
     new_key = "sk-proj-Rotated0123456789abcdefWXYZ"
     gateway.sim.accept_api_key("openai", new_key)

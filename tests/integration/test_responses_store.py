@@ -111,7 +111,7 @@ def test_a_response_stored_before_conversations_were_kept_whole_still_continues(
     from gateway.apis.responses import store
     from gateway.core import aws
     from gateway.core.settings import get_settings
-    from gateway.security import crypto
+    from tests.encryption_sdk import sdk_message
 
     # Given an object in the earlier layout: one response with the conversation before it
     account, rid = gateway.customer.account_id, "resp_" + "3" * 28
@@ -124,7 +124,7 @@ def test_a_response_stored_before_conversations_were_kept_whole_still_continues(
         "expires_at": 2**40,
     }
     plaintext = zlib.compress(json.dumps(document).encode())
-    body = crypto.encrypt(plaintext, store.encryption_context(account, rid))
+    body = sdk_message(plaintext, store.encryption_context(account, rid))
     aws.s3().put_object(Bucket=get_settings().responses_bucket, Key=f"responses/{account}/{rid}", Body=body)
 
     # Then it is read, and a new turn is sent the whole conversation
@@ -146,7 +146,7 @@ def test_warm_stored_and_continued_turns_make_no_kms_call(
     calls: list[str] = []
     real = BaseClient._make_api_call
 
-    def counted(self: Any, operation: str, params: Any) -> Any:  # every botocore client, the Encryption SDK's too
+    def counted(self: Any, operation: str, params: Any) -> Any:  # every botocore client
         if self.meta.service_model.service_name == "kms":
             calls.append(operation)
         return real(self, operation, params)

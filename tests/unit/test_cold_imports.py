@@ -2,10 +2,11 @@
 
 Each case imports one function's handler in a fresh interpreter, as the Lambda runtime loads it (the function
 directory and the layer on ``sys.path``, ``import app``), and lists the heavy or unrelated modules it pulled in.
-A module named here is either paid by the first request that needs it (the Encryption SDK for a BYOK key,
-google-auth for a Vertex token, a provider's wire format) or never needed by that route (another API's code).
-No function imports Powertools' event handler: it imports every resolver it has (~100 modules); the functions
-route with ``gateway.http.router``.
+A module named here is either paid by the first request that needs it (google-auth for a Vertex token, a
+provider's wire format) or never needed by that route (another API's code). A first BYOK request, served in a
+fresh interpreter against the bench's stack, needs neither the AWS Encryption SDK nor ``cryptography``: a
+credential is one KMS ``Decrypt`` away (``security.crypto``). No function imports Powertools' event handler: it
+imports every resolver it has (~100 modules); the functions route with ``gateway.http.router``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,8 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Needed by some requests only: imported by the request that needs them.
 ON_FIRST_USE = (
-    "aws_encryption_sdk",  # a BYOK key's decryption (and its attrs classes)
-    "cryptography",
+    "aws_encryption_sdk",  # a credential the Encryption SDK stored before issue 24 (and its attrs classes)
+    "cryptography",  # the same, and a credential above KMS's 4,096 bytes
     "google.auth",  # a Vertex service account's token
     "gateway.providers.google_oauth",
     "gateway.providers.gemini",
@@ -72,3 +75,95 @@ def test_no_function_imports_powertools_event_handler(function: str) -> None:
     pulled_in = imported_by(function, EVENT_HANDLER)
     # Then Powertools' event handler (and its event data classes) stayed out of it
     assert pulled_in == []
+
+
+# A first BYOK request, on credentials stored as they are today: neither is imported.
+FIRST_BYOK_REQUEST = ("aws_encryption_sdk", "cryptography")
+STACK_SCRIPT = """
+import json, sys
+from bench.stack import child_env, start_stack
+answer, sys.stdout = sys.stdout, sys.stderr  # log lines go to stderr; stdout carries one JSON line
+stack = start_stack()
+print(json.dumps({"env": child_env(stack.env), "api_key": stack.byok.api_key}), file=answer, flush=True)
+sys.stdin.read()
+stack.stop()
+"""
+
+
+@pytest.fixture(scope="module")
+def bench_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The bench's stack in a process of its own (moto server, simulator, a customer whose BYOK keys were stored
+    through ``security.crypto``): its environment for a handler process, and that customer's gateway key."""
+    log = tmp_path_factory.mktemp("bench-stack") / "stderr.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_"))}
+    with log.open("w") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-c", STACK_SCRIPT],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        line = process.stdout.readline()
+        try:
+            assert line, log.read_text()[-3000:]
+            yield json.loads(line)
+        finally:
+            process.stdin.close()
+            process.wait(timeout=30)
+
+
+def served_first_request(function: str, event: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """In a fresh interpreter: import the handler as Lambda does, serve ``event``; its status, headers and what
+    of ``FIRST_BYOK_REQUEST`` it imported."""
+    script = (
+        "import json, sys\n"
+        f"sys.path[:0] = [{str(REPO_ROOT / 'functions' / function)!r}, {str(REPO_ROOT / 'layers' / 'gateway')!r}]\n"
+        "import app\n"
+        "result = app.lambda_handler(json.loads(sys.stdin.read()), None)\n"
+        "headers = {**(result.get('headers') or {}),"
+        " **{k: v[-1] for k, v in (result.get('multiValueHeaders') or {}).items()}}\n"
+        "print(json.dumps({'status': result.get('statusCode'), 'headers': headers,"
+        f" 'imported': sorted(m for m in {list(FIRST_BYOK_REQUEST)!r} if m in sys.modules)}}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env=env,
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+HELLO = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    ("function", "path", "body"),
+    [
+        ("chat", "/v1/chat/completions", {"model": "openai/gpt-5-mini", "messages": HELLO}),
+        ("messages", "/v1/messages", {"model": "anthropic/claude-sonnet-4.5", "max_tokens": 64, "messages": HELLO}),
+    ],
+)
+def test_a_first_byok_request_needs_neither_the_encryption_sdk_nor_cryptography(
+    bench_stack: dict[str, Any], function: str, path: str, body: dict[str, Any]
+) -> None:
+    from bench.events import api_event
+
+    # Given a customer with BYOK keys stored by today's code, When a fresh instance serves their first request
+    served = served_first_request(
+        function, api_event("POST", path, api_key=bench_stack["api_key"], body=body), bench_stack["env"]
+    )
+
+    # Then their key answered it, and decrypting it imported neither the Encryption SDK nor cryptography
+    assert served["status"] == 200
+    assert {k.lower(): v for k, v in served["headers"].items()}["x-gateway-byok"] == "true"
+    assert served["imported"] == []

@@ -9,6 +9,7 @@ import pytest
 
 from gateway.core import aws
 from gateway.security import crypto, data_keys
+from tests.encryption_sdk import sdk_message
 
 PURPOSE = "byok-gateway/responses"
 
@@ -79,7 +80,7 @@ def test_a_message_opens_only_under_its_own_account_and_conversation(kms_calls: 
 
 
 def test_what_the_encryption_sdk_wrote_still_opens(kms_calls: Counter[str]) -> None:
-    old = crypto.encrypt(b"stored before", context())
+    old = sdk_message(b"stored before", context())
 
     assert data_keys.decrypt(old, context()) == b"stored before"
     with pytest.raises(crypto.DecryptionFailed):

@@ -356,16 +356,24 @@ def test_only_the_routing_functions_and_key_test_can_decrypt_credentials(
 def test_only_keys_can_encrypt_credentials(template: dict[str, Any], grants: dict[str, set[tuple[str, str]]]) -> None:
     assert _holders(grants, {"kms:GenerateDataKey", "kms:Encrypt", "kms:*"}) == {"KeysFunction", "ResponsesFunction"}
     assert ("kms:GenerateDataKey", "GatewayKey") in grants["KeysFunction"]
-    # The responses function encrypts stored responses only: its grant is bound to their encryption context.
-    [statement] = [
-        statement
-        for policy in template["Resources"]["ResponsesFunction"]["Properties"]["Policies"]
-        if isinstance(policy, dict) and "Statement" in policy
-        for statement in policy["Statement"]
-        if "kms:GenerateDataKey" in statement["Action"]
-    ]
-    assert statement["Action"] == "kms:GenerateDataKey"
-    assert statement["Condition"] == {"StringEquals": {"kms:EncryptionContext:purpose": "byok-gateway/responses"}}
+    assert ("kms:Encrypt", "GatewayKey") in grants["KeysFunction"]
+
+    def encrypting_statement(function: str) -> dict[str, Any]:
+        [statement] = [
+            statement
+            for policy in template["Resources"][function]["Properties"]["Policies"]
+            if isinstance(policy, dict) and "Statement" in policy
+            for statement in policy["Statement"]
+            if "kms:GenerateDataKey" in statement["Action"]
+        ]
+        return dict(statement)
+
+    # Each encrypts its own data only: its grant is bound to that data's encryption context, so neither can mint
+    # a ciphertext that would pass for the other's.
+    keys, responses = encrypting_statement("KeysFunction"), encrypting_statement("ResponsesFunction")
+    assert keys["Condition"] == {"StringEquals": {"kms:EncryptionContext:purpose": "byok-gateway/credentials"}}
+    assert responses["Action"] == "kms:GenerateDataKey"
+    assert responses["Condition"] == {"StringEquals": {"kms:EncryptionContext:purpose": "byok-gateway/responses"}}
 
 
 def test_only_the_responses_function_touches_stored_responses(

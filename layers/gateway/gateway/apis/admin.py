@@ -45,3 +45,26 @@ def set_platform_key(provider: str, raw_credentials: Any, region: str | None = N
     )
     byok_keys.replace_platform_key(key)
     return key
+
+
+def reencrypt_credentials() -> dict[str, int]:
+    """Rewrite every credential the AWS Encryption SDK stored (before issue 24) in today's format, so that no
+    instance imports the SDK to read it again. A key rotated or deleted meanwhile is left to that change; one
+    that does not decrypt under its own item's context is left as it is (requests report it broken)."""
+    counts = {"rewritten": 0, "current": 0, "changed_meanwhile": 0, "undecryptable": 0}
+    for key in byok_keys.every_key():
+        if not crypto.written_by_the_sdk(key.ciphertext):
+            counts["current"] += 1
+            continue
+        context = crypto.encryption_context(key.account_id, key.key_id, key.provider)
+        try:
+            plaintext = crypto.decrypt(key.ciphertext, context)
+        except crypto.DecryptionFailed:
+            counts["undecryptable"] += 1
+            continue
+        rewritten = crypto.encrypt(plaintext, context)
+        if byok_keys.replace_ciphertext(key.account_id, key.key_id, key.ciphertext, rewritten):
+            counts["rewritten"] += 1
+        else:
+            counts["changed_meanwhile"] += 1
+    return counts

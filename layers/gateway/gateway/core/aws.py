@@ -1,7 +1,7 @@
 """Lazily created AWS clients, one per process. Endpoints come from the standard AWS_ENDPOINT_URL variables.
 
-One botocore session serves every client, including the Encryption SDK's KMS client, so service models are
-loaded once per process.
+One botocore session serves every client (and the Encryption SDK's KMS client, for credentials it stored before
+issue 24), so service models are loaded once per process.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def s3() -> Any:
 
 @functools.cache
 def kms() -> Any:
-    """KMS for data keys the gateway wraps itself (``security.data_keys``)."""
+    """KMS for stored credentials (``security.crypto``) and the data keys the gateway wraps itself
+    (``security.data_keys``)."""
     return botocore_session().create_client("kms", config=_CONFIG)
 
 

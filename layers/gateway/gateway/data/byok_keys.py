@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Attr
@@ -132,12 +133,17 @@ def update_key(account_id: str, key_id: str, changes: dict[str, Any]) -> StoredK
 
 def record_key_test(account_id: str, key_id: str, last_test: dict[str, Any], revision: int) -> bool:
     """Store a test result unless the key was deleted or rotated meanwhile (the result would be stale)."""
+    return _set_if(account_id, key_id, "last_test", last_test, Attr("pk").exists() & Attr("revision").eq(revision))
+
+
+def _set_if(account_id: str, key_id: str, attribute: str, value: Any, condition: Any) -> bool:
+    """Set one attribute of a key if ``condition`` holds; False if it did not."""
     try:
         accounts._table().update_item(
             Key={"pk": accounts.partition_key(account_id), "sk": f"KEY#{key_id}"},
-            UpdateExpression="SET last_test = :t",
-            ConditionExpression=Attr("pk").exists() & Attr("revision").eq(revision),
-            ExpressionAttributeValues={":t": last_test},
+            UpdateExpression=f"SET {attribute} = :value",
+            ConditionExpression=condition,
+            ExpressionAttributeValues={":value": value},
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -191,3 +197,24 @@ def platform_keys() -> list[StoredKey]:
             item["account_id"] = accounts.PLATFORM_ACCOUNT
             keys.append(key_from_item(item))
     return keys
+
+
+def every_key() -> Iterator[StoredKey]:
+    """Every stored BYOK and platform key, by a paginated Scan (an operator's task, never a request's)."""
+    kwargs: dict[str, Any] = {"FilterExpression": Attr("sk").begins_with("KEY#")}
+    while True:
+        page = accounts._table().scan(**kwargs)
+        for item in page.get("Items", []):
+            pk = item["pk"]
+            item["account_id"] = accounts.PLATFORM_ACCOUNT if pk == "PLATFORM" else pk.removeprefix("ACCOUNT#")
+            item["key_id"] = item["sk"].removeprefix("KEY#")
+            yield key_from_item(item)
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def replace_ciphertext(account_id: str, key_id: str, old: bytes, new: bytes) -> bool:
+    """Store ``new`` as the key's ciphertext unless it no longer holds ``old`` (rotated or deleted meanwhile).
+    The credentials are the same, so the revision and the last test stay."""
+    return _set_if(account_id, key_id, "ciphertext", new, Attr("ciphertext").eq(old))

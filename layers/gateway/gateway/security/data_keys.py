@@ -12,7 +12,8 @@ conversation) as the GCM associated data. Decryption unwraps the key with KMS ``
 another account does not decrypt (KMS refuses the context) and one moved to another conversation does not either
 (the tag covers the context). Random 96-bit nonces under one key stay far below the 2^32 messages GCM allows.
 
-Messages written by the AWS Encryption SDK (``security.crypto``) before this format still decrypt.
+Messages in another format (the AWS Encryption SDK's, written before this one) go to ``security.crypto``, which
+reads every format.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from gateway.core import aws
 from gateway.core.settings import get_settings
 from gateway.security import crypto
 
-MAGIC = b"BGDK1"
+MAGIC = crypto.DATA_KEY_PREFIX
 MAX_USES = 100_000
 MAX_AGE_S = 3600
 NONCE_BYTES = 12
@@ -111,7 +112,7 @@ def encrypt(plaintext: bytes, context: dict[str, str]) -> bytes:
 def decrypt(message: bytes, context: dict[str, str]) -> bytes:
     """The plaintext of ``message`` if it was sealed under ``context``; raises ``crypto.DecryptionFailed``."""
     if not message.startswith(MAGIC):
-        return crypto.decrypt(message, context)  # written by the Encryption SDK before this format
+        return crypto.decrypt(message, context)  # e.g. written by the Encryption SDK before this format
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
