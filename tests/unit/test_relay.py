@@ -33,6 +33,9 @@ class FakeReader:
             time.sleep(min(max(timeout, 0), 0.01))
         return item
 
+    def hand_over(self) -> None:
+        pass
+
     def close(self) -> None:
         self.closed = True
 
