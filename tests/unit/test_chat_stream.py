@@ -24,9 +24,10 @@ UPSTREAM = (
 
 class _Reader:
     body_sent = True
+    closed = False
 
     def close(self) -> None:
-        pass
+        self.closed = True
 
 
 def _stream(events: list[dict[str, Any]]) -> ChatStream:
@@ -98,3 +99,11 @@ def test_an_event_with_more_than_choices_is_written_whole_in_its_order() -> None
     assert list(second) == ["id", "object", "created", "model", "provider", "usage", "choices"]
     assert list(third) == ["id", "object", "created", "model", "provider", "usage"]
     assert (second["usage"], third["usage"]) == ({"prompt_tokens": 1}, {"prompt_tokens": 2})
+
+
+def test_a_client_gone_before_the_first_byte_stops_the_upstream_read_and_settles() -> None:
+    stream = _stream([{"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]}])
+    reader = stream._live.reader
+    stream._live.finished = False  # the upstream is still answering
+    stream.close()  # the server closes the body before it read any of it
+    assert isinstance(reader, _Reader) and reader.closed

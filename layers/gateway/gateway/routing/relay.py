@@ -58,6 +58,8 @@ class LiveStream:
     deadline: float
     keepalive_s: float
     secrets: Secrets = NO_SECRETS  # the attempt's, for what a break after the commit says (``scrub.redact``)
+    # What waits until the first chunks are out (or the stream closes unread): the client's first byte does not.
+    deferred: Callable[[], None] | None = None
     _closed: bool = field(default=False, init=False)
 
     @property
@@ -70,9 +72,11 @@ class LiveStream:
         try:
             yield from self.head
             self.head = []
+            if not self.finished:
+                self.reader.hand_over()  # the first chunks are out: the reader thread reads the rest
+            self._run_deferred()
             if self.finished:
                 return
-            self.reader.hand_over()  # the first chunks are out: the reader thread reads the rest
             while True:
                 now = time.monotonic()
                 if now >= self.deadline:
@@ -98,6 +102,12 @@ class LiveStream:
         if not self._closed:
             self._closed = True
             self.reader.close()
+            self._run_deferred()
+
+    def _run_deferred(self) -> None:
+        work, self.deferred = self.deferred, None
+        if work is not None:
+            work()
 
 
 @dataclass
