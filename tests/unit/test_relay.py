@@ -176,3 +176,15 @@ def test_deferred_work_still_runs_when_the_stream_closes_unread() -> None:
     live.deferred = lambda: ran.append("observed")
     live.close()
     assert ran == ["observed"] and reader.closed
+
+
+def test_deferred_work_that_fails_does_not_break_the_committed_stream() -> None:
+    live, _ = opened([relay._Status(200, b""), relay._Data(HELLO), relay._Data(STOP), relay._End()])
+    assert isinstance(live, relay.LiveStream)
+
+    def broken() -> None:
+        raise RuntimeError("signals unavailable")
+
+    live.deferred = broken
+    deltas = list(live.deltas())
+    assert deltas[-1]["choices"][0]["finish_reason"] == "stop"

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from gateway.core.observability import logger
 from gateway.providers import AttemptFailed, UnreadableResponse, transport
 from gateway.providers.base import StreamDecoder
 from gateway.routing.upstream_reader import UpstreamReader, _Data, _End, _Error, _Status
@@ -106,8 +107,12 @@ class LiveStream:
 
     def _run_deferred(self) -> None:
         work, self.deferred = self.deferred, None
-        if work is not None:
+        if work is None:
+            return
+        try:
             work()
+        except Exception as exc:  # bookkeeping after the commit must not break an answer already under way
+            logger.error("deferred stream work failed", extra={"error_type": type(exc).__name__})
 
 
 @dataclass
