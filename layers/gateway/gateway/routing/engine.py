@@ -256,11 +256,10 @@ class Routing:
         observe = functools.partial(
             health.state().observe, self.account_id, planned, result, measured=self.codec.measured
         )
-        if result.live is not None:  # a committed stream: once its first chunks are out, not before
+        if result.live is not None:  # a committed stream: observed once its first chunks are out, logged at its end
             result.live.deferred = observe
         else:
             observe()
-        if result.live is None:  # a committed stream's attempt is logged once it has ended
             emit_attempt(self.request_id, self.account_id, self.request.model, result.record, fallback=number > 1)
         return result, hold
 
