@@ -33,6 +33,9 @@ class FakeReader:
             time.sleep(min(max(timeout, 0), 0.01))
         return item
 
+    def hand_over(self) -> None:
+        pass
+
     def close(self) -> None:
         self.closed = True
 
@@ -148,3 +151,40 @@ def test_a_committed_stream_past_its_deadline_raises() -> None:
     assert isinstance(live, relay.LiveStream)
     with pytest.raises(relay.StreamTimeout):
         list(live.deltas())
+
+
+def test_deferred_work_runs_once_the_first_chunks_are_out_not_before() -> None:
+    live, _ = opened([relay._Status(200, b""), relay._Data(ROLE + HELLO), relay._Data(STOP), relay._End()])
+    assert isinstance(live, relay.LiveStream)
+    ran: list[int] = []
+    live.deferred = lambda: ran.append(len(ran))
+    deltas = live.deltas()
+    assert next(deltas)["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert next(deltas)["choices"][0]["delta"] == {"content": "Hello"}  # the first content delta is out
+    assert ran == []
+    assert next(deltas)["choices"][0]["finish_reason"] == "stop"
+    assert ran == [0]
+    list(deltas)
+    live.close()
+    assert ran == [0]  # once
+
+
+def test_deferred_work_still_runs_when_the_stream_closes_unread() -> None:
+    live, reader = opened([relay._Status(200, b""), relay._Data(HELLO)])
+    assert isinstance(live, relay.LiveStream)
+    ran: list[str] = []
+    live.deferred = lambda: ran.append("observed")
+    live.close()
+    assert ran == ["observed"] and reader.closed
+
+
+def test_deferred_work_that_fails_does_not_break_the_committed_stream() -> None:
+    live, _ = opened([relay._Status(200, b""), relay._Data(HELLO), relay._Data(STOP), relay._End()])
+    assert isinstance(live, relay.LiveStream)
+
+    def broken() -> None:
+        raise RuntimeError("signals unavailable")
+
+    live.deferred = broken
+    deltas = list(live.deltas())
+    assert deltas[-1]["choices"][0]["finish_reason"] == "stop"

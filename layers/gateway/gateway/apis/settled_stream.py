@@ -118,6 +118,7 @@ class SettledStream:
             return
         self._settled = True
         self._events.close()  # a client that went away: the generator's finally stops the upstream read
+        self._live.close()  # and if it went before the first byte, the generator never ran: stopped here
         gone = CLIENT_STALLED if time.monotonic() >= self._live.deadline else CLIENT_GONE
         ended = self._ended or Ended(self._usage(), gone, self._chunks)
         try:

@@ -18,6 +18,7 @@ Shared capacity is not planned for an account in debt nor for a request that for
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,7 @@ from gateway.routing.plan import (
     candidate_offers,
     empty_plan_error,
     insufficient_credits,
+    model_names,
     plan_models,
     shared_attempts,
 )
@@ -187,6 +189,7 @@ class Routing:
     def __post_init__(self) -> None:
         self.limits = budgets.request_budgets(self.snapshot)  # the calling key's budget, the shared cap
         self.byok_limits = budgets.byok_budgets(self.snapshot)  # the key's budget, when it counts BYOK
+        self.model_names = model_names(self.request)  # how the answer names the model that served, known early
 
     @property
     def account_id(self) -> str:
@@ -250,8 +253,13 @@ class Routing:
             if hold is not None and (result is None or not result.ok):  # a stream is ok once committed
                 close_failed_hold(hold, result, planned, self.request, self.codec)
         self.results.append(result)
-        health.state().observe(self.account_id, planned, result, measured=self.codec.measured)
-        if result.live is None:  # a committed stream's attempt is logged once it has ended
+        observe = functools.partial(
+            health.state().observe, self.account_id, planned, result, measured=self.codec.measured
+        )
+        if result.live is not None:  # a committed stream: observed once its first chunks are out, logged at its end
+            result.live.deferred = observe
+        else:
+            observe()
             emit_attempt(self.request_id, self.account_id, self.request.model, result.record, fallback=number > 1)
         return result, hold
 

@@ -328,10 +328,12 @@ def plan_models(request: RoutedRequest, api: Endpoint) -> list[Model]:
     return models
 
 
-def served_as(request: RoutedRequest, model_id: str) -> str:
-    """How the request named the model that served (``model`` or one of ``models``; an alias stays an alias)."""
+def model_names(request: RoutedRequest) -> dict[str, str]:
+    """How the request named each model it may be served by (``model`` or one of ``models``; an alias stays an
+    alias), by catalog id: the first name that resolves to it."""
+    names: dict[str, str] = {}
     for name in request.model_chain():
         model = get_catalog().model(name)
-        if model is not None and model.id == model_id:
-            return name
-    return model_id
+        if model is not None:
+            names.setdefault(model.id, name)
+    return names

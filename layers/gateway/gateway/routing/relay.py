@@ -2,10 +2,10 @@
 
 The chain, each stage a small piece with its own state:
 
-1. ``UpstreamReader``: one background thread per streamed attempt sends the request and puts the response
-   bytes on a small bounded queue as they arrive. Reading on a thread lets the relay wait for the next bytes
-   with a timeout (the first-byte timeout, ``: keep-alive`` comments, the request deadline) and stop the read at
-   any moment (a client that went away) without tearing an httpx stream from another thread.
+1. ``UpstreamReader`` (``gateway.routing.upstream_reader``): one background thread per attempt sends the
+   request; the relay reads the body on its own thread until it commits (the thread keeps its time limit), then
+   the thread reads the rest onto a small bounded queue, so the relay can wait for the next bytes with a timeout
+   (``: keep-alive`` comments, the request deadline) and stop the read at any moment (a client that went away).
 2. ``open_stream``: reads until the attempt *commits*: its first content, tool-call or reasoning delta, or its
    end. Anything that goes wrong before that is an ordinary failed attempt (the caller falls back); nothing has
    been sent to the client yet.
@@ -17,11 +17,6 @@ Nothing here buffers an answer: memory is bounded by the queue depth and one dec
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import queue
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,124 +24,17 @@ from typing import Any
 
 import httpx
 
+from gateway.core.observability import logger
 from gateway.providers import AttemptFailed, UnreadableResponse, transport
 from gateway.providers.base import StreamDecoder
+from gateway.routing.upstream_reader import UpstreamReader, _Data, _End, _Error, _Status
 from gateway.security.redact import NO_SECRETS, Secrets
 
-QUEUE_DEPTH = 16  # upstream reads in flight between the reader thread and the relay
-_PUT_POLL_S = 0.05
 KEEPALIVE = object()  # yielded by LiveStream.deltas when the upstream has been silent for the interval
 
 
 class StreamTimeout(Exception):
     """The request or attempt deadline passed while the committed stream was still open."""
-
-
-@dataclass(frozen=True)
-class _Status:
-    code: int
-    body: bytes  # the error body for a non-2xx answer, else empty
-    headers: Mapping[str, str] = field(default_factory=dict)  # of a non-2xx answer (retry-after)
-
-
-@dataclass(frozen=True)
-class _Data:
-    data: bytes
-
-
-@dataclass(frozen=True)
-class _End:
-    pass
-
-
-@dataclass(frozen=True)
-class _Error:
-    error: BaseException
-
-
-_Item = _Status | _Data | _End | _Error
-
-
-class UpstreamReader:
-    """Sends ``upstream`` and reads its streamed answer on a daemon thread; ``next`` hands over what arrived."""
-
-    def __init__(self, upstream: transport.UpstreamRequest, timeout: float) -> None:
-        # A SimpleQueue (C-implemented, the fastest handoff between threads) bounded by a semaphore of free slots.
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        self._free = threading.Semaphore(QUEUE_DEPTH)
-        self._stopped = threading.Event()
-        self._socket: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._delivery = transport.Delivery()
-        # The thread runs in the attempt's context: the transport sends only within an attempt.
-        context = contextvars.copy_context()
-        self._thread = threading.Thread(
-            target=context.run, args=(self._run, upstream, timeout), name="upstream-reader", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, upstream: transport.UpstreamRequest, timeout: float) -> None:
-        try:
-            self._read(upstream, timeout)
-        finally:
-            with self._lock:
-                self._socket = None  # the connection is back in the pool (or closed): never shut it from here on
-
-    def _read(self, upstream: transport.UpstreamRequest, timeout: float) -> None:
-        try:
-            with transport.stream(upstream, timeout, self._delivery) as response:
-                network = response.extensions.get("network_stream")
-                with self._lock:
-                    self._socket = network.get_extra_info("socket") if network is not None else None
-                    if self._stopped.is_set():
-                        return
-                status = response.status_code
-                if not 200 <= status < 300:
-                    body = response.read()
-                    with self._lock:
-                        self._socket = None  # read whole: the connection goes back to the pool intact
-                    self._put(_Status(status, body, dict(response.headers)))
-                    return
-                self._put(_Status(status, b""))
-                for data in response.iter_bytes():
-                    if self._stopped.is_set() or not self._put(_Data(data)):
-                        return
-                with self._lock:
-                    self._socket = None  # read to its end: the connection goes back to the pool intact
-            self._put(_End())
-        except BaseException as exc:  # handed to the relay, which classifies it
-            self._put(_Error(exc))
-
-    def _put(self, item: _Item) -> bool:
-        """Queue ``item``, waiting while the relay is behind; False once the relay has stopped reading."""
-        while not self._stopped.is_set():
-            if self._free.acquire(timeout=_PUT_POLL_S):
-                self._queue.put(item)
-                return True
-        return False
-
-    @property
-    def body_sent(self) -> bool:
-        """Whether the whole request body went out: from then on the upstream has the prompt."""
-        return self._delivery.body_sent
-
-    def next(self, timeout: float) -> _Item | None:
-        """The next item, or None when nothing arrived within ``timeout`` seconds."""
-        try:
-            item = self._queue.get(timeout=max(timeout, 0.0))
-        except queue.Empty:
-            return None
-        self._free.release()
-        return item
-
-    def close(self) -> None:
-        """Stop reading: the reader thread ends and the upstream connection is shut, mid-body or not."""
-        with self._lock:
-            self._stopped.set()
-            sock = self._socket
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)  # wakes the reader's blocking recv; the connection is discarded
 
 
 def is_substantive(chunk: dict[str, Any]) -> bool:
@@ -171,6 +59,8 @@ class LiveStream:
     deadline: float
     keepalive_s: float
     secrets: Secrets = NO_SECRETS  # the attempt's, for what a break after the commit says (``scrub.redact``)
+    # What waits until the first chunks are out (or the stream closes unread): the client's first byte does not.
+    deferred: Callable[[], None] | None = None
     _closed: bool = field(default=False, init=False)
 
     @property
@@ -183,6 +73,9 @@ class LiveStream:
         try:
             yield from self.head
             self.head = []
+            if not self.finished:
+                self.reader.hand_over()  # the first chunks are out: the reader thread reads the rest
+            self._run_deferred()
             if self.finished:
                 return
             while True:
@@ -210,6 +103,16 @@ class LiveStream:
         if not self._closed:
             self._closed = True
             self.reader.close()
+            self._run_deferred()
+
+    def _run_deferred(self) -> None:
+        work, self.deferred = self.deferred, None
+        if work is None:
+            return
+        try:
+            work()
+        except Exception as exc:  # bookkeeping after the commit must not break an answer already under way
+            logger.error("deferred stream work failed", extra={"error_type": type(exc).__name__})
 
 
 @dataclass

@@ -16,7 +16,7 @@ from gateway.billing import credits, usage
 from gateway.core.catalog import Offer
 from gateway.routing import signals as health
 from gateway.routing.attempt import AttemptResult, Codec
-from gateway.routing.plan import PlannedAttempt, RoutedRequest, served_as
+from gateway.routing.plan import PlannedAttempt, RoutedRequest
 from gateway.routing.telemetry import emit_attempt, emit_spillover
 
 if TYPE_CHECKING:
@@ -112,11 +112,11 @@ def settle(
 ) -> Served:
     """The answering attempt settled: a complete answer is billed (its hold settled) and recorded now; a
     committed stream gets its ``StreamSettlement`` to run once it has ended."""
-    request, request_id = routing.request, routing.request_id
+    request_id = routing.request_id
     failed_byok = [r.record for r in routing.results[:-1] if r.record.credential == "byok"]
     if planned.credential == "shared" and failed_byok:
         emit_spillover(request_id, routing.account_id, result.record, failed_byok)
-    served_name = served_as(request, planned.model)
+    served_name = routing.model_names.get(planned.model, planned.model)
     attempts, cut_cost = len(routing.results), routing.cut_cost
     if result.live is not None:
         health.state().relay_started()

@@ -28,10 +28,11 @@ class ChatResult:
 
 
 def complete(snapshot: accounts.AccountSnapshot, request: ChatRequest, request_id: str) -> ChatResult:
+    given = capabilities.given(request)  # before the upstream call: only the serving offer's dialect is left
     served = serve(snapshot, request, request_id, CHAT)
     planned, result, is_byok = served.planned, served.result, served.is_byok
     headers = route_headers(planned, served.attempts)
-    ignored = capabilities.assess(request, planned.offer).ignored
+    ignored = capabilities.assess(request, planned.offer, given).ignored
     if result.live is not None and served.settle is not None:
 
         def public_usage(reported: dict[str, int]) -> dict[str, Any]:

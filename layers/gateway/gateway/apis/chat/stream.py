@@ -28,8 +28,11 @@ CLIENT_STALLED = "client did not read the stream before the request deadline"
 CHARS_PER_TOKEN = 4  # the estimate used only when an upstream stream ended before reporting its usage
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"))  # one encoder: ``json.dumps`` with options builds one a call
+
+
 def _data(payload: Any) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + _JSON.encode(payload).encode() + b"\n\n"
 
 
 def _delta_chars(delta: dict[str, Any]) -> int:
@@ -44,6 +47,11 @@ def _delta_chars(delta: dict[str, Any]) -> int:
                 if isinstance(function, dict):
                     total += sum(len(v) for v in function.values() if isinstance(v, str))
     return total
+
+
+def _with_role(choices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first chunk's choices, each delta saying it is the assistant's (as OpenAI's first chunk does)."""
+    return [{**choice, "delta": {"role": "assistant", **(choice.get("delta") or {})}} for choice in choices]
 
 
 class ChatStream(SettledStream):
@@ -71,15 +79,18 @@ class ChatStream(SettledStream):
             "model": model or request.model,
             "provider": provider,
         }
+        # Every chunk opens with the same fields: encoded once, the bytes of ``{**base`` up to its ``choices``.
+        self._opening = b"data: " + _JSON.encode(self._base)[:-1].encode() + b',"choices":'
         super().__init__(live, on_end)
 
     def encode(self, event: dict[str, Any]) -> bytes:
+        first = self._chunks == 0
+        choices = _with_role(event.get("choices") or []) if first else event.get("choices")
+        if len(event) == 1 and "choices" in event and choices is not None:  # the choices alone, after the opening
+            return self._opening + _JSON.encode(choices).encode() + b"}\n\n"
         chunk = {**self._base, **event}
-        if self._chunks == 0:
-            chunk["choices"] = [
-                {**choice, "delta": {"role": "assistant", **(choice.get("delta") or {})}}
-                for choice in chunk.get("choices") or []
-            ]
+        if first:
+            chunk["choices"] = choices
         return _data(chunk)
 
     def generated_chars(self, event: dict[str, Any]) -> int:
