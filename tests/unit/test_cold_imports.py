@@ -167,3 +167,29 @@ def test_a_first_byok_request_needs_neither_the_encryption_sdk_nor_cryptography(
     assert served["status"] == 200
     assert {k.lower(): v for k, v in served["headers"].items()}["x-gateway-byok"] == "true"
     assert served["imported"] == []
+
+
+def test_an_aws_client_loads_its_models_without_listing_every_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import UnknownServiceError
+    from botocore.loaders import Loader
+
+    from gateway.core import aws
+
+    # Given the gateway's botocore session, whose loader must not walk every service's directory (~420 stats per
+    # model type on a cold start)
+    session = aws.new_session()
+    loader = session.get_component("data_loader")
+
+    def every_service(type_name: str) -> list[str]:
+        raise AssertionError(f"listed every service with a {type_name} model")
+
+    monkeypatch.setattr(loader, "list_available_services", every_service)
+    # When a client is created (its service model and endpoint ruleset loaded)
+    client = session.create_client("dynamodb", region_name="us-east-1")
+    # Then it has botocore's own model, and nothing listed the services
+    assert client.meta.service_model.service_name == "dynamodb"
+    assert loader.load_service_model("dynamodb", "service-2") == Loader().load_service_model("dynamodb", "service-2")
+    # And a service botocore does not know is still refused as botocore refuses it
+    monkeypatch.undo()
+    with pytest.raises(UnknownServiceError):
+        session.create_client("no-such-service", region_name="us-east-1")
