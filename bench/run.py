@@ -297,6 +297,11 @@ def warm_litellm(stack: BenchStack, args: argparse.Namespace, interpreter: str) 
     return _run_json([interpreter, "-m", "bench.litellm_side", "warm"], config, litellm_env_vars())
 
 
+# The measured functions that Lambda starts through the layer's runtime loop (``AWS_LAMBDA_EXEC_WRAPPER`` in
+# template.yaml); the others run on the managed runtime.
+RUNTIME_LOOP = frozenset({"chat", "messages"})
+
+
 def cold_cases(stack: BenchStack, interpreter: str) -> list[cold.ColdCase]:
     from bench.events import api_event, function_dir
 
@@ -325,6 +330,7 @@ def cold_cases(stack: BenchStack, interpreter: str) -> list[cold.ColdCase]:
                 "function_dir": function_dir(method, target.split("?")[0]),
                 "site_dir": site_dir,
                 "event": api_event(method, target, api_key=api_key, body=body),
+                "runtime_loop": label in RUNTIME_LOOP,
             },
             env=env,
         )

@@ -46,19 +46,24 @@ EVENT_HANDLER = ("aws_lambda_powertools.event_handler", "aws_lambda_powertools.u
 
 
 def imported_by(function: str, watched: tuple[str, ...]) -> list[str]:
+    result: list[str] = after_import(function, f"sorted(m for m in {list(watched)!r} if m in sys.modules)")
+    return result
+
+
+def after_import(function: str, expression: str) -> Any:
+    """``expression``'s value (JSON) in a fresh interpreter that imported the function's handler as Lambda does."""
     script = (
         "import json, sys\n"
         f"sys.path[:0] = [{str(REPO_ROOT / 'functions' / function)!r}, {str(REPO_ROOT / 'layers' / 'gateway')!r}]\n"
         "import app\n"
-        f"print(json.dumps(sorted(m for m in {list(watched)!r} if m in sys.modules)))\n"
+        f"print(json.dumps({expression}))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")} | {"AWS_DEFAULT_REGION": "us-east-1"}
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    result: list[str] = json.loads(done.stdout.splitlines()[-1])
-    return result
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 @pytest.mark.parametrize("function", sorted(CASES))
@@ -67,6 +72,13 @@ def test_a_model_route_imports_only_what_its_requests_need(function: str) -> Non
     pulled_in = imported_by(function, CASES[function])
     # Then no module that only some requests (or another API) need has been imported
     assert pulled_in == []
+
+
+@pytest.mark.parametrize("function", sorted(CASES))
+def test_a_model_route_does_not_read_the_hosts_mime_types_at_import(function: str) -> None:
+    # Given a fresh interpreter, When it imports the function's handler as Lambda does
+    # Then mimetypes has not read the host's tables (file parts use Python's own table, built on first use)
+    assert after_import(function, "'mimetypes' in sys.modules and sys.modules['mimetypes'].inited") is False
 
 
 @pytest.mark.parametrize("function", ROUTED_FUNCTIONS)
@@ -117,8 +129,8 @@ def bench_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
 
 def served_first_request(function: str, event: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    """In a fresh interpreter: import the handler as Lambda does, serve ``event``; its status, headers and what
-    of ``FIRST_BYOK_REQUEST`` it imported."""
+    """In a fresh interpreter: import the handler as Lambda does, serve ``event``; its status, headers, what of
+    ``FIRST_BYOK_REQUEST`` it imported and whether ``mimetypes`` read the host's tables."""
     script = (
         "import json, sys\n"
         f"sys.path[:0] = [{str(REPO_ROOT / 'functions' / function)!r}, {str(REPO_ROOT / 'layers' / 'gateway')!r}]\n"
@@ -127,7 +139,8 @@ def served_first_request(function: str, event: dict[str, Any], env: dict[str, st
         "headers = {**(result.get('headers') or {}),"
         " **{k: v[-1] for k, v in (result.get('multiValueHeaders') or {}).items()}}\n"
         "print(json.dumps({'status': result.get('statusCode'), 'headers': headers,"
-        f" 'imported': sorted(m for m in {list(FIRST_BYOK_REQUEST)!r} if m in sys.modules)}}))\n"
+        f" 'imported': sorted(m for m in {list(FIRST_BYOK_REQUEST)!r} if m in sys.modules),"
+        " 'mime_types_read': 'mimetypes' in sys.modules and sys.modules['mimetypes'].inited}))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
@@ -167,3 +180,34 @@ def test_a_first_byok_request_needs_neither_the_encryption_sdk_nor_cryptography(
     assert served["status"] == 200
     assert {k.lower(): v for k, v in served["headers"].items()}["x-gateway-byok"] == "true"
     assert served["imported"] == []
+    # And a request without file parts did not make mimetypes read the host's tables
+    assert served["mime_types_read"] is False
+
+
+def test_an_aws_client_loads_its_models_without_listing_every_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import UnknownServiceError
+    from botocore.loaders import Loader
+
+    from gateway.core import aws
+
+    # Given the gateway's botocore session, whose loader must not walk every service's directory (~420 stats per
+    # model type on a cold start)
+    session = aws.new_session()
+    loader = session.get_component("data_loader")
+
+    def every_service(type_name: str) -> list[str]:
+        raise AssertionError(f"listed every service with a {type_name} model")
+
+    monkeypatch.setattr(loader, "list_available_services", every_service)
+    # When a client is created (its service model and endpoint ruleset loaded)
+    client = session.create_client("dynamodb", region_name="us-east-1")
+    # Then it has botocore's own model (the same keys in the same order, parsed into plain dicts, which json
+    # parses faster than botocore's OrderedDicts), and nothing listed the services
+    assert client.meta.service_model.service_name == "dynamodb"
+    model = loader.load_service_model("dynamodb", "service-2")
+    assert type(model) is dict
+    assert json.dumps(model) == json.dumps(Loader().load_service_model("dynamodb", "service-2"))
+    # And a service botocore does not know is still refused as botocore refuses it
+    monkeypatch.undo()
+    with pytest.raises(UnknownServiceError):
+        session.create_client("no-such-service", region_name="us-east-1")

@@ -564,6 +564,40 @@ def test_under_sam_local_the_process_posts_each_answer_whole(fake_api: FakeRunti
         process.communicate()
 
 
+GC_REPORTING_FUNCTION = """
+import gc
+import json
+
+LOADED_WITH_GC = gc.isenabled()
+
+
+def lambda_handler(event, context):
+    state = {"loaded": LOADED_WITH_GC, "serving": gc.isenabled(), "frozen": gc.get_freeze_count()}
+    return {"statusCode": 200, "body": json.dumps(state)}
+"""
+
+
+@pytest.mark.slow
+def test_the_garbage_collector_is_off_from_loading_until_the_first_invocation_returns(
+    fake_api: FakeRuntimeApi, tmp_path: Path
+) -> None:
+    # Given a function started the way Lambda starts it, through the exec wrapper
+    process = start_process(fake_api, write_function(tmp_path / "fn", GC_REPORTING_FUNCTION))
+    try:
+        # When it is invoked twice
+        first = json.loads(fake_api.invoke(EVENT).wait().integration_response()[1])
+        second = json.loads(fake_api.invoke(EVENT).wait().integration_response()[1])
+    finally:
+        process.kill()
+        process.communicate()
+
+    # Then its import and first invocation ran without the cyclic collector (the cold start's allocations live as
+    # long as the process); from the second on it runs, with what the cold start allocated frozen out of its reach
+    assert first == {"loaded": False, "serving": False, "frozen": 0}
+    assert second["serving"] is True
+    assert second["frozen"] > 0
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("source", "handler", "error_type"),

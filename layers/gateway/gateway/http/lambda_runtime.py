@@ -27,6 +27,8 @@ Imports stay to the standard library's HTTP client: this module is on every cold
 from __future__ import annotations
 
 import base64
+import functools
+import gc
 import http.client
 import importlib
 import json
@@ -252,9 +254,31 @@ def load_handler(spec: str) -> Handler:
     return handler
 
 
-def serve(client: RuntimeApiClient, handler: Handler, *, streaming: bool = True) -> None:
-    """Answer invocations until the Runtime API goes away (raises RuntimeApiError then)."""
+def ending_cold_start(handler: Handler) -> Handler:
+    """``handler`` for the first invocation, which ends the cold start: ``main`` turns the cyclic garbage collector
+    off before importing the function, and this turns it back on when the first call returns (before a streamed
+    body is sent). Importing the function and serving its first request allocate mostly objects that live as
+    long as the process (modules, classes, models, clients), which the collector traversed ~200 times for
+    nothing (50-60 ms of CPU on a chat cold start). ``gc.freeze`` then moves them out of the collector's reach, so
+    a warm request's full collection does not walk them either."""
+
+    @functools.wraps(handler)
+    def first_call(event: Any, context: Any) -> Any:
+        try:
+            return handler(event, context)
+        finally:
+            gc.freeze()
+            gc.enable()
+
+    return first_call
+
+
+def serve(client: RuntimeApiClient, handler: Handler, *, streaming: bool = True, cold_start: bool = False) -> None:
+    """Answer invocations until the Runtime API goes away (raises RuntimeApiError then). ``cold_start``: the
+    first invocation ends it (``ending_cold_start``)."""
     declare_streaming_runtime()
+    if cold_start:
+        invoke(client, ending_cold_start(handler), client.next_invocation(), streaming=streaming)
     while True:
         invocation = client.next_invocation()
         invoke(client, handler, invocation, streaming=streaming)
@@ -265,6 +289,7 @@ def main() -> int:
     if task_root not in sys.path:
         sys.path.insert(0, task_root)
     client = RuntimeApiClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    gc.disable()  # until the first invocation returns: see ending_cold_start
     try:
         handler = load_handler(os.environ.get("_HANDLER", ""))
     except InitError as exc:
@@ -279,7 +304,7 @@ def main() -> int:
         client.post_init_error(error)
         return 1
     try:
-        serve(client, handler, streaming=os.environ.get("AWS_SAM_LOCAL") != "true")
+        serve(client, handler, streaming=os.environ.get("AWS_SAM_LOCAL") != "true", cold_start=True)
     except RuntimeApiError as exc:
         _log("ERROR", "the Runtime API went away", reason=str(exc))
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import mimetypes
 import re
@@ -31,12 +32,16 @@ IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 _DATA_URL_RE = re.compile(r"^data:(?P<mime>[a-z]+/[a-z0-9.+-]+);base64,(?P<data>[A-Za-z0-9+/=\s]+)$")
 
 
-# Python's own table (never the host's /etc/mime.types, so every host reads a filename alike), plus the document
-# types it lacks.
-_FILE_TYPES = mimetypes.MimeTypes()
-_FILE_TYPES.add_type("text/markdown", ".md", strict=False)
-_FILE_TYPES.add_type("application/vnd.openxmlformats-officedocument.wordprocessingml.document", ".docx", strict=False)
-_FILE_TYPES.add_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx", strict=False)
+@functools.cache
+def _file_types() -> mimetypes.MimeTypes:
+    """Python's own table (never the host's /etc/mime.types, so every host reads a filename alike), plus the
+    document types it lacks. Built on first use: creating it makes ``mimetypes`` read the host's files into its
+    module-level table, which nothing here reads (~2 ms of a cold start)."""
+    types = mimetypes.MimeTypes()
+    types.add_type("text/markdown", ".md", strict=False)
+    types.add_type("application/vnd.openxmlformats-officedocument.wordprocessingml.document", ".docx", strict=False)
+    types.add_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx", strict=False)
+    return types
 
 
 def unsupported(provider: str, param: str, detail: str = "") -> BadRequest:
@@ -253,7 +258,7 @@ def inline_file(part: FilePart, provider: str, param: str) -> InlineFile:
     match = _DATA_URL_RE.fullmatch(given.file_data)
     if match is not None:
         return InlineFile(match["mime"], _base64(match["data"], where), given.filename)
-    guessed = _FILE_TYPES.guess_type(given.filename or "", strict=False)[0]
+    guessed = _file_types().guess_type(given.filename or "", strict=False)[0]
     if guessed is None or given.file_data.startswith("data:"):
         raise BadRequest(
             f"{where}: a base64 data: URL (data:<media type>;base64,...) is required, or a filename whose extension "
