@@ -11,6 +11,7 @@ credit charge all run.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import json
@@ -38,21 +39,48 @@ SERIES = (
 )
 
 
+def started_by_runtime_loop(function_dir: str) -> bool:
+    """Whether template.yaml starts this function through the layer's runtime loop (``AWS_LAMBDA_EXEC_WRAPPER``)."""
+    from local.template import load_template
+
+    for resource in load_template()["Resources"].values():
+        properties = resource.get("Properties") or {}
+        if str(properties.get("CodeUri", "")).rstrip("/") == function_dir.rstrip("/"):
+            variables = (properties.get("Environment") or {}).get("Variables") or {}
+            return "AWS_LAMBDA_EXEC_WRAPPER" in variables
+    return False
+
+
 def load_handler(function_dir: str) -> Handler:
     """The function's ``lambda_handler``; each function's ``app.py`` gets its own module name, so several
-    functions' handlers can share one process (their requests are then interleaved like the others)."""
+    functions' handlers can share one process (their requests are then interleaved like the others). A function
+    the layer's runtime loop starts is loaded as the loop loads it: the garbage collector off during the import,
+    turned back on (after ``gc.freeze``) when the first call returns (``lambda_runtime.ending_cold_start``)."""
     layer = str(REPO_ROOT / "layers" / "gateway")
     if layer not in sys.path:
         sys.path.insert(0, layer)
+    runtime_loop = started_by_runtime_loop(function_dir)
     name = "app_" + Path(function_dir).name
     spec = importlib.util.spec_from_file_location(name, REPO_ROOT / function_dir / "app.py")
     if spec is None or spec.loader is None:
         raise SystemExit(f"no handler module in {function_dir}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    if runtime_loop:
+        gc.disable()
     spec.loader.exec_module(module)
     handler: Handler = module.lambda_handler
-    return handler
+    if not runtime_loop:
+        return handler
+    from gateway.http.lambda_runtime import ending_cold_start
+
+    first: list[Handler] = [ending_cold_start(handler)]
+
+    def as_the_loop_calls(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        call = first.pop() if first else handler
+        return call(event, context)
+
+    return as_the_loop_calls
 
 
 def check(name: str, result: dict[str, Any], expect_byok: bool) -> None:
