@@ -493,10 +493,12 @@ def report(measured: dict[str, Any], colds: dict[str, dict[str, float]], memory_
     for scenario in SCENARIOS:
         i = inputs[scenario.name]
         if scenario.stream:
-            extra = (i.overhead_wall_s + i.after_last_byte_s) * 1000
+            # at the template's size: the gateway's CPU stretched by the share of a vCPU that size gets
+            extra = (billed_seconds(i, scenario, memory_mb, 0.0) - upstream_seconds(scenario)) * 1000
             verdicts.append(
                 at_most(
-                    f"{scenario.name}: billed time beyond the upstream's {STREAM_SECONDS:.0f} s <= 1 %",
+                    f"{scenario.name}: billed time beyond the upstream's {STREAM_SECONDS:.0f} s at {memory_mb} MB "
+                    "<= 1 %",
                     extra,
                     STREAM_SECONDS * 10,
                     "{:.1f} ms",

@@ -36,7 +36,7 @@ def test_a_streamed_function_runs_behind_the_wrapper_from_the_layer_with_its_own
     assert chat.process_environment()["AWS_LAMBDA_EXEC_WRAPPER"] == str(LAYER_DIR / "lambda-stream")
     assert chat.bootstrap()[-3:] == ["-m", "awslambdaric", "app.lambda_handler"]
     assert chat.code_dir == REPO_ROOT / "functions" / "chat"
-    assert (chat.timeout_s, chat.memory_mb) == (620, 1024)
+    assert (chat.timeout_s, chat.memory_mb) == (620, 512)
     environment = chat.environment
     assert environment["AWS_LAMBDA_FUNCTION_TIMEOUT"] == "620"
     assert environment["PYTHONPATH"] == f"{LAYER_DIR}:{LAMBDA_RUNTIME_DIR}"
